@@ -1,0 +1,200 @@
+"""Bring the JSON run store up to date with the archive, parsing only what changed.
+
+A partition's runs are compared with its index by fingerprint: new and
+changed runs are parsed (in worker processes when there are enough of them,
+so both cores work), unchanged ones are left alone, and the records of runs
+that disappeared are removed. A run whose parser fails unexpectedly becomes
+a quarantine entry; nothing found is ever silently dropped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runcrawler_assets.cleaning import clean_record
+from runcrawler_assets.discovery import DiscoveredRun, Problem, discover_partition
+from runcrawler_assets.records import RunRecord, run_id_for
+from runcrawler_assets.runstore import IndexEntry, PartitionStore, QuarantineEntry
+from runcrawler_assets.settings import Settings
+from runcrawler_assets.solvers import registered_parsers
+from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions
+
+# Below this many runs to parse, worker start-up costs more than it saves.
+MIN_RUNS_FOR_WORKERS = 64
+
+
+@dataclass
+class PartitionRefresh:
+    """What one refresh did to one partition: the counts the UI shows."""
+
+    cluster: str
+    user: str
+    discovered: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    quarantined: int = 0
+    bytes_parsed: int = 0
+    parsed_run_ids: list[str] = field(default_factory=list)
+
+    @property
+    def parsed(self) -> int:
+        return self.new + self.changed
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    archive_root: Path
+    cluster: str
+    user: str
+    run: DiscoveredRun
+    now: datetime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def parse_job(job: ParseJob) -> RunRecord | QuarantineEntry:
+    """Parse one run; any exception the parser lets out becomes a quarantine entry."""
+    try:
+        parser = next(p for p in registered_parsers() if p.name == job.run.solver)
+        record = parser.parse(job.archive_root / job.run.run_path, job.archive_root, job.now)
+        return record.replace(
+            cluster=job.cluster, user=job.user, fingerprint=job.run.fingerprint, parsed_at=job.now
+        )
+    except Exception as error:  # a parser bug must not stop the partition
+        return QuarantineEntry(
+            job.cluster,
+            job.user,
+            job.run.run_path,
+            "parser_error",
+            f"{type(error).__name__}: {error}",
+            job.now.isoformat(),
+        )
+
+
+def _parse_all(
+    jobs: list[ParseJob], workers: int
+) -> Iterator[tuple[ParseJob, RunRecord | QuarantineEntry]]:
+    if workers <= 1 or len(jobs) < MIN_RUNS_FOR_WORKERS:
+        for job in jobs:
+            yield job, parse_job(job)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        chunk = max(1, min(256, len(jobs) // (workers * 8)))
+        yield from zip(jobs, pool.map(parse_job, jobs, chunksize=chunk), strict=True)
+
+
+def _problem_entry(cluster: str, user: str, problem: Problem, now: datetime) -> QuarantineEntry:
+    return QuarantineEntry(
+        cluster, user, problem.path, problem.reason, problem.detail, now.isoformat()
+    )
+
+
+def refresh_partitions(
+    settings: Settings,
+    partitions: Iterable[tuple[str, str]],
+    *,
+    workers: int = 2,
+    now: datetime | None = None,
+    on_parsed: Callable[[int, int], None] | None = None,
+) -> list[PartitionRefresh]:
+    """Refresh the JSON store of each (cluster, user) partition; returns what changed.
+
+    `on_parsed(done, total)` is called as runs are parsed, for progress displays.
+    """
+    now = now or utc_now()
+    refreshes: dict[tuple[str, str], PartitionRefresh] = {}
+    indexes: dict[tuple[str, str], dict[str, IndexEntry]] = {}
+    quarantines: dict[tuple[str, str], list[QuarantineEntry]] = {}
+    jobs: list[ParseJob] = []
+    for cluster, user in partitions:
+        key = (cluster, user)
+        store = PartitionStore(settings.runs_dir, cluster, user)
+        old_index = store.read_index()
+        old_quarantine = {q.path: q for q in store.read_quarantine() if q.reason == "parser_error"}
+        runs, problems = discover_partition(settings, cluster, user)
+        refresh = PartitionRefresh(cluster, user, discovered=len(runs))
+        new_index: dict[str, IndexEntry] = {}
+        quarantine = [_problem_entry(cluster, user, p, now) for p in problems]
+        for run in runs:
+            previous = old_index.get(run.run_path)
+            if previous is not None and previous.fingerprint == run.fingerprint:
+                refresh.unchanged += 1
+                new_index[run.run_path] = previous
+                if previous.run_id is None and run.run_path in old_quarantine:
+                    quarantine.append(old_quarantine[run.run_path])
+                continue
+            if previous is None:
+                refresh.new += 1
+            else:
+                refresh.changed += 1
+            refresh.bytes_parsed += run.n_bytes
+            jobs.append(ParseJob(settings.archive_root, cluster, user, run, now))
+        present = {run.run_path for run in runs}
+        for run_path, entry in old_index.items():
+            if run_path in present:
+                continue
+            refresh.removed += 1
+            if entry.run_id is not None:
+                store.remove_record(entry.run_id)
+        refreshes[key], indexes[key], quarantines[key] = refresh, new_index, quarantine
+
+    for done, (job, outcome) in enumerate(_parse_all(jobs, workers), start=1):
+        key = (job.cluster, job.user)
+        if isinstance(outcome, RunRecord):
+            PartitionStore(settings.runs_dir, *key).write_record(outcome)
+            indexes[key][job.run.run_path] = IndexEntry(job.run.fingerprint, outcome.run_id)
+            refreshes[key].parsed_run_ids.append(outcome.run_id)
+        else:
+            PartitionStore(settings.runs_dir, *key).remove_record(run_id_for(job.run.run_path))
+            indexes[key][job.run.run_path] = IndexEntry(job.run.fingerprint, None)
+            quarantines[key].append(outcome)
+        if on_parsed is not None:
+            on_parsed(done, len(jobs))
+
+    for key, refresh in refreshes.items():
+        store = PartitionStore(settings.runs_dir, *key)
+        refresh.quarantined = len(quarantines[key])
+        if refresh.discovered or quarantines[key] or store.folder.exists():
+            store.write_quarantine(quarantines[key])
+            store.write_index(indexes[key])
+    return list(refreshes.values())
+
+
+def partition_rows(settings: Settings, cluster: str, user: str) -> PartitionRows:
+    """A partition's rows for the warehouse: its records cleaned, the rejects quarantined."""
+    store = PartitionStore(settings.runs_dir, cluster, user)
+    records: list[RunRecord] = []
+    quarantine = store.read_quarantine()
+    for record in store.records():
+        cleaned, reason = clean_record(record)
+        if cleaned is None:
+            seen = (record.parsed_at or utc_now()).isoformat()
+            quarantine.append(
+                QuarantineEntry(cluster, user, record.run_path, "cleaning", reason, seen)
+            )
+        else:
+            records.append(cleaned)
+    return PartitionRows(cluster, user, records, quarantine)
+
+
+def crawl_into_warehouse(
+    settings: Settings, partitions: list[tuple[str, str]], *, workers: int = 2
+) -> list[PartitionRefresh]:
+    """Refresh the JSON store and the warehouse for `partitions`: the whole chain, no Dagster.
+
+    The Dagster assets run the same two steps separately; this is for tests and notebooks.
+    """
+    refreshes = refresh_partitions(settings, partitions, workers=workers)
+    with connect(settings.duckdb_path) as con:
+        replace_partitions(con, (partition_rows(settings, c, u) for c, u in partitions))
+    return refreshes

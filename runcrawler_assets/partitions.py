@@ -1,0 +1,62 @@
+"""Partition keys: one per cluster × user, reversible for any folder name.
+
+Dagster does not validate dynamic partition keys, but `|` separates the
+dimensions of a multi-partition key, `,` `[` `]` are used by its range and
+list syntax, and `...` separates range ends. Names keep their readable form
+(dots, dashes, apostrophes, spaces, non-ASCII letters stay as they are);
+only `%`, those separators, `/` `\\`, control characters and the second of
+two consecutive dots are percent-encoded as UTF-8 bytes (`%7C` for `|`).
+Because `%` itself is always encoded, decoding is plain percent-decoding.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
+
+CLUSTER = "cluster"
+USER = "user"
+
+_ALWAYS_ENCODED = frozenset('%|,[]/\\*?"<>:')
+
+cluster_partitions = DynamicPartitionsDefinition(name="cluster")
+user_partitions = DynamicPartitionsDefinition(name="user")
+cluster_user_partitions = MultiPartitionsDefinition(
+    {CLUSTER: cluster_partitions, USER: user_partitions}
+)
+
+
+def _encode_char(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogateescape"))
+
+
+def encode_name(name: str) -> str:
+    """A folder name as a partition key (reversible, readable where allowed)."""
+    out: list[str] = []
+    for index, char in enumerate(name):
+        forbidden = (
+            char in _ALWAYS_ENCODED
+            or not char.isprintable()
+            or (char == "." and index > 0 and name[index - 1] == ".")
+        )
+        out.append(_encode_char(char) if forbidden else char)
+    return "".join(out)
+
+
+def decode_name(key: str) -> str:
+    """Inverse of `encode_name`."""
+    return unquote(key, encoding="utf-8", errors="surrogateescape")
+
+
+def partition_key(cluster: str, user: str) -> MultiPartitionKey:
+    """The partition key of a cluster and user folder name."""
+    return MultiPartitionKey({CLUSTER: encode_name(cluster), USER: encode_name(user)})
+
+
+def names_of(key: str | MultiPartitionKey) -> tuple[str, str]:
+    """The (cluster, user) folder names of a partition key."""
+    if not isinstance(key, MultiPartitionKey):
+        key = cluster_user_partitions.get_partition_key_from_str(key)
+    dims = key.keys_by_dimension
+    return decode_name(dims[CLUSTER]), decode_name(dims[USER])

@@ -1,0 +1,99 @@
+"""The JSON run store: one file per run under `<data>/runs/<cluster>/<user>/`.
+
+Each partition folder holds `<run_id>.json` (a `RunRecord`), `_index.json`
+(run path -> fingerprint and outcome, so a refresh knows what is unchanged
+without opening every record) and `_quarantine.json` (the partition's runs
+and folders that gave no record, with their reasons). Files are written to a
+temporary name and renamed, so a killed crawl never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from runcrawler_assets.records import RunRecord
+
+INDEX_FILE = "_index.json"
+QUARANTINE_FILE = "_quarantine.json"
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A file or run directory that could not become a row, and why."""
+
+    cluster: str
+    user: str
+    path: str  # relative to the archive root
+    reason: str
+    detail: str
+    seen_at: str  # ISO 8601
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    fingerprint: str
+    run_id: str | None  # None when the run is in quarantine
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+    os.replace(tmp, path)
+
+
+class PartitionStore:
+    """The JSON files of one cluster × user partition."""
+
+    def __init__(self, runs_dir: Path, cluster: str, user: str) -> None:
+        self.cluster = cluster
+        self.user = user
+        self.folder = runs_dir / cluster / user
+
+    def read_index(self) -> dict[str, IndexEntry]:
+        path = self.folder / INDEX_FILE
+        if not path.is_file():
+            return {}
+        raw: dict[str, dict[str, Any]] = json.loads(
+            path.read_text(encoding="utf-8", errors="surrogateescape")
+        )
+        return {run_path: IndexEntry(**entry) for run_path, entry in raw.items()}
+
+    def write_index(self, index: dict[str, IndexEntry]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        payload = {path: asdict(entry) for path, entry in sorted(index.items())}
+        _write_atomic(self.folder / INDEX_FILE, json.dumps(payload, ensure_ascii=False))
+
+    def write_record(self, record: RunRecord) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.folder / f"{record.run_id}.json", record.to_json())
+
+    def remove_record(self, run_id: str) -> None:
+        (self.folder / f"{run_id}.json").unlink(missing_ok=True)
+
+    def records(self) -> Iterator[RunRecord]:
+        """The partition's records, in the index's order of run paths."""
+        for entry in self.read_index().values():
+            if entry.run_id is not None:
+                text = (self.folder / f"{entry.run_id}.json").read_text(
+                    encoding="utf-8", errors="surrogateescape"
+                )
+                yield RunRecord.from_json(text)
+
+    def read_quarantine(self) -> list[QuarantineEntry]:
+        path = self.folder / QUARANTINE_FILE
+        if not path.is_file():
+            return []
+        return [
+            QuarantineEntry(**item)
+            for item in json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
+        ]
+
+    def write_quarantine(self, entries: list[QuarantineEntry]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        payload = [asdict(entry) for entry in sorted(entries, key=lambda e: e.path)]
+        _write_atomic(self.folder / QUARANTINE_FILE, json.dumps(payload, ensure_ascii=False))

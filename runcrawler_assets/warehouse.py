@@ -1,0 +1,172 @@
+"""The DuckDB warehouse: the `runs` and `quarantine` tables and the analytics tables.
+
+The `runs` DDL is derived from `records.RUN_COLUMNS`, never written by hand.
+A refresh replaces the rows of its partitions (DELETE + INSERT) inside one
+transaction, so a reader sees a partition either before or after, never
+half. DuckDB allows one writing process: `connect` retries briefly while
+another process holds the lock, then says so plainly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from runcrawler_assets.records import RUN_COLUMNS, RunRecord
+from runcrawler_assets.runstore import QuarantineEntry
+
+QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("cluster", "VARCHAR"),
+    ("user", "VARCHAR"),
+    ("path", "VARCHAR"),
+    ("reason", "VARCHAR"),
+    ("detail", "VARCHAR"),
+    ("seen_at", "TIMESTAMP"),
+)
+LOCK_RETRY_SECONDS = 30.0
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process holds the DuckDB file for longer than we wait."""
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def runs_ddl() -> str:
+    columns = ",\n  ".join(f"{_quote(c.name)} {c.sql_type}" for c in RUN_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS runs (\n  {columns},\n  PRIMARY KEY (run_id)\n)"
+
+
+def quarantine_ddl() -> str:
+    columns = ", ".join(f"{_quote(name)} {sql}" for name, sql in QUARANTINE_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS quarantine ({columns})"
+
+
+def connect(
+    path: Path, read_only: bool = False, wait: float = LOCK_RETRY_SECONDS
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting up to `wait` seconds for another writer to finish."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                if "lock" in str(error).lower():
+                    raise WarehouseLockedError(
+                        f"{path} is in use by another process (a Dagster run?) for more than "
+                        f"{wait:.0f} s; retry when it has finished"
+                    ) from error
+                raise
+            time.sleep(0.2)
+    if not read_only:
+        con.execute(runs_ddl())
+        con.execute(quarantine_ddl())
+    return con
+
+
+def _clean_text(value: object) -> object:
+    """Strings as valid UTF-8: an undecodable byte of a file name becomes U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+def records_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """Records as a frame whose columns are exactly those of `runs`."""
+    rows = []
+    for record in records:
+        row = record.to_json_dict()
+        row.pop("schema_version")
+        row["params"] = json.dumps(row["params"], ensure_ascii=False)
+        rows.append({k: _clean_text(v) for k, v in row.items()})
+    return pd.DataFrame(rows, columns=[c.name for c in RUN_COLUMNS])
+
+
+def quarantine_frame(entries: Iterable[QuarantineEntry]) -> pd.DataFrame:
+    rows = [
+        {name: _clean_text(getattr(entry, name)) for name, _ in QUARANTINE_COLUMNS}
+        for entry in entries
+    ]
+    return pd.DataFrame(rows, columns=[name for name, _ in QUARANTINE_COLUMNS])
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    types: Iterable[tuple[str, str]],
+) -> None:
+    if frame.empty:
+        return
+    con.register("incoming", frame)
+    try:
+        select = ", ".join(f"CAST(incoming.{_quote(n)} AS {t})" for n, t in types)
+        con.execute(f"INSERT INTO {table} SELECT {select} FROM incoming")
+    finally:
+        con.unregister("incoming")
+
+
+@dataclass(frozen=True)
+class PartitionRows:
+    """What a partition holds after a refresh: its rows and its quarantine."""
+
+    cluster: str
+    user: str
+    records: list[RunRecord]
+    quarantine: list[QuarantineEntry]
+
+
+def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[PartitionRows]) -> None:
+    """Swap the rows of every given partition, all in one transaction."""
+    run_types = [(c.name, c.sql_type) for c in RUN_COLUMNS]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for part in partitions:
+            for table in ("runs", "quarantine"):
+                con.execute(
+                    f"DELETE FROM {table} WHERE cluster = ? AND {_quote('user')} = ?",
+                    [_clean_text(part.cluster), _clean_text(part.user)],
+                )
+            _insert(con, "runs", records_frame(part.records), run_types)
+            _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    """Replace an analytics table with `frame` (analytics tables are always rebuildable)."""
+    con.register("result_frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {_quote(name)} AS SELECT * FROM result_frame")
+    finally:
+        con.unregister("result_frame")
+
+
+def read_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute("SELECT * FROM runs ORDER BY run_path").df()
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {
+        table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("runs", "quarantine")
+    }
+
+
+def now_stamp() -> str:
+    return datetime.now().isoformat(timespec="seconds")
