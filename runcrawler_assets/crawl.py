@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runcrawler_assets.cleaning import clean_record
-from runcrawler_assets.discovery import DiscoveredRun, Problem, discover_partition
+from runcrawler_assets.discovery import (
+    DiscoveredRun,
+    PartitionDiscovery,
+    Problem,
+    discover_partition,
+)
 from runcrawler_assets.records import RunRecord, run_id_for
 from runcrawler_assets.runstore import IndexEntry, PartitionStore, QuarantineEntry
 from runcrawler_assets.settings import Settings
@@ -101,13 +106,13 @@ def _problem_entry(cluster: str, user: str, problem: Problem, now: datetime) -> 
 
 def refresh_partitions(
     settings: Settings,
-    partitions: Iterable[tuple[str, str]],
+    discoveries: Iterable[PartitionDiscovery],
     *,
     workers: int = 2,
     now: datetime | None = None,
     on_parsed: Callable[[int, int], None] | None = None,
 ) -> list[PartitionRefresh]:
-    """Refresh the JSON store of each (cluster, user) partition; returns what changed.
+    """Bring the JSON store of each discovered partition up to date; returns what changed.
 
     `on_parsed(done, total)` is called as runs are parsed, for progress displays.
     """
@@ -116,12 +121,12 @@ def refresh_partitions(
     indexes: dict[tuple[str, str], dict[str, IndexEntry]] = {}
     quarantines: dict[tuple[str, str], list[QuarantineEntry]] = {}
     jobs: list[ParseJob] = []
-    for cluster, user in partitions:
-        key = (cluster, user)
+    for discovery in discoveries:
+        cluster, user = key = (discovery.cluster, discovery.user)
         store = PartitionStore(settings.runs_dir, cluster, user)
         old_index = store.read_index()
         old_quarantine = {q.path: q for q in store.read_quarantine() if q.reason == "parser_error"}
-        runs, problems = discover_partition(settings, cluster, user)
+        runs, problems = discovery.runs, discovery.problems
         refresh = PartitionRefresh(cluster, user, discovered=len(runs))
         new_index: dict[str, IndexEntry] = {}
         quarantine = [_problem_entry(cluster, user, p, now) for p in problems]
@@ -194,7 +199,8 @@ def crawl_into_warehouse(
 
     The Dagster assets run the same two steps separately; this is for tests and notebooks.
     """
-    refreshes = refresh_partitions(settings, partitions, workers=workers)
+    discoveries = (discover_partition(settings, c, u) for c, u in partitions)
+    refreshes = refresh_partitions(settings, discoveries, workers=workers)
     with connect(settings.duckdb_path) as con:
         replace_partitions(con, (partition_rows(settings, c, u) for c, u in partitions))
     return refreshes

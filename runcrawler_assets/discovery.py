@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,21 +118,32 @@ def partition_folder(settings: Settings, cluster: str, user: str) -> Path:
     return root / cluster / user
 
 
-def discover_partition(
-    settings: Settings, cluster: str, user: str
-) -> tuple[list[DiscoveredRun], list[Problem]]:
+@dataclass(frozen=True)
+class PartitionDiscovery:
+    """What one cluster × user folder holds: its runs and the problems met."""
+
+    cluster: str
+    user: str
+    runs: tuple[DiscoveredRun, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def n_bytes(self) -> int:
+        return sum(run.n_bytes for run in self.runs)
+
+
+def discover_partition(settings: Settings, cluster: str, user: str) -> PartitionDiscovery:
     """The runs and problems of one partition; a missing folder is an empty partition."""
     folder = partition_folder(settings, cluster, user)
     runs: list[DiscoveredRun] = []
     problems: list[Problem] = []
-    if not folder.is_dir():
-        return runs, problems
-    for item in walk_runs(folder, settings.archive_root):
-        (runs if isinstance(item, DiscoveredRun) else problems).append(item)
-    return runs, problems
+    if folder.is_dir():
+        for item in walk_runs(folder, settings.archive_root):
+            (runs if isinstance(item, DiscoveredRun) else problems).append(item)
+    return PartitionDiscovery(cluster, user, tuple(runs), tuple(problems))
 
 
-def partition_digest(runs: list[DiscoveredRun]) -> str:
+def partition_digest(runs: Iterable[DiscoveredRun]) -> str:
     """One digest for a partition's whole state: what the archive sensor compares."""
     joined = "\n".join(
         f"{r.run_path}\0{r.fingerprint}" for r in sorted(runs, key=lambda r: r.run_path)

@@ -11,9 +11,15 @@ Because `%` itself is always encoded, decoding is plain percent-decoding.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import unquote
 
-from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
+from dagster import (
+    DagsterInstance,
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+)
 
 CLUSTER = "cluster"
 USER = "user"
@@ -60,3 +66,20 @@ def names_of(key: str | MultiPartitionKey) -> tuple[str, str]:
         key = cluster_user_partitions.get_partition_key_from_str(key)
     dims = key.keys_by_dimension
     return decode_name(dims[CLUSTER]), decode_name(dims[USER])
+
+
+def register_partitions(
+    instance: DagsterInstance, pairs: Iterable[tuple[str, str]]
+) -> list[MultiPartitionKey]:
+    """Add the clusters and users of `pairs` to the instance; returns every pair's key."""
+    pairs = list(pairs)
+    for definition, names in (
+        (cluster_partitions, {encode_name(c) for c, _ in pairs}),
+        (user_partitions, {encode_name(u) for _, u in pairs}),
+    ):
+        assert definition.name is not None
+        known = set(instance.get_dynamic_partitions(definition.name))
+        missing = sorted(names - known)
+        if missing:
+            instance.add_dynamic_partitions(definition.name, missing)
+    return [partition_key(c, u) for c, u in pairs]

@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from runcrawler_assets.discovery import DiscoveredRun, PartitionDiscovery, Problem
 from runcrawler_assets.records import RunRecord
 
 INDEX_FILE = "_index.json"
+DISCOVERY_FILE = "_discovery.json"
 QUARANTINE_FILE = "_quarantine.json"
 
 
@@ -40,6 +42,10 @@ class IndexEntry:
     run_id: str | None  # None when the run is in quarantine
 
 
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="surrogateescape")
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
@@ -58,9 +64,7 @@ class PartitionStore:
         path = self.folder / INDEX_FILE
         if not path.is_file():
             return {}
-        raw: dict[str, dict[str, Any]] = json.loads(
-            path.read_text(encoding="utf-8", errors="surrogateescape")
-        )
+        raw: dict[str, dict[str, Any]] = json.loads(_read(path))
         return {run_path: IndexEntry(**entry) for run_path, entry in raw.items()}
 
     def write_index(self, index: dict[str, IndexEntry]) -> None:
@@ -79,21 +83,35 @@ class PartitionStore:
         """The partition's records, in the index's order of run paths."""
         for entry in self.read_index().values():
             if entry.run_id is not None:
-                text = (self.folder / f"{entry.run_id}.json").read_text(
-                    encoding="utf-8", errors="surrogateescape"
-                )
+                text = _read(self.folder / f"{entry.run_id}.json")
                 yield RunRecord.from_json(text)
 
     def read_quarantine(self) -> list[QuarantineEntry]:
         path = self.folder / QUARANTINE_FILE
         if not path.is_file():
             return []
-        return [
-            QuarantineEntry(**item)
-            for item in json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
-        ]
+        return [QuarantineEntry(**item) for item in json.loads(_read(path))]
 
     def write_quarantine(self, entries: list[QuarantineEntry]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         payload = [asdict(entry) for entry in sorted(entries, key=lambda e: e.path)]
         _write_atomic(self.folder / QUARANTINE_FILE, json.dumps(payload, ensure_ascii=False))
+
+    def write_discovery(self, discovery: PartitionDiscovery) -> None:
+        """Keep what discovery found, for the parse step that follows."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "runs": [asdict(run) for run in discovery.runs],
+            "problems": [asdict(problem) for problem in discovery.problems],
+        }
+        _write_atomic(self.folder / DISCOVERY_FILE, json.dumps(payload, ensure_ascii=False))
+
+    def read_discovery(self) -> PartitionDiscovery:
+        path = self.folder / DISCOVERY_FILE
+        raw = json.loads(_read(path)) if path.is_file() else {"runs": [], "problems": []}
+        return PartitionDiscovery(
+            self.cluster,
+            self.user,
+            tuple(DiscoveredRun(**run) for run in raw["runs"]),
+            tuple(Problem(**problem) for problem in raw["problems"]),
+        )

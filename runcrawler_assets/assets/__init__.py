@@ -1,0 +1,1 @@
+"""Thin Dagster wrappers over the core: each asset reads, calls the core, writes, reports."""

@@ -1,0 +1,178 @@
+"""The ingest chain, per cluster × user: run_files -> parsed_runs -> runs + quarantine.
+
+Each asset handles every partition of its run (`context.partition_keys`), so a
+first import of a large archive is one run with a single-run backfill policy,
+and parsing uses worker processes inside it. Outputs live in the data folder
+(JSON run store, DuckDB), not in an IO manager: the assets return metadata only.
+"""
+
+
+import time
+
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+
+from runcrawler_assets.crawl import partition_rows, refresh_partitions
+from runcrawler_assets.discovery import discover_partition
+from runcrawler_assets.partitions import cluster_user_partitions, names_of
+from runcrawler_assets.resources import RuncrawlerSettings
+from runcrawler_assets.runstore import PartitionStore
+from runcrawler_assets.warehouse import connect, replace_partitions
+
+GROUP = "ingest"
+OWNERS = ["team:hpc"]
+DUCKDB_POOL = "duckdb"
+COMMON = {
+    "partitions_def": cluster_user_partitions,
+    "backfill_policy": BackfillPolicy.single_run(),
+    "group_name": GROUP,
+    "owners": OWNERS,
+}
+
+
+def _pairs(context: AssetExecutionContext) -> list[tuple[str, str]]:
+    return [names_of(key) for key in context.partition_keys]
+
+
+def _markdown_table(header: list[str], rows: list[list[object]]) -> MetadataValue:
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return MetadataValue.md("\n".join(lines))
+
+
+@asset(
+    description="Run directories of a cluster × user folder and the fingerprint of each "
+    "(names, sizes and modification times of its files; no file is opened).",
+    kinds={"python", "file"},
+    **COMMON,
+)
+def run_files(context: AssetExecutionContext, settings: RuncrawlerSettings) -> MaterializeResult:
+    started = time.monotonic()
+    config = settings.settings
+    runs = problems = n_bytes = 0
+    preview: list[list[object]] = []
+    for cluster, user in _pairs(context):
+        discovery = discover_partition(config, cluster, user)
+        PartitionStore(config.runs_dir, cluster, user).write_discovery(discovery)
+        runs += len(discovery.runs)
+        problems += len(discovery.problems)
+        n_bytes += discovery.n_bytes
+        preview += [[r.run_path, r.solver, r.n_files, r.n_bytes] for r in discovery.runs[:10]]
+    return MaterializeResult(
+        metadata={
+            "partitions": len(context.partition_keys),
+            "run_directories": runs,
+            "unreadable_folders": problems,
+            "bytes_in_run_folders": MetadataValue.int(n_bytes),
+            "duration_s": round(time.monotonic() - started, 3),
+            "preview": _markdown_table(["run_path", "solver", "files", "bytes"], preview[:10]),
+        }
+    )
+
+
+@asset(
+    deps=[run_files],
+    description="One JSON record per run under <data>/runs/<cluster>/<user>/; only runs whose "
+    "fingerprint is new or changed are parsed, records of vanished runs are removed.",
+    kinds={"python", "json"},
+    **COMMON,
+)
+def parsed_runs(context: AssetExecutionContext, settings: RuncrawlerSettings) -> MaterializeResult:
+    started = time.monotonic()
+    config = settings.settings
+    discoveries = [
+        PartitionStore(config.runs_dir, c, u).read_discovery() for c, u in _pairs(context)
+    ]
+    refreshes = refresh_partitions(config, discoveries, workers=settings.parse_workers)
+    totals = {
+        name: sum(getattr(r, name) for r in refreshes)
+        for name in ("discovered", "new", "changed", "unchanged", "removed", "quarantined")
+    }
+    parsed_ids = [run_id for r in refreshes for run_id in r.parsed_run_ids]
+    context.log.info(f"parsed {len(parsed_ids)} runs: {totals}")
+    return MaterializeResult(
+        metadata={
+            **totals,
+            "parsed": len(parsed_ids),
+            "log_bytes_parsed": MetadataValue.int(sum(r.bytes_parsed for r in refreshes)),
+            "duration_s": round(time.monotonic() - started, 3),
+            "parsed_run_ids": MetadataValue.json(parsed_ids[:200]),
+        }
+    )
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "runs",
+            deps=[parsed_runs],
+            description="The cleaned `runs` table in DuckDB, one row per run (runs-schema.md); "
+            "a partition's rows are swapped in one transaction.",
+            kinds={"duckdb"},
+            group_name=GROUP,
+            owners=OWNERS,
+        ),
+        AssetSpec(
+            "quarantine",
+            deps=[parsed_runs],
+            description="Every run directory or folder that could not become a row, with its "
+            "reason: discovered = rows in runs + rows in quarantine.",
+            kinds={"duckdb"},
+            group_name=GROUP,
+            owners=OWNERS,
+        ),
+    ],
+    partitions_def=cluster_user_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+)
+def runs_table(context: AssetExecutionContext, settings: RuncrawlerSettings):
+    started = time.monotonic()
+    config = settings.settings
+    parts = [partition_rows(config, c, u) for c, u in _pairs(context)]
+    with connect(config.duckdb_path) as con:
+        replace_partitions(con, parts)
+        total_rows = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+    rows = sum(len(p.records) for p in parts)
+    quarantined = sum(len(p.quarantine) for p in parts)
+    by_status: dict[str, int] = {}
+    for part in parts:
+        for record in part.records:
+            by_status[record.status] = by_status.get(record.status, 0) + 1
+    preview = [
+        [r.run_path, r.status, r.error_category, r.n_procs, r.efficiency]
+        for p in parts
+        for r in p.records[:5]
+    ][:10]
+    yield MaterializeResult(
+        asset_key="runs",
+        metadata={
+            "rows_written": rows,
+            "quarantined": quarantined,
+            "discovered": rows + quarantined,
+            "rows_in_table": total_rows,
+            "by_status": MetadataValue.json(by_status),
+            "duration_s": round(time.monotonic() - started, 3),
+            "preview": _markdown_table(
+                ["run_path", "status", "error_category", "n_procs", "efficiency"], preview
+            ),
+        },
+    )
+    reasons: dict[str, int] = {}
+    for part in parts:
+        for entry in part.quarantine:
+            reasons[entry.reason] = reasons.get(entry.reason, 0) + 1
+    yield MaterializeResult(
+        asset_key="quarantine",
+        metadata={"entries": quarantined, "by_reason": MetadataValue.json(reasons)},
+    )

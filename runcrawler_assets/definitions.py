@@ -1,0 +1,25 @@
+"""All of runcrawler's Dagster definitions, assembled in one place.
+
+`workspace.yaml` loads `defs` from here. Settings come from the environment
+(RUNCRAWLER_ARCHIVE, RUNCRAWLER_DATA, ...) when the code location loads.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from runcrawler_assets.assets.ingest import parsed_runs, run_files, runs_table
+from runcrawler_assets.resources import RuncrawlerSettings
+from runcrawler_assets.settings import Settings
+
+
+def build_definitions(settings: Settings | None = None) -> Definitions:
+    """The definitions for `settings` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    return Definitions(
+        assets=[run_files, parsed_runs, runs_table],
+        resources={"settings": RuncrawlerSettings.from_settings(settings)},
+    )
+
+
+defs = build_definitions()
