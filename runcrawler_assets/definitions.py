@@ -9,7 +9,7 @@ from __future__ import annotations
 from dagster import Definitions
 
 from runcrawler_assets.assets.ingest import parsed_runs, run_files, runs_table
-from runcrawler_assets.resources import RuncrawlerSettings
+from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
 from runcrawler_assets.settings import Settings
 
 
@@ -18,7 +18,10 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     settings = settings or Settings.from_env()
     return Definitions(
         assets=[run_files, parsed_runs, runs_table],
-        resources={"settings": RuncrawlerSettings.from_settings(settings)},
+        resources={
+            "settings": RuncrawlerSettings.from_settings(settings),
+            "progress": CrawlProgress(),
+        },
     )
 
 

@@ -39,3 +39,10 @@ class RuncrawlerSettings(ConfigurableResource):
             fixed_cluster=self.fixed_cluster,
             fixed_user=self.fixed_user,
         )
+
+
+class CrawlProgress(ConfigurableResource):
+    """Where long steps report progress: nowhere by default; the CLI draws a bar."""
+
+    def update(self, step: str, done: int, total: int) -> None:
+        """Called as work advances; `done` of `total` items of `step`."""

@@ -6,7 +6,6 @@ and parsing uses worker processes inside it. Outputs live in the data folder
 (JSON run store, DuckDB), not in an IO manager: the assets return metadata only.
 """
 
-
 import time
 
 from dagster import (
@@ -22,7 +21,7 @@ from dagster import (
 from runcrawler_assets.crawl import partition_rows, refresh_partitions
 from runcrawler_assets.discovery import discover_partition
 from runcrawler_assets.partitions import cluster_user_partitions, names_of
-from runcrawler_assets.resources import RuncrawlerSettings
+from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
 from runcrawler_assets.runstore import PartitionStore
 from runcrawler_assets.warehouse import connect, replace_partitions
 
@@ -87,13 +86,24 @@ def run_files(context: AssetExecutionContext, settings: RuncrawlerSettings) -> M
     kinds={"python", "json"},
     **COMMON,
 )
-def parsed_runs(context: AssetExecutionContext, settings: RuncrawlerSettings) -> MaterializeResult:
+def parsed_runs(
+    context: AssetExecutionContext, settings: RuncrawlerSettings, progress: CrawlProgress
+) -> MaterializeResult:
     started = time.monotonic()
     config = settings.settings
     discoveries = [
         PartitionStore(config.runs_dir, c, u).read_discovery() for c, u in _pairs(context)
     ]
-    refreshes = refresh_partitions(config, discoveries, workers=settings.parse_workers)
+    step = max(1, sum(len(d.runs) for d in discoveries) // 10)
+
+    def on_parsed(done: int, total: int) -> None:
+        progress.update("parse", done, total)
+        if done % step == 0 or done == total:
+            context.log.info(f"parsed {done}/{total} runs")
+
+    refreshes = refresh_partitions(
+        config, discoveries, workers=settings.parse_workers, on_parsed=on_parsed
+    )
     totals = {
         name: sum(getattr(r, name) for r in refreshes)
         for name in ("discovered", "new", "changed", "unchanged", "removed", "quarantined")

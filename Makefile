@@ -1,0 +1,47 @@
+# runcrawler: the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+export RUNCRAWLER_DATA ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(RUNCRAWLER_DATA)/dagster_home
+DEMO_ARCHIVE := $(CURDIR)/demo_archive
+DEMO_RUNS ?= 2000
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: setup run crawl test lint format clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)  ## create .venv and install runcrawler with its test tools
+
+$(DAGSTER_HOME)/dagster.yaml: runcrawler_assets/dagster_local.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp runcrawler_assets/dagster_local.yaml $@
+
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## demo archive (unless RUNCRAWLER_ARCHIVE is set), crawl, then the UI
+	@if [ -z "$$RUNCRAWLER_ARCHIVE" ] && [ ! -d "$(DEMO_ARCHIVE)" ]; then \
+		$(BIN)/runcrawler demo-archive "$(DEMO_ARCHIVE)" --runs $(DEMO_RUNS) --seed 1; fi
+	export RUNCRAWLER_ARCHIVE="$${RUNCRAWLER_ARCHIVE:-$(DEMO_ARCHIVE)}"; \
+	$(BIN)/runcrawler crawl && exec $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+
+test: $(STAMP)  ## the whole test suite
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:  ## remove generated data (never the archive you pointed at)
+	rm -rf data demo_archive .pytest_cache
