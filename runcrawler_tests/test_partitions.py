@@ -1,0 +1,76 @@
+from dagster import DagsterInstance, MultiPartitionKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runcrawler_assets.partitions import (
+    cluster_user_partitions,
+    decode_name,
+    encode_name,
+    names_of,
+    partition_key,
+    register_partitions,
+)
+
+AWKWARD_NAMES = [
+    "jdupont",
+    "m.garcia",
+    "o'neil",
+    "anne-marie",
+    "jérôme",
+    "li wei",
+    "a|b",
+    "x,y",
+    "[admin]",
+    "50%",
+    "dots...here",
+    "new\nline",
+    "x'; DROP TABLE runs; --",
+]
+
+
+def test_readable_names_stay_readable():
+    for name in ["m.garcia", "o'neil", "anne-marie", "jérôme", "li wei", "jean-zay"]:
+        assert encode_name(name) == name
+
+
+def test_separators_dagster_uses_are_encoded():
+    for name in ["a|b", "x,y", "[admin]", "dots...here", "new\nline", "50%"]:
+        key = encode_name(name)
+        assert not set("|,[]\n") & set(key)
+        assert "..." not in key
+        assert decode_name(key) == name
+
+
+@given(st.text(min_size=1))
+def test_any_name_round_trips(name):
+    assert decode_name(encode_name(name)) == name
+
+
+def test_undecodable_file_name_bytes_round_trip():
+    name = b"caf\xe9".decode("utf-8", "surrogateescape")
+    assert decode_name(encode_name(name)) == name
+
+
+def test_awkward_names_round_trip_through_dagster_multi_partition_keys():
+    instance = DagsterInstance.ephemeral()
+    pairs = [("kraken", user) for user in AWKWARD_NAMES] + [("jean-zay", "o'neil")]
+    keys = register_partitions(instance, pairs)
+    assert len(keys) == len(pairs)
+    for (cluster, user), key in zip(pairs, keys, strict=True):
+        parsed = cluster_user_partitions.get_partition_key_from_str(str(key))
+        assert isinstance(parsed, MultiPartitionKey)
+        assert names_of(parsed) == (cluster, user)
+        assert names_of(str(key)) == (cluster, user)
+    assert sorted(instance.get_dynamic_partitions("cluster")) == ["jean-zay", "kraken"]
+
+
+def test_registering_twice_adds_nothing_new():
+    instance = DagsterInstance.ephemeral()
+    register_partitions(instance, [("kraken", "o'neil")])
+    register_partitions(instance, [("kraken", "o'neil"), ("irene", "o'neil")])
+    assert instance.get_dynamic_partitions("user") == ["o'neil"]
+    assert sorted(instance.get_dynamic_partitions("cluster")) == ["irene", "kraken"]
+
+
+def test_partition_key_orders_dimensions_by_name():
+    assert str(partition_key("kraken", "m.garcia")) == "kraken|m.garcia"
