@@ -1,0 +1,510 @@
+"""The AVBP parser: one run directory (run.params, solver logs, scheduler files) → one RunRecord.
+
+Shaped as three readers and one assembler, each small enough to test alone:
+`read_params` (the AVBP parameter file, typed per docs/contract-notes.md),
+`AvbpLog` (a line-by-line state machine fed by `logtext.scan_log`, so that a
+2 GB log costs a bounded read), and the scheduler files fed to the same
+`verdicts.ErrorEvidence`; `AvbpParser.parse` puts the pieces together. The
+milestone table comes from `avbp_milestones`, the ranking of verdicts from
+`verdicts`, so this module only knows what AVBP prints.
+
+Success is the end marker, whatever else was printed: the original tool
+kept the highest milestone code and so reported successful runs as 900.
+`parse` never raises: what cannot be read becomes a `parse_warnings` entry.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runcrawler_assets.records import RunRecord, Status, run_id_for
+from runcrawler_assets.solvers.avbp_milestones import MILESTONES, Milestone
+from runcrawler_assets.solvers.logtext import LogReadReport, read_head, scan_log
+from runcrawler_assets.solvers.verdicts import ErrorEvidence, Outcome, decide_outcome
+
+PARAMS_FILE = "run.params"
+SOLVER_LOG_NAME = re.compile(r"avbp\.o|job\.out|avbp_log\.txt|.+\.o\d+|log.*\.txt(?:\.gz)?")
+SCHEDULER_FILE_NAME = re.compile(r"slurm-\d+\.out|.+\.e\d+")
+SUCCESS_CODE = 0
+
+# ---------------------------------------------------------------- run.params
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Every keyword of run.params (lower-case keys, values as written) and the typed settings."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+_COMMENT = re.compile(r"[!#]")
+_BLOCK_MARK = re.compile(r"\$\s*(end_)?\s*(\S*)", re.I)
+_STRING_SETTINGS = {
+    "mixture_name": "mixture_name",
+    "les_model": "les_model",
+    "artificial_viscosity_model": "artificial_viscosity_model",
+    "convection_scheme": "convection_scheme",
+}
+_TRUE = {"yes", "true", ".true.", "1", "y", "t", ".t."}
+_FALSE = {"no", "false", ".false.", "0", "n", "f", ".f."}
+
+
+def parse_params_text(text: str) -> tuple[dict[str, str], list[str]]:
+    """Keywords and values of a parameter file; blocks only check their own nesting.
+
+    The schema wants one flat `params` map, so a keyword is kept whichever
+    block holds it (or none); when a keyword repeats, the last one wins.
+    """
+    values: dict[str, str] = {}
+    warnings: list[str] = []
+    open_block: str | None = None
+    for raw in text.splitlines():
+        line = _COMMENT.split(raw, maxsplit=1)[0].strip()
+        if line.startswith("$"):
+            open_block = _check_block(_BLOCK_MARK.match(line), open_block, warnings)
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip().lower()
+        if sep and key:
+            values[key] = " ".join(value.split())
+    if open_block is not None:
+        warnings.append(f"{PARAMS_FILE}: block ${open_block} is never closed")
+    return values, warnings
+
+
+def _check_block(
+    mark: re.Match[str] | None, open_block: str | None, warnings: list[str]
+) -> str | None:
+    """The block open after a `$NAME` / `$end_NAME` line; mismatches become warnings."""
+    if mark is None:
+        return open_block
+    closing, name = bool(mark.group(1)), mark.group(2)
+    if not closing:
+        if open_block is not None:
+            warnings.append(f"{PARAMS_FILE}: block ${open_block} is not closed before ${name}")
+        return name
+    if open_block is None or open_block.lower() != name.lower():
+        warnings.append(f"{PARAMS_FILE}: $end_{name} does not close an open block")
+    return None
+
+
+def _to_float(text: str) -> float | None:
+    """A Fortran-friendly float (`1.0d-3` too); None when it is not a finite number."""
+    try:
+        value = float(text.strip().lower().replace("d", "e"))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _to_int(text: str) -> int | None:
+    value = _to_float(text)
+    return int(value) if value is not None and value.is_integer() else None
+
+
+def _to_bool(text: str) -> bool | None:
+    word = text.strip().lower()
+    return True if word in _TRUE else False if word in _FALSE else None
+
+
+def typed_settings(values: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The grouping settings as RunRecord fields; a value that does not parse is a warning."""
+    settings: dict[str, Any] = {}
+    for key, name in _STRING_SETTINGS.items():
+        if values.get(key):
+            settings[name] = values[key].lower()
+    warnings: list[str] = []
+    converters = (
+        ("ncell_group", "ncell_group", _to_int),
+        ("cfl", "cfl", _to_float),
+        ("reactive_flow", "reactive_flow", _to_bool),
+        ("simulation_end_iteration", "iterations_requested", _to_int),
+    )
+    for key, name, convert in converters:
+        if key not in values:
+            continue
+        typed = convert(values[key])
+        if typed is None:
+            warnings.append(f"{PARAMS_FILE}: {key} = {values[key]!r} is not a valid value")
+        settings[name] = typed
+    return settings, warnings
+
+
+def read_params(path: Path) -> RunParams:
+    """Read and type run.params; a missing or unreadable file gives warnings, never an error."""
+    head = read_head(path)
+    values, warnings = parse_params_text(head.text)
+    settings, type_warnings = typed_settings(values)
+    return RunParams(values, settings, (*head.warnings, *warnings, *type_warnings))
+
+
+# ---------------------------------------------------------------- the solver log
+
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?)"
+_ITERATION = re.compile(r"\s*Iteration\s*#\s*(\d+)", re.I)
+_SOLVER_ERROR = re.compile(
+    r"^\s*(?:error\b|\*+\s*fatal|fatal\b)|do not contain the same number of species", re.I
+)
+_FIELDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("version", re.compile(r"\bAVBP\s+(?:version\s+)?V?(\d+(?:\.\d+)+[\w.+-]*)", re.I)),
+    ("started_at", re.compile(r"Run\s+started\s+on\s*:\s*(.+?)\s*$", re.I)),
+    ("ended_at", re.compile(r"Run\s+ended\s+on\s*:\s*(.+?)\s*$", re.I)),
+    ("host", re.compile(r"^\s*Host\s*:\s*(\S+)", re.I)),
+    ("n_procs", re.compile(r"Number\s+of\s+MPI\s+processes\s*:\s*(\d+)", re.I)),
+    ("dimension", re.compile(r"^\s*Dimension\s*:\s*(\d+)", re.I)),
+    ("n_nodes", re.compile(r"Number\s+of\s+nodes\s*:\s*(\d+)", re.I)),
+    ("n_cells", re.compile(r"Number\s+of\s+cells\s*:\s*(\d+)", re.I)),
+    ("cpu_time_s", re.compile(r"Total\s+CPU\s+time[^:]*:\s*" + _NUMBER, re.I)),
+    ("wall_time_s", re.compile(r"Elapsed\s+wall\s+time[^:]*:\s*" + _NUMBER, re.I)),
+    ("efficiency_printed", re.compile(r"Reduced\s+efficiency[^:]*:\s*" + _NUMBER, re.I)),
+)
+_INT_FIELDS = {"n_procs", "dimension", "n_nodes", "n_cells"}
+_FLOAT_FIELDS = {"cpu_time_s", "wall_time_s", "efficiency_printed"}
+_TIME_FIELDS = {"started_at", "ended_at"}
+_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M:%S", "%c")
+
+
+def _milestone_pattern(milestone: Milestone) -> str:
+    """Milestone text as a regex tolerant of spacing (dashes in front never matter)."""
+    return r"[ \t]+".join(re.escape(word) for word in milestone.text.split())
+
+
+_MILESTONES: tuple[tuple[Milestone, re.Pattern[str]], ...] = tuple(
+    (m, re.compile(_milestone_pattern(m), re.I)) for m in MILESTONES
+)
+_LOOP_STARTS = re.compile(
+    "|".join(_milestone_pattern(m) for m in MILESTONES if m.code == 300), re.I
+)
+# Every line the state machine may care about, apart from iterations; also the
+# filter of the bounded scan (as bytes), so it must never span a line ending.
+_KEYWORDS = "|".join(
+    (
+        r"error|fatal|avbp|run[ \t]+(?:started|ended)|host|number[ \t]+of|dimension",
+        r"cpu[ \t]+time|wall[ \t]+time|efficiency|species|segmentation|sigsegv|signal",
+        r"oom|memory|cancelled|time[ \t]+limit|walltime|mpi_abort|term_",
+        *(_milestone_pattern(m) for m in MILESTONES),
+    )
+)
+_INTERESTING = re.compile(_KEYWORDS, re.I)
+SCAN_FOR = re.compile(_KEYWORDS.encode(), re.I)
+
+
+def parse_log_time(text: str) -> datetime | None:
+    """A timestamp as AVBP prints it (naive, the cluster's clock); None when unreadable."""
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass
+class AvbpLog:
+    """What one AVBP log says, built line by line in file order."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    iterations_done: int = 0
+    last_milestone: Milestone | None = None
+    end_marker: bool = False
+    evidence: ErrorEvidence = field(default_factory=ErrorEvidence)
+    warnings: list[str] = field(default_factory=list)
+
+    def feed(self, line: str) -> None:
+        """Take the next line of the log."""
+        if (iteration := _ITERATION.match(line)) is not None:
+            self.iterations_done = int(iteration.group(1))
+            return
+        if not _INTERESTING.search(line):
+            return
+        is_error = bool(_SOLVER_ERROR.search(line))
+        self.evidence.observe(line, is_solver_error=is_error)
+        if not is_error:
+            self._take_fields(line)
+            self._take_milestone(line)
+
+    def _take_fields(self, line: str) -> None:
+        for name, pattern in _FIELDS:
+            if name in self.values and name not in {"ended_at", "cpu_time_s", "wall_time_s"}:
+                continue
+            if (found := pattern.search(line)) is not None:
+                self._store(name, found.group(1))
+
+    def _store(self, name: str, text: str) -> None:
+        value: Any = text
+        if name in _INT_FIELDS:
+            value = int(text)
+        elif name in _FLOAT_FIELDS:
+            value = _to_float(text)
+        elif name in _TIME_FIELDS:
+            value = parse_log_time(text)
+        if value is None:
+            self.warnings.append(f"log: cannot read {name} from {text!r}")
+            return
+        self.values[name] = value
+
+    def _take_milestone(self, line: str) -> None:
+        for milestone, pattern in _MILESTONES:
+            if pattern.search(line):
+                self.last_milestone = milestone
+                self.end_marker = self.end_marker or milestone.code == SUCCESS_CODE
+
+
+def read_log(path: Path) -> tuple[AvbpLog, LogReadReport]:
+    """Feed the head, the scanned error lines and the tail of a log to an `AvbpLog`."""
+    log = AvbpLog()
+    report = scan_log(path, log.feed, head_until=_LOOP_STARTS, scan_for=SCAN_FOR)
+    return log, report
+
+
+def read_scheduler_file(path: Path, evidence: ErrorEvidence) -> LogReadReport:
+    """Feed the verdict lines of a scheduler file (slurm-*.out, *.e<jobid>) to `evidence`."""
+    return scan_log(path, evidence.observe, head_until=None, scan_for=SCAN_FOR)
+
+
+# ---------------------------------------------------------------- the run directory
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """A regular file of the run directory, from one stat."""
+
+    path: Path
+    size: int
+    mtime: datetime
+
+
+def utc_naive(timestamp: float) -> datetime:
+    """A file modification time as a naive UTC datetime (contract-notes 8)."""
+    return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
+
+
+def list_run_files(run_dir: Path, warnings: list[str]) -> tuple[list[RunFile], list[RunFile]]:
+    """(solver logs, scheduler files), each oldest first; only regular files count."""
+    logs: list[RunFile] = []
+    scheduler: list[RunFile] = []
+    try:
+        entries = sorted(os.scandir(run_dir), key=lambda e: e.name)
+    except OSError as exc:
+        warnings.append(f"cannot list the run directory ({exc.strerror or exc})")
+        return logs, scheduler
+    for entry in entries:
+        is_log = SOLVER_LOG_NAME.fullmatch(entry.name) is not None
+        if not is_log and SCHEDULER_FILE_NAME.fullmatch(entry.name) is None:
+            continue
+        try:
+            st = entry.stat()
+        except OSError as exc:
+            warnings.append(f"{entry.name}: cannot stat ({exc.strerror or exc})")
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            warnings.append(f"{entry.name}: not a regular file, ignored")
+            continue
+        (logs if is_log else scheduler).append(
+            RunFile(Path(entry.path), st.st_size, utc_naive(st.st_mtime))
+        )
+    logs.sort(key=lambda f: (f.mtime, f.path.name))
+    scheduler.sort(key=lambda f: (f.mtime, f.path.name))
+    return logs, scheduler
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    cluster: str
+    user: str
+    run_path: str
+
+
+def locate(run_dir: Path, archive_root: Path, warnings: list[str]) -> RunLocation:
+    """cluster, user and `/`-separated run_path from the run directory's place in the archive."""
+    try:
+        parts = run_dir.relative_to(archive_root).parts
+    except ValueError:
+        warnings.append("the run directory is not under the archive root")
+        parts = run_dir.parts
+    if len(parts) < 2:
+        warnings.append("the run directory is not under <cluster>/<user>/")
+    padded = (*parts, "", "")
+    return RunLocation(padded[0], padded[1], "/".join(parts))
+
+
+def _stat_mtime(path: Path, warnings: list[str]) -> datetime | None:
+    try:
+        return utc_naive(os.stat(path).st_mtime)
+    except OSError as exc:
+        warnings.append(f"{path.name}: cannot stat ({exc.strerror or exc})")
+        return None
+
+
+def _as_utc_naive(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC).replace(tzinfo=None)
+    return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+
+
+# ---------------------------------------------------------------- derived columns
+
+
+@dataclass(frozen=True)
+class Timing:
+    ended_at: datetime | None
+    wall_time_s: float | None
+    cpu_time_s: float | None
+    cpu_hours: float | None
+    efficiency: float | None
+    efficiency_printed: float | None
+
+
+def _ended_at(log: AvbpLog, outcome: Outcome, newest: RunFile) -> datetime | None:
+    """contract-notes 2: printed end; else the scheduler's kill time; else the log's mtime."""
+    if "ended_at" in log.values:
+        return log.values["ended_at"]
+    if outcome.status == Status.KILLED and log.evidence.cancelled_at is not None:
+        return log.evidence.cancelled_at
+    if outcome.status in (Status.FAILED, Status.TRUNCATED):
+        return newest.mtime
+    return None
+
+
+def derive_timing(log: AvbpLog, outcome: Outcome, newest: RunFile, warnings: list[str]) -> Timing:
+    """Wall time, CPU hours and efficiency, by contract-notes 2-4."""
+    values = log.values
+    ended_at = _ended_at(log, outcome, newest)
+    started_at = values.get("started_at")
+    wall = values.get("wall_time_s")
+    if wall is None and started_at is not None and ended_at is not None:
+        wall = (ended_at - started_at).total_seconds()
+    cpu = values.get("cpu_time_s")
+    n_procs, n_nodes = values.get("n_procs"), values.get("n_nodes")
+    cpu_hours = cpu / 3600 if cpu is not None else None
+    if cpu_hours is None and wall is not None and n_procs:
+        cpu_hours = wall * n_procs / 3600
+    computed = None
+    if wall is not None and n_procs and n_nodes and log.iterations_done > 0:
+        computed = wall * n_procs / (log.iterations_done * n_nodes)
+    printed = values.get("efficiency_printed")
+    if printed and computed is not None and abs(computed - printed) > 0.05 * abs(printed):
+        warnings.append(f"log: printed efficiency {printed:.4g} differs from {computed:.4g}")
+    efficiency = printed if printed is not None else computed
+    return Timing(ended_at, wall, cpu, cpu_hours, efficiency, printed)
+
+
+# ---------------------------------------------------------------- the parser
+
+
+class AvbpParser:
+    """The `SolverParser` for AVBP runs: a directory holding a regular `run.params`."""
+
+    name = "avbp"
+
+    def detect(self, run_dir: Path) -> bool:
+        try:
+            return stat.S_ISREG(os.stat(Path(run_dir) / PARAMS_FILE).st_mode)
+        except (OSError, ValueError):
+            return False
+
+    def parse(self, run_dir: Path, archive_root: Path, now: datetime | None = None) -> RunRecord:
+        """One record for the run; never raises (a parser bug becomes a warning, not a lost run)."""
+        run_dir, archive_root, parsed_at = Path(run_dir), Path(archive_root), _as_utc_naive(now)
+        warnings: list[str] = []
+        where = locate(run_dir, archive_root, warnings)
+        base = RunRecord(
+            run_id=run_id_for(where.run_path),
+            cluster=where.cluster,
+            user=where.user,
+            run_path=where.run_path,
+            solver=self.name,
+            parsed_at=parsed_at,
+        )
+        try:
+            return _parse_run(base, run_dir, archive_root, parsed_at, warnings)
+        except Exception as exc:  # the last resort: one bad run must not stop a crawl
+            warnings.append(f"parser error, record incomplete: {type(exc).__name__}: {exc}")
+            return base.replace(parse_warnings=tuple(warnings))
+
+
+def _parse_run(
+    base: RunRecord, run_dir: Path, archive_root: Path, now: datetime, warnings: list[str]
+) -> RunRecord:
+    params = read_params(run_dir / PARAMS_FILE)
+    warnings.extend(params.warnings)
+    record = base.replace(
+        created_at=_stat_mtime(run_dir / PARAMS_FILE, warnings),
+        params=dict(params.values),
+        **params.settings,
+    )
+    logs, scheduler_files = list_run_files(run_dir, warnings)
+    if not logs:
+        outcome = decide_outcome(
+            ErrorEvidence(), has_log=False, end_marker=False, log_mtime=None, now=now
+        )
+        return record.replace(status=outcome.status.value, parse_warnings=tuple(warnings))
+    newest = logs[-1]
+    log, report = read_log(newest.path)
+    warnings.extend(report.warnings)
+    warnings.extend(log.warnings)
+    for scheduler_file in scheduler_files:
+        warnings.extend(read_scheduler_file(scheduler_file.path, log.evidence).warnings)
+    outcome = decide_outcome(
+        log.evidence, has_log=True, end_marker=log.end_marker, log_mtime=newest.mtime, now=now
+    )
+    return _with_log(record, log, outcome, newest, archive_root, len(logs), warnings)
+
+
+def _with_log(
+    record: RunRecord,
+    log: AvbpLog,
+    outcome: Outcome,
+    newest: RunFile,
+    archive_root: Path,
+    n_logs: int,
+    warnings: list[str],
+) -> RunRecord:
+    """The record completed with what the newest log and the scheduler files said."""
+    timing = derive_timing(log, outcome, newest, warnings)
+    milestone = log.last_milestone
+    if outcome.status == Status.SUCCESS:
+        milestone = next(m for m in MILESTONES if m.code == SUCCESS_CODE)
+    values = log.values
+    return record.replace(
+        solver_version=values.get("version"),
+        started_at=values.get("started_at"),
+        ended_at=timing.ended_at,
+        host=values.get("host"),
+        n_procs=values.get("n_procs"),
+        n_nodes=values.get("n_nodes"),
+        n_cells=values.get("n_cells"),
+        dimension=values.get("dimension"),
+        iterations_done=log.iterations_done,
+        cpu_time_s=timing.cpu_time_s,
+        wall_time_s=timing.wall_time_s,
+        cpu_hours=timing.cpu_hours,
+        efficiency=timing.efficiency,
+        efficiency_printed=timing.efficiency_printed,
+        status=outcome.status.value,
+        stage_code=milestone.code if milestone else None,
+        stage=milestone.label if milestone else None,
+        error_category=outcome.error_category,
+        error_message=outcome.error_message,
+        error_signature=outcome.error_signature,
+        n_restarts=n_logs - 1,
+        log_path=_relative(newest.path, archive_root),
+        log_bytes=newest.size,
+        parse_warnings=tuple(warnings),
+    )
+
+
+def _relative(path: Path, archive_root: Path) -> str:
+    try:
+        return path.relative_to(archive_root).as_posix()
+    except ValueError:
+        return path.as_posix()

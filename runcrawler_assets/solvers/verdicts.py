@@ -1,0 +1,211 @@
+"""How a run ended, independent of the solver: verdicts, error categories, signatures.
+
+Every solver's log ends the same few ways: the batch scheduler killed it
+(time limit, oom-kill, cancellation), the runtime crashed (segfault, out of
+memory), MPI aborted, or the solver printed an error of its own. Those
+verdicts and the rules that rank them (runs-schema.md) are shared by every
+solver parser, so they live here; a parser only says which of its lines are
+solver error lines and feeds every line to an `ErrorEvidence`.
+
+Ranking, as the schema says: a scheduler or runtime verdict wins over a
+solver message printed before it (the scheduler's over the runtime's, since
+a kill explains the crash it causes); otherwise the first solver error line
+decides; `mpi_abort` only when nothing more specific was printed.
+
+`error_signature` replaces what varies between runs (dates, paths, host
+names, numbers, ids) by placeholders so that one error groups together.
+Categories are the names of `records.ERROR_CATEGORIES`, never new strings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from runcrawler_assets.records import ERROR_CATEGORIES, Status
+
+# A run whose log stopped more recently than this may still be running.
+RUNNING_WINDOW = timedelta(days=2)
+
+_STATUS_OF = {c.name: c.status for c in ERROR_CATEGORIES}
+
+_SCHEDULER_VERDICTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "time_limit",
+        re.compile(
+            r"DUE\s+TO\s+TIME\s+LIMIT|walltime\s+\S+\s+exceeded|TERM_RUNLIMIT|"
+            r"exceeded\s+(?:the\s+)?(?:wall\s*clock|time)\s+limit",
+            re.I,
+        ),
+    ),
+    ("out_of_memory", re.compile(r"oom[-_ ]kill|TERM_MEMLIMIT|exceeded\s+memory\s+limit", re.I)),
+    (
+        "cancelled",
+        re.compile(r"\*\*\*\s*(?:JOB|STEP)\s+\S+\s+ON\s+\S+\s+CANCELLED\b|TERM_OWNER", re.I),
+    ),
+)
+_RUNTIME_VERDICTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "out_of_memory",
+        re.compile(
+            r"out[- ]of[- ]memory|insufficient\s+virtual\s+memory|cannot\s+allocate\s+memory|"
+            r"std::bad_alloc|memory\s+allocation\s+failed",
+            re.I,
+        ),
+    ),
+    ("segfault", re.compile(r"SIGSEGV|segmentation\s+(?:fault|violation)|signal\s+11\b", re.I)),
+)
+_MPI_ABORT = re.compile(r"MPI_ABORT", re.I)
+
+# Solver messages, tried in order on the signature (so that a path never decides).
+_MESSAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("thermo_table", re.compile(r"out\s+of\s+(?:the\s+)?(?:\w+\s+)?table|table\s+bounds", re.I)),
+    (
+        "numerical_instability",
+        re.compile(
+            r"negative\s+(?:density|pressure|temperature|energy|volume)|\bnan\b|not\s+a\s+number|"
+            r"\binf(?:inity)?\b|diverg",
+            re.I,
+        ),
+    ),
+    ("mixture", re.compile(r"species|mixture", re.I)),
+    (
+        "input_file",
+        re.compile(
+            r"can\s*(?:no|')t\s+(?:open|read|find)|unable\s+to\s+(?:open|read)|no\s+such\s+file|"
+            r"file\s+not\s+found|(?:error|failed)\s+(?:while\s+)?(?:opening|reading)|"
+            r"does\s+not\s+exist",
+            re.I,
+        ),
+    ),
+)
+
+_SIGNATURE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?|"
+            r"\b(?:mon|tue|wed|thu|fri|sat|sun)\w*\s+[a-z]{3}\w*\s+\d{1,2}\s+"
+            r"\d{2}:\d{2}:\d{2}(?:\s+\w{3,4})?(?:\s+\d{4})?|\b\d{1,2}:\d{2}:\d{2}\b",
+            re.I,
+        ),
+        "<date>",
+    ),
+    (re.compile(r"""[^\s'"=(]*/[^\s'"]*[^\s'".,;:)]|[^\s'"=(/]*/"""), "<path>"),
+    (
+        re.compile(
+            r"\b[\w-]+(?:\.[\w-]+)*\.(?:h5|hdf5?|dat|mesh|sol|txt|params|xmf|in|out|cfg|choices|"
+            r"asciibound|bin|nc|log|gz)\b",
+            re.I,
+        ),
+        "<path>",
+    ),
+    (re.compile(r"(?<=\bON )\S+(?= CANCELLED)"), "<node>"),
+    (
+        re.compile(r"\b(?:[a-z][\w]*-)*(?:node|nid|cn|compute|host)[-_]?\d+\b", re.I),
+        "<node>",
+    ),
+    (re.compile(r"\b(?:[a-z]\d+){3,}\b"), "<node>"),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<n>"),
+    (re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d*)?(?:[ed][-+]?\d+)?(?![a-z_\d])", re.I), "<n>"),
+    (re.compile(r"\s+"), " "),
+)
+
+
+def error_signature(message: str) -> str:
+    """The message with what varies between runs replaced by `<date>`, `<path>`, `<node>`, `<n>`."""
+    signature = message
+    for pattern, placeholder in _SIGNATURE_RULES:
+        signature = pattern.sub(placeholder, signature)
+    return signature.strip()
+
+
+def classify_message(message: str) -> str:
+    """The category of a solver error message; `unknown` when no rule says why."""
+    signature = error_signature(message)
+    for category, pattern in _MESSAGE_RULES:
+        if pattern.search(signature):
+            return category
+    return "unknown"
+
+
+def verdict_of(line: str) -> tuple[str, bool] | None:
+    """(category, from the scheduler?) when `line` is a scheduler or runtime verdict."""
+    for category, pattern in _SCHEDULER_VERDICTS:
+        if pattern.search(line):
+            return category, True
+    for category, pattern in _RUNTIME_VERDICTS:
+        if pattern.search(line):
+            return category, False
+    return None
+
+
+_CANCELLED_AT = re.compile(r"CANCELLED\s+AT\s+(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})")
+
+
+@dataclass
+class ErrorEvidence:
+    """The lines that may explain how a run ended, collected in file order."""
+
+    scheduler: tuple[str, str] | None = None
+    runtime: tuple[str, str] | None = None
+    solver_error: tuple[str, str] | None = None
+    mpi_abort: str | None = None
+    cancelled_at: datetime | None = None
+
+    def observe(self, line: str, *, is_solver_error: bool = False) -> None:
+        """Take one line; `is_solver_error` is the solver parser's judgement of it."""
+        verdict = verdict_of(line)
+        if verdict is not None:
+            self._observe_verdict(line.strip(), *verdict)
+        elif is_solver_error and self.solver_error is None:
+            self.solver_error = (classify_message(line), line.strip())
+        elif self.mpi_abort is None and _MPI_ABORT.search(line):
+            self.mpi_abort = line.strip()
+
+    def _observe_verdict(self, line: str, category: str, from_scheduler: bool) -> None:
+        if from_scheduler and self.scheduler is None:
+            self.scheduler = (category, line)
+            if (stamp := _CANCELLED_AT.search(line)) is not None:
+                self.cancelled_at = datetime.fromisoformat(stamp.group(1))
+        elif not from_scheduler and self.runtime is None:
+            self.runtime = (category, line)
+
+    def decisive(self) -> tuple[str, str] | None:
+        """(category, the line that decided it), or None when nothing says the run failed."""
+        for found in (self.scheduler, self.runtime, self.solver_error):
+            if found is not None:
+                return found
+        return ("mpi_abort", self.mpi_abort) if self.mpi_abort is not None else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Status and error columns of a run record, decided together."""
+
+    status: Status
+    error_category: str | None = None
+    error_message: str | None = None
+    error_signature: str | None = None
+
+
+def decide_outcome(
+    evidence: ErrorEvidence,
+    *,
+    has_log: bool,
+    end_marker: bool,
+    log_mtime: datetime | None,
+    now: datetime,
+) -> Outcome:
+    """The run's status and error columns, by the rules of runs-schema.md and contract-notes."""
+    if not has_log:
+        return Outcome(Status.NOT_STARTED)
+    if end_marker:
+        return Outcome(Status.SUCCESS, "none")
+    decided = evidence.decisive()
+    if decided is not None:
+        category, message = decided
+        return Outcome(_STATUS_OF[category], category, message, error_signature(message))
+    if log_mtime is not None and now - log_mtime <= RUNNING_WINDOW:
+        return Outcome(Status.RUNNING)
+    return Outcome(Status.TRUNCATED, "truncated")
