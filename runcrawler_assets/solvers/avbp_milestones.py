@@ -1,9 +1,8 @@
-"""The AVBP milestone table: the one place that says which log line means which stage.
+"""The milestones of an AVBP log: the one table the parser and the demo generator share.
 
-The parser (avbp.py) and the demo generator both read this table, so a
-stage code cannot drift between what is written and what is parsed. The
-order is the order in which AVBP prints the milestones (archive-format.md);
-`End of AVBP session` is success, code 0, although it is printed last.
+A failed run is located by the last milestone its log printed (archive-format.md):
+the parser matches `text` as a case-insensitive substring of a log line, the demo
+generator prints it. Keeping the table here means both read the same codes and labels.
 """
 
 from __future__ import annotations
@@ -13,13 +12,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Milestone:
-    """One milestone line: its text (a substring of the log line), stage code and label."""
+    """One line the solver prints on its way: its text, stage code and stage label."""
 
     text: str
     code: int
     label: str
 
 
+# In the order the solver prints them; the last one is the end marker (code 0).
 MILESTONES: tuple[Milestone, ...] = (
     Milestone("Reading run parameters", 110, "reading parameters"),
     Milestone("Reading boundary conditions", 120, "parameters ok, boundary conditions"),
