@@ -111,10 +111,13 @@ def refresh_partitions(
     workers: int = 2,
     now: datetime | None = None,
     on_parsed: Callable[[int, int], None] | None = None,
+    reparse_all: bool = False,
 ) -> list[PartitionRefresh]:
     """Bring the JSON store of each discovered partition up to date; returns what changed.
 
     `on_parsed(done, total)` is called as runs are parsed, for progress displays.
+    `reparse_all` parses unchanged runs too (catches files edited in place with the
+    same size and modification time).
     """
     now = now or utc_now()
     refreshes: dict[tuple[str, str], PartitionRefresh] = {}
@@ -132,7 +135,7 @@ def refresh_partitions(
         quarantine = [_problem_entry(cluster, user, p, now) for p in problems]
         for run in runs:
             previous = old_index.get(run.run_path)
-            if previous is not None and previous.fingerprint == run.fingerprint:
+            if not reparse_all and previous is not None and previous.fingerprint == run.fingerprint:
                 refresh.unchanged += 1
                 new_index[run.run_path] = previous
                 if previous.run_id is None and run.run_path in old_quarantine:

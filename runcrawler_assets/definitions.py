@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from runcrawler_assets.assets.ingest import parsed_runs, run_files, runs_table
+from runcrawler_assets.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.schedules import nightly_reconciliation, reconcile_job
+from runcrawler_assets.sensors import archive_sensor
 from runcrawler_assets.settings import Settings
 
 
@@ -17,7 +19,10 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     """The definitions for `settings` (default: from the environment)."""
     settings = settings or Settings.from_env()
     return Definitions(
-        assets=[run_files, parsed_runs, runs_table],
+        assets=INGEST_ASSETS,
+        sensors=[archive_sensor],
+        schedules=[nightly_reconciliation],
+        jobs=[reconcile_job],
         resources={
             "settings": RuncrawlerSettings.from_settings(settings),
             "progress": CrawlProgress(),

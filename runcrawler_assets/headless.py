@@ -14,14 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from dagster import AssetsDefinition, DagsterInstance, materialize
-from dagster._core.definitions.partitions.context import partition_loading_context
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from runcrawler_assets.discovery import list_partitions
-from runcrawler_assets.partitions import cluster_user_partitions, register_partitions
+from runcrawler_assets.partitions import all_partition_tags, register_partitions
 from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
 from runcrawler_assets.settings import Settings
 
@@ -52,15 +47,6 @@ class CrawlSummary:
     rows: int
     seconds: float
     success: bool
-
-
-def all_partition_tags(instance: DagsterInstance) -> dict[str, str]:
-    """Run tags that make one run cover every partition registered in `instance`."""
-    with partition_loading_context(dynamic_partitions_store=instance):
-        keys = cluster_user_partitions.get_partition_keys()
-    if not keys:
-        return {}
-    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
 
 
 def _metadata(result: Any, asset: str) -> dict[str, Any]:

@@ -20,6 +20,11 @@ from dagster import (
     MultiPartitionKey,
     MultiPartitionsDefinition,
 )
+from dagster._core.definitions.partitions.context import partition_loading_context
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 CLUSTER = "cluster"
 USER = "user"
@@ -83,3 +88,12 @@ def register_partitions(
         if missing:
             instance.add_dynamic_partitions(definition.name, missing)
     return [partition_key(c, u) for c, u in pairs]
+
+
+def all_partition_tags(instance: DagsterInstance) -> dict[str, str]:
+    """Run tags that make one run cover every partition registered in `instance`."""
+    with partition_loading_context(dynamic_partitions_store=instance):
+        keys = cluster_user_partitions.get_partition_keys()
+    if not keys:
+        return {}
+    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}

@@ -12,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
+    Config,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -79,6 +80,12 @@ def run_files(context: AssetExecutionContext, settings: RuncrawlerSettings) -> M
     )
 
 
+class ParseConfig(Config):
+    """`reparse_all` parses every run again, even with an unchanged fingerprint."""
+
+    reparse_all: bool = False
+
+
 @asset(
     deps=[run_files],
     description="One JSON record per run under <data>/runs/<cluster>/<user>/; only runs whose "
@@ -87,12 +94,15 @@ def run_files(context: AssetExecutionContext, settings: RuncrawlerSettings) -> M
     **COMMON,
 )
 def parsed_runs(
-    context: AssetExecutionContext, settings: RuncrawlerSettings, progress: CrawlProgress
+    context: AssetExecutionContext,
+    config: ParseConfig,
+    settings: RuncrawlerSettings,
+    progress: CrawlProgress,
 ) -> MaterializeResult:
     started = time.monotonic()
-    config = settings.settings
+    paths = settings.settings
     discoveries = [
-        PartitionStore(config.runs_dir, c, u).read_discovery() for c, u in _pairs(context)
+        PartitionStore(paths.runs_dir, c, u).read_discovery() for c, u in _pairs(context)
     ]
     step = max(1, sum(len(d.runs) for d in discoveries) // 10)
 
@@ -102,7 +112,11 @@ def parsed_runs(
             context.log.info(f"parsed {done}/{total} runs")
 
     refreshes = refresh_partitions(
-        config, discoveries, workers=settings.parse_workers, on_parsed=on_parsed
+        paths,
+        discoveries,
+        workers=settings.parse_workers,
+        on_parsed=on_parsed,
+        reparse_all=config.reparse_all,
     )
     totals = {
         name: sum(getattr(r, name) for r in refreshes)
@@ -186,3 +200,6 @@ def runs_table(context: AssetExecutionContext, settings: RuncrawlerSettings):
         asset_key="quarantine",
         metadata={"entries": quarantined, "by_reason": MetadataValue.json(reasons)},
     )
+
+
+INGEST_ASSETS = [run_files, parsed_runs, runs_table]

@@ -1,0 +1,89 @@
+"""The archive sensor: new clusters, users and runs are picked up on their own.
+
+Each tick scans the archive with directory listings and `stat` only (the
+same discovery the `run_files` asset uses) and keeps, as its cursor, one
+digest per partition — small for any archive size. Partitions whose digest
+changed (runs added, modified or removed) get a run; new cluster and user
+folders become partitions. A run key made of the previous and the new
+digest keeps a repeated tick from launching the same work twice.
+"""
+
+import json
+import os
+
+from dagster import (
+    AddDynamicPartitionsRequest,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from runcrawler_assets.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.discovery import discover_partition, list_partitions, partition_digest
+from runcrawler_assets.partitions import (
+    cluster_partitions,
+    partition_key,
+    user_partitions,
+)
+from runcrawler_assets.resources import RuncrawlerSettings
+
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("RUNCRAWLER_SENSOR_INTERVAL", "60"))
+
+
+def scan_digests(settings: RuncrawlerSettings) -> dict[str, str]:
+    """Partition key -> digest of its runs, for every cluster × user folder present."""
+    config = settings.settings
+    digests: dict[str, str] = {}
+    for cluster, user in list_partitions(config):
+        discovery = discover_partition(config, cluster, user)
+        digests[str(partition_key(cluster, user))] = partition_digest(discovery.runs)[:16]
+    return digests
+
+
+def _new_partitions(context: SensorEvaluationContext, digests: dict[str, str]):
+    """Requests adding the clusters and users not yet registered."""
+    requests = []
+    for definition, index in ((cluster_partitions, 0), (user_partitions, 1)):
+        assert definition.name is not None
+        known = set(context.instance.get_dynamic_partitions(definition.name))
+        seen = {key.split("|")[index] for key in digests}
+        missing = sorted(seen - known)
+        if missing:
+            requests.append(AddDynamicPartitionsRequest(definition.name, missing))
+    return requests
+
+
+@sensor(
+    name="archive_sensor",
+    description="Scans the archive (listing and stat only) and refreshes the cluster × user "
+    "partitions whose runs changed; registers new clusters and users.",
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    asset_selection=INGEST_ASSETS,
+)
+def archive_sensor(context: SensorEvaluationContext, settings: RuncrawlerSettings):
+    previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    current = scan_digests(settings)
+    changed = sorted(
+        key for key in current.keys() | previous.keys() if current.get(key) != previous.get(key)
+    )
+    partition_requests = _new_partitions(context, current)
+    run_requests = [
+        RunRequest(
+            partition_key=key,
+            run_key=f"{key}:{previous.get(key, '-')}>{current.get(key, '-')}",
+            tags={"runcrawler/trigger": "archive_sensor"},
+        )
+        for key in changed
+    ]
+    if not run_requests and not partition_requests:
+        runs = len(current)
+        return SkipReason(f"no run added, changed or removed in the {runs} partitions scanned")
+    return SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=partition_requests,
+        cursor=json.dumps(current, sort_keys=True),
+    )
