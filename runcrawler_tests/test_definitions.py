@@ -1,0 +1,44 @@
+"""The Dagster definitions load, and say what a user of the UI needs to see."""
+
+from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
+
+from runcrawler_assets.definitions import build_definitions
+from runcrawler_assets.settings import Settings
+
+INGEST = ["run_files", "parsed_runs", "runs", "quarantine"]
+
+
+def defs(tmp_path):
+    return build_definitions(Settings(archive_root=tmp_path, data_dir=tmp_path / "data"))
+
+
+def test_definitions_load_and_resolve(tmp_path):
+    definitions = defs(tmp_path)
+    definitions.validate_loadable(definitions)
+    graph = definitions.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert set(INGEST) <= keys
+
+
+def test_every_asset_has_a_description_a_group_and_an_owner(tmp_path):
+    graph = defs(tmp_path).resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        spec = graph.get(key)
+        assert spec.description, key
+        assert spec.group_name and spec.group_name != "default", key
+        assert spec.owners, key
+
+
+def test_the_ingest_chain_is_wired_in_order(tmp_path):
+    graph = defs(tmp_path).resolve_asset_graph()
+    assert graph.get(AssetKey("parsed_runs")).parent_keys == {AssetKey("run_files")}
+    assert graph.get(AssetKey("runs")).parent_keys == {AssetKey("parsed_runs")}
+
+
+def test_the_sensor_and_the_schedule_are_on_by_default(tmp_path):
+    definitions = defs(tmp_path)
+    sensor = definitions.resolve_sensor_def("archive_sensor")
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 60
+    schedule = definitions.resolve_schedule_def("nightly_reconciliation")
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
