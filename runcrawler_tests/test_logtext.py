@@ -22,7 +22,7 @@ from runcrawler_assets.solvers.logtext import (
 )
 
 LOOP = re.compile("temporal loop")
-ERRORS = re.compile(rb"ERROR")
+ERRORS = re.compile(rb"error")
 SMALL = ReadLimits(head_bytes=64, scan_bytes=64, tail_bytes=64, chunk=16, max_line=200)
 
 

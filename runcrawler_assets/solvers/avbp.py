@@ -194,8 +194,9 @@ _KEYWORDS = "|".join(
         *(_milestone_pattern(m) for m in MILESTONES),
     )
 )
-_INTERESTING = re.compile(_KEYWORDS, re.I)
-SCAN_FOR = re.compile(_KEYWORDS.encode(), re.I)
+# Lower-case and case-sensitive, matched on lower-cased text: much faster than re.I.
+_INTERESTING = re.compile(_KEYWORDS.lower())
+SCAN_FOR = re.compile(_KEYWORDS.lower().encode())
 
 
 def parse_log_time(text: str) -> datetime | None:
@@ -224,7 +225,7 @@ class AvbpLog:
         if (iteration := _ITERATION.match(line)) is not None:
             self.iterations_done = int(iteration.group(1))
             return
-        if not _INTERESTING.search(line):
+        if not _INTERESTING.search(line.lower()):
             return
         is_error = bool(_SOLVER_ERROR.search(line))
         self.evidence.observe(line, is_solver_error=is_error)
