@@ -152,7 +152,8 @@ def read_params(path: Path) -> RunParams:
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?)"
 _ITERATION = re.compile(r"\s*Iteration\s*#\s*(\d+)", re.I)
 _SOLVER_ERROR = re.compile(
-    r"^\s*(?:error\b|\*+\s*fatal|fatal\b)|do not contain the same number of species", re.I
+    r"^\s*(?:error\b|\*+\s*(?:fatal|error)\b|fatal\b)|do not contain the same number of species",
+    re.I,
 )
 _FIELDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("version", re.compile(r"\bAVBP\s+(?:version\s+)?V?(\d+(?:\.\d+)+[\w.+-]*)", re.I)),
