@@ -1,0 +1,134 @@
+"""Who runs, and when: runs per user, per year and month, per hour of day and weekday.
+
+The seed's notebook counted runs by user and creation date (`when_month_user.png`).
+Time here is `created_at`, when the run was set up, which every run has,
+even one that never started.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from runcrawler_assets import charts
+from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def user_activity(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """One row per user: runs, share, clusters used, first and last run, CPU hours."""
+    return query(
+        con,
+        """
+        SELECT "user", count(*) AS runs,
+               round(100 * count(*) / sum(count(*)) OVER (), 1) AS share_pct,
+               string_agg(DISTINCT cluster, ', ' ORDER BY cluster) AS clusters,
+               min(created_at) AS first_run, max(created_at) AS last_run,
+               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours
+        FROM {runs} GROUP BY "user" ORDER BY runs DESC, "user"
+        """,
+        run_filter,
+    )
+
+
+def runs_by_user_period(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, period: str
+) -> pd.DataFrame:
+    """Runs per user and period (`year` or `month`), every period of the span present."""
+    fmt = {"year": "%Y", "month": "%Y-%m"}[period]
+    counts = query(
+        con,
+        f"""
+        SELECT strftime(created_at, $fmt) AS {period}, "user", count(*) AS runs
+        FROM {{runs}} WHERE created_at IS NOT NULL GROUP BY ALL ORDER BY {period}, "user"
+        """,
+        run_filter,
+        fmt=fmt,
+    )
+    if counts.empty:
+        return counts
+    freq = {"year": "Y", "month": "M"}[period]
+    periods = pd.period_range(counts[period].min(), counts[period].max(), freq=freq)
+    labels = [p.strftime(fmt) for p in periods]
+    full = pd.MultiIndex.from_product([labels, sorted(counts["user"].unique())])
+    counts = counts.set_index([period, "user"]).reindex(full, fill_value=0)
+    return counts.rename_axis([period, "user"]).reset_index()
+
+
+def runs_by_clock(con: duckdb.DuckDBPyConnection, run_filter: RunFilter, part: str) -> pd.DataFrame:
+    """Runs per hour of day (0-23) or ISO weekday (1 = Monday), every slot present."""
+    slots = {"hour": range(24), "isodow": range(1, 8)}[part]
+    counts = query(
+        con,
+        f"SELECT date_part('{part}', created_at) AS slot, count(*) AS runs FROM {{runs}} "
+        "WHERE created_at IS NOT NULL GROUP BY ALL",
+        run_filter,
+    )
+    frame = pd.DataFrame({"slot": list(slots)}).merge(counts, on="slot", how="left")
+    frame["runs"] = frame["runs"].fillna(0).astype("int64")
+    if part == "isodow":
+        return pd.DataFrame(
+            {"weekday": frame["slot"], "weekday_name": WEEKDAYS, "runs": frame["runs"]}
+        )
+    return frame.rename(columns={"slot": "hour"})
+
+
+def _findings(users: pd.DataFrame, by_month: pd.DataFrame) -> list[str]:
+    if users.empty:
+        return ["No runs match the filter."]
+    top = users.iloc[0]
+    findings = [
+        f"{len(users)} users set up {int(users['runs'].sum())} runs; {top['user']} set up the "
+        f"most ({int(top['runs'])}, {top['share_pct']:.0f} %)."
+    ]
+    if not by_month.empty:
+        busiest = by_month.groupby("month")["runs"].sum().idxmax()
+        findings.append(f"The busiest month was {busiest}.")
+    return findings
+
+
+def _wide(long: pd.DataFrame, period: str) -> pd.DataFrame:
+    if long.empty:
+        return pd.DataFrame()
+    return long.pivot_table(index=period, columns="user", values="runs", aggfunc="sum")
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    users = user_activity(con, run_filter)
+    by_year = runs_by_user_period(con, run_filter, "year")
+    by_month = runs_by_user_period(con, run_filter, "month")
+    by_hour = runs_by_clock(con, run_filter, "hour")
+    by_weekday = runs_by_clock(con, run_filter, "isodow")
+    return AnalysisResult(
+        tables={
+            "user_activity": users,
+            "runs_by_user_year": by_year,
+            "runs_by_user_month": by_month,
+            "runs_by_hour": by_hour,
+            "runs_by_weekday": by_weekday,
+        },
+        charts={
+            "runs_per_user.png": charts.pie_chart(users.set_index("user")["runs"], "Runs per user"),
+            "when_year_user.png": charts.stacked_bars(
+                _wide(by_year, "year"), "Runs per year and user", "year", "runs", "user"
+            ),
+            "when_month_user.png": charts.stacked_bars(
+                _wide(by_month, "month"), "Runs per month and user", "month", "runs", "user"
+            ),
+            "when_hour_weekday.png": charts.hour_and_weekday(
+                by_hour.set_index("hour")["runs"],
+                by_weekday.set_index("weekday_name")["runs"],
+                "When runs are set up (parameter file time)",
+            ),
+        },
+        findings=_findings(users, by_month),
+    )
+
+
+ANALYSIS = Analysis(
+    name="user_activity",
+    title="Who runs, and when",
+    description="Runs per user, per year and month, per hour of day and weekday.",
+    compute=compute,
+)

@@ -1,0 +1,151 @@
+"""What every analysis shares: the manager's filter, the result shape, and filtered queries.
+
+An analysis reads only the `runs` table and returns plain DataFrames, PNG
+bytes and sentences, so the Dagster layer, the CLI and the tests can all
+drive it without knowing what it computes. Filters reach SQL as bound
+parameters only: a user named `x'; DROP TABLE runs; --` is just a user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+# Failure rate = (failed + killed) / finished runs; running and not_started
+# runs have no outcome yet, so they count in neither.
+FAILED_STATUSES: tuple[str, ...] = ("failed", "killed")
+UNFINISHED_STATUSES: tuple[str, ...] = ("running", "not_started")
+NOT_SET = "(not set)"
+
+
+def _as_datetime(moment: date | datetime, end_of_day: bool) -> datetime:
+    """A day given as a date covers the whole day, so `until=2024-03-31` includes March 31."""
+    if isinstance(moment, datetime):
+        return moment
+    start = datetime.combine(moment, time())
+    return start + timedelta(days=1) if end_of_day else start
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """The slice of runs a manager asks about: a period of `created_at`, a cluster, a user.
+
+    `since` is inclusive and `until` exclusive for datetimes; a plain date for
+    `until` means up to the end of that day.
+    """
+
+    since: date | datetime | None = None
+    until: date | datetime | None = None
+    cluster: str | None = None
+    user: str | None = None
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        """A SQL condition over `runs` with its named parameters (never inlined values)."""
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.since is not None:
+            clauses.append("created_at >= $filter_since")
+            params["filter_since"] = _as_datetime(self.since, end_of_day=False)
+        if self.until is not None:
+            clauses.append("created_at < $filter_until")
+            params["filter_until"] = _as_datetime(self.until, end_of_day=True)
+        if self.cluster is not None:
+            clauses.append("cluster = $filter_cluster")
+            params["filter_cluster"] = self.cluster
+        if self.user is not None:
+            clauses.append('"user" = $filter_user')
+            params["filter_user"] = self.user
+        return (" AND ".join(clauses) or "TRUE"), params
+
+    def describe(self) -> str:
+        """The filter in words, for titles and the report header."""
+        parts = []
+        if self.since is not None:
+            parts.append(f"since {self.since.isoformat()}")
+        if self.until is not None:
+            parts.append(f"until {self.until.isoformat()}")
+        if self.cluster is not None:
+            parts.append(f"cluster {self.cluster}")
+        if self.user is not None:
+            parts.append(f"user {self.user}")
+        return ", ".join(parts) or "all runs"
+
+
+def query(
+    con: duckdb.DuckDBPyConnection, sql: str, run_filter: RunFilter, **params: Any
+) -> pd.DataFrame:
+    """Run `sql`, where `{runs}` stands for the filtered `runs` table, with bound parameters."""
+    where, filter_params = run_filter.where()
+    text = sql.replace("{runs}", f"(SELECT * FROM runs WHERE {where})")
+    return con.execute(text, {**filter_params, **params}).df()
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """What an analysis produced: tables (the first named after it), PNG charts, findings."""
+
+    tables: dict[str, pd.DataFrame]
+    charts: dict[str, bytes] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One question managers ask, answered by `compute` over the (filtered) `runs` table."""
+
+    name: str
+    title: str
+    description: str
+    compute: Callable[[duckdb.DuckDBPyConnection, RunFilter], AnalysisResult]
+
+
+@dataclass(frozen=True)
+class Bins:
+    """Fixed bins over a numeric column, so a manager reads "64–255 processes", not a float.
+
+    Edges split the line into `< e0`, `[e0, e1)`, ..., `≥ en`; integer bins are
+    labelled with inclusive bounds (`64–255`) unless the bound is round in
+    thousands (`10k–100k`, as users say it), real ones as half-open ranges.
+    """
+
+    edges: tuple[float, ...]
+    integer: bool = True
+    unit: str = ""
+
+    @staticmethod
+    def _round(value: float) -> str | None:
+        for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+            if value >= size and value % size == 0:
+                return f"{int(value // size)}{suffix}"
+        return None
+
+    def _fmt(self, value: float) -> str:
+        return (self._round(value) or f"{int(value)}") if self.integer else f"{value:g}"
+
+    def _upper(self, high: float) -> str:
+        return self._round(high) or f"{int(high) - 1}"
+
+    def labels(self) -> list[str]:
+        """Bin labels in increasing order, then the label of missing values."""
+        first, last = self.edges[0], self.edges[-1]
+        inner = [
+            f"{self._fmt(low)}–{self._upper(high)}" if self.integer else f"[{low:g}, {high:g})"
+            for low, high in zip(self.edges, self.edges[1:], strict=False)
+        ]
+        ranges = [f"< {self._fmt(first)}", *inner, f"≥ {self._fmt(last)}"]
+        unit = f" {self.unit}" if self.unit else ""
+        return [label + unit for label in ranges] + [NOT_SET]
+
+    def sql(self, column: str) -> str:
+        """A CASE expression naming the bin of `column` (a trusted column name, not input)."""
+        labels = self.labels()
+        whens = " ".join(
+            f"WHEN {column} < {edge!r} THEN '{label}'"
+            for edge, label in zip(self.edges, labels, strict=False)
+        )
+        return f"CASE WHEN {column} IS NULL THEN '{NOT_SET}' {whens} ELSE '{labels[-2]}' END"

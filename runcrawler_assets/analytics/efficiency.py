@@ -1,0 +1,146 @@
+"""Efficiency: how fast runs advance, by dimension, process count and cluster; CPU hours spent.
+
+Efficiency (s·proc/(it·node), lower is better) is taken from successful runs
+only: a failed run's timings stop early or include time lost in the error,
+which makes its efficiency noise. CPU hours count every run, since a failed
+run spent them too.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from runcrawler_assets import charts
+from runcrawler_assets.analytics.core import Analysis, AnalysisResult, Bins, RunFilter, query
+
+PROCESS_BINS = Bins((16, 64, 256, 1024, 4096), unit="procs")
+SUCCESSFUL_WITH_EFFICIENCY = (
+    "status = 'success' AND efficiency > 0 AND n_procs > 0 AND dimension IS NOT NULL"
+)
+
+
+def efficiency_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """Dimension × process-count bin × cluster: runs, median and quartiles of efficiency."""
+    frame = query(
+        con,
+        f"""
+        SELECT dimension, {PROCESS_BINS.sql("n_procs")} AS procs_bin, cluster,
+               count(*) AS runs, median(n_procs) AS procs_median,
+               quantile_cont(efficiency, 0.25) AS efficiency_q1,
+               median(efficiency) AS efficiency_median,
+               quantile_cont(efficiency, 0.75) AS efficiency_q3
+        FROM {{runs}} WHERE {SUCCESSFUL_WITH_EFFICIENCY}
+        GROUP BY ALL
+        """,
+        run_filter,
+    )
+    frame["procs_bin"] = pd.Categorical(frame["procs_bin"], categories=PROCESS_BINS.labels())
+    frame = frame.sort_values(["dimension", "procs_bin", "cluster"], ignore_index=True)
+    frame["procs_bin"] = frame["procs_bin"].astype("string")
+    return frame
+
+
+def cluster_medians(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """Median efficiency per dimension and cluster, fastest first: the clusters' speed order."""
+    return query(
+        con,
+        f"""
+        SELECT dimension, cluster, count(*) AS runs, median(efficiency) AS efficiency_median
+        FROM {{runs}} WHERE {SUCCESSFUL_WITH_EFFICIENCY}
+        GROUP BY ALL ORDER BY dimension, efficiency_median
+        """,
+        run_filter,
+    )
+
+
+def efficiency_points(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    return query(
+        con,
+        f"SELECT dimension, cluster, n_procs, efficiency FROM {{runs}} "
+        f"WHERE {SUCCESSFUL_WITH_EFFICIENCY}",
+        run_filter,
+    )
+
+
+def cpu_hours_by_user_cluster(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter
+) -> pd.DataFrame:
+    """CPU hours per user and cluster, every run counted (failed runs spent them too)."""
+    return query(
+        con,
+        """
+        SELECT "user", cluster, count(*) AS runs,
+               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours,
+               round(100 * sum(coalesce(cpu_hours, 0))
+                     / nullif(sum(sum(coalesce(cpu_hours, 0))) OVER (), 0), 1) AS share_pct
+        FROM {runs} GROUP BY ALL ORDER BY cpu_hours DESC, "user", cluster
+        """,
+        run_filter,
+    )
+
+
+def _findings(medians: pd.DataFrame, points: pd.DataFrame, hours: pd.DataFrame) -> list[str]:
+    if medians.empty:
+        return ["No successful run with a known efficiency matches the filter."]
+    findings = []
+    for dim, group in medians.groupby("dimension"):
+        fastest, slowest = group.iloc[0], group.iloc[-1]
+        if len(group) > 1:
+            ratio = slowest["efficiency_median"] / fastest["efficiency_median"]
+            findings.append(
+                f"In {int(dim)}D, {fastest['cluster']} is the most efficient cluster "
+                f"(median {fastest['efficiency_median']:.3g} s·proc/(it·node)); "
+                f"{slowest['cluster']} needs {ratio:.1f}× as much."
+            )
+    overall = points.groupby("dimension")["efficiency"].median()
+    if {2, 3} <= set(overall.index):
+        findings.append(
+            f"3D runs need {overall[3] / overall[2]:.1f}× the time per node and iteration "
+            "of 2D runs (medians over all clusters)."
+        )
+    if not hours.empty and hours["cpu_hours"].sum() > 0:
+        top = hours.iloc[0]
+        findings.append(
+            f"{top['user']} on {top['cluster']} used the most CPU hours: "
+            f"{top['cpu_hours']:,.0f} h ({top['share_pct']:.0f} % of all)."
+        )
+    return findings
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    table = efficiency_table(con, run_filter)
+    medians = cluster_medians(con, run_filter)
+    points = efficiency_points(con, run_filter)
+    hours = cpu_hours_by_user_cluster(con, run_filter)
+    stacked = hours.pivot_table(
+        index="user", columns="cluster", values="cpu_hours", aggfunc="sum", fill_value=0
+    )
+    stacked = stacked.loc[stacked.sum(axis=1).sort_values(ascending=False).index]
+    return AnalysisResult(
+        tables={
+            "efficiency": table,
+            "efficiency_by_cluster": medians,
+            "cpu_hours_by_user_cluster": hours,
+        },
+        charts={
+            "efficiency_vs_procs.png": charts.efficiency_vs_procs(
+                points,
+                table,
+                "Efficiency against MPI processes (successful runs; dots = runs)",
+            ),
+            "cpu_hours_by_user_cluster.png": charts.stacked_bars(
+                stacked, "CPU hours per user and cluster", "user", "CPU hours [h]", "cluster"
+            ),
+        },
+        findings=_findings(medians, points, hours),
+    )
+
+
+ANALYSIS = Analysis(
+    name="efficiency",
+    title="Efficiency",
+    description="Efficiency (s·proc/(it·node), lower is better; successful runs only) by "
+    "dimension, MPI process count and cluster, and CPU hours per user and cluster.",
+    compute=compute,
+)

@@ -1,0 +1,234 @@
+"""Errors: what goes wrong, how often, for whom, how far runs got, and what it cost.
+
+Answers the seed's first question, "what typical errors do users repeat":
+the category pie (`err_type.png`), error signatures ranked by runs with the
+users they hit, categories per user, the stage failed runs stopped at, and
+the CPU hours spent in runs that failed or were killed.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from runcrawler_assets import charts
+from runcrawler_assets.analytics.core import (
+    FAILED_STATUSES,
+    Analysis,
+    AnalysisResult,
+    RunFilter,
+    query,
+)
+from runcrawler_assets.records import CATEGORY_NAMES, ERROR_CATEGORIES
+from runcrawler_assets.solvers.avbp_milestones import MILESTONES
+
+ERROR_CATEGORY_NAMES: tuple[str, ...] = tuple(n for n in CATEGORY_NAMES if n != "none")
+TOP_SIGNATURES = 50
+# One colour per category, fixed, so a category keeps its colour whatever the filter.
+CATEGORY_COLORS = dict(zip(ERROR_CATEGORY_NAMES, charts.PALETTE, strict=False))
+
+
+def category_counts(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """One row per error category (all of them, zero included), in the records' order."""
+    counts = query(
+        con,
+        "SELECT error_category AS category, count(*) AS runs FROM {runs} "
+        "WHERE error_category IS NOT NULL GROUP BY ALL",
+        run_filter,
+    )
+    frame = pd.DataFrame(
+        {
+            "category": [c.name for c in ERROR_CATEGORIES],
+            "meaning": [c.meaning for c in ERROR_CATEGORIES],
+            "status": [str(c.status) for c in ERROR_CATEGORIES],
+        }
+    )
+    frame = frame.merge(counts, on="category", how="left")
+    frame["runs"] = frame["runs"].fillna(0).astype("int64")
+    total = frame["runs"].sum()
+    frame["share_pct"] = (100 * frame["runs"] / total).round(1) if total else 0.0
+    return frame
+
+
+def error_signatures(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """The typical errors: same signature, many runs; who hit them, when, and one example."""
+    return query(
+        con,
+        """
+        SELECT error_signature, any_value(error_category) AS error_category,
+               count(*) AS runs, count(DISTINCT "user") AS users_affected,
+               string_agg(DISTINCT "user", ', ' ORDER BY "user") AS users,
+               min(created_at) AS first_seen, max(created_at) AS last_seen,
+               arg_max(run_path, created_at) AS example_run_path
+        FROM {runs}
+        WHERE error_signature IS NOT NULL
+        GROUP BY error_signature
+        ORDER BY runs DESC, users_affected DESC, error_signature
+        LIMIT $top
+        """,
+        run_filter,
+        top=TOP_SIGNATURES,
+    )
+
+
+def errors_by_user(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """Users × error categories: runs per cell, with each user's runs and failure rate."""
+    long = query(
+        con,
+        """
+        SELECT "user", error_category, count(*) AS runs FROM {runs}
+        WHERE error_category IS NOT NULL AND error_category <> 'none' GROUP BY ALL
+        """,
+        run_filter,
+    )
+    totals = query(
+        con,
+        """
+        SELECT "user", count(*) AS runs,
+               count(*) FILTER (WHERE status IN $failed) AS failed_or_killed
+        FROM {runs} GROUP BY ALL ORDER BY "user"
+        """,
+        run_filter,
+        failed=list(FAILED_STATUSES),
+    )
+    wide = long.pivot_table(
+        index="user", columns="error_category", values="runs", aggfunc="sum", fill_value=0
+    )
+    wide = wide.reindex(columns=list(ERROR_CATEGORY_NAMES), fill_value=0)
+    frame = totals.merge(wide, left_on="user", right_index=True, how="left")
+    frame[list(ERROR_CATEGORY_NAMES)] = frame[list(ERROR_CATEGORY_NAMES)].fillna(0).astype("int64")
+    return frame.sort_values("failed_or_killed", ascending=False, kind="stable")
+
+
+def failure_stages(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """How far failed and killed runs got: runs per last milestone, in the solver's order."""
+    counts = query(
+        con,
+        "SELECT stage_code, count(*) AS runs FROM {runs} WHERE status IN $failed GROUP BY ALL",
+        run_filter,
+        failed=list(FAILED_STATUSES),
+    )
+    stages = pd.DataFrame(
+        {
+            "stage_code": [m.code for m in MILESTONES if m.code != 0],
+            "stage": [m.label for m in MILESTONES if m.code != 0],
+        }
+    )
+    stages = pd.concat(
+        [pd.DataFrame({"stage_code": [None], "stage": ["no milestone printed"]}), stages]
+    )
+    stages["stage_code"] = stages["stage_code"].astype("Int64")
+    counts["stage_code"] = counts["stage_code"].astype("Int64")
+    frame = stages.merge(counts, on="stage_code", how="left")
+    frame["runs"] = frame["runs"].fillna(0).astype("int64")
+    total = frame["runs"].sum()
+    frame["share_pct"] = (100 * frame["runs"] / total).round(1) if total else 0.0
+    return frame.reset_index(drop=True)
+
+
+def cpu_hours_lost(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """CPU hours spent in failed and killed runs, per category, as a share of all CPU hours."""
+    return query(
+        con,
+        """
+        WITH totals AS (SELECT sum(cpu_hours) AS all_hours FROM {runs})
+        SELECT error_category, any_value(status) AS status, count(*) AS runs,
+               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours,
+               round(100 * sum(coalesce(cpu_hours, 0)) / any_value(all_hours), 1)
+                   AS share_of_all_cpu_hours_pct
+        FROM {runs}, totals
+        WHERE status IN $failed
+        GROUP BY error_category
+        ORDER BY cpu_hours DESC
+        """,
+        run_filter,
+        failed=list(FAILED_STATUSES),
+    )
+
+
+def _findings(
+    categories: pd.DataFrame, signatures: pd.DataFrame, stages: pd.DataFrame, lost: pd.DataFrame
+) -> list[str]:
+    errors = categories[categories["category"] != "none"]
+    total = int(categories["runs"].sum())
+    failed = int(errors["runs"].sum())
+    if total == 0:
+        return ["No finished runs match the filter."]
+    top = errors.sort_values("runs", ascending=False).iloc[0]
+    findings = [
+        f"{failed} of {total} finished runs ({100 * failed / total:.0f} %) did not succeed; "
+        f"the most common cause is {top['category']} ({int(top['runs'])} runs)."
+    ]
+    if not signatures.empty:
+        first = signatures.iloc[0]
+        findings.append(
+            f"The most repeated error, “{first['error_signature']}”, hit "
+            f"{int(first['runs'])} runs of {int(first['users_affected'])} users."
+        )
+    if stages["runs"].sum():
+        stage = stages.sort_values("runs", ascending=False).iloc[0]
+        findings.append(
+            f"Failed and killed runs most often stopped at: {stage['stage']} "
+            f"({stage['share_pct']:.0f} %)."
+        )
+    if not lost.empty:
+        findings.append(
+            f"{lost['cpu_hours'].sum():,.0f} CPU hours "
+            f"({lost['share_of_all_cpu_hours_pct'].sum():.0f} % of all) went into runs that "
+            f"failed or were killed, most in {lost.iloc[0]['error_category']}."
+        )
+    return findings
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    categories = category_counts(con, run_filter)
+    signatures = error_signatures(con, run_filter)
+    by_user = errors_by_user(con, run_filter)
+    stages = failure_stages(con, run_filter)
+    lost = cpu_hours_lost(con, run_filter)
+    errors = categories[categories["category"] != "none"].set_index("category")["runs"]
+    heat = by_user.set_index("user")[list(ERROR_CATEGORY_NAMES)]
+    heat = heat.loc[heat.sum(axis=1) > 0, heat.sum() > 0]
+    return AnalysisResult(
+        tables={
+            "error_categories": categories,
+            "error_signatures": signatures,
+            "errors_by_user": by_user,
+            "failure_stages": stages,
+            "cpu_hours_lost": lost,
+        },
+        charts={
+            "err_type.png": charts.pie_chart(
+                errors,
+                "Why runs did not succeed: error categories",
+                CATEGORY_COLORS,
+                max_slices=len(ERROR_CATEGORY_NAMES),
+            ),
+            "errors_by_user.png": charts.heatmap(
+                heat, "Error categories per user (runs)", "error category", "user"
+            ),
+            "failure_stages.png": charts.bar_chart(
+                stages.set_index(
+                    stages["stage_code"].astype("string").fillna("-") + "  " + stages["stage"]
+                )["runs"],
+                "Last stage reached by failed and killed runs",
+                "runs",
+                color="tab:red",
+            ),
+            "cpu_hours_lost.png": charts.bar_chart(
+                lost.set_index("error_category")["cpu_hours"],
+                "CPU hours spent in failed and killed runs, per error category",
+                "CPU hours [h]",
+                color="tab:orange",
+            ),
+        },
+        findings=_findings(categories, signatures, stages, lost),
+    )
+
+
+ANALYSIS = Analysis(
+    name="error_categories",
+    title="Errors",
+    description="What goes wrong, how often, for whom, how far runs got, and the CPU hours lost.",
+    compute=compute,
+)

@@ -1,0 +1,182 @@
+"""HPC habits: how many processes users ask for, their `ncell_group`, mesh nodes per process.
+
+Beyond the figures, it flags the habits an HPC expert would point out, with
+rules of thumb kept as named constants so the team can tune them: too few
+mesh nodes per process (communication dominates), `ncell_group` outside the
+usual range (cache use), runs repeatedly killed at the time limit (wall time
+asked too short), long restart chains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from runcrawler_assets import charts
+from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
+
+# Below this many mesh nodes per MPI process, AVBP spends more time exchanging
+# halos than computing: adding processes wastes CPU hours.
+MIN_NODES_PER_PROCESS = 5_000
+# ncell_group outside this range usually hurts cache use on CPU clusters.
+NCELL_GROUP_RANGE = (50, 500)
+# A restart chain this long suggests the wall time asked for is too short.
+MANY_RESTARTS = 3
+# A habit is flagged for a user on a cluster when at least this share of
+# their runs (and at least MIN_FLAGGED_RUNS runs) show it.
+FLAG_SHARE = 0.25
+MIN_FLAGGED_RUNS = 5
+
+
+@dataclass(frozen=True)
+class Habit:
+    """A habit worth a word with the user: its name, the per-run SQL test, the advice."""
+
+    name: str
+    condition_sql: str
+    advice: str
+
+
+HABITS: tuple[Habit, ...] = (
+    Habit(
+        "too few mesh nodes per process",
+        f"n_nodes / n_procs < {MIN_NODES_PER_PROCESS}",
+        f"use fewer processes: below {MIN_NODES_PER_PROCESS:,} nodes per process "
+        "communication dominates and CPU hours are wasted",
+    ),
+    Habit(
+        "ncell_group outside the usual range",
+        f"ncell_group NOT BETWEEN {NCELL_GROUP_RANGE[0]} AND {NCELL_GROUP_RANGE[1]}",
+        f"set ncell_group between {NCELL_GROUP_RANGE[0]} and {NCELL_GROUP_RANGE[1]} "
+        "unless a benchmark says otherwise",
+    ),
+    Habit(
+        "killed at the time limit",
+        "error_category = 'time_limit'",
+        "ask for a longer wall time, or save and restart before the limit",
+    ),
+    Habit(
+        "long restart chains",
+        f"n_restarts >= {MANY_RESTARTS}",
+        "ask for a longer wall time so a run needs fewer restarts",
+    ),
+)
+
+
+def habits_by_user_cluster(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """Per user and cluster: process counts, ncell_group, nodes per process, habit shares."""
+    shares = ",\n".join(
+        f"round(100 * avg(CASE WHEN {h.condition_sql} THEN 1.0 ELSE 0.0 END), 1) "
+        f'AS "{h.name} (% of runs)"'
+        for h in HABITS
+    )
+    return query(
+        con,
+        f"""
+        SELECT "user", cluster, count(*) AS runs,
+               median(n_procs) AS median_procs, min(n_procs) AS min_procs,
+               max(n_procs) AS max_procs, mode(ncell_group) AS usual_ncell_group,
+               min(ncell_group) AS min_ncell_group, max(ncell_group) AS max_ncell_group,
+               round(median(n_nodes / n_procs)) AS median_nodes_per_process,
+               {shares}
+        FROM {{runs}} GROUP BY ALL ORDER BY "user", cluster
+        """,
+        run_filter,
+    )
+
+
+def habit_flags(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """One row per (user, cluster, habit) that crosses the flagging thresholds, with advice."""
+    frames = [
+        query(
+            con,
+            f"""
+            SELECT "user", cluster, $habit AS habit,
+                   count(*) FILTER (WHERE {habit.condition_sql}) AS runs_concerned,
+                   count(*) AS runs,
+                   round(100 * runs_concerned / runs, 1) AS share_pct, $advice AS advice
+            FROM {{runs}} GROUP BY ALL
+            HAVING runs_concerned >= $min_runs AND runs_concerned >= $share * runs
+            """,
+            run_filter,
+            habit=habit.name,
+            advice=habit.advice,
+            min_runs=MIN_FLAGGED_RUNS,
+            share=FLAG_SHARE,
+        )
+        for habit in HABITS
+    ]
+    flags = pd.concat(frames, ignore_index=True)
+    return flags.sort_values(["runs_concerned", "user"], ascending=[False, True], kind="stable")
+
+
+def per_run_sizes(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """The per-run values the distribution charts need."""
+    return query(
+        con,
+        'SELECT "user", dimension, n_procs, ncell_group, n_nodes / n_procs AS nodes_per_process '
+        "FROM {runs}",
+        run_filter,
+    )
+
+
+def _findings(table: pd.DataFrame, flags: pd.DataFrame) -> list[str]:
+    if table.empty:
+        return ["No runs match the filter."]
+    if flags.empty:
+        return ["No HPC habit stands out: no user repeats one of the flagged habits."]
+    findings = []
+    for habit, group in flags.groupby("habit", sort=False):
+        who = ", ".join(
+            f"{row.user} on {row.cluster} ({row.share_pct:.0f} % of runs)"
+            for row in group.head(4).itertuples()
+        )
+        more = f" and {len(group) - 4} more" if len(group) > 4 else ""
+        findings.append(f"{habit}: {who}{more}. Advice: {group['advice'].iloc[0]}.")
+    return findings
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    table = habits_by_user_cluster(con, run_filter)
+    flags = habit_flags(con, run_filter)
+    sizes = per_run_sizes(con, run_filter)
+    return AnalysisResult(
+        tables={"hpc_habits": table, "hpc_habit_flags": flags},
+        charts={
+            "procs_by_user.png": charts.distribution_by_group(
+                sizes["n_procs"],
+                sizes["user"],
+                "MPI processes per run, by user",
+                "user",
+                "MPI processes",
+                log=True,
+            ),
+            "ncell_group_by_user.png": charts.distribution_by_group(
+                sizes["ncell_group"],
+                sizes["user"],
+                "ncell_group per run, by user",
+                "user",
+                "ncell_group [cells per group]",
+                log=True,
+            ),
+            "nodes_per_process.png": charts.histogram_by_dimension(
+                sizes["nodes_per_process"],
+                sizes["dimension"],
+                MIN_NODES_PER_PROCESS,
+                "Mesh nodes per MPI process (left of the dashed line: too few)",
+                "mesh nodes per MPI process",
+            ),
+        },
+        findings=_findings(table, flags),
+    )
+
+
+ANALYSIS = Analysis(
+    name="hpc_habits",
+    title="HPC habits",
+    description="Process counts, ncell_group and mesh nodes per process per user and cluster, "
+    "and the habits an HPC expert would flag.",
+    compute=compute,
+)

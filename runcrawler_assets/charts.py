@@ -1,0 +1,363 @@
+"""Charts for the report and the Dagster UI: one function per chart, DataFrame in, PNG bytes out.
+
+The PNGs are embedded as base64 in the Dagster event log and in the HTML
+report, so they are drawn small (about 100 dpi, a few tens of KB) but sized
+to be read at report width: titles say what is counted, axes carry units,
+and every chart with several series has a legend. An empty frame gives a
+chart that says "no runs" rather than an exception.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+DPI = 100
+WIDTH_IN = 9.0
+HEIGHT_IN = 4.8
+MAX_PIE_SLICES = 9
+Color = tuple[float, float, float]
+# tab20 reordered: its ten strong colours first, then their light twins, so that
+# the first ten series never get two shades of one hue.
+PALETTE: tuple[Color, ...] = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
+
+plt.rcParams.update(
+    {
+        "font.size": 10,
+        "axes.titlesize": 12,
+        "axes.labelsize": 10,
+        "legend.fontsize": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
+
+
+def _figure(ncols: int = 1, height: float = HEIGHT_IN) -> tuple[Figure, list[Axes]]:
+    fig, axes = plt.subplots(1, ncols, figsize=(WIDTH_IN, height), dpi=DPI, squeeze=False)
+    return fig, list(axes[0])
+
+
+def _png(fig: Figure) -> bytes:
+    """Render and free the figure (pyplot keeps figures alive until closed)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def no_runs_chart(title: str) -> bytes:
+    """A placeholder that says why there is nothing to draw."""
+    fig, (ax,) = _figure(height=2.5)
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, "no runs match", ha="center", va="center", fontsize=14, color="grey")
+    return _png(fig)
+
+
+def _top_with_others(counts: pd.Series, keep: int) -> pd.Series:
+    """The `keep - 1` largest entries, the rest summed as "others", so a pie stays readable."""
+    counts = counts[counts > 0].sort_values(ascending=False)
+    if len(counts) <= keep:
+        return counts
+    head = counts.iloc[: keep - 1]
+    return pd.concat([head, pd.Series({"others": counts.iloc[keep - 1 :].sum()})])
+
+
+def pie_chart(
+    counts: pd.Series,
+    title: str,
+    colors: Mapping[str, Color] | None = None,
+    max_slices: int = MAX_PIE_SLICES,
+) -> bytes:
+    """Shares of a whole (runs per user, errors per category); `colors` fixes one per label."""
+    counts = _top_with_others(counts, max_slices)
+    if counts.sum() == 0:
+        return no_runs_chart(title)
+    fig, (ax,) = _figure()
+    total = int(counts.sum())
+    wedges, _, _ = ax.pie(
+        counts.to_numpy(),
+        colors=[colors.get(str(name), "lightgrey") for name in counts.index]
+        if colors is not None
+        else PALETTE[: len(counts)],
+        autopct=lambda pct: f"{pct:.0f}%" if pct >= 4 else "",
+        startangle=90,
+        counterclock=False,
+        wedgeprops={"linewidth": 1, "edgecolor": "white"},
+        pctdistance=0.75,
+    )
+    ax.set_title(f"{title} ({total} runs)")
+    ax.axis("equal")
+    labels = [f"{name}: {int(n)}" for name, n in counts.items()]
+    ax.legend(wedges, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return _png(fig)
+
+
+def bar_chart(values: pd.Series, title: str, xlabel: str, color: str = "tab:blue") -> bytes:
+    """Horizontal bars, largest on top unless the index carries its own order; values printed."""
+    if values.empty or values.sum() == 0:
+        return no_runs_chart(title)
+    height = min(HEIGHT_IN * 1.6, max(2.5, 0.35 * len(values) + 1.2))
+    fig, (ax,) = _figure(height=height)
+    labels = [str(label) for label in values.index]
+    positions = np.arange(len(values))[::-1]
+    ax.barh(positions, values.to_numpy(), color=color)
+    ax.set_yticks(positions, labels)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    for y, value in zip(positions, values.to_numpy(), strict=True):
+        ax.text(value, y, f" {value:,.0f}", va="center", fontsize=9)
+    ax.margins(x=0.12)
+    return _png(fig)
+
+
+def stacked_bars(
+    table: pd.DataFrame, title: str, xlabel: str, ylabel: str, legend_title: str
+) -> bytes:
+    """Counts per period (rows) split by a group (columns): runs per user and month, ..."""
+    if table.empty or table.to_numpy().sum() == 0:
+        return no_runs_chart(title)
+    table = _keep_top_columns(table, len(PALETTE) - 1)
+    fig, (ax,) = _figure()
+    positions = np.arange(len(table))
+    bottom = np.zeros(len(table))
+    for i, column in enumerate(table.columns):
+        values = table[column].to_numpy(dtype=float)
+        ax.bar(positions, values, bottom=bottom, label=str(column), color=PALETTE[i], width=0.85)
+        bottom += values
+    step = max(1, len(table) // 16)
+    ax.set_xticks(positions[::step], [str(p) for p in table.index[::step]], rotation=45, ha="right")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(title=legend_title, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return _png(fig)
+
+
+def _keep_top_columns(table: pd.DataFrame, keep: int) -> pd.DataFrame:
+    """At most `keep` columns, the smallest summed as "others", so colours stay distinct."""
+    if table.shape[1] <= keep:
+        return table
+    order = table.sum().sort_values(ascending=False).index
+    head = table[order[: keep - 1]].copy()
+    head["others"] = table[order[keep - 1 :]].sum(axis=1)
+    return head
+
+
+def heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str) -> bytes:
+    """A count matrix (users × error categories) with the numbers written in the cells."""
+    if table.empty or table.to_numpy().sum() == 0:
+        return no_runs_chart(title)
+    height = min(HEIGHT_IN * 1.8, max(3.0, 0.32 * len(table) + 1.8))
+    fig, (ax,) = _figure(height=height)
+    values = table.to_numpy(dtype=float)
+    image = ax.imshow(values, cmap="Reds", aspect="auto")
+    ax.set_xticks(np.arange(table.shape[1]), table.columns, rotation=35, ha="right")
+    ax.set_yticks(np.arange(table.shape[0]), table.index)
+    threshold = values.max() / 2
+    for (row, col), value in np.ndenumerate(values):
+        if value:
+            color = "white" if value > threshold else "black"
+            ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=8, color=color)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="runs", fraction=0.04)
+    return _png(fig)
+
+
+def hour_and_weekday(by_hour: pd.Series, by_weekday: pd.Series, title: str) -> bytes:
+    """Two panels: runs by hour of day (0-23) and by weekday (Mon-Sun)."""
+    if by_hour.sum() == 0:
+        return no_runs_chart(title)
+    fig, (left, right) = _figure(ncols=2)
+    left.bar(by_hour.index, by_hour.to_numpy(), color="tab:blue")
+    left.set_xticks(range(0, 24, 3))
+    left.set_xlabel("hour of day [h, UTC]")
+    left.set_ylabel("runs")
+    right.bar(range(len(by_weekday)), by_weekday.to_numpy(), color="tab:orange")
+    right.set_xticks(range(len(by_weekday)), by_weekday.index)
+    right.set_xlabel("weekday")
+    right.set_ylabel("runs")
+    fig.suptitle(title)
+    return _png(fig)
+
+
+def count_panels(panels: dict[str, pd.Series], title: str) -> bytes:
+    """One small bar panel per setting (LES model, artificial viscosity, ...), runs per value."""
+    panels = {name: counts for name, counts in panels.items() if counts.sum() > 0}
+    if not panels:
+        return no_runs_chart(title)
+    ncols = 2
+    nrows = (len(panels) + 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 2.6 * nrows), dpi=DPI)
+    flat = list(np.ravel(axes))
+    for ax, (name, counts) in zip(flat, panels.items(), strict=False):
+        positions = np.arange(len(counts))[::-1]
+        ax.barh(positions, counts.to_numpy(), color="tab:blue")
+        ax.set_yticks(positions, [str(v) for v in counts.index])
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("runs")
+    for ax in flat[len(panels) :]:
+        ax.set_axis_off()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def grouped_bars(table: pd.DataFrame, title: str, xlabel: str, legend_title: str) -> bytes:
+    """Horizontal bars per row, one bar per column (mixture × dimension: 2D and 3D runs)."""
+    if table.empty or table.to_numpy().sum() == 0:
+        return no_runs_chart(title)
+    height = min(HEIGHT_IN * 1.8, max(3.0, 0.45 * len(table) + 1.2))
+    fig, (ax,) = _figure(height=height)
+    positions = np.arange(len(table))[::-1]
+    width = 0.8 / table.shape[1]
+    for i, column in enumerate(table.columns):
+        offset = (i - (table.shape[1] - 1) / 2) * width
+        ax.barh(
+            positions - offset, table[column], height=width, label=str(column), color=PALETTE[i]
+        )
+    ax.set_yticks(positions, [str(v) for v in table.index])
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(title=legend_title, frameon=False)
+    return _png(fig)
+
+
+def distribution_by_group(
+    values: pd.Series, groups: pd.Series, title: str, xlabel: str, ylabel: str, log: bool
+) -> bytes:
+    """Box plots of one quantity per group (MPI processes per user), on a log axis if it spans."""
+    frame = pd.DataFrame({"value": values, "group": groups}).dropna()
+    if frame.empty:
+        return no_runs_chart(title)
+    order = frame.groupby("group")["value"].median().sort_values().index
+    data = [frame.loc[frame["group"] == g, "value"].to_numpy() for g in order]
+    fig, (ax,) = _figure()
+    ax.boxplot(data, tick_labels=[str(g) for g in order], showfliers=True, widths=0.6)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    return _png(fig)
+
+
+def histogram_by_dimension(
+    values: pd.Series, dimension: pd.Series, threshold: float, title: str, xlabel: str
+) -> bytes:
+    """Log-binned histogram per dimension, with the rule-of-thumb threshold drawn in."""
+    frame = pd.DataFrame({"value": values, "dimension": dimension}).dropna()
+    frame = frame[frame["value"] > 0]
+    if frame.empty:
+        return no_runs_chart(title)
+    low, high = frame["value"].min(), frame["value"].max()
+    bins = np.logspace(np.log10(low) - 0.05, np.log10(high) + 0.05, 30)
+    fig, (ax,) = _figure()
+    for i, (dim, group) in enumerate(frame.groupby("dimension")):
+        ax.hist(group["value"], bins=bins, alpha=0.6, label=f"{int(dim)}D", color=PALETTE[i])
+    ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:,.0f}")
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("runs")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    return _png(fig)
+
+
+def _plain_log_ticks(axis: Axis, fmt: str) -> None:
+    """Plain numbers on a log axis (64, not 2^6; 2.0e-05, not 2×10^-5), no crowded minor labels."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: format(value, fmt)))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def efficiency_vs_procs(runs: pd.DataFrame, medians: pd.DataFrame, title: str) -> bytes:
+    """Efficiency (lower is better) against MPI processes, one panel per dimension, log-log.
+
+    `runs` has one point per successful run (dimension, cluster, n_procs,
+    efficiency); `medians` the median per process-count bin (dimension,
+    cluster, procs_median, efficiency_median), drawn as a line per cluster.
+    """
+    runs = runs.dropna(subset=["efficiency", "n_procs", "dimension"])
+    if runs.empty:
+        return no_runs_chart(title)
+    dimensions = sorted(runs["dimension"].unique())
+    clusters = sorted(runs["cluster"].unique())
+    colors = {cluster: PALETTE[i % 10] for i, cluster in enumerate(clusters)}
+    fig, axes = _figure(ncols=len(dimensions))
+    for ax, dim in zip(axes, dimensions, strict=True):
+        for cluster in clusters:
+            points = runs[(runs["dimension"] == dim) & (runs["cluster"] == cluster)]
+            if points.empty:
+                continue
+            ax.scatter(
+                points["n_procs"], points["efficiency"], s=8, alpha=0.25, color=colors[cluster]
+            )
+            line = medians[(medians["dimension"] == dim) & (medians["cluster"] == cluster)]
+            ax.plot(
+                line["procs_median"],
+                line["efficiency_median"],
+                marker="o",
+                color=colors[cluster],
+                label=f"{cluster} (median)",
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        _plain_log_ticks(ax.yaxis, ".1e")
+        ax.set_title(f"{int(dim)}D runs")
+        ax.set_xlabel("MPI processes")
+        ax.legend(frameon=False, fontsize=8)
+    axes[0].set_ylabel("efficiency [s·proc/(it·node)], lower is better")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def ratio_forest(effects: pd.DataFrame, title: str, xlabel: str) -> bytes:
+    """Ratios with confidence intervals, one line per setting value; flagged ones in red.
+
+    `effects` has label, ratio, ci_low, ci_high and flagged columns.
+    """
+    effects = effects.dropna(subset=["ratio", "ci_low", "ci_high"])
+    effects = effects[(effects["ratio"] > 0) & (effects["ci_low"] > 0)]
+    if effects.empty:
+        return no_runs_chart(title)
+    height = min(13.0, max(3.0, 0.26 * len(effects) + 1.5))
+    fig, (ax,) = _figure(height=height)
+    positions = np.arange(len(effects))[::-1]
+    colors = ["tab:red" if f else "tab:grey" for f in effects["flagged"]]
+    ratio = effects["ratio"].to_numpy()
+    ax.hlines(positions, effects["ci_low"], effects["ci_high"], colors=colors, linewidth=1.5)
+    ax.scatter(ratio, positions, color=colors, zorder=3, s=18)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    # At least 0.5-2 and symmetric around 1, so "twice as often" reads the same both ways.
+    reach = max(2.0, effects["ci_high"].max(), 1 / effects["ci_low"].min()) * 1.1
+    ax.set_xlim(1 / reach, reach)
+    _plain_log_ticks(ax.xaxis, "g")
+    ax.set_yticks(positions, effects["label"], fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.scatter([], [], color="tab:red", label="stands out of the noise")
+    ax.scatter([], [], color="tab:grey", label="within the noise")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _png(fig)
