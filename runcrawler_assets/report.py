@@ -1,0 +1,105 @@
+"""The HTML report: one self-contained page a manager can open offline or mail around.
+
+Charts are embedded as base64 PNG and the style is inline, so the page needs
+no network and no other file. Every text that comes from the archive (user
+names, error messages, paths) is escaped: a run folder named `<script>` is
+shown, never run. Sections follow `ANALYSES`; the summary at the top gathers
+each analysis's findings.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from datetime import datetime
+
+import pandas as pd
+
+from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter
+
+MAX_TABLE_ROWS = 40
+SUMMARY_FINDINGS_PER_SECTION = 3
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
+       max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1em; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; margin-top: 2.2em; }
+h3 { margin-top: 1.6em; font-size: 1.05em; }
+.meta { color: #666; } .summary { background: #f5f7fa; padding: 0.8em 1.4em; border-radius: 6px; }
+.summary h3 { margin: 0.8em 0 0.2em; }
+img { max-width: 100%; height: auto; display: block; margin: 1em 0; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; vertical-align: top; }
+th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
+.note { color: #666; font-size: 0.85em; }
+nav a { margin-right: 1em; }
+"""
+
+
+def _number(value: float) -> str:
+    """Counts and hours with thousands separators; small quantities with 3 significant digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _table_html(name: str, frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return f'<h3>{html.escape(name)}</h3><p class="note">No rows.</p>'
+    shown = frame.head(MAX_TABLE_ROWS)
+    note = (
+        f'<p class="note">First {MAX_TABLE_ROWS} of {len(frame)} rows; the full table is '
+        f"<code>{html.escape(name)}</code> in DuckDB.</p>"
+        if len(frame) > MAX_TABLE_ROWS
+        else ""
+    )
+    table = shown.to_html(index=False, escape=True, float_format=_number, na_rep="", border=0)
+    return f'<h3>{html.escape(name)}</h3><div class="table-wrap">{table}</div>{note}'
+
+
+def _chart_html(file_name: str, png: bytes) -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(file_name)}" src="data:image/png;base64,{encoded}">'
+
+
+def _findings_html(findings: list[str]) -> str:
+    items = "".join(f"<li>{html.escape(f)}</li>" for f in findings)
+    return f"<ul>{items}</ul>" if items else ""
+
+
+def build_report(
+    results: dict[str, AnalysisResult], run_filter: RunFilter, generated_at: datetime
+) -> str:
+    """The report page for `results` (by analysis name, as `run_all` returns them)."""
+    analyses = [a for a in ANALYSES if a.name in results]
+    summary = "".join(
+        f"<h3>{html.escape(a.title)}</h3>"
+        + _findings_html(results[a.name].findings[:SUMMARY_FINDINGS_PER_SECTION])
+        for a in analyses
+    )
+    nav = "".join(f'<a href="#{a.name}">{html.escape(a.title)}</a>' for a in analyses)
+    sections = []
+    for analysis in analyses:
+        result = results[analysis.name]
+        sections.append(
+            f'<section id="{analysis.name}"><h2>{html.escape(analysis.title)}</h2>'
+            f"<p>{html.escape(analysis.description)}</p>"
+            + _findings_html(result.findings)
+            + "".join(_chart_html(name, png) for name, png in result.charts.items())
+            + "".join(_table_html(name, frame) for name, frame in result.tables.items())
+            + "</section>"
+        )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>runcrawler report</title>"
+        f"<style>{STYLE}</style></head><body>"
+        "<h1>runcrawler report: how the solver is used</h1>"
+        f'<p class="meta">Runs: {html.escape(run_filter.describe())}. '
+        f"Generated {html.escape(generated_at.isoformat(sep=' ', timespec='minutes'))}.</p>"
+        f"<nav>{nav}</nav>"
+        f'<div class="summary"><h2 style="margin-top:0.4em">Summary</h2>{summary}</div>'
+        + "".join(sections)
+        + "</body></html>"
+    )
