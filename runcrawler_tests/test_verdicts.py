@@ -167,6 +167,9 @@ def test_the_kill_time_is_taken_from_the_scheduler_line() -> None:
         ("ERROR : Cannot open file burner.mesh.h5", "ERROR : Cannot open file <path>"),
         ("ERROR : T = 6512.3 K, dt = 1.2E-07", "ERROR : T = <n> K, dt = <n>"),
         ("failure on kraken-node0042 at 0x7ffe12", "failure on <node> at <n>"),
+        ("srun: error: irene0107: task 3: Segmentation fault",
+         "srun: error: <node>: task <n>: Segmentation fault"),
+        ("lost r1i2n3 and topaze2164", "lost <node> and <node>"),
         ("Error   at   2024-03-12 14:02:33  ", "Error at <date>"),
     ],
 )  # fmt: skip

@@ -449,7 +449,9 @@ def _parse_run(
         outcome = decide_outcome(
             ErrorEvidence(), has_log=False, end_marker=False, log_mtime=None, now=now
         )
-        return record.replace(status=outcome.status.value, parse_warnings=tuple(warnings))
+        return record.replace(
+            status=outcome.status.value, iterations_done=0, parse_warnings=tuple(warnings)
+        )
     newest = logs[-1]
     log, report = read_log(newest.path)
     warnings.extend(report.warnings)

@@ -106,6 +106,8 @@ _SIGNATURE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         "<node>",
     ),
     (re.compile(r"\b(?:[a-z]\d+){3,}\b"), "<node>"),
+    # cluster-named hosts (irene0107, topaze2164): lower-case letters then 3+ digits
+    (re.compile(r"\b[a-z][a-z_-]*\d{3,}\b"), "<node>"),
     (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<n>"),
     (re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d*)?(?:[ed][-+]?\d+)?(?![a-z_\d])", re.I), "<n>"),
     (re.compile(r"\s+"), " "),

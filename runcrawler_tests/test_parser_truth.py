@@ -1,0 +1,94 @@
+"""The AVBP parser against the demo generator's truth: every field of 2,000 runs."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from runcrawler_assets.demo import generate_archive
+from runcrawler_assets.records import RunRecord
+from runcrawler_assets.solvers.avbp import AvbpParser
+
+RUNS = 2000
+TIMESTAMP_FIELDS = {"created_at", "started_at", "ended_at"}
+FLOAT_FIELDS = {"cpu_time_s", "wall_time_s", "cpu_hours", "efficiency", "efficiency_printed", "cfl"}
+NOT_RECORD_FIELDS = {"error_template"}
+
+
+@pytest.fixture(scope="module")
+def truth_and_records(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[dict[str, Any]], dict[str, RunRecord]]:
+    """The truth lines and the parsed record of every run, by run_path."""
+    base = tmp_path_factory.mktemp("truth")
+    root, truth_file = base / "archive", base / "truth.jsonl"
+    generate_archive(root, runs=RUNS, seed=7, truth=truth_file)
+    truth = [json.loads(line) for line in truth_file.read_text(encoding="utf-8").splitlines()]
+    parser = AvbpParser()
+    records = {}
+    for params_file in root.rglob("run.params"):
+        record = parser.parse(params_file.parent, root)
+        records[record.run_path] = record
+    return truth, records
+
+
+def agrees(field: str, expected: Any, actual: Any) -> bool:
+    """Equal, with floats to a relative 1e-3 and timestamps read from ISO 8601."""
+    if expected is None or actual is None:
+        return expected is None and actual is None
+    if field in TIMESTAMP_FIELDS:
+        return datetime.fromisoformat(expected) == actual
+    if field in FLOAT_FIELDS:
+        return math.isclose(expected, actual, rel_tol=1e-3)
+    return expected == actual
+
+
+def disagreements(truth: dict[str, Any], record: RunRecord) -> list[str]:
+    return [
+        f"{truth['run_path']}: {field} truth={expected!r} parsed={getattr(record, field)!r}"
+        for field, expected in truth.items()
+        if field not in NOT_RECORD_FIELDS and not agrees(field, expected, getattr(record, field))
+    ]
+
+
+@pytest.mark.slow
+def test_every_truth_run_is_found_and_parsed(truth_and_records) -> None:
+    truth, records = truth_and_records
+    assert len(truth) == RUNS
+    assert {t["run_path"] for t in truth} == set(records)
+
+
+@pytest.mark.slow
+def test_every_truth_field_agrees_with_the_parsed_record(truth_and_records) -> None:
+    truth, records = truth_and_records
+    problems: list[str] = []
+    checked = 0
+    for expected in truth:
+        record = records.get(expected["run_path"])
+        if record is None:
+            problems.append(f"{expected['run_path']}: not parsed")
+            continue
+        checked += len(expected) - len(NOT_RECORD_FIELDS)
+        problems.extend(disagreements(expected, record))
+    rate = 1 - len(problems) / max(checked, 1)
+    print(f"\nparser vs truth: {checked - len(problems)}/{checked} fields agree ({rate:.4%})")
+    assert not problems, "\n".join(problems[:30])
+
+
+@pytest.mark.slow
+def test_runs_sharing_an_error_template_share_one_signature(truth_and_records) -> None:
+    truth, records = truth_and_records
+    signatures: dict[str, set[str | None]] = defaultdict(set)
+    for expected in truth:
+        if expected.get("error_template") and expected["run_path"] in records:
+            signatures[expected["error_template"]].add(
+                records[expected["run_path"]].error_signature
+            )
+    split = {template: sigs for template, sigs in signatures.items() if len(sigs) != 1}
+    assert signatures
+    assert not split, split
