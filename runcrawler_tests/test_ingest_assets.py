@@ -1,0 +1,132 @@
+"""The ingest chain through Dagster: archive -> JSON runs -> DuckDB, incremental."""
+
+import json
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterInstance, materialize
+
+from runcrawler_assets.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.demo import generate_archive
+from runcrawler_assets.headless import crawl
+from runcrawler_assets.partitions import partition_key, register_partitions
+from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.settings import Settings
+
+COMPARED = (
+    "cluster", "user", "status", "error_category", "stage_code", "n_procs", "n_nodes",
+    "iterations_done", "n_restarts", "mixture_name", "les_model", "ncell_group",
+)  # fmt: skip
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> tuple[Settings, Path]:
+    root, truth = tmp_path / "archive", tmp_path / "truth.jsonl"
+    generate_archive(root, runs=120, seed=3, truth=truth)
+    return Settings(archive_root=root, data_dir=tmp_path / "data"), truth
+
+
+def table(settings: Settings, sql: str) -> list[tuple]:
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_the_runs_table_agrees_with_the_generators_truth(archive):
+    settings, truth_path = archive
+    summary = crawl(settings, INGEST_ASSETS, DagsterInstance.ephemeral())
+    assert summary.success
+    truth = {t["run_path"]: t for t in map(json.loads, truth_path.read_text().splitlines())}
+    cols = ", ".join(f'"{c}"' for c in ("run_path", *COMPARED))
+    rows = {row[0]: row[1:] for row in table(settings, f"SELECT {cols} FROM runs")}
+    assert set(rows) == set(truth)
+    assert summary.discovered == summary.rows + summary.quarantined == len(truth)
+    mismatches = [
+        (path, col, got, truth[path][col])
+        for path, values in rows.items()
+        for col, got in zip(COMPARED, values, strict=True)
+        if got != truth[path][col]
+    ]
+    assert mismatches == []
+
+
+def test_a_second_crawl_parses_nothing(archive):
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    crawl(settings, INGEST_ASSETS, instance)
+    again = crawl(settings, INGEST_ASSETS, instance)
+    assert again.success and again.parsed == 0 and again.unchanged == again.discovered
+
+
+def _run_dirs(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.rglob("run.params"))
+
+
+def test_refresh_parses_exactly_the_new_and_changed_runs(archive):
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    crawl(settings, INGEST_ASSETS, instance)
+    first_parse = dict(table(settings, "SELECT run_path, parsed_at FROM runs"))
+    runs = _run_dirs(settings.archive_root)
+    for index, source in enumerate(runs[:5]):
+        shutil.copytree(source, source.with_name(f"{source.name}_copy{index}"))
+    with_log = next(d for d in runs[5:] if any(f.suffix in {".o", ".txt"} for f in d.iterdir()))
+    log = next(f for f in with_log.iterdir() if f.suffix in {".o", ".txt"})
+    with log.open("a") as handle:
+        handle.write(" ----> End of AVBP session\n")
+    deleted = runs[-1]
+    shutil.rmtree(deleted)
+    deleted_path = deleted.relative_to(settings.archive_root).as_posix()
+
+    summary = crawl(settings, INGEST_ASSETS, instance)
+
+    assert summary.parsed == 6
+    assert summary.removed == 1
+    now_parsed = dict(table(settings, "SELECT run_path, parsed_at FROM runs"))
+    reparsed = {p for p, at in now_parsed.items() if first_parse.get(p) != at}
+    assert len(reparsed) == 6
+    assert with_log.relative_to(settings.archive_root).as_posix() in reparsed
+    assert deleted_path not in now_parsed
+    assert len(now_parsed) == len(first_parse) + 5 - 1
+    json_files = {p.name for p in settings.runs_dir.rglob("*.json") if not p.name.startswith("_")}
+    assert len(json_files) == len(now_parsed)
+
+
+def _materialize_one(args: tuple[str, str, str, str, str]) -> bool:
+    home, archive_root, data_dir, cluster, user = args
+    instance = DagsterInstance.from_config(home)
+    settings = Settings(archive_root=Path(archive_root), data_dir=Path(data_dir))
+    result = materialize(
+        INGEST_ASSETS,
+        instance=instance,
+        partition_key=str(partition_key(cluster, user)),
+        resources={
+            "settings": RuncrawlerSettings.from_settings(settings, parse_workers=1),
+            "progress": CrawlProgress(),
+        },
+        raise_on_error=False,
+    )
+    return result.success
+
+
+def test_two_partitions_materialized_concurrently_both_succeed(archive, tmp_path):
+    settings, _ = archive
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("")
+    root = settings.archive_root
+    pairs = sorted({d.relative_to(root).parts[:2] for d in _run_dirs(root)})[:2]
+    with DagsterInstance.from_config(str(home)) as instance:
+        register_partitions(instance, pairs)
+    jobs = [(str(home), str(settings.archive_root), str(settings.data_dir), c, u) for c, u in pairs]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        assert pool.map(_materialize_one, jobs) == [True, True]
+    got = table(settings, 'SELECT cluster, "user", count(*) FROM runs GROUP BY ALL ORDER BY ALL')
+    expected = sorted(
+        (c, u, sum(1 for d in _run_dirs(settings.archive_root / c / u))) for c, u in pairs
+    )
+    assert got == expected
+    assert os.path.exists(settings.duckdb_path)

@@ -1,0 +1,101 @@
+"""archive_sensor and the nightly schedule, evaluated against a real ephemeral instance."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+
+from runcrawler_assets.demo import generate_archive
+from runcrawler_assets.partitions import partition_key
+from runcrawler_assets.resources import RuncrawlerSettings
+from runcrawler_assets.sensors import archive_sensor
+from runcrawler_assets.settings import Settings
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    root = tmp_path / "archive"
+    generate_archive(root, runs=60, seed=5)
+    settings = Settings(archive_root=root, data_dir=tmp_path / "data")
+    return settings, RuncrawlerSettings.from_settings(settings), DagsterInstance.ephemeral()
+
+
+def tick(instance: DagsterInstance, resource: RuncrawlerSettings, cursor: str | None):
+    """One sensor evaluation, applying its partition requests as the daemon would."""
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, resources={"settings": resource}
+    )
+    result = archive_sensor(context)
+    if isinstance(result, SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    return result
+
+
+def partition_folders(root: Path) -> list[tuple[str, str]]:
+    return sorted(
+        (cluster.name, user.name)
+        for cluster in root.iterdir()
+        for user in cluster.iterdir()
+        if user.is_dir()
+    )
+
+
+def requested(result: SensorResult) -> list[str]:
+    return sorted(r.partition_key for r in result.run_requests)
+
+
+def test_first_tick_registers_and_requests_every_partition(setup):
+    settings, resource, instance = setup
+    result = tick(instance, resource, None)
+    folders = partition_folders(settings.archive_root)
+    assert requested(result) == sorted(str(partition_key(c, u)) for c, u in folders)
+    assert set(instance.get_dynamic_partitions("cluster")) == {c for c, _ in folders}
+    assert set(instance.get_dynamic_partitions("user")) == {u for _, u in folders}
+
+
+def test_a_tick_with_no_change_skips_and_says_why(setup):
+    _, resource, instance = setup
+    first = tick(instance, resource, None)
+    second = tick(instance, resource, first.cursor)
+    assert isinstance(second, SkipReason)
+    assert "no run added, changed or removed" in second.skip_message
+
+
+def test_a_new_run_requests_exactly_its_partition(setup):
+    settings, resource, instance = setup
+    first = tick(instance, resource, None)
+    cluster, user = partition_folders(settings.archive_root)[0]
+    source = next((settings.archive_root / cluster / user).rglob("run.params")).parent
+    shutil.copytree(source, source.with_name(source.name + "_new"))
+    result = tick(instance, resource, first.cursor)
+    assert requested(result) == [str(partition_key(cluster, user))]
+    again = tick(instance, resource, first.cursor)
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in result.run_requests]
+
+
+def test_a_removed_run_requests_its_partition(setup):
+    settings, resource, instance = setup
+    first = tick(instance, resource, None)
+    cluster, user = partition_folders(settings.archive_root)[-1]
+    shutil.rmtree(next((settings.archive_root / cluster / user).rglob("run.params")).parent)
+    result = tick(instance, resource, first.cursor)
+    assert requested(result) == [str(partition_key(cluster, user))]
+
+
+def test_a_new_user_folder_adds_a_partition(setup):
+    settings, resource, instance = setup
+    first = tick(instance, resource, None)
+    cluster, user = partition_folders(settings.archive_root)[0]
+    source = next((settings.archive_root / cluster / user).rglob("run.params")).parent
+    shutil.copytree(source, settings.archive_root / cluster / "new user|x" / "run1")
+    result = tick(instance, resource, first.cursor)
+    assert requested(result) == [str(partition_key(cluster, "new user|x"))]
+    assert "new user%7Cx" in instance.get_dynamic_partitions("user")
+
+
+def test_the_cursor_holds_one_short_digest_per_partition(setup):
+    settings, resource, instance = setup
+    result = tick(instance, resource, None)
+    assert len(result.cursor) < 40 * len(partition_folders(settings.archive_root)) + 10
