@@ -214,3 +214,8 @@ def test_corrupt_gzip_never_raises(tmp_path: Path, data: bytes) -> None:
     log.write_bytes(b"\x1f\x8b" + data)
     _, report = read_lines(log, SMALL)
     assert report.compressed
+
+
+def test_a_path_with_a_nul_byte_is_a_warning(tmp_path: Path) -> None:
+    _, report = read_lines(tmp_path / "bad\x00name.o")
+    assert "cannot open" in report.warnings[0]

@@ -127,9 +127,7 @@ class _Session:
 
 
 class _CountingReader:
-    """The file as GzipFile sees it, so that compressed bytes read are counted."""
-
-    mode = "rb"
+    """Reads through the session, so that every byte taken from the disk is counted."""
 
     def __init__(self, session: _Session) -> None:
         self._session = session
@@ -184,8 +182,8 @@ def _open_regular(path: Path, warnings: list[str]) -> tuple[BinaryIO, int] | Non
             warnings.append(f"{path.name}: not a regular file, not read")
             return None
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        warnings.append(f"{path.name}: cannot open ({exc.strerror or exc})")
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        warnings.append(f"{path.name}: cannot open ({getattr(exc, 'strerror', None) or exc})")
         return None
     try:
         st = os.fstat(fd)
