@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
 from runcrawler_assets.schedules import nightly_reconciliation, reconcile_job
-from runcrawler_assets.sensors import archive_sensor
+from runcrawler_assets.sensors import archive_sensor, automation_sensor
 from runcrawler_assets.settings import Settings
 
 
@@ -19,8 +20,8 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     """The definitions for `settings` (default: from the environment)."""
     settings = settings or Settings.from_env()
     return Definitions(
-        assets=INGEST_ASSETS,
-        sensors=[archive_sensor],
+        assets=[*INGEST_ASSETS, *ANALYSIS_ASSETS, report],
+        sensors=[archive_sensor, automation_sensor],
         schedules=[nightly_reconciliation],
         jobs=[reconcile_job],
         resources={

@@ -13,6 +13,8 @@ import os
 
 from dagster import (
     AddDynamicPartitionsRequest,
+    AssetSelection,
+    AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -87,3 +89,12 @@ def archive_sensor(context: SensorEvaluationContext, settings: RuncrawlerSetting
         dynamic_partitions_requests=partition_requests,
         cursor=json.dumps(current, sort_keys=True),
     )
+
+
+automation_sensor = AutomationConditionSensorDefinition(
+    "runcrawler_automation",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Refreshes the analytics and the report once per batch of `runs` updates.",
+)

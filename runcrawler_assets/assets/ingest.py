@@ -19,6 +19,7 @@ from dagster import (
     multi_asset,
 )
 
+from runcrawler_assets.assets.metadata import markdown_table
 from runcrawler_assets.crawl import partition_rows, refresh_partitions
 from runcrawler_assets.discovery import discover_partition
 from runcrawler_assets.partitions import cluster_user_partitions, names_of
@@ -39,15 +40,6 @@ COMMON = {
 
 def _pairs(context: AssetExecutionContext) -> list[tuple[str, str]]:
     return [names_of(key) for key in context.partition_keys]
-
-
-def _markdown_table(header: list[str], rows: list[list[object]]) -> MetadataValue:
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return MetadataValue.md("\n".join(lines))
 
 
 @asset(
@@ -75,7 +67,7 @@ def run_files(context: AssetExecutionContext, settings: RuncrawlerSettings) -> M
             "unreadable_folders": problems,
             "bytes_in_run_folders": MetadataValue.int(n_bytes),
             "duration_s": round(time.monotonic() - started, 3),
-            "preview": _markdown_table(["run_path", "solver", "files", "bytes"], preview[:10]),
+            "preview": markdown_table(["run_path", "solver", "files", "bytes"], preview[:10]),
         }
     )
 
@@ -187,7 +179,7 @@ def runs_table(context: AssetExecutionContext, settings: RuncrawlerSettings):
             "rows_in_table": total_rows,
             "by_status": MetadataValue.json(by_status),
             "duration_s": round(time.monotonic() - started, 3),
-            "preview": _markdown_table(
+            "preview": markdown_table(
                 ["run_path", "status", "error_category", "n_procs", "efficiency"], preview
             ),
         },
