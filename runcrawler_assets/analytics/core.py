@@ -111,11 +111,14 @@ class Bins:
     Edges split the line into `< e0`, `[e0, e1)`, ..., `≥ en`; integer bins are
     labelled with inclusive bounds (`64–255`) unless the bound is round in
     thousands (`10k–100k`, as users say it), real ones as half-open ranges.
+    `right_closed` real bins read `≤ e0`, `(e0, e1]`, ..., `> en`, for limits
+    users state as "above 0.9".
     """
 
     edges: tuple[float, ...]
     integer: bool = True
     unit: str = ""
+    right_closed: bool = False
 
     @staticmethod
     def _round(value: float) -> str | None:
@@ -132,12 +135,17 @@ class Bins:
 
     def labels(self) -> list[str]:
         """Bin labels in increasing order, then the label of missing values."""
-        first, last = self.edges[0], self.edges[-1]
-        inner = [
-            f"{self._fmt(low)}–{self._upper(high)}" if self.integer else f"[{low:g}, {high:g})"
-            for low, high in zip(self.edges, self.edges[1:], strict=False)
-        ]
-        ranges = [f"< {self._fmt(first)}", *inner, f"≥ {self._fmt(last)}"]
+        first, last = self._fmt(self.edges[0]), self._fmt(self.edges[-1])
+        pairs = list(zip(self.edges, self.edges[1:], strict=False))
+        if self.right_closed:
+            inner = [f"({low:g}, {high:g}]" for low, high in pairs]
+            ranges = [f"≤ {first}", *inner, f"> {last}"]
+        else:
+            inner = [
+                f"{self._fmt(low)}–{self._upper(high)}" if self.integer else f"[{low:g}, {high:g})"
+                for low, high in pairs
+            ]
+            ranges = [f"< {first}", *inner, f"≥ {last}"]
         unit = f" {self.unit}" if self.unit else ""
         return [label + unit for label in ranges] + [NOT_SET]
 
@@ -145,7 +153,7 @@ class Bins:
         """A CASE expression naming the bin of `column` (a trusted column name, not input)."""
         labels = self.labels()
         whens = " ".join(
-            f"WHEN {column} < {edge!r} THEN '{label}'"
+            f"WHEN {column} {'<=' if self.right_closed else '<'} {edge!r} THEN '{label}'"
             for edge, label in zip(self.edges, labels, strict=False)
         )
         return f"CASE WHEN {column} IS NULL THEN '{NOT_SET}' {whens} ELSE '{labels[-2]}' END"

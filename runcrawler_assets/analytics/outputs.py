@@ -19,8 +19,7 @@ from runcrawler_assets.warehouse import write_table
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as strings, so an empty table still gets VARCHAR columns, not NULL ones."""
-    text = frame.select_dtypes(include=["object"]).columns
-    return frame.astype({column: "string" for column in text})
+    return frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
 
 
 def write_outputs(

@@ -1,16 +1,21 @@
 """Is it related to a setting? Failure rate and efficiency per value of each run.params setting.
 
-Each value is compared with the rest of the runs of the same setting:
-- failure: failure rate with a Wilson 95 % interval, and the risk ratio to
-  the rest with a 95 % interval on its logarithm;
+Each value is compared with the other runs of the same users, because
+settings follow users' habits and users differ (a setting only a careless
+user sets would otherwise look guilty):
+- failure: failure rate with a Wilson 95 % interval, and the Mantel-Haenszel
+  risk ratio to the other runs, users as strata, with the Greenland-Robins
+  95 % interval on its logarithm;
 - efficiency (successful runs only): the median with a distribution-free
-  95 % interval, and the ratio of geometric means to the rest after dividing
-  each run's efficiency by the median of its cluster and dimension, so that
-  a setting used mostly on a slow cluster or in 3D is not blamed for it.
-Many values are tested at once, so a value is flagged only when the interval
-widened for all comparisons (Bonferroni) excludes 1, both groups hold at
-least `MIN_RUNS` runs, and the ratio is at least `MIN_RATIO`: what is
-flagged stands out of the noise and matters, what is not may still be noise.
+  95 % interval, and the ratio of geometric means to the other runs after
+  dividing each run's efficiency by the median of its user, cluster and
+  dimension, so that a setting used mostly on a slow cluster, in 3D or by a
+  user who over-splits meshes is not blamed for it.
+A setting's values are tested together, so a value is flagged only when its
+interval widened for the number of values tested in that setting
+(Bonferroni) excludes 1, both groups hold at least `MIN_RUNS` runs, and the
+ratio is at least `MIN_RATIO`: what is flagged stands out of the noise and
+matters; what is not may be noise, or an effect too small for the runs at hand.
 """
 
 from __future__ import annotations
@@ -78,28 +83,29 @@ SETTINGS: tuple[Setting, ...] = (
         "iterations_requested",
         Bins((10_000, 100_000, 1_000_000), unit="iterations"),
     ),
-    _binned("cfl", "cfl", Bins((0.5, 0.7, 0.9), integer=False)),
+    # Users speak of CFL limits as "above 0.9": bins closed on the right.
+    _binned("cfl", "cfl", Bins((0.7, 0.8, 0.9), integer=False, right_closed=True)),
 )
 
 
 def runs_with_settings(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per run: each setting's value label, its outcome, its normalised efficiency."""
+    """One row per run: user, each setting's value label, outcome, normalised efficiency."""
     values = ",\n".join(f'{s.value_sql} AS "{s.name}"' for s in SETTINGS)
     return query(
         con,
         f"""
         WITH filtered AS (SELECT * FROM {{runs}}),
         usual AS (
-            SELECT cluster, dimension, median(efficiency) AS usual_efficiency FROM filtered
-            WHERE status = 'success' AND efficiency > 0 GROUP BY ALL
+            SELECT "user", cluster, dimension, median(efficiency) AS usual_efficiency
+            FROM filtered WHERE status = 'success' AND efficiency > 0 GROUP BY ALL
         )
-        SELECT {values},
+        SELECT "user", {values},
                status NOT IN $unfinished AS finished,
                status IN $failed AS failed,
                CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END AS efficiency,
                CASE WHEN status = 'success' AND efficiency > 0
                     THEN efficiency / usual_efficiency END AS relative_efficiency
-        FROM filtered LEFT JOIN usual USING (cluster, dimension)
+        FROM filtered LEFT JOIN usual USING ("user", cluster, dimension)
         """,
         run_filter,
         unfinished=list(UNFINISHED_STATUSES),
@@ -118,14 +124,21 @@ def wilson_interval(failures: int, runs: int, z: float = Z95) -> tuple[float, fl
     return max(0.0, center - half), min(1.0, center + half)
 
 
-def risk_ratio(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
-    """(log risk ratio, its standard error); 0.5 added to every cell when one is empty."""
-    if n1 == 0 or n2 == 0:
+def mantel_haenszel_risk_ratio(strata: pd.DataFrame) -> tuple[float, float]:
+    """(log risk ratio, its standard error) pooled over strata, Greenland-Robins variance.
+
+    `strata` has per stratum: `a` failures among `n1` runs with the value,
+    `c` failures among `n0` runs without it. Strata holding only one group
+    carry no comparison and drop out by themselves.
+    """
+    a, n1, c, n0 = (strata[col].to_numpy(dtype=float) for col in ("a", "n1", "c", "n0"))
+    total = n1 + n0
+    r = (a * n0 / total).sum()
+    s = (c * n1 / total).sum()
+    if r == 0 or s == 0:
         return math.nan, math.nan
-    if 0 in (k1, k2, n1 - k1, n2 - k2):
-        k1, n1, k2, n2 = k1 + 0.5, n1 + 1, k2 + 0.5, n2 + 1
-    log_ratio = math.log((k1 / n1) / (k2 / n2))
-    return log_ratio, math.sqrt(1 / k1 - 1 / n1 + 1 / k2 - 1 / n2)
+    variance = ((n1 * n0 * (a + c) - a * c * total) / total**2).sum() / (r * s)
+    return math.log(r / s), math.sqrt(variance)
 
 
 def log_mean_ratio(values: np.ndarray, rest: np.ndarray) -> tuple[float, float]:
@@ -163,10 +176,21 @@ def _compare(runs: pd.DataFrame, setting: str, value: str) -> dict[str, object]:
     """All statistics of one value against the rest of the runs, before flagging."""
     mine = runs[setting] == value
     finished = runs["finished"].astype(bool)
-    k1 = int((runs["failed"] & mine).sum())
-    n1 = int((finished & mine).sum())
-    k2 = int((runs["failed"] & ~mine).sum())
-    n2 = int((finished & ~mine).sum())
+    failed = runs["failed"].astype(bool)
+    strata = (
+        pd.DataFrame(
+            {
+                "user": runs["user"],
+                "a": failed & mine,
+                "n1": finished & mine,
+                "c": failed & ~mine,
+                "n0": finished & ~mine,
+            }
+        )
+        .groupby("user")
+        .sum()
+    )
+    k1, n1, k2, n2 = (int(strata[col].sum()) for col in ("a", "n1", "c", "n0"))
     rate_low, rate_high = wilson_interval(k1, n1)
     efficiency = runs.loc[mine, "efficiency"].dropna().to_numpy()
     relative = runs.loc[mine, "relative_efficiency"].dropna().to_numpy()
@@ -182,7 +206,7 @@ def _compare(runs: pd.DataFrame, setting: str, value: str) -> dict[str, object]:
         "failure_rate_ci_high": rate_high,
         "rest_finished_runs": n2,
         "rest_failure_rate": k2 / n2 if n2 else math.nan,
-        "failure_stats": risk_ratio(k1, n1, k2, n2),
+        "failure_stats": mantel_haenszel_risk_ratio(strata),
         "successful_runs": len(efficiency),
         "rest_successful_runs": len(relative_rest),
         "median_efficiency": float(np.median(efficiency)) if len(efficiency) else math.nan,
@@ -195,10 +219,13 @@ def _compare(runs: pd.DataFrame, setting: str, value: str) -> dict[str, object]:
 def _flag(table: pd.DataFrame, prefix: str, n_col: str, rest_col: str) -> pd.DataFrame:
     """Ratio columns with 95 % intervals, and the flag from the Bonferroni-widened interval."""
     testable = (table[n_col] >= MIN_RUNS) & (table[rest_col] >= MIN_RUNS)
-    tests = max(1, int(testable.sum()))
-    z = NormalDist().inv_cdf(1 - 0.05 / (2 * tests))
+    tests = testable.groupby(table["setting"]).transform("sum").clip(lower=1)
+    z = [NormalDist().inv_cdf(1 - 0.05 / (2 * n)) for n in tests]
     columns = pd.DataFrame(
-        [_ratio_columns(prefix, est, se, z) for est, se in table[f"{prefix}_stats"]],
+        [
+            _ratio_columns(prefix, est, se, z_value)
+            for (est, se), z_value in zip(table[f"{prefix}_stats"], z, strict=True)
+        ],
         index=table.index,
     )
     beyond_noise = (columns[f"{prefix}_flag_low"] > 1) | (columns[f"{prefix}_flag_high"] < 1)
@@ -216,14 +243,14 @@ def _sentence(row: pd.Series) -> str:
     label = f"runs with {row['setting']} = {row['value']}"
     if row["failure_flagged"]:
         parts.append(
-            f"{label} fail {_times(row, 'failure', 'more', 'less')} often than the others "
-            f"({100 * row['failure_rate']:.0f} % vs {100 * row['rest_failure_rate']:.0f} %, "
-            f"{row['finished_runs']} runs)"
+            f"{label} fail {_times(row, 'failure', 'more', 'less')} often than the same "
+            f"users' other runs ({100 * row['failure_rate']:.0f} % vs "
+            f"{100 * row['rest_failure_rate']:.0f} % overall, {row['finished_runs']} runs)"
         )
     if row["efficiency_flagged"]:
         parts.append(
             f"{label} need {_times(row, 'efficiency', 'more', 'less')} time per node and "
-            f"iteration than others on the same cluster and dimension "
+            f"iteration than the same users' other runs on the same cluster and dimension "
             f"({row['successful_runs']} successful runs)"
         )
     return "; ".join(parts)
@@ -317,12 +344,13 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
             "setting_failure_ratios.png": charts.ratio_forest(
                 _forest_frame(table, "failure", "finished_runs"),
                 "Failure rate of each setting value relative to the other runs (95 % CI)",
-                "risk ratio (> 1: fails more often); in brackets: finished runs",
+                "risk ratio vs the same users' other runs (> 1: fails more often); "
+                "in brackets: finished runs",
             ),
             "setting_efficiency_ratios.png": charts.ratio_forest(
                 _forest_frame(table, "efficiency", "successful_runs"),
                 "Efficiency of each setting value relative to the other runs (95 % CI)",
-                "efficiency ratio, same cluster and dimension (> 1: slower); "
+                "efficiency ratio vs same user, cluster and dimension (> 1: slower); "
                 "in brackets: successful runs",
             ),
         },
