@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.assets.ingest import INGEST_ASSETS
@@ -24,6 +24,9 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         sensors=[archive_sensor, automation_sensor],
         schedules=[nightly_reconciliation],
         jobs=[reconcile_job],
+        # A run's steps form a chain and its DuckDB writes are serialized anyway: a
+        # subprocess per step would only add start-up time. Runs execute side by side.
+        executor=in_process_executor,
         resources={
             "settings": RuncrawlerSettings.from_settings(settings),
             "progress": CrawlProgress(),
