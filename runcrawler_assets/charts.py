@@ -142,6 +142,7 @@ def stacked_bars(
     ax.set_xticks(positions[::step], [str(p) for p in table.index[::step]], rotation=45, ha="right")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     ax.set_title(title)
     ax.legend(title=legend_title, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return _png(fig)
@@ -251,6 +252,7 @@ def distribution_by_group(
     ax.boxplot(data, tick_labels=[str(g) for g in order], showfliers=True, widths=0.6)
     if log:
         ax.set_yscale("log")
+        _plain_log_ticks(ax.yaxis, "g", subs=(1.0, 2.0, 5.0))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -282,9 +284,14 @@ def histogram_by_dimension(
     return _png(fig)
 
 
-def _plain_log_ticks(axis: Axis, fmt: str) -> None:
-    """Plain numbers on a log axis (64, not 2^6; 2.0e-05, not 2×10^-5), no crowded minor labels."""
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+def _plain_log_ticks(
+    axis: Axis, fmt: str, subs: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+) -> None:
+    """Plain numbers on a log axis (64, not 2^6; 2.0e-05, not 2×10^-5), no crowded minor labels.
+
+    The default ticks suit an axis spanning about a decade; pass fewer `subs` for wider spans.
+    """
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda value, _: format(value, fmt)))
     axis.set_minor_formatter(NullFormatter())
 
