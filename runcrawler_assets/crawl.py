@@ -202,7 +202,11 @@ def crawl_into_warehouse(
 
     The Dagster assets run the same two steps separately; this is for tests and notebooks.
     """
-    discoveries = (discover_partition(settings, c, u) for c, u in partitions)
+    discoveries = [discover_partition(settings, c, u) for c, u in partitions]
+    for discovery in discoveries:
+        PartitionStore(settings.runs_dir, discovery.cluster, discovery.user).write_discovery(
+            discovery
+        )
     refreshes = refresh_partitions(settings, discoveries, workers=workers)
     with connect(settings.duckdb_path) as con:
         replace_partitions(con, (partition_rows(settings, c, u) for c, u in partitions))

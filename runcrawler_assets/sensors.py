@@ -5,11 +5,15 @@ same discovery the `run_files` asset uses) and keeps, as its cursor, one
 digest per partition — small for any archive size. Partitions whose digest
 changed (runs added, modified or removed) get a run; new cluster and user
 folders become partitions. A run key made of the previous and the new
-digest keeps a repeated tick from launching the same work twice.
+digest keeps a repeated tick from launching the same work twice. Without a
+cursor (a new deployment, or after `runcrawler crawl`), the state to compare
+with is what the `run_files` asset last recorded in the data folder, so a
+first tick after a crawl launches nothing.
 """
 
 import json
 import os
+from collections.abc import Iterable
 
 from dagster import (
     AddDynamicPartitionsRequest,
@@ -24,25 +28,43 @@ from dagster import (
 )
 
 from runcrawler_assets.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.discovery import discover_partition, list_partitions, partition_digest
+from runcrawler_assets.discovery import (
+    DiscoveredRun,
+    discover_partition,
+    list_partitions,
+    partition_digest,
+)
 from runcrawler_assets.partitions import (
     cluster_partitions,
+    names_of,
     partition_key,
     user_partitions,
 )
 from runcrawler_assets.resources import RuncrawlerSettings
+from runcrawler_assets.runstore import PartitionStore
 
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("RUNCRAWLER_SENSOR_INTERVAL", "60"))
+
+
+def _short(runs: Iterable[DiscoveredRun]) -> str:
+    return partition_digest(runs)[:16]
 
 
 def scan_digests(settings: RuncrawlerSettings) -> dict[str, str]:
     """Partition key -> digest of its runs, for every cluster × user folder present."""
     config = settings.settings
-    digests: dict[str, str] = {}
-    for cluster, user in list_partitions(config):
-        discovery = discover_partition(config, cluster, user)
-        digests[str(partition_key(cluster, user))] = partition_digest(discovery.runs)[:16]
-    return digests
+    return {
+        str(partition_key(cluster, user)): _short(discover_partition(config, cluster, user).runs)
+        for cluster, user in list_partitions(config)
+    }
+
+
+def recorded_digests(settings: RuncrawlerSettings, keys: Iterable[str]) -> dict[str, str]:
+    """The digests of what `run_files` last recorded for `keys`, from the data folder."""
+    runs_dir = settings.settings.runs_dir
+    return {
+        key: _short(PartitionStore(runs_dir, *names_of(key)).read_discovery().runs) for key in keys
+    }
 
 
 def _new_partitions(context: SensorEvaluationContext, digests: dict[str, str]):
@@ -67,8 +89,10 @@ def _new_partitions(context: SensorEvaluationContext, digests: dict[str, str]):
     asset_selection=INGEST_ASSETS,
 )
 def archive_sensor(context: SensorEvaluationContext, settings: RuncrawlerSettings):
-    previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     current = scan_digests(settings)
+    previous: dict[str, str] = (
+        json.loads(context.cursor) if context.cursor else recorded_digests(settings, current)
+    )
     changed = sorted(
         key for key in current.keys() | previous.keys() if current.get(key) != previous.get(key)
     )
@@ -95,6 +119,6 @@ automation_sensor = AutomationConditionSensorDefinition(
     "runcrawler_automation",
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=int(os.environ.get("RUNCRAWLER_AUTOMATION_INTERVAL", "30")),
     description="Refreshes the analytics and the report once per batch of `runs` updates.",
 )

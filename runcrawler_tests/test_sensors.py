@@ -99,3 +99,15 @@ def test_the_cursor_holds_one_short_digest_per_partition(setup):
     settings, resource, instance = setup
     result = tick(instance, resource, None)
     assert len(result.cursor) < 40 * len(partition_folders(settings.archive_root)) + 10
+
+
+def test_after_a_crawl_the_first_tick_launches_nothing(setup):
+    from runcrawler_assets.crawl import crawl_into_warehouse
+    from runcrawler_assets.discovery import list_partitions
+
+    settings, resource, instance = setup
+    crawl_into_warehouse(settings, list_partitions(settings))
+    result = tick(instance, resource, None)
+    assert isinstance(result, SensorResult)
+    assert result.run_requests == []
+    assert result.dynamic_partitions_requests  # the partitions are still registered
