@@ -27,11 +27,13 @@ def main() -> None:
 @main.command("demo-archive")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
-    "--runs", default=200, show_default=True, type=click.IntRange(min=1), help="Run directories."
+    "--runs",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many run directories to write.",
 )
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Same seed, same archive (bit for bit)."
-)
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same archive.")
 @click.option(
     "--truth",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -45,6 +47,7 @@ def demo_archive(path: Path, runs: int, seed: int, truth: Path | None) -> None:
     settings fail, what makes runs slow) are listed in runcrawler_assets/demo.py.
     """
     try:
+        demo.check_destination(path, truth)
         with click.progressbar(length=runs, label="writing runs", file=sys.stderr) as bar:
             summary = demo.generate_archive(
                 path, runs=runs, seed=seed, truth=truth, progress=bar.update

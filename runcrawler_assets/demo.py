@@ -16,8 +16,9 @@ The archive's habits and effects are named knobs, in `KNOBS` (a `DemoKnobs`),
 - Dates: runs are set up over `span_days` (730) days ending `end` (2026-10-31),
   more of them lately; each user has launch hours and weekdays. run.params'
   mtime is `created_at`; the newest log's mtime is the run's end. `truncated`
-  runs end at least 44 days before `end`; `running` runs (`running_share`, 1 %)
-  start during its last two days.
+  runs end more than 30 days before `end`; `running` runs (`running_share`, 1 %)
+  start during its last two days (their truth assumes a crawl within the 2-day
+  running window after writing).
 - Efficiency (s·proc/(it·node)) = `efficiency_base[dimension]` (3D 1.1e-5, 2D 5.5e-6)
   × the cluster's `speed` (topaze 0.6 < jean-zay 0.8 < kraken 1.0 < irene 1.35)
   × (1 + `nodes_per_proc_knee` / nodes per process) (knee 2000: too few mesh
@@ -30,16 +31,25 @@ The archive's habits and effects are named knobs, in `KNOBS` (a `DemoKnobs`),
   a = `high_cfl_failure` (0.3) when CFL > `high_cfl_threshold` (0.9), b =
   `no_artvisc_failure` (0.2) with `no_artvisc`, as `settings_failure_categories`
   (numerical_instability, thermo_table); else for any reason with probability
-  `failure_base` (0.2) × the user's `failure_factor` (0.6 to 1.6), as
+  `failure_base` (0.25) × the user's `failure_factor` (0.6 to 1.6), as
   `failure_categories`. `not_started_share` (3 %) of runs have no log. About
   28 % of runs end failed, killed or truncated.
 - No effect: `convection_scheme` is drawn uniformly, independently of user and
   settings, and changes nothing: analytics must not flag it. `ncell_group`
   has no effect either but follows user habits, so it correlates with the
   users' failure rates and efficiencies (a confounder, not a cause).
-- Logs: a few KB mostly (about 50 iteration lines), `verbose_log_share` (0.4 %)
-  print every iteration (up to several MB); restarts, gzip, CRLF and invalid
-  UTF-8 bytes, scheduler files and error messages from `ERROR_TEMPLATES`.
+- Logs: a few KB mostly (about 40 iteration lines), `verbose_log_share` (0.15 %)
+  print every iteration (up to several MB); five solver versions with their
+  own dashes, label case and spacing; restarts (`restart_share`, older logs
+  with older mtimes), gzip, CRLF, invalid UTF-8 bytes. Error lines come from
+  `ERROR_TEMPLATES`: a failure stops the log at a milestone that fits it, an
+  MPI_ABORT follows most solver errors, stderr lines (verdicts, MPI, runtime)
+  go to the scheduler file for users who copy it, else into the log; some
+  verdicts follow a solver message (the verdict decides).
+
+Where contract-notes.md is silent, the truth says: a killed run without a
+`CANCELLED AT` (out of memory) has no ended_at, hence no wall time, CPU hours
+or efficiency; a run without a log has iterations_done 0.
 """
 
 from __future__ import annotations
@@ -1213,7 +1223,7 @@ def _encode(text: str, crlf: bool) -> bytes:
 # ------------------------------------------------------------------ writing
 
 
-def _check_destination(root: Path, truth: Path | None) -> None:
+def check_destination(root: Path, truth: Path | None) -> None:
     """Refuse to mix the demo with other files, or to put the truth where a crawl would see it."""
     if root.exists() and not root.is_dir():
         raise DemoArchiveError(f"{root} is a file; give a new or empty directory for the archive")
@@ -1258,7 +1268,7 @@ def generate_archive(
     root, truth = Path(root), Path(truth) if truth is not None else None
     if runs < 1:
         raise DemoArchiveError(f"--runs must be at least 1, not {runs}")
-    _check_destination(root, truth)
+    check_destination(root, truth)
     projects = {user.login: _projects(user, seed) for user in USERS}
     plans = _name_runs([_plan(i, seed, knobs, projects) for i in range(runs)])
     root.mkdir(parents=True, exist_ok=True)
