@@ -24,6 +24,7 @@ from runcrawler_assets.demo import (
     CLUSTERS,
     KNOBS,
     TRUTH_FIELDS,
+    USERS,
     DemoArchiveError,
     generate_archive,
 )
@@ -368,6 +369,23 @@ def test_the_no_effect_setting_shows_no_effect_on_efficiency(demo: Demo) -> None
         for runs in by(runs_with(demo, "success"), lambda r: r[KNOBS.no_effect_setting]).values()
     ]
     assert max(medians) / min(medians) < 1.1
+
+
+def test_each_user_runs_mostly_on_their_home_cluster(demo: Demo) -> None:
+    for user in USERS:
+        runs = [r for r in demo.truth if r["user"] == user.login]
+        at_home = sum(r["cluster"] == user.home_cluster for r in runs) / len(runs)
+        assert at_home > 0.5, user.login
+
+
+def test_users_set_up_runs_at_their_habitual_hours_and_days(demo: Demo) -> None:
+    def setups(login: str) -> list[datetime]:
+        return [datetime.fromisoformat(r["created_at"]) for r in demo.truth if r["user"] == login]
+
+    early, night_owl = setups("le-goff"), setups("o'neil")
+    assert statistics.median(t.hour for t in early) < 11
+    assert sum(t.hour >= 20 or t.hour < 3 for t in night_owl) / len(night_owl) > 0.5
+    assert sum(t.weekday() >= 5 for t in early) / len(early) < 0.05
 
 
 def test_3d_runs_are_less_efficient_than_2d_runs(demo: Demo) -> None:
