@@ -15,18 +15,27 @@ kept the highest milestone code and so reported successful runs as 900.
 
 from __future__ import annotations
 
-import math
-import os
 import re
-import stat
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runcrawler_assets.records import RunRecord, Status, run_id_for
+from runcrawler_assets.records import RunRecord, Status
 from runcrawler_assets.solvers.avbp_milestones import MILESTONES, Milestone
 from runcrawler_assets.solvers.logtext import LogReadReport, read_head, scan_log
+from runcrawler_assets.solvers.rundir import (
+    RunFile,
+    cpu_hours_of,
+    efficiency_of,
+    ended_at_of,
+    is_regular_file,
+    list_run_files,
+    parse_guarded,
+    relative_to_archive,
+    stat_mtime,
+    to_float,
+)
 from runcrawler_assets.solvers.verdicts import ErrorEvidence, Outcome, decide_outcome
 
 PARAMS_FILE = "run.params"
@@ -97,17 +106,8 @@ def _check_block(
     return None
 
 
-def _to_float(text: str) -> float | None:
-    """A Fortran-friendly float (`1.0d-3` too); None when it is not a finite number."""
-    try:
-        value = float(text.strip().lower().replace("d", "e"))
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _to_int(text: str) -> int | None:
-    value = _to_float(text)
+    value = to_float(text)
     return int(value) if value is not None and value.is_integer() else None
 
 
@@ -125,7 +125,7 @@ def typed_settings(values: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     warnings: list[str] = []
     converters = (
         ("ncell_group", "ncell_group", _to_int),
-        ("cfl", "cfl", _to_float),
+        ("cfl", "cfl", to_float),
         ("reactive_flow", "reactive_flow", _to_bool),
         ("simulation_end_iteration", "iterations_requested", _to_int),
     )
@@ -246,7 +246,7 @@ class AvbpLog:
         if name in _INT_FIELDS:
             value = int(text)
         elif name in _FLOAT_FIELDS:
-            value = _to_float(text)
+            value = to_float(text)
         elif name in _TIME_FIELDS:
             value = parse_log_time(text)
         if value is None:
@@ -276,81 +276,10 @@ def read_scheduler_file(path: Path, evidence: ErrorEvidence) -> LogReadReport:
 # ---------------------------------------------------------------- the run directory
 
 
-@dataclass(frozen=True)
-class RunFile:
-    """A regular file of the run directory, from one stat."""
-
-    path: Path
-    size: int
-    mtime: datetime
-
-
-def utc_naive(timestamp: float) -> datetime:
-    """A file modification time as a naive UTC datetime (contract-notes 8)."""
-    return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
-
-
-def list_run_files(run_dir: Path, warnings: list[str]) -> tuple[list[RunFile], list[RunFile]]:
+def list_avbp_files(run_dir: Path, warnings: list[str]) -> tuple[list[RunFile], list[RunFile]]:
     """(solver logs, scheduler files), each oldest first; only regular files count."""
-    logs: list[RunFile] = []
-    scheduler: list[RunFile] = []
-    try:
-        entries = sorted(os.scandir(run_dir), key=lambda e: e.name)
-    except OSError as exc:
-        warnings.append(f"cannot list the run directory ({exc.strerror or exc})")
-        return logs, scheduler
-    for entry in entries:
-        is_log = SOLVER_LOG_NAME.fullmatch(entry.name) is not None
-        if not is_log and SCHEDULER_FILE_NAME.fullmatch(entry.name) is None:
-            continue
-        try:
-            st = entry.stat()
-        except OSError as exc:
-            warnings.append(f"{entry.name}: cannot stat ({exc.strerror or exc})")
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            warnings.append(f"{entry.name}: not a regular file, ignored")
-            continue
-        (logs if is_log else scheduler).append(
-            RunFile(Path(entry.path), st.st_size, utc_naive(st.st_mtime))
-        )
-    logs.sort(key=lambda f: (f.mtime, f.path.name))
-    scheduler.sort(key=lambda f: (f.mtime, f.path.name))
+    logs, scheduler = list_run_files(run_dir, (SOLVER_LOG_NAME, SCHEDULER_FILE_NAME), warnings)
     return logs, scheduler
-
-
-@dataclass(frozen=True)
-class RunLocation:
-    cluster: str
-    user: str
-    run_path: str
-
-
-def locate(run_dir: Path, archive_root: Path, warnings: list[str]) -> RunLocation:
-    """cluster, user and `/`-separated run_path from the run directory's place in the archive."""
-    try:
-        parts = run_dir.relative_to(archive_root).parts
-    except ValueError:
-        warnings.append("the run directory is not under the archive root")
-        parts = run_dir.parts
-    if len(parts) < 2:
-        warnings.append("the run directory is not under <cluster>/<user>/")
-    padded = (*parts, "", "")
-    return RunLocation(padded[0], padded[1], "/".join(parts))
-
-
-def _stat_mtime(path: Path, warnings: list[str]) -> datetime | None:
-    try:
-        return utc_naive(os.stat(path).st_mtime)
-    except OSError as exc:
-        warnings.append(f"{path.name}: cannot stat ({exc.strerror or exc})")
-        return None
-
-
-def _as_utc_naive(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC).replace(tzinfo=None)
-    return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
 
 
 # ---------------------------------------------------------------- derived columns
@@ -366,33 +295,20 @@ class Timing:
     efficiency_printed: float | None
 
 
-def _ended_at(log: AvbpLog, outcome: Outcome, newest: RunFile) -> datetime | None:
-    """contract-notes 2: printed end; else the scheduler's kill time; else the log's mtime."""
-    if "ended_at" in log.values:
-        return log.values["ended_at"]
-    if outcome.status == Status.KILLED and log.evidence.cancelled_at is not None:
-        return log.evidence.cancelled_at
-    if outcome.status in (Status.FAILED, Status.TRUNCATED):
-        return newest.mtime
-    return None
-
-
 def derive_timing(log: AvbpLog, outcome: Outcome, newest: RunFile, warnings: list[str]) -> Timing:
     """Wall time, CPU hours and efficiency, by contract-notes 2-4."""
     values = log.values
-    ended_at = _ended_at(log, outcome, newest)
+    ended_at = ended_at_of(
+        values.get("ended_at"), outcome.status, log.evidence.cancelled_at, newest.mtime
+    )
     started_at = values.get("started_at")
     wall = values.get("wall_time_s")
     if wall is None and started_at is not None and ended_at is not None:
         wall = (ended_at - started_at).total_seconds()
     cpu = values.get("cpu_time_s")
     n_procs, n_nodes = values.get("n_procs"), values.get("n_nodes")
-    cpu_hours = cpu / 3600 if cpu is not None else None
-    if cpu_hours is None and wall is not None and n_procs:
-        cpu_hours = wall * n_procs / 3600
-    computed = None
-    if wall is not None and n_procs and n_nodes and log.iterations_done > 0:
-        computed = wall * n_procs / (log.iterations_done * n_nodes)
+    cpu_hours = cpu_hours_of(cpu, wall, n_procs)
+    computed = efficiency_of(wall, n_procs, log.iterations_done, n_nodes)
     printed = values.get("efficiency_printed")
     if printed and computed is not None and abs(computed - printed) > 0.05 * abs(printed):
         warnings.append(f"log: printed efficiency {printed:.4g} differs from {computed:.4g}")
@@ -409,29 +325,11 @@ class AvbpParser:
     name = "avbp"
 
     def detect(self, run_dir: Path) -> bool:
-        try:
-            return stat.S_ISREG(os.stat(Path(run_dir) / PARAMS_FILE).st_mode)
-        except (OSError, ValueError):
-            return False
+        return is_regular_file(Path(run_dir) / PARAMS_FILE)
 
     def parse(self, run_dir: Path, archive_root: Path, now: datetime | None = None) -> RunRecord:
         """One record for the run; never raises (a parser bug becomes a warning, not a lost run)."""
-        run_dir, archive_root, parsed_at = Path(run_dir), Path(archive_root), _as_utc_naive(now)
-        warnings: list[str] = []
-        where = locate(run_dir, archive_root, warnings)
-        base = RunRecord(
-            run_id=run_id_for(where.run_path),
-            cluster=where.cluster,
-            user=where.user,
-            run_path=where.run_path,
-            solver=self.name,
-            parsed_at=parsed_at,
-        )
-        try:
-            return _parse_run(base, run_dir, archive_root, parsed_at, warnings)
-        except Exception as exc:  # the last resort: one bad run must not stop a crawl
-            warnings.append(f"parser error, record incomplete: {type(exc).__name__}: {exc}")
-            return base.replace(parse_warnings=tuple(warnings))
+        return parse_guarded(self.name, run_dir, archive_root, now, _parse_run)
 
 
 def _parse_run(
@@ -440,11 +338,11 @@ def _parse_run(
     params = read_params(run_dir / PARAMS_FILE)
     warnings.extend(params.warnings)
     record = base.replace(
-        created_at=_stat_mtime(run_dir / PARAMS_FILE, warnings),
+        created_at=stat_mtime(run_dir / PARAMS_FILE, warnings),
         params=dict(params.values),
         **params.settings,
     )
-    logs, scheduler_files = list_run_files(run_dir, warnings)
+    logs, scheduler_files = list_avbp_files(run_dir, warnings)
     if not logs:
         outcome = decide_outcome(
             ErrorEvidence(), has_log=False, end_marker=False, log_mtime=None, now=now
@@ -501,14 +399,7 @@ def _with_log(
         error_message=outcome.error_message,
         error_signature=outcome.error_signature,
         n_restarts=n_logs - 1,
-        log_path=_relative(newest.path, archive_root),
+        log_path=relative_to_archive(newest.path, archive_root),
         log_bytes=newest.size,
         parse_warnings=tuple(warnings),
     )
-
-
-def _relative(path: Path, archive_root: Path) -> str:
-    try:
-        return path.relative_to(archive_root).as_posix()
-    except ValueError:
-        return path.as_posix()
