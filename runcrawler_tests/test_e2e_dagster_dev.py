@@ -1,0 +1,128 @@
+"""End to end: `dagster dev` running, a run copied into the archive shows up on its own."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.demo import generate_archive
+from runcrawler_assets.headless import crawl, dagster_instance
+from runcrawler_assets.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+DAGSTER = Path(sys.executable).with_name("dagster")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(check, timeout: float, what: str):
+    """Poll `check` until it returns a truthy value, or fail saying what never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(2)
+    pytest.fail(f"after {timeout:.0f} s: {what}")
+
+
+def query(path: Path, sql: str, params: list) -> list[tuple] | None:
+    """Read the warehouse if no writer holds it right now (else None, try again)."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(sql, params).fetchall()
+    except duckdb.Error:
+        return None
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.timeout(600)
+def test_a_run_copied_into_the_archive_reaches_runs_and_error_categories(tmp_path):
+    archive, truth_path = tmp_path / "archive", tmp_path / "truth.jsonl"
+    generate_archive(archive, runs=40, seed=11, truth=truth_path)
+    settings = Settings(archive_root=archive, data_dir=tmp_path / "data")
+    home = settings.data_dir / "dagster_home"
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with dagster_instance(settings) as instance:
+            assert crawl(settings, [*INGEST_ASSETS, *ANALYSIS_ASSETS, report], instance).success
+    finally:
+        del os.environ["DAGSTER_HOME"]
+    truth = [json.loads(line) for line in truth_path.read_text().splitlines()]
+    source = next(t for t in truth if t["status"] == "failed")
+    category = source["error_category"]
+    count_sql = "SELECT runs FROM error_categories WHERE category = ?"
+    before = query(settings.duckdb_path, count_sql, [category])[0][0]
+
+    port = free_port()
+    env.update(
+        RUNCRAWLER_ARCHIVE=str(archive),
+        RUNCRAWLER_DATA=str(settings.data_dir),
+        RUNCRAWLER_SENSOR_INTERVAL="5",
+        RUNCRAWLER_AUTOMATION_INTERVAL="5",
+    )
+    log = (tmp_path / "dagster-dev.log").open("w")
+    server = subprocess.Popen(
+        [str(DAGSTER), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/server_info"), 180, "the UI answered")
+        new_run = archive / Path(source["run_path"]).parent / "copied_run"
+        shutil.copytree(archive / source["run_path"], new_run)
+        new_path = new_run.relative_to(archive).as_posix()
+        wait_for(
+            lambda: query(
+                settings.duckdb_path, "SELECT 1 FROM runs WHERE run_path = ?", [new_path]
+            ),
+            300,
+            f"the copied run {new_path} reached the runs table",
+        )
+        wait_for(
+            lambda: (
+                (query(settings.duckdb_path, count_sql, [category]) or [(before,)])[0][0]
+                == before + 1
+            ),
+            300,
+            f"error_categories counted one more {category} run",
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(30)
+        log.close()
+        wait_for(lambda: not group_alive(server.pid), 30, "every dagster dev process exited")
