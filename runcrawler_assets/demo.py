@@ -29,7 +29,7 @@ The archive's habits and effects are named knobs, in `KNOBS` (a `DemoKnobs`),
   do) and its summary agrees with it.
 - Failures: a run fails for its settings with probability 1 - (1 - a)(1 - b),
   a = `high_cfl_failure` (0.3) when CFL > `high_cfl_threshold` (0.9), b =
-  `no_artvisc_failure` (0.2) with `no_artvisc`, as `settings_failure_categories`
+  `no_artvisc_failure` (0.4) with `no_artvisc`, as `settings_failure_categories`
   (numerical_instability, thermo_table); else for any reason with probability
   `failure_base` (0.25) × the user's `failure_factor` (0.6 to 1.6), as
   `failure_categories`. `not_started_share` (3 %) of runs have no log. About
@@ -216,7 +216,7 @@ class DemoKnobs:
     )
     high_cfl_threshold: float = 0.9
     high_cfl_failure: float = 0.3
-    no_artvisc_failure: float = 0.2
+    no_artvisc_failure: float = 0.4
     settings_failure_categories: Mapping[str, float] = _knob(
         {"numerical_instability": 0.75, "thermo_table": 0.25}
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import pytest
 
 from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, run_all
 from runcrawler_assets.crawl import crawl_into_warehouse
-from runcrawler_assets.demo import KNOBS, generate_archive
+from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.discovery import list_partitions
 from runcrawler_assets.records import ERROR_CATEGORIES, RunRecord, Status, run_id_for
 from runcrawler_assets.settings import Settings
@@ -21,10 +21,6 @@ from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitio
 
 DEMO_RUNS = 1800
 DEMO_SEED = 0
-# At the default 0.2, no_artvisc raises failures by a risk ratio of about 1.3
-# within a user: inside the noise of 1800 runs, and rightly not claimed. The
-# analytics tests double it so they check recovery of an effect, not luck.
-DEMO_KNOBS = replace(KNOBS, no_artvisc_failure=0.4)
 
 SYNTHETIC_USERS = ("alice", "bob", "o'neil")
 SYNTHETIC_CLUSTERS = ("kraken", "irene")
@@ -122,9 +118,7 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
     """One demo archive of DEMO_RUNS runs, generated and crawled once per session."""
     base = tmp_path_factory.mktemp("demo")
     truth = base / "truth.jsonl"
-    generate_archive(
-        base / "archive", runs=DEMO_RUNS, seed=DEMO_SEED, truth=truth, knobs=DEMO_KNOBS
-    )
+    generate_archive(base / "archive", runs=DEMO_RUNS, seed=DEMO_SEED, truth=truth)
     settings = Settings(archive_root=base / "archive", data_dir=base / "data")
     crawl_into_warehouse(settings, list_partitions(settings))
     return DemoWarehouse(settings, truth)
