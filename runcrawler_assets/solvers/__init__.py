@@ -39,8 +39,9 @@ class SolverParser(Protocol):
 
 def _builtin_parsers() -> list[SolverParser]:
     from runcrawler_assets.solvers.avbp import AvbpParser
+    from runcrawler_assets.solvers.openfoam import OpenFoamParser
 
-    return [AvbpParser()]
+    return [AvbpParser(), OpenFoamParser()]
 
 
 @cache

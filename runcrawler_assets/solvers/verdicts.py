@@ -160,10 +160,18 @@ class ErrorEvidence:
         verdict = verdict_of(line)
         if verdict is not None:
             self._observe_verdict(line.strip(), *verdict)
-        elif is_solver_error and self.solver_error is None:
-            self.solver_error = (classify_message(line), line.strip())
+        elif is_solver_error:
+            self.observe_solver_error(line)
         elif self.mpi_abort is None and _MPI_ABORT.search(line):
             self.mpi_abort = line.strip()
+
+    def observe_solver_error(self, message: str, category: str | None = None) -> None:
+        """A solver error the parser assembled itself (several lines, maybe its own category).
+
+        The first one wins; `category` must be a name of `records.ERROR_CATEGORIES`.
+        """
+        if self.solver_error is None:
+            self.solver_error = (category or classify_message(message), message.strip())
 
     def _observe_verdict(self, line: str, category: str, from_scheduler: bool) -> None:
         if from_scheduler and self.scheduler is None:
