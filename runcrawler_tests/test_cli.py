@@ -1,0 +1,74 @@
+"""The `runcrawler` command as a new user runs it."""
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from runcrawler_assets.cli import main
+from runcrawler_assets.demo import generate_archive
+
+
+@pytest.fixture
+def crawled(tmp_path: Path, monkeypatch) -> Path:
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    generate_archive(archive, runs=80, seed=4)
+    monkeypatch.setenv("DAGSTER_HOME", str(data / "dagster_home"))
+    result = CliRunner().invoke(main, ["crawl", "--archive", str(archive), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "80 runs found" in result.stdout and "80 parsed" in result.stdout
+    return data
+
+
+def test_a_second_crawl_parses_nothing(crawled: Path):
+    archive = crawled.parent / "archive"
+    result = CliRunner().invoke(main, ["crawl", "--archive", str(archive), "--data", str(crawled)])
+    assert result.exit_code == 0, result.output
+    assert "0 parsed, 80 unchanged" in result.stdout
+
+
+def test_the_crawl_is_recorded_in_the_dagster_instance(crawled: Path):
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(crawled / "dagster_home")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].tags.get("runcrawler/trigger") == "cli"
+
+
+def test_crawl_builds_the_analytics_and_the_report(crawled: Path):
+    with duckdb.connect(str(crawled / "runcrawler.duckdb"), read_only=True) as con:
+        counted = con.execute("SELECT sum(runs) FROM error_categories").fetchone()[0]
+        finished = "SELECT count(*) FROM runs WHERE error_category IS NOT NULL"
+        assert counted == con.execute(finished).fetchone()[0] > 60
+    assert (crawled / "charts" / "err_type.png").stat().st_size > 1000
+    assert "<html" in (crawled / "report.html").read_text()
+
+
+def test_report_narrows_to_a_user_and_a_period(crawled: Path, tmp_path: Path):
+    out = tmp_path / "oneil.html"
+    args = ["report", "--data", str(crawled), "--user", "o'neil", "--since", "2025-01-01"]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "user o&#x27;neil" in page and "since 2025-01-01" in page
+
+
+def test_report_without_a_crawl_says_what_to_do(tmp_path: Path):
+    result = CliRunner().invoke(main, ["report", "--data", str(tmp_path / "nothing")])
+    assert result.exit_code == 1
+    assert "run `runcrawler crawl` first" in result.output
+
+
+def test_crawl_of_a_missing_archive_says_what_to_set(tmp_path: Path):
+    result = CliRunner().invoke(
+        main, ["crawl", "--archive", str(tmp_path / "nope"), "--data", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 1
+    assert "RUNCRAWLER_ARCHIVE" in result.output
+
+
+def test_every_command_has_help():
+    for command in ([], ["crawl"], ["report"], ["demo-archive"]):
+        result = CliRunner().invoke(main, [*command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
