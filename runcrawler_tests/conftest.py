@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ from runcrawler_assets.discovery import list_partitions
 from runcrawler_assets.records import ERROR_CATEGORIES, RunRecord, Status, run_id_for
 from runcrawler_assets.settings import Settings
 from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions
+
+# Tests make their own archives, data folders and Dagster homes: a developer's
+# shell settings must not leak into them (nor tests write into the developer's).
+for _variable in ("DAGSTER_HOME", "RUNCRAWLER_ARCHIVE", "RUNCRAWLER_DATA", "RUNCRAWLER_LAYOUT"):
+    os.environ.pop(_variable, None)
 
 DEMO_RUNS = 1800
 DEMO_SEED = 0

@@ -10,11 +10,12 @@ from runcrawler_assets.cli import main
 from runcrawler_assets.demo import generate_archive
 
 
-@pytest.fixture
-def crawled(tmp_path: Path, monkeypatch) -> Path:
-    archive, data = tmp_path / "archive", tmp_path / "data"
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One crawled demo archive for the module (DAGSTER_HOME unset: DATA/dagster_home)."""
+    base = tmp_path_factory.mktemp("cli")
+    archive, data = base / "archive", base / "data"
     generate_archive(archive, runs=80, seed=4)
-    monkeypatch.setenv("DAGSTER_HOME", str(data / "dagster_home"))
     result = CliRunner().invoke(main, ["crawl", "--archive", str(archive), "--data", str(data)])
     assert result.exit_code == 0, result.output
     assert "80 runs found" in result.stdout and "80 parsed" in result.stdout
@@ -33,7 +34,7 @@ def test_the_crawl_is_recorded_in_the_dagster_instance(crawled: Path):
 
     with DagsterInstance.from_config(str(crawled / "dagster_home")) as instance:
         runs = instance.get_runs()
-        assert len(runs) == 1 and runs[0].tags.get("runcrawler/trigger") == "cli"
+        assert runs and all(r.tags.get("runcrawler/trigger") == "cli" for r in runs)
 
 
 def test_crawl_builds_the_analytics_and_the_report(crawled: Path):
