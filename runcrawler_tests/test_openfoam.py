@@ -12,6 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from runcrawler_assets.crawl import crawl_into_warehouse
+from runcrawler_assets.demo import generate_archive
+from runcrawler_assets.demo_openfoam import OUTCOMES, write_openfoam_cases
+from runcrawler_assets.discovery import list_partitions
+from runcrawler_assets.records import Status
+from runcrawler_assets.settings import Settings
 from runcrawler_assets.solvers import parser_for
 from runcrawler_assets.solvers.foamdict import flatten, parse_dictionary
 from runcrawler_assets.solvers.logtext import DEFAULT_LIMITS
@@ -23,6 +29,7 @@ from runcrawler_assets.solvers.openfoam_stages import (
     SOLVER_START,
     SUCCESS,
 )
+from runcrawler_assets.warehouse import connect
 
 NOW = datetime(2024, 3, 20, 12, 0, 0)
 LONG_AGO = NOW - timedelta(days=30)
@@ -470,3 +477,62 @@ def test_a_dictionary_with_unbalanced_braces_gives_warnings(tmp_path: Path) -> N
 )
 def test_foam_messages_map_onto_the_schema_categories(message: str, category: str) -> None:
     assert categorize(message) == category
+
+
+# ---------------------------------------------------------------- generated cases and truth
+
+TIMESTAMP_FIELDS = {"created_at", "started_at", "ended_at"}
+
+
+def agrees(field: str, expected: object, actual: object) -> bool:
+    """Equal, with floats to a relative 1e-3 and timestamps read from ISO 8601."""
+    if expected is None or actual is None:
+        return expected is None and actual is None
+    if field in TIMESTAMP_FIELDS:
+        return datetime.fromisoformat(str(expected)) == actual
+    if isinstance(expected, float):
+        return actual == pytest.approx(expected, rel=1e-3)
+    return expected == actual
+
+
+def test_generated_cases_agree_with_their_truth(tmp_path: Path) -> None:
+    truths = write_openfoam_cases(tmp_path, len(OUTCOMES) * 4, seed=5)
+    assert {t["status"] for t in truths} == {s.value for s in Status}
+    assert {t["solver_version"] for t in truths} >= {"v2312", "11"}
+    assert {t["n_procs"] == 1 for t in truths if t["n_procs"]} == {True, False}
+    problems = []
+    for expected in truths:
+        record = OpenFoamParser().parse(tmp_path / expected["run_path"], tmp_path)
+        problems += [
+            f"{expected['run_path']}: {name} truth={value!r} parsed={getattr(record, name)!r}"
+            for name, value in expected.items()
+            if name != "error_template" and not agrees(name, value, getattr(record, name))
+        ]
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_generated_cases_of_one_error_template_share_one_signature(tmp_path: Path) -> None:
+    truths = write_openfoam_cases(tmp_path, len(OUTCOMES) * 4, seed=6)
+    signatures: dict[str, set[str | None]] = {}
+    for expected in truths:
+        if expected["error_template"]:
+            record = OpenFoamParser().parse(tmp_path / expected["run_path"], tmp_path)
+            signatures.setdefault(expected["error_template"], set()).add(record.error_signature)
+    assert len(signatures) >= 5
+    assert all(len(found) == 1 for found in signatures.values()), signatures
+
+
+@pytest.mark.slow
+def test_a_mixed_archive_fills_one_runs_table_with_both_solvers(tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    generate_archive(root, runs=40, seed=2)
+    truths = write_openfoam_cases(root, len(OUTCOMES) * 2, seed=2)
+    settings = Settings(archive_root=root, data_dir=tmp_path / "data")
+    crawl_into_warehouse(settings, list_partitions(settings))
+    with connect(settings.duckdb_path, read_only=True) as con:
+        counts = dict(con.execute("SELECT solver, count(*) FROM runs GROUP BY solver").fetchall())
+        statuses = con.execute(
+            "SELECT run_path, status FROM runs WHERE solver = 'openfoam'"
+        ).fetchall()
+    assert counts == {"avbp": 40, "openfoam": len(truths)}
+    assert dict(statuses) == {t["run_path"]: t["status"] for t in truths}

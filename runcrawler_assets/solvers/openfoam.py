@@ -121,7 +121,7 @@ _CATEGORY_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"cannot (?:find|open|read)|could not (?:find|open|read)|keyword \S+ is undefined|"
             r"entry '?\S+?'? not found|not found in dictionary|unknown .*(?:type|scheme|model)|"
-            r"number of processor directories|does not exist",
+            r"number of processor directories|does not exist|not inside the mesh",
             re.I,
         ),
     ),
