@@ -17,6 +17,9 @@ from dagster import (
 
 from runcrawler_assets.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.partitions import all_partition_tags, cluster_user_partitions
+from runcrawler_assets.sensors import AUTOMATION_ON
+
+SCHEDULE_STATUS = DefaultScheduleStatus.RUNNING if AUTOMATION_ON else DefaultScheduleStatus.STOPPED
 
 reconcile_job = define_asset_job(
     "reconcile_archive",
@@ -29,7 +32,9 @@ reconcile_job = define_asset_job(
 @schedule(
     job=reconcile_job,
     cron_schedule="30 2 * * *",
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=DefaultScheduleStatus.RUNNING
+    if AUTOMATION_ON
+    else DefaultScheduleStatus.STOPPED,
     description="Nightly: rescan and re-parse every partition (what the sensor could miss).",
 )
 def nightly_reconciliation(context: ScheduleEvaluationContext):

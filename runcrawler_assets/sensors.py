@@ -44,6 +44,9 @@ from runcrawler_assets.resources import RuncrawlerSettings
 from runcrawler_assets.runstore import PartitionStore
 
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("RUNCRAWLER_SENSOR_INTERVAL", "60"))
+# RUNCRAWLER_AUTOMATION=off starts the sensors and the schedule stopped (switch them on in the UI).
+AUTOMATION_ON = os.environ.get("RUNCRAWLER_AUTOMATION", "on").lower() not in {"off", "0", "false"}
+SENSOR_STATUS = DefaultSensorStatus.RUNNING if AUTOMATION_ON else DefaultSensorStatus.STOPPED
 
 
 def _short(runs: Iterable[DiscoveredRun]) -> str:
@@ -85,7 +88,7 @@ def _new_partitions(context: SensorEvaluationContext, digests: dict[str, str]):
     description="Scans the archive (listing and stat only) and refreshes the cluster × user "
     "partitions whose runs changed; registers new clusters and users.",
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=SENSOR_STATUS,
     asset_selection=INGEST_ASSETS,
 )
 def archive_sensor(context: SensorEvaluationContext, settings: RuncrawlerSettings):
@@ -118,7 +121,7 @@ def archive_sensor(context: SensorEvaluationContext, settings: RuncrawlerSetting
 automation_sensor = AutomationConditionSensorDefinition(
     "runcrawler_automation",
     target=AssetSelection.all(),
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=SENSOR_STATUS,
     minimum_interval_seconds=int(os.environ.get("RUNCRAWLER_AUTOMATION_INTERVAL", "30")),
     description="Refreshes the analytics and the report once per batch of `runs` updates.",
 )

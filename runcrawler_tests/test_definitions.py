@@ -42,3 +42,17 @@ def test_the_sensor_and_the_schedule_are_on_by_default(tmp_path):
     assert sensor.minimum_interval_seconds == 60
     schedule = definitions.resolve_schedule_def("nightly_reconciliation")
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
+
+
+def test_automation_can_start_switched_off(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "from runcrawler_assets.definitions import defs;"
+        "print(defs.resolve_sensor_def('archive_sensor').default_status.value,"
+        "defs.resolve_schedule_def('nightly_reconciliation').default_status.value)"
+    )
+    env = {"RUNCRAWLER_AUTOMATION": "off", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["STOPPED", "STOPPED"], out.stderr
