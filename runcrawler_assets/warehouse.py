@@ -13,7 +13,6 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -78,10 +77,22 @@ def connect(
 
 
 def _clean_text(value: object) -> object:
-    """Strings as valid UTF-8: an undecodable byte of a file name becomes U+FFFD."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return value
+    """Strings as valid UTF-8, and two different names never as the same text.
+
+    A name holding undecodable bytes (a Latin-1 `caf\\xe9`) shows them as `\\xe9`.
+    It must stay distinct from every other name, or swapping one partition would
+    delete the rows of another whose name reads the same: so in such a name and in
+    any name holding a backslash, backslashes are doubled. Other names are unchanged.
+    """
+    if isinstance(value, list):  # parse_warnings name files too
+        return [_clean_text(item) for item in value]
+    if not isinstance(value, str):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    undecodable = raw.decode("utf-8", "ignore") != value
+    if not undecodable and "\\" not in value:
+        return value
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
 
 
 def records_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
@@ -155,18 +166,3 @@ def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) 
         con.execute(f"CREATE OR REPLACE TABLE {_quote(name)} AS SELECT * FROM result_frame")
     finally:
         con.unregister("result_frame")
-
-
-def read_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.execute("SELECT * FROM runs ORDER BY run_path").df()
-
-
-def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return {
-        table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        for table in ("runs", "quarantine")
-    }
-
-
-def now_stamp() -> str:
-    return datetime.now().isoformat(timespec="seconds")

@@ -155,10 +155,13 @@ def parsed_runs(
 def runs_table(context: AssetExecutionContext, settings: RuncrawlerSettings):
     started = time.monotonic()
     config = settings.settings
-    parts = [partition_rows(config, c, u) for c, u in _pairs(context)]
+    pairs = _pairs(context)
+    parts = [partition_rows(config, c, u) for c, u in pairs]
+    # Counted from what run_files found, not from the rows: the two must agree.
+    discovered = sum(PartitionStore(config.runs_dir, c, u).read_discovery().found for c, u in pairs)
     with connect(config.duckdb_path) as con:
         replace_partitions(con, parts)
-        total_rows = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        total_rows = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
     rows = sum(len(p.records) for p in parts)
     quarantined = sum(len(p.quarantine) for p in parts)
     by_status: dict[str, int] = {}
@@ -175,7 +178,7 @@ def runs_table(context: AssetExecutionContext, settings: RuncrawlerSettings):
         metadata={
             "rows_written": rows,
             "quarantined": quarantined,
-            "discovered": rows + quarantined,
+            "discovered": discovered,
             "rows_in_table": total_rows,
             "by_status": MetadataValue.json(by_status),
             "duration_s": round(time.monotonic() - started, 3),
