@@ -161,6 +161,12 @@ def crawl(
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Runs created up to this day.")
 @click.option("--cluster", help="Only this cluster.")
 @click.option("--user", help="Only this user.")
+@click.option(
+    "--pseudonymize",
+    is_flag=True,
+    help="Replace user names by stable pseudonyms keyed by $RUNCRAWLER_PSEUDONYM_KEY "
+    "(for sharing outside the team).",
+)
 def report_command(
     data: Path | None,
     out: Path | None,
@@ -168,6 +174,7 @@ def report_command(
     until: datetime | None,
     cluster: str | None,
     user: str | None,
+    pseudonymize: bool,
 ) -> None:
     """Write the managers' report: one self-contained HTML page, charts embedded.
 
@@ -175,6 +182,7 @@ def report_command(
     cluster or a user narrow it down.
     """
     from runcrawler_assets.analytics import ANALYSES, RunFilter, run_all
+    from runcrawler_assets.privacy import PseudonymKeyError, key_from_env, pseudonymize_runs
     from runcrawler_assets.report import build_report
     from runcrawler_assets.warehouse import WarehouseLockedError, connect
 
@@ -191,8 +199,10 @@ def report_command(
     )
     try:
         with connect(settings.duckdb_path, read_only=True) as con:
+            if pseudonymize:
+                pseudonymize_runs(con, key_from_env())
             results = run_all(con, ANALYSES, run_filter)
-    except WarehouseLockedError as error:
+    except (WarehouseLockedError, PseudonymKeyError) as error:
         raise click.ClickException(str(error)) from error
     target = out or settings.data_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from dagster import (
 from runcrawler_assets.analytics import ANALYSES, Analysis, RunFilter, run_all, write_outputs
 from runcrawler_assets.assets import metadata
 from runcrawler_assets.assets.ingest import DUCKDB_POOL, OWNERS
+from runcrawler_assets.privacy import key_from_env, pseudonymize_runs
 from runcrawler_assets.report import build_report
 from runcrawler_assets.resources import RuncrawlerSettings
 from runcrawler_assets.warehouse import connect
@@ -79,6 +80,7 @@ class ReportConfig(Config):
     until: str | None = None
     cluster: str | None = None
     user: str | None = None
+    pseudonymize: bool = False  # user names as keyed pseudonyms ($RUNCRAWLER_PSEUDONYM_KEY)
 
     def run_filter(self) -> RunFilter:
         return RunFilter(
@@ -105,6 +107,8 @@ def report(
     paths = settings.settings
     run_filter = config.run_filter()
     with connect(paths.duckdb_path) as con:
+        if config.pseudonymize:
+            pseudonymize_runs(con, key_from_env())
         results = run_all(con, ANALYSES, run_filter)
     page = build_report(results, run_filter, datetime.now())
     out = paths.data_dir / "report.html"
