@@ -208,3 +208,32 @@ def report_command(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(build_report(results, run_filter, datetime.now()), encoding="utf-8")
     click.echo(f"report for {run_filter.describe()} written to {target}")
+
+
+@main.command("export")
+@DATA_OPTION
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv", "json"]),
+    default="parquet",
+    show_default=True,
+    help="Parquet keeps every type; CSV for spreadsheets; JSON is one object per line.",
+)
+@click.option("--table", default="runs", show_default=True, help="Any table of the warehouse.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write. Default: DATA/exports/TABLE.EXT.",
+)
+def export_command(data: Path | None, fmt: str, table: str, out: Path | None) -> None:
+    """Export a table of the warehouse for tools that cannot open DuckDB."""
+    from runcrawler_assets.export import ExportError, export_table
+    from runcrawler_assets.warehouse import WarehouseLockedError
+
+    settings = _settings(None, data, None)
+    try:
+        path = export_table(settings.data_dir, table, fmt, out)
+    except (ExportError, FileNotFoundError, WarehouseLockedError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{table} written to {path}")

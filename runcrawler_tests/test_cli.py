@@ -73,3 +73,19 @@ def test_every_command_has_help():
     for command in ([], ["crawl"], ["report"], ["demo-archive"]):
         result = CliRunner().invoke(main, [*command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_export_writes_parquet_that_reads_back_as_the_table(crawled: Path, tmp_path: Path):
+    out = tmp_path / "runs.parquet"
+    args = ["export", "--data", str(crawled), "--format", "parquet", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    with duckdb.connect() as con:
+        exported = con.execute("SELECT count(*) FROM read_parquet(?)", [str(out)]).fetchall()
+    assert exported == [(80,)]
+
+
+def test_export_of_an_unknown_table_lists_the_tables(crawled: Path):
+    result = CliRunner().invoke(main, ["export", "--data", str(crawled), "--table", "nope"])
+    assert result.exit_code == 1
+    assert "error_categories" in result.output
