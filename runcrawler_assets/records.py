@@ -56,7 +56,11 @@ ERROR_CATEGORIES: tuple[ErrorCategory, ...] = (
         "mixture and solution do not match, unknown species, bad mixture database",
         Status.FAILED,
     ),
-    ErrorCategory("input_file", "a file cannot be opened or read", Status.FAILED),
+    ErrorCategory(
+        "input_file",
+        "a file cannot be opened or read, or an input dictionary lacks or mis-sets a keyword",
+        Status.FAILED,
+    ),
     ErrorCategory("mpi_abort", "MPI_ABORT with no more specific cause", Status.FAILED),
     ErrorCategory(
         "truncated", "the log stops with no error and no end marker, long ago", Status.TRUNCATED
