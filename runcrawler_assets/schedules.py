@@ -16,7 +16,7 @@ from dagster import (
 )
 
 from runcrawler_assets.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.partitions import all_partition_tags, cluster_user_partitions
+from runcrawler_assets.partitions import all_partition_tags
 from runcrawler_assets.sensors import AUTOMATION_ON
 
 SCHEDULE_STATUS = DefaultScheduleStatus.RUNNING if AUTOMATION_ON else DefaultScheduleStatus.STOPPED
@@ -24,7 +24,6 @@ SCHEDULE_STATUS = DefaultScheduleStatus.RUNNING if AUTOMATION_ON else DefaultSch
 reconcile_job = define_asset_job(
     "reconcile_archive",
     selection=INGEST_ASSETS,
-    partitions_def=cluster_user_partitions,
     description="Rescan the whole archive and parse every run again.",
 )
 
