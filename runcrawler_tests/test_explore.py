@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 import shutil
 import subprocess
 import sys
@@ -211,3 +212,13 @@ def test_cleaning_effect_counts_what_the_policy_did(
         assert demo_runs[name].isna().sum() == row["still_null"], name
     assert columns.loc["log_bytes", "policy"] == "zero"
     assert columns.loc["efficiency", "still_null"] > 0
+
+
+def test_the_readme_sql_examples_run(demo_warehouse: DemoWarehouse) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Explore the runs yourself", 1)[1].split("\n## ", 1)[0]
+    queries = re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)
+    assert len(queries) == 3
+    with duckdb.connect(str(demo_warehouse.settings.duckdb_path), read_only=True) as con:
+        for sql in queries:
+            con.execute(sql).df()
