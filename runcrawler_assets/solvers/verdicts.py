@@ -56,6 +56,11 @@ _RUNTIME_VERDICTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("segfault", re.compile(r"SIGSEGV|segmentation\s+(?:fault|violation)|signal\s+11\b", re.I)),
 )
+# A word every verdict pattern above needs, matched on the case-folded line: one fast
+# case-sensitive search rules out most lines (the patterns, case-insensitive, cost ~2 µs each).
+_VERDICT_WORDS = re.compile(
+    r"due|walltime|term_|exceeded|oom|cancelled|memory|bad_alloc|sigsegv|segmentation|signal"
+)
 _MPI_ABORT = re.compile(r"MPI_ABORT", re.I)
 
 # Solver messages, tried in order on the signature (so that a path never decides).
@@ -133,6 +138,8 @@ def classify_message(message: str) -> str:
 
 def verdict_of(line: str) -> tuple[str, bool] | None:
     """(category, from the scheduler?) when `line` is a scheduler or runtime verdict."""
+    if not _VERDICT_WORDS.search(line.casefold()):
+        return None
     for category, pattern in _SCHEDULER_VERDICTS:
         if pattern.search(line):
             return category, True
