@@ -96,12 +96,17 @@ PANDAS_DTYPES: dict[str, str] = {
 }
 
 
-def warehouse_path(data_dir: str | Path | None = None) -> Path:
-    """The DuckDB file under `data_dir`, by default under RUNCRAWLER_DATA (as the CLI finds it)."""
+def _settings(data_dir: str | Path | None) -> Settings:
+    """Where `data_dir` keeps things; by default RUNCRAWLER_DATA, as the CLI finds it."""
     settings = Settings.from_env()
-    if data_dir is not None:
-        settings = dataclasses.replace(settings, data_dir=Path(data_dir).absolute())
-    return settings.duckdb_path
+    if data_dir is None:
+        return settings
+    return dataclasses.replace(settings, data_dir=Path(data_dir).absolute())
+
+
+def warehouse_path(data_dir: str | Path | None = None) -> Path:
+    """The DuckDB file under `data_dir` (default: RUNCRAWLER_DATA)."""
+    return _settings(data_dir).duckdb_path
 
 
 def connect_read_only(
@@ -122,7 +127,10 @@ def connect_read_only(
 
 
 def _moment(value: str | date | datetime | None) -> date | datetime | None:
-    """'2024-03' style strings are what people type in a notebook; a bare day stays a date."""
+    """Strings people type in a notebook: '2024-03' (its first day), '2024-03-31', ISO times.
+
+    A bare day stays a date, so that `until` includes the whole day.
+    """
     if not isinstance(value, str):
         return value
     if len(value) == len("2024-03"):
@@ -159,7 +167,8 @@ def load_runs(
     """The `runs` table (or one half of it) as a typed DataFrame, one row per run.
 
     `since`/`until`/`cluster`/`user` are the analytics' `RunFilter` on
-    `created_at` (a day given for `until` is included). `frame` picks the
+    `created_at` (a day given for `until` is included; dates may be strings,
+    '2024-03-31' or '2024-03' for the month's first day). `frame` picks the
     columns: "runs" all of them, "settings" what the user set in run.params,
     "execution" what the log says about the run itself plus its `duration`;
     every frame starts with the columns naming the run (`KEY_COLUMNS`).
@@ -182,7 +191,7 @@ class CleaningEffect:
 
     records: int
     dropped: pd.DataFrame  # reason, rows: records that could not become a row
-    columns: pd.DataFrame  # per column with a missing value: policy, missing, filled, still NULL
+    columns: pd.DataFrame  # per column, over kept records: policy, missing, filled, still NULL
 
     @property
     def kept(self) -> int:
@@ -202,7 +211,7 @@ def cleaning_effect(data_dir: str | Path | None = None) -> CleaningEffect:
     as parsed, so the policy's effect is measured, not guessed. `still_null`
     counts the values left unknown on purpose (unknown is not zero).
     """
-    runs_dir = warehouse_path(data_dir).parent / "runs"
+    runs_dir = _settings(data_dir).runs_dir
     records = 0
     reasons: Counter[str] = Counter()
     missing: Counter[str] = Counter()
