@@ -56,3 +56,16 @@ def test_automation_can_start_switched_off(tmp_path):
     env = {"RUNCRAWLER_AUTOMATION": "off", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["STOPPED", "STOPPED"], out.stderr
+
+
+def test_analytics_follow_runs_on_their_own_and_ignore_unused_partitions(tmp_path):
+    definitions = defs(tmp_path)
+    graph = definitions.resolve_asset_graph()
+    automation = definitions.resolve_sensor_def("runcrawler_automation")
+    assert automation.default_status == DefaultSensorStatus.RUNNING
+    for name in ("error_categories", "efficiency", "report"):
+        condition = graph.get(AssetKey(name)).automation_condition
+        assert condition is not None and condition.get_label() == "eager", name
+        negated = [c.children[0].get_label() for c in condition.children if c.name == "NOT"]
+        assert "any_deps_in_progress" in negated  # once per batch, not once per partition
+        assert "any_deps_missing" not in negated  # unused cluster × user pairs never block
