@@ -1,0 +1,80 @@
+"""Benchmark 4, analytics: rebuild every analytics asset on a `runs` table of N rows.
+
+The rows are a crawled demo warehouse replicated (new run ids, users spread
+over more names, dates shifted) up to N, so the distributions stay realistic.
+Each analysis is computed and its tables and charts written, as its asset does;
+compared with the same rebuild on the source warehouse.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from benchmarks.common import Workspace, load_average, temporary_workspace
+from runcrawler_assets.analytics import ANALYSES, RunFilter, write_outputs
+from runcrawler_assets.warehouse import connect
+
+BUDGET_S = 10.0
+
+
+def replicate_runs(source: Path, target: Path, n_rows: int) -> int:
+    """A warehouse at `target` whose `runs` holds `n_rows` rows made from those of `source`."""
+    target.unlink(missing_ok=True)
+    with connect(target) as con:
+        con.execute(f"ATTACH '{source}' AS source (READ_ONLY)")
+        source_rows = con.execute("SELECT count(*) FROM source.runs").fetchone()[0]
+        copies = -(-n_rows // source_rows)
+        con.execute(
+            """
+            INSERT INTO runs
+            SELECT * EXCLUDE (k) REPLACE (
+                run_id || '-' || k AS run_id,
+                run_path || '#' || k AS run_path,
+                "user" || '_' || (k % 8) AS "user",
+                created_at + to_days(CAST(k % 365 AS INTEGER)) AS created_at
+            )
+            FROM source.runs, range($copies) AS copy(k)
+            LIMIT $rows
+            """,
+            {"copies": copies, "rows": n_rows},
+        )
+        con.execute("DETACH source")
+        return con.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+
+def rebuild(database: Path, charts: Path) -> dict[str, float]:
+    """Seconds per analysis: compute, then write its tables and charts."""
+    seconds = {}
+    with connect(database) as con:
+        for analysis in ANALYSES:
+            started = time.perf_counter()
+            write_outputs(con, charts, analysis.compute(con, RunFilter()))
+            seconds[analysis.name] = round(time.perf_counter() - started, 3)
+    return seconds
+
+
+def bench_analytics(
+    n_rows: int, workspace: Workspace | None = None, source_runs: int = 2000
+) -> dict:
+    """Rebuild time of every analysis on `n_rows` rows, against the source warehouse's."""
+    workspace = workspace or temporary_workspace()
+    source = workspace.crawl(source_runs).data_dir / "runcrawler.duckdb"
+    target = workspace.root / f"analytics-{n_rows}.duckdb"
+    rows = replicate_runs(source, target, n_rows)
+    load = load_average()
+    small_copy = workspace.root / "analytics-source.duckdb"
+    replicate_runs(source, small_copy, source_runs)
+    on_source = rebuild(small_copy, workspace.root / "charts-source")
+    on_target = rebuild(target, workspace.root / f"charts-{n_rows}")
+    total, source_total = sum(on_target.values()), sum(on_source.values())
+    return {
+        "rows": rows,
+        "source_rows": source_runs,
+        "seconds_by_analysis": on_target,
+        "total_s": round(total, 2),
+        "source_total_s": round(source_total, 2),
+        "vs_source": round(total / source_total, 2),
+        "vs_budget": round(total / BUDGET_S, 2),
+        "load_average": load,
+    }

@@ -1,0 +1,187 @@
+"""What the benchmarks share: archives generated once, crawls in a child process, timers.
+
+Archives come from the demo generator (log sizes as it makes them) plus a few
+sparse 1 GB logs, and are kept in a `Workspace` so that several benchmarks
+measure the same archive without generating it twice. A crawl runs in a child
+process (`crawl_child`) so that its peak RSS, and its parse workers', can be read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runcrawler_assets.demo import generate_archive
+
+REPO = Path(__file__).resolve().parent.parent
+GIGABYTE = 1 << 30
+BIG_LOG_HEADER = """ __________________________________________________________
+          AVBP  V7.12.0  (build 2024-02-14, intel/2023.1)
+ __________________________________________________________
+ Run started on   : 2024-03-12 14:02:33
+ Host             : kraken-node0042
+ Number of MPI processes :   288
+ ----> Reading run parameters
+ ----> Reading boundary conditions
+ ----> Info on initial grid
+       Dimension                :   3
+       Number of nodes          :   2345678
+       Number of cells          :   12876543
+ ----> Writes full parameters file
+ ----> Info on initial solution
+ ----> Reading probe coordinates file
+ ----> Writing probe reference file
+ ----> Wall distances stored in file
+ ----> Starts the temporal loop
+"""
+BIG_LOG_TAIL = """  Iteration #     50000   Time [s] =  6.1725E-03   dt [s] =  1.2E-07
+ ----> Integral values for boundary patches
+ Total CPU time [s]        :   1.4250E+06
+ Elapsed wall time [s]     :   4.9479E+03
+ Reduced efficiency [s.proc/it/node] : 1.2152E-05
+ Run ended on     : 2024-03-12 15:25:02
+ ----> End of AVBP session
+"""
+
+
+def load_average() -> float:
+    """The 1-minute load average: the machine is shared, so every figure carries it."""
+    return round(os.getloadavg()[0], 2)
+
+
+def timed(action: Callable[[], object]) -> float:
+    """Wall-clock seconds of `action()`."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def add_gigabyte_logs(root: Path, count: int, size: int = GIGABYTE) -> list[Path]:
+    """`count` extra runs whose avbp.o is 1 GB: a real header and tail around a sparse hole.
+
+    `size` other than 1 GB is for the smoke test, which cannot afford the baselines' reads.
+    Each copies the run.params of an existing run, in a `big_logs` case of its user.
+    """
+    params = sorted(root.glob("*/*/*/*/run.params"))[:count]
+    logs = []
+    for index, source in enumerate(params):
+        run_dir = source.parent.parent / "big_logs" / f"run_{index}"
+        run_dir.mkdir(parents=True)
+        shutil.copy2(source, run_dir / "run.params")
+        log = run_dir / "avbp.o"
+        with log.open("wb") as f:
+            f.write(BIG_LOG_HEADER.encode())
+            f.truncate(size)
+            f.seek(0, os.SEEK_END)
+            f.write(("\n" + BIG_LOG_TAIL).encode())
+        logs.append(log)
+    return logs
+
+
+def archive_files(root: Path) -> Iterator[Path]:
+    """Every regular file of the archive."""
+    for folder, _, names in os.walk(root):
+        for name in names:
+            yield Path(folder, name)
+
+
+def evict_from_page_cache(paths: list[Path]) -> None:
+    """Drop these files from the page cache (theirs only: the machine is shared).
+
+    So a "cold" pass reads from the disk, as a crawl of a freshly copied archive would.
+    """
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class CrawlRun:
+    """One `runcrawler crawl` in a child process: its time, its peak RSS, where it wrote."""
+
+    runs: int
+    seconds: float
+    main_rss_mb: float
+    max_worker_rss_mb: float
+    data_dir: Path
+    summary: str
+    load_average: float
+
+
+def crawl_in_child(archive: Path, data_dir: Path, analytics: bool = True) -> CrawlRun:
+    """`runcrawler crawl` as users run it, in a child process that reports its peak RSS."""
+    env = {**os.environ, "DAGSTER_HOME": str(data_dir / "dagster_home")}
+    command = [sys.executable, "-m", "benchmarks.crawl_child", str(archive), str(data_dir)]
+    if not analytics:
+        command.append("--no-analytics")
+    load = load_average()
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"crawl failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return CrawlRun(
+        runs=report["runs"],
+        seconds=seconds,
+        main_rss_mb=report["main_rss_mb"],
+        max_worker_rss_mb=report["max_worker_rss_mb"],
+        data_dir=data_dir,
+        summary=report["summary"],
+        load_average=load,
+    )
+
+
+@dataclass
+class Workspace:
+    """Archives (by number of runs) and their crawls, made once and shared by the benchmarks."""
+
+    root: Path
+    gigabyte_logs: int = 3
+    big_log_bytes: int = GIGABYTE
+    seed: int = 1
+    archives: dict[int, Path] = field(default_factory=dict)
+    crawls: dict[int, CrawlRun] = field(default_factory=dict)
+
+    def archive(self, runs: int) -> Path:
+        """The demo archive of `runs` runs (plus the 1 GB logs), generated on first use."""
+        if runs not in self.archives:
+            path = self.root / f"archive-{runs}"
+            generate_archive(path, runs=runs, seed=self.seed)
+            add_gigabyte_logs(path, self.gigabyte_logs, self.big_log_bytes)
+            self.archives[runs] = path
+        return self.archives[runs]
+
+    def crawl(self, runs: int) -> CrawlRun:
+        """The first `runcrawler crawl` of that archive, cold (page cache dropped first)."""
+        if runs not in self.crawls:
+            archive = self.archive(runs)
+            evict_from_page_cache(list(archive_files(archive)))
+            self.crawls[runs] = crawl_in_child(archive, self.root / f"data-{runs}")
+        return self.crawls[runs]
+
+    def remove(self, runs: int) -> None:
+        """Free the disk an archive and its data took."""
+        shutil.rmtree(self.root / f"archive-{runs}", ignore_errors=True)
+        shutil.rmtree(self.root / f"data-{runs}", ignore_errors=True)
+        self.archives.pop(runs, None)
+        self.crawls.pop(runs, None)
+
+
+def temporary_workspace() -> Workspace:
+    """A workspace in a fresh temporary folder, for a benchmark called on its own."""
+    return Workspace(Path(tempfile.mkdtemp(prefix="runcrawler-bench-")))

@@ -1,0 +1,96 @@
+"""The benchmarks at a tiny size: they still run and their figures still mean what they say.
+
+Times are never asserted (the machine is shared); what each benchmark counts is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.analytics import bench_analytics
+from benchmarks.cold_crawl import bench_cold_crawl
+from benchmarks.common import Workspace
+from benchmarks.incremental import bench_incremental
+from benchmarks.memory import bench_memory
+from benchmarks.run_all import END, START, markdown, write_markdown
+from benchmarks.sensor_tick import bench_sensor_tick
+from runcrawler_assets.analytics import ANALYSES
+
+RUNS = 80
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every benchmark once on one tiny workspace (one 32 MB sparse log stands for the 1 GB)."""
+    workspace = Workspace(tmp_path_factory.mktemp("bench"), gigabyte_logs=1, big_log_bytes=32 << 20)
+    return {
+        "sizes": [RUNS],
+        "cold_crawl": bench_cold_crawl(RUNS, workspace, sample_runs=40),
+        "analytics": bench_analytics(300, workspace, source_runs=RUNS),
+        "memory": [bench_memory(RUNS, workspace)],
+        "sensor_tick": bench_sensor_tick(RUNS, workspace),
+        "incremental": [bench_incremental(RUNS, workspace, added=3)],
+    }
+
+
+def test_cold_crawl_compares_the_same_runs_and_the_parser_extracts_most(figures: dict) -> None:
+    cold = figures["cold_crawl"]
+    assert (cold["runs"], cold["gigabyte_logs"]) == (RUNS, 1)
+    typical = cold["typical"]
+    assert typical["read_mb"] > 0
+    fields = {name: typical[name]["fields_per_run"] for name in ("parser", "original", "pandas")}
+    assert fields["parser"] > fields["pandas"] > fields["original"] > 0
+    assert set(typical["ratios"]) >= {"parser_vs_floor_cold", "original_vs_parser"}
+    big = cold["gigabyte"]
+    assert big["read_mb"] < 12  # head + bounded scan + tail, not the whole log
+    assert cold["crawl"]["summary"] == f"{RUNS + 1} rows, 0 quarantined"
+
+
+def test_incremental_refresh_parses_only_the_added_runs(figures: dict) -> None:
+    (refresh,) = figures["incremental"]
+    assert (refresh["added"], refresh["runs_parsed"], refresh["partitions_refreshed"]) == (3, 3, 1)
+    assert 0 < refresh["vs_cold_crawl"] < 1
+
+
+def test_memory_reports_the_main_process_and_the_workers(figures: dict) -> None:
+    (memory,) = figures["memory"]
+    assert memory["rows"] == RUNS + 1
+    assert memory["main_rss_mb"] > 50
+    assert memory["max_worker_rss_mb"] > 0  # 80 runs to parse: the crawl used its workers
+
+
+def test_analytics_rebuild_times_every_analysis_on_the_replicated_rows(figures: dict) -> None:
+    analytics = figures["analytics"]
+    assert analytics["rows"] == 300
+    assert list(analytics["seconds_by_analysis"]) == [a.name for a in ANALYSES]
+
+
+def test_sensor_tick_sees_no_change_and_walks_every_run(figures: dict) -> None:
+    tick = figures["sensor_tick"]
+    assert tick["skipped_unchanged"]
+    assert tick["entries_walked"] > RUNS
+
+
+def test_the_figures_render_between_the_markers_and_keep_the_prose(
+    figures: dict, tmp_path: Path
+) -> None:
+    figures = {
+        **figures,
+        "date": "2026-01-01 00:00",
+        "machine": "test",
+        "command": "python -m benchmarks",
+        "minutes": 1.0,
+        "load_before": 1.0,
+        "load_after": 1.0,
+    }
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text(f"# Benchmarks\n\nprose\n\n{START}\nstale figures\n{END}\n\nmore prose\n")
+    write_markdown(page, markdown(figures))
+    text = page.read_text()
+    assert "stale figures" not in text
+    assert text.startswith("# Benchmarks\n\nprose") and text.endswith("more prose\n")
+    assert "### 5. Sensor tick" in text
