@@ -7,6 +7,7 @@ turns the core's errors into messages a user can act on (exit status 1).
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from datetime import datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 import click
 
 from runcrawler_assets import demo
+from runcrawler_assets.demo_openfoam import write_openfoam_cases
 from runcrawler_assets.settings import Layout, Settings, SettingsError
 
 
@@ -42,7 +44,14 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write here, outside PATH, one JSON line per run: what a correct parser reports.",
 )
-def demo_archive(path: Path, runs: int, seed: int, truth: Path | None) -> None:
+@click.option(
+    "--openfoam",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Also write this many OpenFOAM cases (a mixed archive).",
+)
+def demo_archive(path: Path, runs: int, seed: int, truth: Path | None, openfoam: int) -> None:
     """Write a realistic demo archive of AVBP runs into PATH (new or empty directory).
 
     Seven users on four clusters over two years, with their habits, failures of
@@ -55,9 +64,15 @@ def demo_archive(path: Path, runs: int, seed: int, truth: Path | None) -> None:
             summary = demo.generate_archive(
                 path, runs=runs, seed=seed, truth=truth, progress=bar.update
             )
+        if openfoam:
+            cases = write_openfoam_cases(path, openfoam, seed=seed)
+            if truth is not None:
+                with truth.open("a", encoding="utf-8") as lines:
+                    lines.writelines(json.dumps(case, ensure_ascii=False) + "\n" for case in cases)
     except demo.DemoArchiveError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"wrote {summary.describe()}" + (f"; truth in {truth}" if truth else ""))
+    foam = f" and {openfoam} OpenFOAM cases" if openfoam else ""
+    click.echo(f"wrote {summary.describe()}{foam}" + (f"; truth in {truth}" if truth else ""))
 
 
 def _settings(archive: Path | None, data: Path | None, layout: str | None) -> Settings:
@@ -161,6 +176,7 @@ def crawl(
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Runs created up to this day.")
 @click.option("--cluster", help="Only this cluster.")
 @click.option("--user", help="Only this user.")
+@click.option("--solver", help="Only this solver (avbp, openfoam, ...).")
 @click.option(
     "--pseudonymize",
     is_flag=True,
@@ -174,6 +190,7 @@ def report_command(
     until: datetime | None,
     cluster: str | None,
     user: str | None,
+    solver: str | None,
     pseudonymize: bool,
 ) -> None:
     """Write the managers' report: one self-contained HTML page, charts embedded.
@@ -196,6 +213,7 @@ def report_command(
         until=until.date() if until else None,
         cluster=cluster,
         user=user,
+        solver=solver,
     )
     try:
         with connect(settings.duckdb_path, read_only=True) as con:

@@ -89,3 +89,28 @@ def test_export_of_an_unknown_table_lists_the_tables(crawled: Path):
     result = CliRunner().invoke(main, ["export", "--data", str(crawled), "--table", "nope"])
     assert result.exit_code == 1
     assert "error_categories" in result.output
+
+
+def test_a_mixed_avbp_and_openfoam_archive_goes_through_crawl_and_report(tmp_path: Path):
+    archive, data, truth = tmp_path / "mixed", tmp_path / "data", tmp_path / "truth.jsonl"
+    runner = CliRunner()
+    made = runner.invoke(
+        main,
+        ["demo-archive", str(archive), "--runs", "40", "--openfoam", "18", "--truth", str(truth)],
+    )
+    assert made.exit_code == 0, made.output
+    assert len(truth.read_text().splitlines()) == 58
+    crawled = runner.invoke(main, ["crawl", "--archive", str(archive), "--data", str(data)])
+    assert crawled.exit_code == 0, crawled.output
+    with duckdb.connect(str(data / "runcrawler.duckdb"), read_only=True) as con:
+        solvers = dict(con.execute("SELECT solver, count(*) FROM runs GROUP BY ALL").fetchall())
+    assert solvers == {"avbp": 40, "openfoam": 18}
+    page = (data / "report.html").read_text()
+    assert "Runs per solver: 40 avbp, 18 openfoam." in page
+    assert (data / "charts" / "efficiency_vs_procs_openfoam.png").is_file()
+    only = tmp_path / "foam.html"
+    narrowed = runner.invoke(
+        main, ["report", "--data", str(data), "--solver", "openfoam", "--out", str(only)]
+    )
+    assert narrowed.exit_code == 0, narrowed.output
+    assert "solver openfoam" in only.read_text()

@@ -32,6 +32,20 @@ def user_activity(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.D
     )
 
 
+def runs_by_solver(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """One row per solver: runs, users, and how many succeeded (a mixed archive at a glance)."""
+    return query(
+        con,
+        """
+        SELECT solver, count(*) AS runs, count(DISTINCT "user") AS users,
+               count(*) FILTER (WHERE status = 'success') AS succeeded,
+               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours
+        FROM {runs} GROUP BY solver ORDER BY runs DESC, solver
+        """,
+        run_filter,
+    )
+
+
 def runs_by_user_period(
     con: duckdb.DuckDBPyConnection, run_filter: RunFilter, period: str
 ) -> pd.DataFrame:
@@ -74,7 +88,7 @@ def runs_by_clock(con: duckdb.DuckDBPyConnection, run_filter: RunFilter, part: s
     return frame.rename(columns={"slot": "hour"})
 
 
-def _findings(users: pd.DataFrame, by_month: pd.DataFrame) -> list[str]:
+def _findings(users: pd.DataFrame, by_month: pd.DataFrame, solvers: pd.DataFrame) -> list[str]:
     if users.empty:
         return ["No runs match the filter."]
     top = users.iloc[0]
@@ -82,6 +96,9 @@ def _findings(users: pd.DataFrame, by_month: pd.DataFrame) -> list[str]:
         f"{len(users)} users set up {int(users['runs'].sum())} runs; {top['user']} set up the "
         f"most ({int(top['runs'])}, {top['share_pct']:.0f} %)."
     ]
+    if len(solvers) > 1:
+        counts = ", ".join(f"{int(r.runs)} {r.solver}" for r in solvers.itertuples())
+        findings.append(f"Runs per solver: {counts}.")
     if not by_month.empty:
         busiest = by_month.groupby("month")["runs"].sum().idxmax()
         findings.append(f"The busiest month was {busiest}.")
@@ -100,9 +117,11 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
     by_month = runs_by_user_period(con, run_filter, "month")
     by_hour = runs_by_clock(con, run_filter, "hour")
     by_weekday = runs_by_clock(con, run_filter, "isodow")
+    solvers = runs_by_solver(con, run_filter)
     return AnalysisResult(
         tables={
             "user_activity": users,
+            "runs_by_solver": solvers,
             "runs_by_user_year": by_year,
             "runs_by_user_month": by_month,
             "runs_by_hour": by_hour,
@@ -122,13 +141,13 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
                 "When runs are set up (parameter file time)",
             ),
         },
-        findings=_findings(users, by_month),
+        findings=_findings(users, by_month, solvers),
     )
 
 
 ANALYSIS = Analysis(
     name="user_activity",
     title="Who runs, and when",
-    description="Runs per user, per year and month, per hour of day and weekday.",
+    description="Runs per user and per solver, per year and month, per hour of day and weekday.",
     compute=compute,
 )

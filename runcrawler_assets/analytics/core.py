@@ -33,7 +33,7 @@ def _as_datetime(moment: date | datetime, end_of_day: bool) -> datetime:
 
 @dataclass(frozen=True)
 class RunFilter:
-    """The slice of runs a manager asks about: a period of `created_at`, a cluster, a user.
+    """The runs a manager asks about: a period of `created_at`, a cluster, a user, a solver.
 
     `since` is inclusive and `until` exclusive for datetimes; a plain date for
     `until` means up to the end of that day.
@@ -43,6 +43,7 @@ class RunFilter:
     until: date | datetime | None = None
     cluster: str | None = None
     user: str | None = None
+    solver: str | None = None
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """A SQL condition over `runs` with its named parameters (never inlined values)."""
@@ -60,6 +61,9 @@ class RunFilter:
         if self.user is not None:
             clauses.append('"user" = $filter_user')
             params["filter_user"] = self.user
+        if self.solver is not None:
+            clauses.append("solver = $filter_solver")
+            params["filter_solver"] = self.solver
         return (" AND ".join(clauses) or "TRUE"), params
 
     def describe(self) -> str:
@@ -73,6 +77,8 @@ class RunFilter:
             parts.append(f"cluster {self.cluster}")
         if self.user is not None:
             parts.append(f"user {self.user}")
+        if self.solver is not None:
+            parts.append(f"solver {self.solver}")
         return ", ".join(parts) or "all runs"
 
 

@@ -3,10 +3,14 @@
 Efficiency (s·proc/(it·node), lower is better) is taken from successful runs
 only: a failed run's timings stop early or include time lost in the error,
 which makes its efficiency noise. CPU hours count every run, since a failed
-run spent them too.
+run spent them too. Efficiency means a different unit of work for each
+solver (an AVBP iteration is not an OpenFOAM time step), so it is compared
+within one solver at a time: one table block and one chart per solver.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import duckdb
 import pandas as pd
@@ -80,7 +84,7 @@ def cpu_hours_by_user_cluster(
     )
 
 
-def _findings(medians: pd.DataFrame, points: pd.DataFrame, hours: pd.DataFrame) -> list[str]:
+def _findings(medians: pd.DataFrame, points: pd.DataFrame) -> list[str]:
     if medians.empty:
         return ["No successful run with a known efficiency matches the filter."]
     findings = []
@@ -99,41 +103,72 @@ def _findings(medians: pd.DataFrame, points: pd.DataFrame, hours: pd.DataFrame) 
             f"3D runs need {overall[3] / overall[2]:.1f}× the time per node and iteration "
             "of 2D runs (medians over all clusters)."
         )
-    if not hours.empty and hours["cpu_hours"].sum() > 0:
-        top = hours.iloc[0]
-        findings.append(
-            f"{top['user']} on {top['cluster']} used the most CPU hours: "
-            f"{top['cpu_hours']:,.0f} h ({top['share_pct']:.0f} % of all)."
-        )
     return findings
 
 
+def _hours_finding(hours: pd.DataFrame) -> list[str]:
+    if hours.empty or hours["cpu_hours"].sum() <= 0:
+        return []
+    top = hours.iloc[0]
+    return [
+        f"{top['user']} on {top['cluster']} used the most CPU hours: "
+        f"{top['cpu_hours']:,.0f} h ({top['share_pct']:.0f} % of all)."
+    ]
+
+
+def solvers_with_efficiency(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> list[str]:
+    """The solvers whose successful runs have an efficiency, most runs first."""
+    frame = query(
+        con,
+        f"SELECT solver, count(*) AS runs FROM {{runs}} WHERE {SUCCESSFUL_WITH_EFFICIENCY} "
+        "GROUP BY ALL ORDER BY runs DESC, solver",
+        run_filter,
+    )
+    return list(frame["solver"])
+
+
+def _per_solver(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, solver: str, first: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, bytes, list[str]]:
+    """One solver's efficiency table, cluster medians, chart and findings."""
+    only = replace(run_filter, solver=solver)
+    table, medians = efficiency_table(con, only), cluster_medians(con, only)
+    points = efficiency_points(con, only)
+    chart = charts.efficiency_vs_procs(
+        points, table, f"{solver}: efficiency against MPI processes (successful runs; dots = runs)"
+    )
+    findings = _findings(medians, points)
+    prefix = "" if first else f"{solver}: "
+    for frame in (table, medians):
+        frame.insert(0, "solver", solver)
+    return table, medians, chart, [prefix + f for f in findings]
+
+
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    table = efficiency_table(con, run_filter)
-    medians = cluster_medians(con, run_filter)
-    points = efficiency_points(con, run_filter)
+    solvers = solvers_with_efficiency(con, run_filter) or ["avbp"]
+    parts = [_per_solver(con, run_filter, s, i == 0) for i, s in enumerate(solvers)]
     hours = cpu_hours_by_user_cluster(con, run_filter)
     stacked = hours.pivot_table(
         index="user", columns="cluster", values="cpu_hours", aggfunc="sum", fill_value=0
     )
     stacked = stacked.loc[stacked.sum(axis=1).sort_values(ascending=False).index]
+    efficiency_charts = {
+        "efficiency_vs_procs.png" if i == 0 else f"efficiency_vs_procs_{solver}.png": part[2]
+        for i, (solver, part) in enumerate(zip(solvers, parts, strict=True))
+    }
     return AnalysisResult(
         tables={
-            "efficiency": table,
-            "efficiency_by_cluster": medians,
+            "efficiency": pd.concat([p[0] for p in parts], ignore_index=True),
+            "efficiency_by_cluster": pd.concat([p[1] for p in parts], ignore_index=True),
             "cpu_hours_by_user_cluster": hours,
         },
         charts={
-            "efficiency_vs_procs.png": charts.efficiency_vs_procs(
-                points,
-                table,
-                "Efficiency against MPI processes (successful runs; dots = runs)",
-            ),
+            **efficiency_charts,
             "cpu_hours_by_user_cluster.png": charts.stacked_bars(
                 stacked, "CPU hours per user and cluster", "user", "CPU hours [h]", "cluster"
             ),
         },
-        findings=_findings(medians, points, hours),
+        findings=[f for p in parts for f in p[3]] + _hours_finding(hours),
     )
 
 

@@ -74,12 +74,13 @@ ANALYSIS_ASSETS = [analysis_asset(analysis) for analysis in ANALYSES]
 
 
 class ReportConfig(Config):
-    """The slice of runs the report covers: ISO dates, a cluster, a user (all optional)."""
+    """The runs the report covers: ISO dates, a cluster, a user, a solver (all optional)."""
 
     since: str | None = None
     until: str | None = None
     cluster: str | None = None
     user: str | None = None
+    solver: str | None = None
     pseudonymize: bool = False  # user names as keyed pseudonyms ($RUNCRAWLER_PSEUDONYM_KEY)
 
     def run_filter(self) -> RunFilter:
@@ -88,6 +89,7 @@ class ReportConfig(Config):
             until=date.fromisoformat(self.until) if self.until else None,
             cluster=self.cluster,
             user=self.user,
+            solver=self.solver,
         )
 
 
