@@ -92,7 +92,8 @@ class PostgresServer:
         )
         con.autocommit = True
         with con.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
+            # UTF-8 as deploy/README.md asks: user and cluster names are not ASCII.
+            cursor.execute(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0")
         con.close()
         return {
             "DAGSTER_PG_HOST": "127.0.0.1",
