@@ -37,9 +37,10 @@ reading stops with a warning and the end of the log is not seen.
 
 Nothing here raises for a bad file: a missing, vanished, shrinking,
 non-regular or corrupt file becomes a warning in the report, and the lines
-read before the problem are still passed on. Non-regular files are never
-opened (stat first); the open uses O_NONBLOCK and re-checks with fstat, so a
-file swapped for a FIFO between the two cannot block the crawl.
+read before the problem are still passed on. Non-regular files and symbolic
+links are never opened (lstat first); the open uses O_NOFOLLOW and O_NONBLOCK
+and re-checks with fstat, so a file swapped for a link or a FIFO between the
+two is neither followed nor able to block the crawl.
 """
 
 from __future__ import annotations
@@ -176,12 +177,21 @@ def decode_line(raw: bytes, max_line: int = DEFAULT_LIMITS.max_line) -> str:
 
 
 def _open_regular(path: Path, warnings: list[str]) -> tuple[BinaryIO, int] | None:
-    """Open `path` for reading only if it is a regular file; None (and a warning) otherwise."""
+    """Open `path` for reading only if it is a regular file; None (and a warning) otherwise.
+
+    A symbolic link is never followed (lstat, then O_NOFOLLOW for a link swapped
+    in meanwhile): it may lead out of the archive, whose content must never be read.
+    """
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            warnings.append(f"{path.name}: symbolic link, not followed")
+            return None
+        if not stat.S_ISREG(mode):
             warnings.append(f"{path.name}: not a regular file, not read")
             return None
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_NOCTTY", 0)
+        fd = os.open(path, flags)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         warnings.append(f"{path.name}: cannot open ({getattr(exc, 'strerror', None) or exc})")
         return None

@@ -44,18 +44,18 @@ def as_utc_naive(now: datetime | None) -> datetime:
 
 
 def stat_mtime(path: Path, warnings: list[str]) -> datetime | None:
-    """The modification time of `path`, or None and a warning."""
+    """The modification time of `path` itself (a link's own, never its target's), or None."""
     try:
-        return utc_naive(os.stat(path).st_mtime)
+        return utc_naive(os.lstat(path).st_mtime)
     except (OSError, ValueError) as exc:
         warnings.append(f"{path.name}: cannot stat ({getattr(exc, 'strerror', None) or exc})")
         return None
 
 
 def is_regular_file(path: Path) -> bool:
-    """Stat only: what `detect` may afford on every folder of the archive."""
+    """Lstat only: a symbolic link is not a regular file here (never followed out)."""
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
+        return stat.S_ISREG(os.lstat(path).st_mode)
     except (OSError, ValueError):
         return False
 
@@ -65,7 +65,8 @@ def list_run_files(
 ) -> tuple[list[RunFile], ...]:
     """One list per name pattern (the first that fully matches wins), each oldest first.
 
-    Only regular files count; a file that vanishes or cannot be stat'ed is a warning.
+    Only regular files count: a symbolic link is never followed (it may lead out of
+    the archive); a link, special file or file that cannot be stat'ed is a warning.
     """
     found: tuple[list[RunFile], ...] = tuple([] for _ in kinds)
     try:
@@ -78,9 +79,12 @@ def list_run_files(
         if kind is None:
             continue
         try:
-            st = entry.stat()
+            st = entry.stat(follow_symlinks=False)
         except OSError as exc:
             warnings.append(f"{entry.name}: cannot stat ({exc.strerror or exc})")
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            warnings.append(f"{entry.name}: symbolic link, not followed")
             continue
         if not stat.S_ISREG(st.st_mode):
             warnings.append(f"{entry.name}: not a regular file, ignored")
