@@ -5,8 +5,10 @@ whether a folder is a run directory (parsers detect by name and stat), and
 fingerprints a run by the names, sizes and modification times of the files
 directly in its folder (solver outputs live in subfolders and are never
 read). Symbolic links are never followed, so a link loop or a link out of
-the archive cannot lead the walk astray. A folder that cannot be listed
-becomes a `Problem`, never an exception.
+the archive cannot lead the walk astray; each one the walk meets becomes a
+`Problem` (so it shows in quarantine) whose detail says whether it leads out
+of the archive, never where. A folder that cannot be listed becomes a
+`Problem` too, never an exception.
 """
 
 from __future__ import annotations
@@ -62,6 +64,24 @@ def fingerprint(run_dir: Path) -> tuple[str, int, int]:
     return digest, len(entries), n_bytes
 
 
+def symlink_problem(link: Path, root: Path) -> Problem:
+    """A symbolic link met in the archive: not followed, and its target never named."""
+    try:
+        os.stat(link)
+        inside = Path(os.path.realpath(link)).is_relative_to(os.path.realpath(root))
+    except OSError:
+        return Problem(
+            relative_path(link, root),
+            "symlink_not_followed",
+            "symbolic link that does not resolve (a loop or a missing target), not followed",
+        )
+    if inside:
+        detail = "symbolic link to elsewhere in the archive, not followed"
+        return Problem(relative_path(link, root), "symlink_not_followed", detail)
+    detail = "symbolic link leading outside the archive, not followed"
+    return Problem(relative_path(link, root), "symlink_outside_archive", detail)
+
+
 def walk_runs(
     base: Path, root: Path, parsers: tuple[SolverParser, ...] | None = None
 ) -> Iterator[DiscoveredRun | Problem]:
@@ -79,33 +99,51 @@ def walk_runs(
                 )
                 continue
             with os.scandir(folder) as it:
-                children = sorted(
-                    (Path(e.path) for e in it if e.is_dir(follow_symlinks=False)), reverse=True
-                )
+                entries = list(it)
+            children = sorted(
+                (Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)), reverse=True
+            )
+            links = sorted(Path(e.path) for e in entries if e.is_symlink())
         except OSError as error:
             yield Problem(relative_path(folder, root), "unreadable_folder", str(error))
             continue
+        for link in links:
+            yield symlink_problem(link, root)
         stack.extend(children)
 
 
 def _subfolders(folder: Path) -> list[str]:
+    """Folder names, and links (reported by `discover_partition`, never followed)."""
     try:
         with os.scandir(folder) as it:
-            return sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
+            return sorted(e.name for e in it if e.is_dir(follow_symlinks=False) or e.is_symlink())
     except OSError:
         return []
 
 
+def _first_link(folder: Path, root: Path) -> Path | None:
+    """The first symbolic link on the way down from `root` to `folder`, if any."""
+    current = root
+    for part in folder.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
 def list_partitions(settings: Settings) -> list[tuple[str, str]]:
-    """The (cluster, user) pairs present in the archive, by folder names only."""
+    """The (cluster, user) pairs present in the archive, by folder names only.
+
+    A user entry that is a symbolic link is a pair (its partition reports the link);
+    a cluster that is one is not listed, since listing its users would follow it.
+    """
     root = settings.archive_root
     if settings.layout is Layout.SINGLE:
         return [(settings.fixed_cluster, settings.user_name)]
     if settings.layout is Layout.USER:
         return [(settings.fixed_cluster, user) for user in _subfolders(root)]
-    return [
-        (cluster, user) for cluster in _subfolders(root) for user in _subfolders(root / cluster)
-    ]
+    clusters = [c for c in _subfolders(root) if not (root / c).is_symlink()]
+    return [(cluster, user) for cluster in clusters for user in _subfolders(root / cluster)]
 
 
 def partition_folder(settings: Settings, cluster: str, user: str) -> Path:
@@ -131,14 +169,25 @@ class PartitionDiscovery:
     def n_bytes(self) -> int:
         return sum(run.n_bytes for run in self.runs)
 
+    @property
+    def found(self) -> int:
+        """What must each end as a row or a quarantine entry: every run and every problem."""
+        return len(self.runs) + len(self.problems)
+
 
 def discover_partition(settings: Settings, cluster: str, user: str) -> PartitionDiscovery:
-    """The runs and problems of one partition; a missing folder is an empty partition."""
+    """The runs and problems of one partition; a missing folder is an empty partition.
+
+    A partition folder reached through a symbolic link is one problem, never walked.
+    """
+    root = settings.archive_root
     folder = partition_folder(settings, cluster, user)
     runs: list[DiscoveredRun] = []
     problems: list[Problem] = []
-    if folder.is_dir():
-        for item in walk_runs(folder, settings.archive_root):
+    if (link := _first_link(folder, root)) is not None:
+        problems.append(symlink_problem(link, root))
+    elif folder.is_dir():
+        for item in walk_runs(folder, root):
             (runs if isinstance(item, DiscoveredRun) else problems).append(item)
     return PartitionDiscovery(cluster, user, tuple(runs), tuple(problems))
 
