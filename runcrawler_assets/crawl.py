@@ -5,11 +5,18 @@ changed runs are parsed (in worker processes when there are enough of them,
 so both cores work), unchanged ones are left alone, and the records of runs
 that disappeared are removed. A run whose parser fails unexpectedly becomes
 a quarantine entry; nothing found is ever silently dropped.
+
+Crash safety: records are written before the index that lists them, and
+record files are removed only after the index that no longer lists them, so
+a crawl killed at any point leaves an index whose every record exists (at
+worst an orphan record file, rewritten or ignored by the next crawl).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +38,8 @@ from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitio
 
 # Below this many runs to parse, worker start-up costs more than it saves.
 MIN_RUNS_FOR_WORKERS = 64
+# Quarantine reasons given while parsing a run: kept while its fingerprint holds.
+PARSE_REASONS = frozenset({"parser_error", "vanished"})
 
 
 @dataclass
@@ -66,23 +75,31 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _quarantined(job: ParseJob, reason: str, detail: str) -> QuarantineEntry:
+    return QuarantineEntry(
+        job.cluster, job.user, job.run.run_path, reason, detail, job.now.isoformat()
+    )
+
+
 def parse_job(job: ParseJob) -> RunRecord | QuarantineEntry:
-    """Parse one run; any exception the parser lets out becomes a quarantine entry."""
+    """Parse one run; a run gone since discovery, or any exception, becomes a quarantine entry.
+
+    A vanished run would otherwise parse as an empty `not_started` row for a run
+    that no longer exists.
+    """
+    run_dir = job.archive_root / job.run.run_path
     try:
+        if not stat.S_ISDIR(os.lstat(run_dir).st_mode):
+            return _quarantined(job, "vanished", "no longer a folder when parsed")
         parser = next(p for p in registered_parsers() if p.name == job.run.solver)
-        record = parser.parse(job.archive_root / job.run.run_path, job.archive_root, job.now)
+        record = parser.parse(run_dir, job.archive_root, job.now)
         return record.replace(
             cluster=job.cluster, user=job.user, fingerprint=job.run.fingerprint, parsed_at=job.now
         )
+    except FileNotFoundError:
+        return _quarantined(job, "vanished", "removed from the archive while the crawl ran")
     except Exception as error:  # a parser bug must not stop the partition
-        return QuarantineEntry(
-            job.cluster,
-            job.user,
-            job.run.run_path,
-            "parser_error",
-            f"{type(error).__name__}: {error}",
-            job.now.isoformat(),
-        )
+        return _quarantined(job, "parser_error", f"{type(error).__name__}: {error}")
 
 
 def _parse_all(
@@ -123,12 +140,13 @@ def refresh_partitions(
     refreshes: dict[tuple[str, str], PartitionRefresh] = {}
     indexes: dict[tuple[str, str], dict[str, IndexEntry]] = {}
     quarantines: dict[tuple[str, str], list[QuarantineEntry]] = {}
+    stale_records: dict[tuple[str, str], list[str]] = {}
     jobs: list[ParseJob] = []
     for discovery in discoveries:
         cluster, user = key = (discovery.cluster, discovery.user)
         store = PartitionStore(settings.runs_dir, cluster, user)
         old_index = store.read_index()
-        old_quarantine = {q.path: q for q in store.read_quarantine() if q.reason == "parser_error"}
+        old_quarantine = {q.path: q for q in store.read_quarantine() if q.reason in PARSE_REASONS}
         runs, problems = discovery.runs, discovery.problems
         refresh = PartitionRefresh(cluster, user, discovered=len(runs))
         new_index: dict[str, IndexEntry] = {}
@@ -148,12 +166,13 @@ def refresh_partitions(
             refresh.bytes_parsed += run.n_bytes
             jobs.append(ParseJob(settings.archive_root, cluster, user, run, now))
         present = {run.run_path for run in runs}
+        stale_records[key] = []
         for run_path, entry in old_index.items():
             if run_path in present:
                 continue
             refresh.removed += 1
             if entry.run_id is not None:
-                store.remove_record(entry.run_id)
+                stale_records[key].append(entry.run_id)
         refreshes[key], indexes[key], quarantines[key] = refresh, new_index, quarantine
 
     for done, (job, outcome) in enumerate(_parse_all(jobs, workers), start=1):
@@ -163,7 +182,7 @@ def refresh_partitions(
             indexes[key][job.run.run_path] = IndexEntry(job.run.fingerprint, outcome.run_id)
             refreshes[key].parsed_run_ids.append(outcome.run_id)
         else:
-            PartitionStore(settings.runs_dir, *key).remove_record(run_id_for(job.run.run_path))
+            stale_records[key].append(run_id_for(job.run.run_path))
             indexes[key][job.run.run_path] = IndexEntry(job.run.fingerprint, None)
             quarantines[key].append(outcome)
         if on_parsed is not None:
@@ -175,6 +194,8 @@ def refresh_partitions(
         if refresh.discovered or quarantines[key] or store.folder.exists():
             store.write_quarantine(quarantines[key])
             store.write_index(indexes[key])
+        for run_id in stale_records[key]:  # only once the index no longer lists them
+            store.remove_record(run_id)
     return list(refreshes.values())
 
 

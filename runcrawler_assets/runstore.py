@@ -4,13 +4,16 @@ Each partition folder holds `<run_id>.json` (a `RunRecord`), `_index.json`
 (run path -> fingerprint and outcome, so a refresh knows what is unchanged
 without opening every record) and `_quarantine.json` (the partition's runs
 and folders that gave no record, with their reasons). Files are written to a
-temporary name and renamed, so a killed crawl never leaves half a file.
+temporary name and renamed, so a killed crawl never leaves half a file; the
+temporary name is unique to the writer, so two processes refreshing the same
+partition at once never write into, or rename, each other's half file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,9 +50,13 @@ def _read(path: Path) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class PartitionStore:
