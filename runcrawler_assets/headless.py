@@ -15,6 +15,7 @@ from typing import Any
 
 from dagster import AssetsDefinition, DagsterInstance, materialize
 
+from runcrawler_assets.assets.ingest import DUCKDB_POOL
 from runcrawler_assets.discovery import list_partitions
 from runcrawler_assets.partitions import all_partition_tags, register_partitions
 from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
@@ -56,6 +57,42 @@ def _metadata(result: Any, asset: str) -> dict[str, Any]:
     return {}
 
 
+def _process_alive(instance: DagsterInstance, run_id: str) -> bool:
+    """Whether the process that ran `run_id` (the pid of its events, on this host) still exists."""
+    events = (entry.dagster_event for entry in instance.all_logs(run_id))
+    pids = {event.pid for event in events if event is not None and event.pid is not None}
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:  # alive, another user's
+            return True
+        return True
+    return False
+
+
+def release_dead_claims(instance: DagsterInstance, pool: str = DUCKDB_POOL) -> list[str]:
+    """Free the pool slots held or awaited by runs whose process is gone; returns their ids.
+
+    A step frees its slot when it ends; a crawl killed (SIGKILL, power cut) while
+    writing DuckDB, or waiting for the slot, never does, and every later crawl would
+    wait for that slot forever. Such a run is also marked failed, so the UI does not
+    show it running.
+    """
+    dead: list[str] = []
+    info = instance.event_log_storage.get_concurrency_info(pool)
+    for run_id in {step.run_id for step in (*info.claimed_slots, *info.pending_steps)}:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished and _process_alive(instance, run_id):
+            continue
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, "the process running it was killed")
+        dead.append(run_id)
+    return dead
+
+
 def crawl(
     settings: Settings,
     assets: list[AssetsDefinition],
@@ -65,6 +102,7 @@ def crawl(
 ) -> CrawlSummary:
     """Register the archive's partitions and materialize `assets` over all of them."""
     started = time.monotonic()
+    release_dead_claims(instance)
     register_partitions(instance, list_partitions(settings))
     tags = all_partition_tags(instance)
     if not tags:
@@ -84,7 +122,7 @@ def crawl(
     runs = _metadata(result, "runs")
     return CrawlSummary(
         partitions=int(_metadata(result, "run_files").get("partitions", 0)),
-        discovered=int(parsed.get("discovered", 0)),
+        discovered=int(runs.get("discovered", 0)),
         parsed=int(parsed.get("parsed", 0)),
         unchanged=int(parsed.get("unchanged", 0)),
         removed=int(parsed.get("removed", 0)),
