@@ -101,8 +101,10 @@ def records_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     for record in records:
         row = record.to_json_dict()
         row.pop("schema_version")
-        row["params"] = json.dumps(row["params"], ensure_ascii=False)
-        rows.append({k: _clean_text(v) for k, v in row.items()})
+        cleaned = {k: _clean_text(v) for k, v in row.items() if k != "params"}
+        # JSON escapes keep params lossless: quotes, backslashes, undecodable bytes.
+        cleaned["params"] = json.dumps(row["params"])
+        rows.append(cleaned)
     return pd.DataFrame(rows, columns=[c.name for c in RUN_COLUMNS])
 
 

@@ -126,3 +126,13 @@ def test_a_writer_held_by_another_process_gives_a_clear_error(tmp_path):
         holder.join(30)
     with connect(path, wait=5) as con:
         assert rows(con, "SELECT count(*) FROM runs") == [(0,)]
+
+
+def test_params_with_quotes_backslashes_and_odd_bytes_round_trip(tmp_path):
+    odd = b"caf\xe9".decode("utf-8", "surrogateescape")
+    params = {"mesh_file": 'C:\\mesh "v2".h5', "comment": "jérôme", "raw": odd}
+    with connect(tmp_path / "w.duckdb") as con:
+        part = PartitionRows("k", "u", [record("k", "u", "r").replace(params=params)], [])
+        replace_partitions(con, [part])
+        got = rows(con, "SELECT params->>'mesh_file', params->>'comment' FROM runs")
+    assert got == [('C:\\mesh "v2".h5', "jérôme")]
