@@ -95,6 +95,17 @@ def _clean_text(value: object) -> object:
     return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
 
 
+def _readable(value: object) -> object:
+    """Strings of a JSON-ready value as valid UTF-8, undecodable bytes as `\\xNN`."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {_readable(k): _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    return value
+
+
 def records_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     """Records as a frame whose columns are exactly those of `runs`."""
     rows = []
@@ -102,8 +113,9 @@ def records_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
         row = record.to_json_dict()
         row.pop("schema_version")
         cleaned = {k: _clean_text(v) for k, v in row.items() if k != "params"}
-        # JSON escapes keep params lossless: quotes, backslashes, undecodable bytes.
-        cleaned["params"] = json.dumps(row["params"])
+        # Parameter values are text, not identities: JSON escapes keep quotes and
+        # backslashes as they are; an undecodable byte reads `\xNN`.
+        cleaned["params"] = json.dumps(_readable(row["params"]), ensure_ascii=False)
         rows.append(cleaned)
     return pd.DataFrame(rows, columns=[c.name for c in RUN_COLUMNS])
 

@@ -134,5 +134,5 @@ def test_params_with_quotes_backslashes_and_odd_bytes_round_trip(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
         part = PartitionRows("k", "u", [record("k", "u", "r").replace(params=params)], [])
         replace_partitions(con, [part])
-        got = rows(con, "SELECT params->>'mesh_file', params->>'comment' FROM runs")
-    assert got == [('C:\\mesh "v2".h5', "jérôme")]
+        got = rows(con, "SELECT params->>'mesh_file', params->>'comment', params->>'raw' FROM runs")
+    assert got == [('C:\\mesh "v2".h5', "jérôme", "caf\\xe9")]
