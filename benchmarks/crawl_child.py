@@ -1,14 +1,14 @@
-"""Child process of a measured crawl: `runcrawler crawl`, then its peak RSS as one JSON line.
+"""Child process of a measured crawl: `runcrawler crawl`, then what it wrote, as one JSON line.
 
-`ru_maxrss` of this process is the crawl's main process; that of its children
-is the largest parse worker (they are joined before the crawl returns).
+It also reports its own VmHWM at the end (the parent samples it while it runs,
+and its children, whose peaks only the parent can see before they exit).
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
+from pathlib import Path
 
 import click
 
@@ -24,15 +24,14 @@ def main(argv: list[str]) -> None:
     except click.ClickException as error:
         sys.exit(f"crawl failed: {error.format_message()}")
     summary = _read_summary(data)
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    status = Path("/proc/self/status").read_text().splitlines()
+    own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
     print(
         json.dumps(
             {
                 "runs": summary[0],
                 "summary": f"{summary[0]} rows, {summary[1]} quarantined",
                 "main_rss_mb": round(own, 1),
-                "max_worker_rss_mb": round(workers, 1),
             }
         )
     )
@@ -40,8 +39,6 @@ def main(argv: list[str]) -> None:
 
 def _read_summary(data: str) -> tuple[int, int]:
     """Rows and quarantine entries in the warehouse the crawl wrote."""
-    from pathlib import Path
-
     from runcrawler_assets.warehouse import connect
 
     with connect(Path(data) / "runcrawler.duckdb", read_only=True) as con:
