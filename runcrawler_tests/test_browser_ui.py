@@ -150,9 +150,8 @@ def test_the_asset_graph_draws_every_asset_of_the_chain(
     # The global graph starts with its groups folded: unfold them from its settings menu.
     page.get_by_role("button", name="settings", exact=True).click()
     page.get_by_role("menuitem", name="Expand all groups").click()
-    names = [key.to_user_string() for asset in ALL_ASSETS for key in asset.keys]
     page.keyboard.press("Escape")
-    for name in names:
+    for name in (key.to_user_string() for asset in ALL_ASSETS for key in asset.keys):
         expect(page.get_by_text(name, exact=True)).to_be_visible()
     snapshot(page, "asset_graph")
     page.close()

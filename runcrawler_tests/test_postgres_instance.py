@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from glob import glob
+from importlib.util import find_spec
 from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
@@ -67,7 +68,7 @@ def postgres_bin() -> Path | None:
     on_path = shutil.which("initdb")
     if on_path and shutil.which("pg_ctl"):
         return Path(on_path).resolve().parent
-    found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: Path(p).parts[-3])
+    found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: float(Path(p).parts[-3]))
     return Path(found[-1]).parent if found else None
 
 
@@ -133,7 +134,7 @@ def running(pid: int) -> bool:
 def postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server of its own for this module, stopped (immediate) at the end."""
     bin_dir = require(postgres_bin(), "The PostgreSQL server (initdb, pg_ctl)", INSTALL)
-    pytest.importorskip("dagster_postgres", reason="pip install -e '.[dev]' installs it")
+    require(find_spec("dagster_postgres"), "dagster-postgres", "pip install -e '.[dev]'")
     owner = _server_owner()
     # Not under pytest's tmp_path: its parents are private to root, the server runs as `owner`.
     root = Path(tempfile.mkdtemp(prefix="runcrawler-pg-"))
@@ -146,9 +147,12 @@ def postgres() -> Iterator[PostgresServer]:
         os.chown(root / "password", entry.pw_uid, entry.pw_gid)
 
     def run(*command: str) -> None:
-        subprocess.run(
-            _as_server_owner(list(command), owner), check=True, capture_output=True, timeout=120
+        done = subprocess.run(
+            _as_server_owner(list(command), owner), capture_output=True, text=True, timeout=120
         )
+        if done.returncode != 0:
+            server_log = log.read_text()[-2000:] if log.exists() else ""
+            pytest.fail(f"{' '.join(command)}: {done.stderr}{server_log}", pytrace=False)
 
     password_file = f"--pwfile={root / 'password'}"
     run(
