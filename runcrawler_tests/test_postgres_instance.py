@@ -172,10 +172,12 @@ def postgres() -> Iterator[PostgresServer]:
     finally:
         pid_file = data / "postmaster.pid"
         pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
-        if pid:
-            run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-            wait_for(lambda: not running(pid), 30, f"the PostgreSQL server (pid {pid}) exited")
-        shutil.rmtree(root)
+        try:
+            if pid:
+                run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+                wait_for(lambda: not running(pid), 30, f"the PostgreSQL server (pid {pid}) exited")
+        finally:
+            shutil.rmtree(root)
 
 
 @pytest.fixture
