@@ -3,11 +3,8 @@
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,26 +16,10 @@ from runcrawler_assets.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.headless import crawl, dagster_instance
 from runcrawler_assets.settings import Settings
+from runcrawler_tests.system_programs import free_port, stop_process_group, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).with_name("dagster")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(check, timeout: float, what: str):
-    """Poll `check` until it returns a truthy value, or fail saying what never happened."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(2)
-    pytest.fail(f"after {timeout:.0f} s: {what}")
 
 
 def query(path: Path, sql: str, params: list) -> list[tuple] | None:
@@ -56,14 +37,6 @@ def answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.timeout(600)
@@ -122,7 +95,5 @@ def test_a_run_copied_into_the_archive_reaches_runs_and_error_categories(tmp_pat
             f"error_categories counted one more {category} run",
         )
     finally:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(30)
+        stop_process_group(server)
         log.close()
-        wait_for(lambda: not group_alive(server.pid), 30, "every dagster dev process exited")
