@@ -47,9 +47,8 @@ The archive's habits and effects are named knobs, in `KNOBS` (a `DemoKnobs`),
   go to the scheduler file for users who copy it, else into the log; some
   verdicts follow a solver message (the verdict decides).
 
-Where contract-notes.md is silent, the truth says: a killed run without a
-`CANCELLED AT` (out of memory) has no ended_at, hence no wall time, CPU hours
-or efficiency; a run without a log has iterations_done 0.
+Where contract-notes.md is silent, the truth says: a run without a log has
+iterations_done 0.
 """
 
 from __future__ import annotations
@@ -1179,8 +1178,9 @@ class _RunRenderer:
             truth["error_category"] = "truncated"
         else:
             status = _STATUS_OF[outcome]
-            # contract-notes 2: a killed run ends at the scheduler's CANCELLED AT, when printed.
-            ended = session.ended if status != Status.KILLED else ending.killed_at
+            # contract-notes 2: a killed run ends at the scheduler's CANCELLED AT, when
+            # printed; else, like a failed run, when its log was last written.
+            ended = (ending.killed_at if status == Status.KILLED else None) or session.ended
             truth.update(
                 error_category=outcome,
                 error_message=ending.decisive,

@@ -491,3 +491,24 @@ def test_arbitrary_log_bytes_never_raise(tmp_path: Path, data: list[bytes]) -> N
 def test_a_parsed_record_survives_a_json_round_trip(tmp_path: Path) -> None:
     record = parse_log(tmp_path, failed_log(NEGATIVE_DENSITY))
     assert RunRecord.from_json(record.to_json()) == record
+
+
+def test_an_oom_killed_run_ends_when_its_log_was_last_written_so_its_cpu_hours_count(
+    tmp_path: Path,
+) -> None:
+    oom = (
+        "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=123456.0. Some of your "
+        "processes may have been killed by the cgroup out-of-memory handler."
+    )
+    killed_at = datetime(2024, 3, 12, 18, 2, 33)
+    record = parse_log(tmp_path, failed_log(oom), log_mtime=killed_at)
+    assert record.status == "killed"
+    assert record.ended_at == killed_at
+    assert record.wall_time_s is not None and record.wall_time_s > 0
+    assert record.cpu_hours is not None and record.cpu_hours > 0
+
+
+def test_an_end_before_the_start_gives_no_wall_time_and_says_why(tmp_path: Path) -> None:
+    record = parse_log(tmp_path, failed_log(NEGATIVE_DENSITY), log_mtime=LONG_AGO)
+    assert record.wall_time_s is None and record.cpu_hours is None
+    assert any("before start" in w for w in record.parse_warnings)

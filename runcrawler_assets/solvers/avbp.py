@@ -28,6 +28,7 @@ from runcrawler_assets.solvers.rundir import (
     RunFile,
     cpu_hours_of,
     efficiency_of,
+    elapsed_s,
     ended_at_of,
     is_regular_file,
     list_run_files,
@@ -326,8 +327,8 @@ def derive_timing(log: AvbpLog, outcome: Outcome, newest: RunFile, warnings: lis
     )
     started_at = values.get("started_at")
     wall = values.get("wall_time_s")
-    if wall is None and started_at is not None and ended_at is not None:
-        wall = (ended_at - started_at).total_seconds()
+    if wall is None:
+        wall = elapsed_s(started_at, ended_at, warnings)
     cpu = values.get("cpu_time_s")
     n_procs, n_nodes = values.get("n_procs"), values.get("n_nodes")
     cpu_hours = cpu_hours_of(cpu, wall, n_procs)

@@ -41,6 +41,7 @@ from runcrawler_assets.solvers.rundir import (
     RunFile,
     cpu_hours_of,
     efficiency_of,
+    elapsed_s,
     ended_at_of,
     is_regular_file,
     list_run_files,
@@ -586,8 +587,8 @@ def _with_run(
     if outcome.status == Status.SUCCESS and started_at is not None and wall is not None:
         printed_end = started_at + timedelta(seconds=wall)
     ended_at = ended_at_of(printed_end, outcome.status, run.evidence.cancelled_at, run.source.mtime)
-    if wall is None and started_at is not None and ended_at is not None:
-        wall = (ended_at - started_at).total_seconds()
+    if wall is None:
+        wall = elapsed_s(started_at, ended_at, warnings)
     iterations = run.steps if record.stage_code in (SOLVER_LOOP.code, SUCCESS.code) else 0
     return record.replace(
         solver_version=run.version,

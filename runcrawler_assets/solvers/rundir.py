@@ -171,9 +171,26 @@ def ended_at_of(
         return printed
     if status == Status.KILLED and cancelled_at is not None:
         return cancelled_at
-    if status in (Status.FAILED, Status.TRUNCATED):
+    if status in (Status.FAILED, Status.KILLED, Status.TRUNCATED):
         return newest_log_mtime
     return None
+
+
+def elapsed_s(
+    started_at: datetime | None, ended_at: datetime | None, warnings: list[str]
+) -> float | None:
+    """contract-notes 3: wall time from start to end, when both are known and in order.
+
+    An end before the start (a log copied with a wrong modification time, a clock
+    skewed between cluster and server) is no duration: NULL and a warning.
+    """
+    if started_at is None or ended_at is None:
+        return None
+    seconds = (ended_at - started_at).total_seconds()
+    if seconds < 0:
+        warnings.append(f"timing: end {ended_at} is before start {started_at}; no wall time")
+        return None
+    return seconds
 
 
 def cpu_hours_of(
