@@ -25,14 +25,13 @@ from runcrawler_assets.records import RunRecord, Status
 from runcrawler_assets.solvers.avbp_milestones import MILESTONES, Milestone
 from runcrawler_assets.solvers.logtext import LogReadReport, read_head, scan_log
 from runcrawler_assets.solvers.rundir import (
+    MarkerFileParser,
     RunFile,
     cpu_hours_of,
     efficiency_of,
     elapsed_s,
     ended_at_of,
-    is_regular_file,
     list_run_files,
-    parse_guarded,
     relative_to_archive,
     stat_mtime,
     to_float,
@@ -343,17 +342,11 @@ def derive_timing(log: AvbpLog, outcome: Outcome, newest: RunFile, warnings: lis
 # ---------------------------------------------------------------- the parser
 
 
-class AvbpParser:
+class AvbpParser(MarkerFileParser):
     """The `SolverParser` for AVBP runs: a directory holding a regular `run.params`."""
 
-    name = "avbp"
-
-    def detect(self, run_dir: Path) -> bool:
-        return is_regular_file(Path(run_dir) / PARAMS_FILE)
-
-    def parse(self, run_dir: Path, archive_root: Path, now: datetime | None = None) -> RunRecord:
-        """One record for the run; never raises (a parser bug becomes a warning, not a lost run)."""
-        return parse_guarded(self.name, run_dir, archive_root, now, _parse_run)
+    def __init__(self) -> None:
+        super().__init__("avbp", PARAMS_FILE, _parse_run)
 
 
 def _parse_run(

@@ -38,6 +38,7 @@ from runcrawler_assets.solvers.openfoam_stages import (
     stage_of_application,
 )
 from runcrawler_assets.solvers.rundir import (
+    MarkerFileParser,
     RunFile,
     cpu_hours_of,
     efficiency_of,
@@ -45,7 +46,6 @@ from runcrawler_assets.solvers.rundir import (
     ended_at_of,
     is_regular_file,
     list_run_files,
-    parse_guarded,
     relative_to_archive,
     stat_mtime,
     to_float,
@@ -499,17 +499,11 @@ def _solver_stage(solver: AppRun) -> Stage | None:
     return SOLVER_START if solver.has_banner else None
 
 
-class OpenFoamParser:
+class OpenFoamParser(MarkerFileParser):
     """The `SolverParser` for OpenFOAM cases: a directory holding a regular `system/controlDict`."""
 
-    name = "openfoam"
-
-    def detect(self, run_dir: Path) -> bool:
-        return is_regular_file(Path(run_dir) / CONTROL_DICT)
-
-    def parse(self, run_dir: Path, archive_root: Path, now: datetime | None = None) -> RunRecord:
-        """One record for the case; never raises (a parser bug is a warning, not a lost run)."""
-        return parse_guarded(self.name, run_dir, archive_root, now, _parse_case)
+    def __init__(self) -> None:
+        super().__init__("openfoam", str(CONTROL_DICT), _parse_case)
 
 
 def _parse_case(

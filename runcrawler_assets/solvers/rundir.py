@@ -148,6 +148,25 @@ def parse_guarded(
         return base.replace(parse_warnings=tuple(warnings))
 
 
+@dataclass(frozen=True)
+class MarkerFileParser:
+    """A `SolverParser` for a solver whose run directories hold one regular marker file.
+
+    `detect` looks at names and stat only; `parse` runs `body` under `parse_guarded`.
+    """
+
+    name: str
+    marker: str  # relative to the run directory, e.g. "run.params", "system/controlDict"
+    body: ParseBody
+
+    def detect(self, run_dir: Path) -> bool:
+        return is_regular_file(Path(run_dir) / self.marker)
+
+    def parse(self, run_dir: Path, archive_root: Path, now: datetime | None = None) -> RunRecord:
+        """One record for the run; never raises (a parser bug becomes a warning, not a lost run)."""
+        return parse_guarded(self.name, run_dir, archive_root, now, self.body)
+
+
 # ---------------------------------------------------------------- derived columns
 
 
