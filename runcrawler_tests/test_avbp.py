@@ -512,3 +512,12 @@ def test_an_end_before_the_start_gives_no_wall_time_and_says_why(tmp_path: Path)
     record = parse_log(tmp_path, failed_log(NEGATIVE_DENSITY), log_mtime=LONG_AGO)
     assert record.wall_time_s is None and record.cpu_hours is None
     assert any("before start" in w for w in record.parse_warnings)
+
+
+def test_the_readme_parses_one_run_in_two_lines(tmp_path: Path) -> None:
+    from runcrawler_assets.solvers import parse_run
+
+    run_dir = make_run(tmp_path)
+    record = parse_run(str(run_dir), archive_root=str(tmp_path))
+    assert record is not None and record.status == "success" and record.solver == "avbp"
+    assert parse_run(str(tmp_path), archive_root=str(tmp_path)) is None

@@ -65,7 +65,10 @@ def parser_for(run_dir: Path, parsers: Iterable[SolverParser] | None = None) -> 
     return None
 
 
-def parse_run(run_dir: Path, archive_root: Path, now: datetime | None = None) -> RunRecord | None:
+def parse_run(
+    run_dir: str | Path, archive_root: str | Path, now: datetime | None = None
+) -> RunRecord | None:
     """Parse one run directory with whichever solver claims it (None when none does)."""
+    run_dir, archive_root = Path(run_dir), Path(archive_root)
     parser = parser_for(run_dir)
     return parser.parse(run_dir, archive_root, now) if parser else None
