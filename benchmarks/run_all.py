@@ -84,8 +84,7 @@ def markdown(figures: dict[str, Any]) -> str:
         "",
         "Typical demo logs (page cache dropped before every pass; `warm` = cached):",
         "",
-        "| reader | runs/s | MB read/s | values per run | time vs I/O floor "
-        "| parser is faster by |",
+        "| reader | runs/s | MB read/s | values per run | time vs I/O floor | time vs parser |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, label in (
