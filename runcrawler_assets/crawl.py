@@ -17,10 +17,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import stat
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 from runcrawler_assets.cleaning import clean_record
@@ -38,6 +40,9 @@ from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitio
 
 # Below this many runs to parse, worker start-up costs more than it saves.
 MIN_RUNS_FOR_WORKERS = 64
+# Runs per worker call, and batches queued per worker ahead of the writer.
+BATCH_SIZE = 128
+IN_FLIGHT_BATCHES = 3
 # Quarantine reasons given while parsing a run: kept while its fingerprint holds.
 PARSE_REASONS = frozenset({"parser_error", "vanished"})
 
@@ -102,17 +107,38 @@ def parse_job(job: ParseJob) -> RunRecord | QuarantineEntry:
         return _quarantined(job, "parser_error", f"{type(error).__name__}: {error}")
 
 
+def parse_jobs(jobs: list[ParseJob]) -> list[RunRecord | QuarantineEntry]:
+    """A batch of jobs in one worker call: fewer round trips than one job at a time."""
+    return [parse_job(job) for job in jobs]
+
+
 def _parse_all(
     jobs: list[ParseJob], workers: int
 ) -> Iterator[tuple[ParseJob, RunRecord | QuarantineEntry]]:
+    """Parse `jobs` in order, in worker processes when there are enough of them.
+
+    At most `IN_FLIGHT_BATCHES` batches per worker are submitted ahead of the one being
+    written, so parsed records never pile up in memory when writing them is
+    slower than parsing: memory stays flat whatever the archive's size.
+    """
     if workers <= 1 or len(jobs) < MIN_RUNS_FOR_WORKERS:
         for job in jobs:
             yield job, parse_job(job)
         return
+    size = max(1, min(BATCH_SIZE, len(jobs) // (workers * 8)))
+    batches = iter([jobs[i : i + size] for i in range(0, len(jobs), size)])
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        chunk = max(1, min(256, len(jobs) // (workers * 8)))
-        yield from zip(jobs, pool.map(parse_job, jobs, chunksize=chunk), strict=True)
+        in_flight = deque(
+            (batch, pool.submit(parse_jobs, batch))
+            for batch in islice(batches, IN_FLIGHT_BATCHES * workers)
+        )
+        while in_flight:
+            batch, future = in_flight.popleft()
+            following = next(batches, None)
+            if following is not None:
+                in_flight.append((following, pool.submit(parse_jobs, following)))
+            yield from zip(batch, future.result(), strict=True)
 
 
 def _problem_entry(cluster: str, user: str, problem: Problem, now: datetime) -> QuarantineEntry:

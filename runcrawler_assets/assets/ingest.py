@@ -7,6 +7,8 @@ and parsing uses worker processes inside it. Outputs live in the data folder
 """
 
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 
 from dagster import (
     AssetExecutionContext,
@@ -25,11 +27,12 @@ from runcrawler_assets.discovery import discover_partition
 from runcrawler_assets.partitions import cluster_user_partitions, names_of
 from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
 from runcrawler_assets.runstore import PartitionStore
-from runcrawler_assets.warehouse import connect, replace_partitions
+from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions
 
 GROUP = "ingest"
 OWNERS = ["team:hpc"]
 DUCKDB_POOL = "duckdb"
+PREVIEW_ROWS = 10
 COMMON = {
     "partitions_def": cluster_user_partitions,
     "backfill_policy": BackfillPolicy.single_run(),
@@ -156,45 +159,55 @@ def runs_table(context: AssetExecutionContext, settings: RuncrawlerSettings):
     started = time.monotonic()
     config = settings.settings
     pairs = _pairs(context)
-    parts = [partition_rows(config, c, u) for c, u in pairs]
     # Counted from what run_files found, not from the rows: the two must agree.
     discovered = sum(PartitionStore(config.runs_dir, c, u).read_discovery().found for c, u in pairs)
+    tally = RowTally()
     with connect(config.duckdb_path) as con:
-        replace_partitions(con, parts)
+        # One partition in memory at a time: the first import of a large archive
+        # is one run over every partition.
+        replace_partitions(con, (tally.add(partition_rows(config, c, u)) for c, u in pairs))
         total_rows = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
-    rows = sum(len(p.records) for p in parts)
-    quarantined = sum(len(p.quarantine) for p in parts)
-    by_status: dict[str, int] = {}
-    for part in parts:
-        for record in part.records:
-            by_status[record.status] = by_status.get(record.status, 0) + 1
-    preview = [
-        [r.run_path, r.status, r.error_category, r.n_procs, r.efficiency]
-        for p in parts
-        for r in p.records[:5]
-    ][:10]
     yield MaterializeResult(
         asset_key="runs",
         metadata={
-            "rows_written": rows,
-            "quarantined": quarantined,
+            "rows_written": tally.rows,
+            "quarantined": tally.quarantined,
             "discovered": discovered,
             "rows_in_table": total_rows,
-            "by_status": MetadataValue.json(by_status),
+            "by_status": MetadataValue.json(dict(tally.by_status)),
             "duration_s": round(time.monotonic() - started, 3),
             "preview": markdown_table(
-                ["run_path", "status", "error_category", "n_procs", "efficiency"], preview
+                ["run_path", "status", "error_category", "n_procs", "efficiency"], tally.preview
             ),
         },
     )
-    reasons: dict[str, int] = {}
-    for part in parts:
-        for entry in part.quarantine:
-            reasons[entry.reason] = reasons.get(entry.reason, 0) + 1
     yield MaterializeResult(
         asset_key="quarantine",
-        metadata={"entries": quarantined, "by_reason": MetadataValue.json(reasons)},
+        metadata={
+            "entries": tally.quarantined,
+            "by_reason": MetadataValue.json(dict(tally.by_reason)),
+        },
     )
+
+
+@dataclass
+class RowTally:
+    """What the `runs` metadata reports, counted as partitions stream past."""
+
+    rows: int = 0
+    quarantined: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_reason: Counter[str] = field(default_factory=Counter)
+    preview: list[list[object]] = field(default_factory=list)
+
+    def add(self, part: PartitionRows) -> PartitionRows:
+        self.rows += len(part.records)
+        self.quarantined += len(part.quarantine)
+        self.by_status.update(record.status for record in part.records)
+        self.by_reason.update(entry.reason for entry in part.quarantine)
+        for r in part.records[: PREVIEW_ROWS - len(self.preview)]:
+            self.preview.append([r.run_path, r.status, r.error_category, r.n_procs, r.efficiency])
+        return part
 
 
 INGEST_ASSETS = [run_files, parsed_runs, runs_table]
