@@ -1,11 +1,18 @@
 """Find run directories in the archive and fingerprint them, from names and stat alone.
 
-Discovery never opens a file: it lists folders, asks the solver registry
-whether a folder is a run directory (parsers detect by name and stat), and
-fingerprints a run by the names, sizes and modification times of the files
-directly in its folder (solver outputs live in subfolders and are never
-read). Symbolic links are never followed, so a link loop or a link out of
-the archive cannot lead the walk astray; each one the walk meets becomes a
+Discovery never opens a file: it lists each folder once, asks the solver
+parsers whether the folder is a run directory (a `MarkerFileParser`'s marker
+is looked up in that listing, other parsers' `detect` is called), and
+fingerprints a run from the same listing: the name, size and modification
+time of each regular file directly in it, and only the names of its
+subfolders and other entries. Subfolders are never stat'ed: AVBP's MESH/ and
+SOLUT/ hold nothing a parser reads, OpenFOAM's time folders show as new
+names, and an OpenFOAM dictionary edited after its run (system/, constant/)
+is picked up by the nightly reconciliation, which parses every run again.
+This keeps the sensor's tick to one listing and one stat per file of a run.
+
+Symbolic links are never followed, so a link loop or a link out of the
+archive cannot lead the walk astray; each one the walk meets becomes a
 `Problem` (so it shows in quarantine) whose detail says whether it leads out
 of the archive, never where. A folder that cannot be listed becomes a
 `Problem` too, never an exception.
@@ -15,13 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from runcrawler_assets.settings import Layout, Settings
-from runcrawler_assets.solvers import SolverParser, parser_for, registered_parsers
+from runcrawler_assets.solvers import SolverParser, registered_parsers
+from runcrawler_assets.solvers.rundir import MarkerFileParser
 
 
 @dataclass(frozen=True)
@@ -48,20 +55,69 @@ def relative_path(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def fingerprint(run_dir: Path) -> tuple[str, int, int]:
-    """(digest, files, bytes) of the regular files directly in `run_dir`."""
-    entries: list[str] = []
-    n_bytes = 0
-    with os.scandir(run_dir) as it:
-        for entry in it:
+def fingerprint(entries: list[os.DirEntry[str]]) -> tuple[str, int, int]:
+    """(digest, files, bytes) of a run directory from its listing, sorted by name.
+
+    Regular files count by name, size and mtime (a log growing in place changes
+    its own size and mtime, never its folder's); subfolders, links and special
+    files by name and kind only, from the listing's file types, without a stat.
+    """
+    lines: list[str] = []
+    n_files = n_bytes = 0
+    for entry in entries:
+        if entry.is_file(follow_symlinks=False):
             info = entry.stat(follow_symlinks=False)
-            kind = "f" if stat.S_ISREG(info.st_mode) else "d" if stat.S_ISDIR(info.st_mode) else "o"
-            size = info.st_size if kind == "f" else 0
-            entries.append(f"{entry.name}\0{kind}\0{size}\0{info.st_mtime_ns}")
-            n_bytes += size
-    entries.sort()
-    digest = hashlib.sha1("\n".join(entries).encode("utf-8", "surrogateescape")).hexdigest()
-    return digest, len(entries), n_bytes
+            lines.append(f"{entry.name}\0f\0{info.st_size}\0{info.st_mtime_ns}")
+            n_files += 1
+            n_bytes += info.st_size
+        else:
+            kind = "d" if entry.is_dir(follow_symlinks=False) else "o"
+            lines.append(f"{entry.name}\0{kind}")
+    digest = hashlib.sha1("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+    return digest, n_files, n_bytes
+
+
+def _listing(folder: str) -> list[os.DirEntry[str]]:
+    """The entries of `folder`, sorted by name (deterministic order)."""
+    with os.scandir(folder) as it:
+        return sorted(it, key=lambda entry: entry.name)
+
+
+# How a parser is asked about a folder: None calls its `detect`; else the marker's
+# first name, which must be a regular file (a one-name marker) or a folder in the listing.
+Check = tuple[SolverParser, str | None, bool]
+
+
+def _check_of(parser: SolverParser) -> Check:
+    """A `MarkerFileParser` (its own `detect`) is answered from the listing; any other asked."""
+    if (
+        not isinstance(parser, MarkerFileParser)
+        or type(parser).detect is not MarkerFileParser.detect
+    ):
+        return parser, None, False
+    parts = Path(parser.marker).parts
+    if not parts or any(part in {"..", "/"} for part in parts):
+        return parser, None, False
+    return parser, parts[0], len(parts) > 1
+
+
+def _claimant(
+    folder: str, entries: dict[str, os.DirEntry[str]], checks: list[Check]
+) -> SolverParser | None:
+    """The first parser claiming `folder`; a nested marker is stat'ed only if listed."""
+    for parser, first, nested in checks:
+        if first is None:
+            if parser.detect(Path(folder)):
+                return parser
+            continue
+        entry = entries.get(first)
+        if entry is None:
+            continue
+        if not nested and entry.is_file(follow_symlinks=False):
+            return parser
+        if nested and entry.is_dir(follow_symlinks=False) and parser.detect(Path(folder)):
+            return parser
+    return None
 
 
 def symlink_problem(link: Path, root: Path) -> Problem:
@@ -85,31 +141,36 @@ def symlink_problem(link: Path, root: Path) -> Problem:
 def walk_runs(
     base: Path, root: Path, parsers: tuple[SolverParser, ...] | None = None
 ) -> Iterator[DiscoveredRun | Problem]:
-    """Every run directory below `base` (depth first, sorted), and every problem met."""
-    parsers = parsers if parsers is not None else registered_parsers()
-    stack = [base]
+    """Every run directory below `base` (depth first, sorted), and every problem met.
+
+    Folders travel as strings, not `Path`s: at one folder per run, building paths
+    cost a fifth of a tick.
+    """
+    checks = [_check_of(p) for p in (parsers if parsers is not None else registered_parsers())]
+    prefix = os.path.join(root, "")
+
+    def relative(folder: str) -> str:
+        if folder.startswith(prefix):
+            return folder[len(prefix) :]
+        return relative_path(Path(folder), root)
+
+    stack = [str(base)]
     while stack:
         folder = stack.pop()
         try:
-            parser = parser_for(folder, parsers)
+            entries = _listing(folder)
+            parser = _claimant(folder, {e.name: e for e in entries}, checks)
             if parser is not None:
-                digest, n_files, n_bytes = fingerprint(folder)
-                yield DiscoveredRun(
-                    relative_path(folder, root), parser.name, digest, n_files, n_bytes
-                )
+                digest, n_files, n_bytes = fingerprint(entries)
+                yield DiscoveredRun(relative(folder), parser.name, digest, n_files, n_bytes)
                 continue
-            with os.scandir(folder) as it:
-                entries = list(it)
-            children = sorted(
-                (Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)), reverse=True
-            )
-            links = sorted(Path(e.path) for e in entries if e.is_symlink())
         except OSError as error:
-            yield Problem(relative_path(folder, root), "unreadable_folder", str(error))
+            yield Problem(relative(folder), "unreadable_folder", str(error))
             continue
-        for link in links:
-            yield symlink_problem(link, root)
-        stack.extend(children)
+        for entry in entries:
+            if entry.is_symlink():
+                yield symlink_problem(Path(entry.path), root)
+        stack.extend(e.path for e in reversed(entries) if e.is_dir(follow_symlinks=False))
 
 
 def _subfolders(folder: Path) -> list[str]:

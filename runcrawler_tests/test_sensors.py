@@ -111,3 +111,27 @@ def test_after_a_crawl_the_first_tick_launches_nothing(setup):
     assert isinstance(result, SensorResult)
     assert result.run_requests == []
     assert result.dynamic_partitions_requests  # the partitions are still registered
+
+
+def test_a_log_growing_in_place_requests_its_partition(setup):
+    """Appending to a log leaves its folder's mtime alone; the file's own size and mtime show it."""
+    settings, resource, instance = setup
+    first = tick(instance, resource, None)
+    cluster, user = partition_folders(settings.archive_root)[0]
+    run = next((settings.archive_root / cluster / user).rglob("run.params")).parent
+    log = next(run.glob("*.o*"))
+    folder_mtime = run.stat().st_mtime_ns
+    with log.open("a") as out:
+        out.write(" ---> Iteration  9999\n")
+    assert run.stat().st_mtime_ns == folder_mtime
+    result = tick(instance, resource, first.cursor)
+    assert requested(result) == [str(partition_key(cluster, user))]
+
+
+def test_what_lands_in_a_runs_subfolders_is_not_looked_at(setup):
+    """MESH/ and SOLUT/ hold nothing a parser reads: the tick lists the run folder, not them."""
+    settings, resource, instance = setup
+    first = tick(instance, resource, None)
+    run = next(settings.archive_root.rglob("run.params")).parent
+    (run / "SOLUT" / "solut_0042.h5").write_bytes(b"\0" * 64)
+    assert isinstance(tick(instance, resource, first.cursor), SkipReason)
