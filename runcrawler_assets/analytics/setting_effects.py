@@ -88,28 +88,101 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-def runs_with_settings(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per run: user, each setting's value label, outcome, normalised efficiency."""
+def _long_runs_sql() -> str:
+    """The filtered runs unpivoted to one row per (run, setting), so one GROUP BY serves all.
+
+    Per row: user, setting, value label, outcome, efficiency and the log of the
+    efficiency relative to the median of the run's user, cluster and dimension.
+    """
     values = ",\n".join(f'{s.value_sql} AS "{s.name}"' for s in SETTINGS)
-    return query(
-        con,
-        f"""
+    names = ", ".join(f'"{s.name}"' for s in SETTINGS)
+    return f"""
         WITH filtered AS (SELECT * FROM {{runs}}),
         usual AS (
             SELECT "user", cluster, dimension, median(efficiency) AS usual_efficiency
             FROM filtered WHERE status = 'success' AND efficiency > 0 GROUP BY ALL
-        )
-        SELECT "user", {values},
-               status NOT IN $unfinished AS finished,
-               status IN $failed AS failed,
-               CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END AS efficiency,
-               CASE WHEN status = 'success' AND efficiency > 0
-                    THEN efficiency / usual_efficiency END AS relative_efficiency
-        FROM filtered LEFT JOIN usual USING ("user", cluster, dimension)
-        """,
+        ),
+        labelled AS (
+            SELECT "user", {values},
+                   status NOT IN $unfinished AS finished,
+                   status IN $failed AS failed,
+                   CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END
+                       AS efficiency,
+                   CASE WHEN status = 'success' AND efficiency > 0
+                        THEN ln(efficiency / usual_efficiency) END AS log_relative
+            FROM filtered LEFT JOIN usual USING ("user", cluster, dimension)
+        ),
+        long AS (UNPIVOT labelled ON {names} INTO NAME setting VALUE value)
+    """
+
+
+def _query_long(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, select: str, **params: object
+) -> pd.DataFrame:
+    return query(
+        con,
+        _long_runs_sql() + select,
         run_filter,
         unfinished=list(UNFINISHED_STATUSES),
         failed=list(FAILED_STATUSES),
+        **params,
+    )
+
+
+def failure_strata(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """Mantel-Haenszel strata per (setting, value, user): `a` failures among `n1` finished
+    runs with the value, `c` failures among `n0` finished runs of the same user without it."""
+    return _query_long(
+        con,
+        run_filter,
+        """
+        , per_user AS (
+            SELECT setting, value, "user",
+                   count(*) FILTER (WHERE failed) AS a, count(*) FILTER (WHERE finished) AS n1
+            FROM long GROUP BY ALL
+        )
+        SELECT setting, value, "user", a, n1,
+               sum(a) OVER user_runs - a AS c, sum(n1) OVER user_runs - n1 AS n0
+        FROM per_user WINDOW user_runs AS (PARTITION BY setting, "user")
+        """,
+    )
+
+
+def value_statistics(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """Per (setting, value): counts, median efficiency with its distribution-free 95 % interval
+    (order statistics at the binomial ranks n/2 ± z·√n/2), and sums of log relative
+    efficiency, for the value and for the rest of its setting's runs."""
+    return _query_long(
+        con,
+        run_filter,
+        """
+        , per_value AS (
+            SELECT setting, value,
+                   count(*) FILTER (WHERE finished) AS finished_runs,
+                   count(*) FILTER (WHERE failed) AS failed_runs,
+                   count(efficiency) AS successful_runs,
+                   -- Failed runs' NULLs sort last, past the `successful_runs` ranks read below.
+                   list_sort(list(efficiency), 'ASC', 'NULLS LAST') AS ordered,
+                   count(log_relative) AS n_log, sum(log_relative) AS sum_log,
+                   sum(log_relative * log_relative) AS sum_sq_log,
+                   $z * sqrt(successful_runs) / 2 AS half_width
+            FROM long GROUP BY ALL
+        )
+        SELECT * EXCLUDE (ordered, half_width),
+               (ordered[(successful_runs + 1) // 2] + ordered[successful_runs // 2 + 1]) / 2
+                   AS median_efficiency,
+               ordered[CAST(greatest(1, floor(successful_runs / 2 - half_width) + 1) AS BIGINT)]
+                   AS median_efficiency_ci_low,
+               ordered[CAST(least(successful_runs, ceil(successful_runs / 2 + half_width))
+                            AS BIGINT)] AS median_efficiency_ci_high,
+               sum(finished_runs) OVER setting_runs - finished_runs AS rest_finished_runs,
+               sum(failed_runs) OVER setting_runs - failed_runs AS rest_failed_runs,
+               sum(n_log) OVER setting_runs - n_log AS rest_n_log,
+               sum(sum_log) OVER setting_runs - sum_log AS rest_sum_log,
+               sum(sum_sq_log) OVER setting_runs - sum_sq_log AS rest_sum_sq_log
+        FROM per_value WINDOW setting_runs AS (PARTITION BY setting)
+        """,
+        z=Z95,
     )
 
 
@@ -141,100 +214,41 @@ def mantel_haenszel_risk_ratio(strata: pd.DataFrame) -> tuple[float, float]:
     return math.log(r / s), math.sqrt(variance)
 
 
-def log_mean_ratio(values: np.ndarray, rest: np.ndarray) -> tuple[float, float]:
-    """(difference of mean logs, its Welch standard error): a ratio of geometric means."""
-    if len(values) < 2 or len(rest) < 2:
-        return math.nan, math.nan
-    a, b = np.log(values), np.log(rest)
-    return float(a.mean() - b.mean()), float(
-        math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+def log_mean_ratio(stats: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(difference of mean logs, its Welch standard error) of each value against the rest,
+    from counts, sums and sums of squares: a ratio of geometric means. NaN below 2 runs a side."""
+
+    def mean_and_variance(n: pd.Series, total: pd.Series, sum_sq: pd.Series) -> tuple:
+        mean = total / n
+        return mean, ((sum_sq - total * mean) / (n - 1)).clip(lower=0)
+
+    n, rest_n = stats["n_log"].astype(float), stats["rest_n_log"].astype(float)
+    mean, variance = mean_and_variance(n, stats["sum_log"], stats["sum_sq_log"])
+    rest_mean, rest_variance = mean_and_variance(
+        rest_n, stats["rest_sum_log"], stats["rest_sum_sq_log"]
     )
+    testable = (n >= 2) & (rest_n >= 2)
+    se = np.sqrt(variance / n + rest_variance / rest_n)
+    return (mean - rest_mean).where(testable), se.where(testable)
 
 
-def median_interval(values: np.ndarray) -> tuple[float, float]:
-    """Distribution-free 95 % interval of a median, from order statistics (binomial ranks)."""
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan
-    ordered = np.sort(values)
-    low = max(0, math.floor(n / 2 - Z95 * math.sqrt(n) / 2))
-    high = min(n - 1, math.ceil(n / 2 + Z95 * math.sqrt(n) / 2) - 1)
-    return float(ordered[low]), float(ordered[high])
-
-
-def _ratio_columns(prefix: str, estimate: float, se: float, z: float) -> dict[str, float]:
-    return {
-        f"{prefix}_ratio": math.exp(estimate),
-        f"{prefix}_ratio_ci_low": math.exp(estimate - Z95 * se),
-        f"{prefix}_ratio_ci_high": math.exp(estimate + Z95 * se),
-        f"{prefix}_flag_low": math.exp(estimate - z * se),
-        f"{prefix}_flag_high": math.exp(estimate + z * se),
-    }
-
-
-def _compare(runs: pd.DataFrame, setting: str, value: str) -> dict[str, object]:
-    """All statistics of one value against the rest of the runs, before flagging."""
-    mine = runs[setting] == value
-    finished = runs["finished"].astype(bool)
-    failed = runs["failed"].astype(bool)
-    strata = (
-        pd.DataFrame(
-            {
-                "user": runs["user"],
-                "a": failed & mine,
-                "n1": finished & mine,
-                "c": failed & ~mine,
-                "n0": finished & ~mine,
-            }
-        )
-        .groupby("user")
-        .sum()
-    )
-    k1, n1, k2, n2 = (int(strata[col].sum()) for col in ("a", "n1", "c", "n0"))
-    rate_low, rate_high = wilson_interval(k1, n1)
-    efficiency = runs.loc[mine, "efficiency"].dropna().to_numpy()
-    relative = runs.loc[mine, "relative_efficiency"].dropna().to_numpy()
-    relative_rest = runs.loc[~mine, "relative_efficiency"].dropna().to_numpy()
-    eff_low, eff_high = median_interval(efficiency)
-    return {
-        "setting": setting,
-        "value": value,
-        "finished_runs": n1,
-        "failed_runs": k1,
-        "failure_rate": k1 / n1 if n1 else math.nan,
-        "failure_rate_ci_low": rate_low,
-        "failure_rate_ci_high": rate_high,
-        "rest_finished_runs": n2,
-        "rest_failure_rate": k2 / n2 if n2 else math.nan,
-        "failure_stats": mantel_haenszel_risk_ratio(strata),
-        "successful_runs": len(efficiency),
-        "rest_successful_runs": len(relative_rest),
-        "median_efficiency": float(np.median(efficiency)) if len(efficiency) else math.nan,
-        "median_efficiency_ci_low": eff_low,
-        "median_efficiency_ci_high": eff_high,
-        "efficiency_stats": log_mean_ratio(relative, relative_rest),
-    }
+def _rate(count: pd.Series, runs: pd.Series) -> pd.Series:
+    return (count / runs.where(runs > 0)).astype(float)
 
 
 def _flag(table: pd.DataFrame, prefix: str, n_col: str, rest_col: str) -> pd.DataFrame:
     """Ratio columns with 95 % intervals, and the flag from the Bonferroni-widened interval."""
     testable = (table[n_col] >= MIN_RUNS) & (table[rest_col] >= MIN_RUNS)
     tests = testable.groupby(table["setting"]).transform("sum").clip(lower=1)
-    z = [NormalDist().inv_cdf(1 - 0.05 / (2 * n)) for n in tests]
-    columns = pd.DataFrame(
-        [
-            _ratio_columns(prefix, est, se, z_value)
-            for (est, se), z_value in zip(table[f"{prefix}_stats"], z, strict=True)
-        ],
-        index=table.index,
-    )
-    beyond_noise = (columns[f"{prefix}_flag_low"] > 1) | (columns[f"{prefix}_flag_high"] < 1)
-    large = (columns[f"{prefix}_ratio"] >= MIN_RATIO) | (
-        columns[f"{prefix}_ratio"] <= 1 / MIN_RATIO
-    )
-    table = pd.concat([table.drop(columns=f"{prefix}_stats"), columns], axis=1)
+    z = np.array([NormalDist().inv_cdf(1 - 0.05 / (2 * n)) for n in tests])
+    estimate, se = table.pop(f"{prefix}_log_ratio"), table.pop(f"{prefix}_log_se")
+    table[f"{prefix}_ratio"] = np.exp(estimate)
+    table[f"{prefix}_ratio_ci_low"] = np.exp(estimate - Z95 * se)
+    table[f"{prefix}_ratio_ci_high"] = np.exp(estimate + Z95 * se)
+    beyond_noise = (np.exp(estimate - z * se) > 1) | (np.exp(estimate + z * se) < 1)
+    large = (table[f"{prefix}_ratio"] >= MIN_RATIO) | (table[f"{prefix}_ratio"] <= 1 / MIN_RATIO)
     table[f"{prefix}_flagged"] = testable & beyond_noise & large
-    return table.drop(columns=[f"{prefix}_flag_low", f"{prefix}_flag_high"])
+    return table
 
 
 def _sentence(row: pd.Series) -> str:
@@ -265,17 +279,30 @@ def _times(row: pd.Series, prefix: str, more: str, less: str) -> str:
 
 def setting_effects(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
     """One row per (setting, value): counts, rates, intervals, ratios, flags and a sentence."""
-    runs = runs_with_settings(con, run_filter)
-    rows = [
-        _compare(runs, setting.name, value)
-        for setting in SETTINGS
-        for value in setting.sorted_values(runs[setting.name])
-    ]
-    if not rows:
+    stats = value_statistics(con, run_filter)
+    if stats.empty:
         return pd.DataFrame(columns=EFFECT_COLUMNS)
-    table = pd.DataFrame(rows)
+    order = [
+        (setting.name, value)
+        for setting in SETTINGS
+        for value in setting.sorted_values(stats.loc[stats["setting"] == setting.name, "value"])
+    ]
+    table = stats.set_index(["setting", "value"]).loc[order].reset_index()
+    wilson = [
+        wilson_interval(k, n)
+        for k, n in zip(table["failed_runs"], table["finished_runs"], strict=True)
+    ]
+    table[["failure_rate_ci_low", "failure_rate_ci_high"]] = wilson
+    table["failure_rate"] = _rate(table["failed_runs"], table["finished_runs"])
+    table["rest_failure_rate"] = _rate(table["rest_failed_runs"], table["rest_finished_runs"])
+    pooled = {
+        key: mantel_haenszel_risk_ratio(group)
+        for key, group in failure_strata(con, run_filter).groupby(["setting", "value"])
+    }
+    table[["failure_log_ratio", "failure_log_se"]] = [pooled[key] for key in order]
+    table["efficiency_log_ratio"], table["efficiency_log_se"] = log_mean_ratio(table)
     table = _flag(table, "failure", "finished_runs", "rest_finished_runs")
-    table = _flag(table, "efficiency", "successful_runs", "rest_successful_runs")
+    table = _flag(table, "efficiency", "successful_runs", "rest_n_log")
     table["finding"] = table.apply(_sentence, axis=1)
     return table[EFFECT_COLUMNS]
 
