@@ -112,13 +112,44 @@ def habit_flags(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.Dat
     return flags.sort_values(["runs_concerned", "user"], ascending=[False, True], kind="stable")
 
 
-def per_run_sizes(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """The per-run values the distribution charts need."""
+def box_statistics(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, column: str
+) -> pd.DataFrame:
+    """Per user, the box plot of `column` (a trusted column name): quartiles, whiskers at
+    1.5 IQR and outliers, computed in SQL so the chart never loads one row per run.
+
+    Quartiles interpolate (`quantile_cont`) as matplotlib's `boxplot` does; each
+    distinct outlier is listed once, since repeated marks would overlap anyway.
+    Users come in order of their median.
+    """
     return query(
         con,
-        'SELECT "user", dimension, n_procs, ncell_group, n_nodes / n_procs AS nodes_per_process '
-        "FROM {runs}",
+        f"""
+        WITH sized AS (
+            SELECT "user" AS label, {column} AS v FROM {{runs}}
+            WHERE "user" IS NOT NULL AND {column} IS NOT NULL
+        ),
+        quartiles AS (
+            SELECT label, q[1] AS q1, q[2] AS med, q[3] AS q3,
+                   q[1] - 1.5 * (q[3] - q[1]) AS low_fence, q[3] + 1.5 * (q[3] - q[1]) AS high_fence
+            FROM (SELECT label, quantile_cont(v, [0.25, 0.5, 0.75]) AS q FROM sized GROUP BY label)
+        )
+        SELECT label, q1, med, q3,
+               least(q1, min(v) FILTER (WHERE v >= low_fence)) AS whislo,
+               greatest(q3, max(v) FILTER (WHERE v <= high_fence)) AS whishi,
+               coalesce(list(DISTINCT v ORDER BY v) FILTER (WHERE v < low_fence OR v > high_fence),
+                        []) AS fliers
+        FROM sized JOIN quartiles USING (label)
+        GROUP BY label, q1, med, q3 ORDER BY med, label
+        """,
         run_filter,
+    )
+
+
+def nodes_per_process(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """The per-run values the histogram needs."""
+    return query(
+        con, "SELECT dimension, n_nodes / n_procs AS nodes_per_process FROM {runs}", run_filter
     )
 
 
@@ -141,21 +172,19 @@ def _findings(table: pd.DataFrame, flags: pd.DataFrame) -> list[str]:
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     table = habits_by_user_cluster(con, run_filter)
     flags = habit_flags(con, run_filter)
-    sizes = per_run_sizes(con, run_filter)
+    sizes = nodes_per_process(con, run_filter)
     return AnalysisResult(
         tables={"hpc_habits": table, "hpc_habit_flags": flags},
         charts={
-            "procs_by_user.png": charts.distribution_by_group(
-                sizes["n_procs"],
-                sizes["user"],
+            "procs_by_user.png": charts.box_plots(
+                box_statistics(con, run_filter, "n_procs"),
                 "MPI processes per run, by user",
                 "user",
                 "MPI processes",
                 log=True,
             ),
-            "ncell_group_by_user.png": charts.distribution_by_group(
-                sizes["ncell_group"],
-                sizes["user"],
+            "ncell_group_by_user.png": charts.box_plots(
+                box_statistics(con, run_filter, "ncell_group"),
                 "ncell_group per run, by user",
                 "user",
                 "ncell_group [cells per group]",
