@@ -13,9 +13,15 @@ from hypothesis import strategies as st
 
 from runcrawler_assets.records import RunRecord, run_id_for
 from runcrawler_assets.solvers import parser_for
-from runcrawler_assets.solvers.avbp import AvbpParser, parse_params_text, read_log, typed_settings
+from runcrawler_assets.solvers.avbp import (
+    AvbpLog,
+    AvbpParser,
+    parse_params_text,
+    read_log,
+    typed_settings,
+)
 from runcrawler_assets.solvers.avbp_milestones import MILESTONES
-from runcrawler_assets.solvers.logtext import DEFAULT_LIMITS
+from runcrawler_assets.solvers.logtext import DEFAULT_LIMITS, emit_lines
 
 NOW = datetime(2024, 3, 20, 12, 0, 0)
 LONG_AGO = NOW - timedelta(days=30)
@@ -521,3 +527,36 @@ def test_the_readme_parses_one_run_in_two_lines(tmp_path: Path) -> None:
     record = parse_run(str(run_dir), archive_root=str(tmp_path))
     assert record is not None and record.status == "success" and record.solver == "avbp"
     assert parse_run(str(tmp_path), archive_root=str(tmp_path)) is None
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b" Iteration #  10 x\n Iteration #  20 error here\n --> end of avbp session\n",
+        b" Iteration #  10\n *** error: negative density\n Iteration #  30\r\n Patch #1\n",
+        b"iteration#5\n\x1c Iteration # 6 cancelled\n Host : n1\n note: iteration 7 # 8\n",
+        b" Iteration #  10\n Iteration #  11 fatal\n total cpu time [s] : 12.5",
+        b" Iteration #  10\n er\x00ror: bad\n Iteration #  12\n",
+        b" It\xc3\xa9ration #  10\n error: caf\xc3\xa9\n Iteration #  13\n",
+        b"no iteration at all\n run ended on : 2024-01-01 10:00:00\n",
+    ],
+)
+def test_feed_tail_is_feeding_every_line(tail: bytes) -> None:
+    """The block path of the tail must leave the log exactly as feeding it line by line."""
+    by_block, by_line = AvbpLog(iterations_done=3), AvbpLog(iterations_done=3)
+    by_block.feed_tail(tail)
+    emit_lines(tail, by_line.feed, DEFAULT_LIMITS.max_line)
+    assert by_block == by_line
+
+
+_TAIL_PIECES = [b" Iteration # ", b"iteration", b"#", b"12", b" ", b"\t", b"\r", b"\n", b"\x1f"]
+_TAIL_PIECES += [b"error", b"SIGSEGV", b"host : n", b"end of avbp session", b"\xc3\xa9", b"x"]
+
+
+@given(st.lists(st.sampled_from(_TAIL_PIECES), max_size=40))
+def test_feed_tail_is_feeding_every_line_on_any_mix(pieces: list[bytes]) -> None:
+    tail = b"".join(pieces)
+    by_block, by_line = AvbpLog(), AvbpLog()
+    by_block.feed_tail(tail)
+    emit_lines(tail, by_line.feed, DEFAULT_LIMITS.max_line)
+    assert by_block == by_line

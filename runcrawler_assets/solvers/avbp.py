@@ -3,7 +3,8 @@
 Shaped as three readers and one assembler, each small enough to test alone:
 `read_params` (the AVBP parameter file, typed per docs/contract-notes.md),
 `AvbpLog` (a line-by-line state machine fed by `logtext.scan_log`, so that a
-2 GB log costs a bounded read), and the scheduler files fed to the same
+2 GB log costs a bounded read; the tail, mostly iteration lines, comes as one
+block searched for the few lines that matter), and the scheduler files fed to the same
 `verdicts.ErrorEvidence`; `AvbpParser.parse` puts the pieces together. The
 milestone table comes from `avbp_milestones`, the ranking of verdicts from
 `verdicts`, so this module only knows what AVBP prints.
@@ -23,7 +24,15 @@ from typing import Any
 
 from runcrawler_assets.records import RunRecord, Status
 from runcrawler_assets.solvers.avbp_milestones import MILESTONES, Milestone
-from runcrawler_assets.solvers.logtext import LogReadReport, read_head, scan_log
+from runcrawler_assets.solvers.logtext import (
+    DEFAULT_LIMITS,
+    LogReadReport,
+    emit_lines,
+    filter_lines,
+    lines_from_end,
+    read_head,
+    scan_log,
+)
 from runcrawler_assets.solvers.rundir import (
     MarkerFileParser,
     RunFile,
@@ -207,6 +216,12 @@ _KEYWORDS = "|".join(
 # Lower-case and case-sensitive, matched on lower-cased text: much faster than re.I.
 _INTERESTING = re.compile(_KEYWORDS.lower())
 SCAN_FOR = re.compile(_KEYWORDS.lower().encode())
+# Consecutive iteration lines, matched on lower-cased ASCII: `_ITERATION` matches each of
+# them too (blanks are a subset of its `\s`, bounded so the number stays within max_line).
+_BLANKS = rb"[\t\x0b\x0c\r\x1c-\x1f ]{0,64}"
+_ITERATION_RUN = re.compile(
+    rb"(?:" + _BLANKS + rb"iteration" + _BLANKS + rb"#" + _BLANKS + rb"[0-9][^\n]*(?:\n|\Z))+"
+)
 
 
 def parse_log_time(text: str) -> datetime | None:
@@ -253,6 +268,36 @@ class AvbpLog:
             self._take_fields(line, lowered)
             self._take_milestone(lowered)
 
+    def feed_tail(self, block: bytes) -> None:
+        """Take the tail as `feed` would take its lines, without searching its iteration lines.
+
+        Most of a tail is iteration lines, which `feed` only counts, and the keyword
+        search costs ~30 ns a byte: runs of them are matched whole and passed over,
+        the rest goes through `SCAN_FOR` (in ASCII without NUL, lower-casing and the
+        patterns give the same answer on the bytes as on the decoded line; any other
+        tail goes line by line), and the last iteration is found from the end.
+        """
+        max_line = DEFAULT_LIMITS.max_line
+        if not block.isascii() or b"\x00" in block:
+            emit_lines(block, self.feed, max_line)
+            return
+        lowered, pos, end = block.lower(), 0, len(block)
+        while pos < end:
+            if (run := _ITERATION_RUN.match(lowered, pos)) is not None:
+                pos = run.end()
+                continue
+            # Search up to the line of the next possible iteration line, this line at least.
+            stop = lowered.find(b"iteration", pos)
+            stop = end if stop == -1 else lowered.rfind(b"\n", pos, stop) + 1
+            if stop <= pos:
+                stop = lowered.find(b"\n", pos) + 1 or end
+            filter_lines(block[pos:stop], SCAN_FOR, self.feed, max_line)
+            pos = stop
+        for line in lines_from_end(block, b"#", max_line):
+            if (iteration := _ITERATION.match(line)) is not None:
+                self.iterations_done = int(iteration.group(1))
+                return
+
     def _take_fields(self, line: str, lowered: str) -> None:
         for name, word, pattern in _FIELDS:
             if word not in lowered:
@@ -287,7 +332,9 @@ class AvbpLog:
 def read_log(path: Path) -> tuple[AvbpLog, LogReadReport]:
     """Feed the head, the scanned error lines and the tail of a log to an `AvbpLog`."""
     log = AvbpLog()
-    report = scan_log(path, log.feed, head_until=_LOOP_STARTS, scan_for=SCAN_FOR)
+    report = scan_log(
+        path, log.feed, head_until=_LOOP_STARTS, scan_for=SCAN_FOR, on_tail=log.feed_tail
+    )
     return log, report
 
 

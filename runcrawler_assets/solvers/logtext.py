@@ -17,7 +17,10 @@ iteration, wrap-up, verdicts). So `scan_log` reads, in file order:
    `re.IGNORECASE`: Python's regex engine skips ahead by first character
    only for case-sensitive patterns, which makes the scan ten times faster
    (about 20 ms per MB);
-3. the **tail**: every line of the last `limits.tail_bytes`.
+3. the **tail**: every line of the last `limits.tail_bytes`, or, for a
+   consumer that passes `on_tail`, the tail as one block of bytes: most of
+   its lines (iterations) matter to no field, and a consumer that searches
+   the block need not decode and dispatch each of them.
 
 For a plain file the bytes read are bounded by
 `head_bytes + scan_bytes + tail_bytes` (`ReadLimits.max_plain_bytes`, about
@@ -52,12 +55,14 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 GZIP_MAGIC = b"\x1f\x8b"
 
 LineHandler = Callable[[str], None]
+BlockHandler = Callable[[bytes], None]
 
 
 class _Readable(Protocol):
@@ -237,20 +242,40 @@ class _Filter:
     def feed(self, data: bytes) -> None:
         data = self.carry + data
         cut = data.rfind(b"\n") + 1
-        block = data[:cut]
         self.carry = data[cut:][-self._max_line :]
-        line_end = -1
-        for match in self._pattern.finditer(block.lower()):
-            if match.start() <= line_end:
-                continue
-            start = block.rfind(b"\n", 0, match.start()) + 1
-            line_end = block.find(b"\n", match.end())
-            if line_end == -1:
-                line_end = len(block)
-            self._on_line(decode_line(block[start:line_end], self._max_line))
+        filter_lines(data[:cut], self._pattern, self._on_line, self._max_line)
 
 
-def _emit_lines(data: bytes, on_line: LineHandler, max_line: int) -> None:
+def filter_lines(
+    block: bytes, pattern: re.Pattern[bytes], on_line: LineHandler, max_line: int
+) -> None:
+    """Pass on the lines of `block` holding a match of `pattern` (lower-case, see above)."""
+    line_end = -1
+    for match in pattern.finditer(block.lower()):
+        if match.start() <= line_end:
+            continue
+        start = block.rfind(b"\n", 0, match.start()) + 1
+        line_end = block.find(b"\n", match.end())
+        if line_end == -1:
+            line_end = len(block)
+        on_line(decode_line(block[start:line_end], max_line))
+
+
+def lines_from_end(block: bytes, marker: bytes, max_line: int) -> Iterator[str]:
+    """The lines of `block` that contain `marker`, decoded, the last one first.
+
+    Finding the last line of a kind (the last iteration) then costs one `rfind`
+    and one decoded line, not a pass over every line before it.
+    """
+    end = len(block)
+    while (at := block.rfind(marker, 0, end)) != -1:
+        start = block.rfind(b"\n", 0, at) + 1
+        stop = block.find(b"\n", at)
+        yield decode_line(block[start : stop if stop != -1 else len(block)], max_line)
+        end = start
+
+
+def emit_lines(data: bytes, on_line: LineHandler, max_line: int) -> None:
     """Pass on every line of `data`, the last one even without a line ending."""
     lines = data.split(b"\n")
     if lines and not lines[-1]:
@@ -281,7 +306,7 @@ def _read_head(
 
 
 def _stream_through_tail(
-    pieces: Iterator[bytes], scan: _Filter, on_line: LineHandler, limits: ReadLimits
+    pieces: Iterator[bytes], scan: _Filter, on_tail: BlockHandler, limits: ReadLimits
 ) -> None:
     """Everything left: lines leaving a `tail_bytes` window are filtered, the window is the tail."""
     window: deque[bytes] = deque()
@@ -293,11 +318,11 @@ def _stream_through_tail(
             old = window.popleft()
             held -= len(old)
             scan.feed(old)
-    _emit_lines(scan.carry + b"".join(window), on_line, limits.max_line)
+    on_tail(scan.carry + b"".join(window))
 
 
 def _scan_then_seek_tail(
-    session: _Session, leftover: bytes, scan: _Filter, on_line: LineHandler, limits: ReadLimits
+    session: _Session, leftover: bytes, scan: _Filter, on_tail: BlockHandler, limits: ReadLimits
 ) -> None:
     """A plain file too big to read whole: filter `scan_bytes`, skip, then read the tail."""
     scan.feed(leftover)
@@ -316,7 +341,7 @@ def _scan_then_seek_tail(
     data = b"".join(_chunks(session, _CountingReader(session), wanted, expect_all=True))
     first_newline = data.find(b"\n")
     if first_newline != -1:
-        _emit_lines(data[first_newline + 1 :], on_line, limits.max_line)
+        on_tail(data[first_newline + 1 :])
 
 
 def scan_log(
@@ -326,11 +351,16 @@ def scan_log(
     head_until: re.Pattern[str] | None,
     scan_for: re.Pattern[bytes],
     limits: ReadLimits = DEFAULT_LIMITS,
+    on_tail: BlockHandler | None = None,
 ) -> LogReadReport:
     """Pass the head, the `scan_for` lines of a bounded scan, and the tail to `on_line`, in order.
 
+    With `on_tail`, the tail goes to it instead, as one block of whole lines (the
+    last one maybe without its line ending), after everything passed to `on_line`.
     Never raises for a bad file; see the module docstring for the bounds.
     """
+    if on_tail is None:
+        on_tail = partial(emit_lines, on_line=on_line, max_line=limits.max_line)
     warnings: list[str] = []
     opened = _open_regular(path, warnings)
     if opened is None:
@@ -346,9 +376,9 @@ def scan_log(
             return LogReadReport(size=size, warnings=tuple(warnings))
         session.bytes_read += len(GZIP_MAGIC) if size >= len(GZIP_MAGIC) else size
         if compressed:
-            _read_gzip(session, on_line, head_until, scan_for, limits)
+            _read_gzip(session, on_line, on_tail, head_until, scan_for, limits)
         else:
-            _read_plain(session, on_line, head_until, scan_for, limits)
+            _read_plain(session, on_line, on_tail, head_until, scan_for, limits)
     return LogReadReport(
         size=size,
         bytes_read=session.bytes_read,
@@ -362,6 +392,7 @@ def scan_log(
 def _read_plain(
     session: _Session,
     on_line: LineHandler,
+    on_tail: BlockHandler,
     head_until: re.Pattern[str] | None,
     scan_for: re.Pattern[bytes],
     limits: ReadLimits,
@@ -375,14 +406,15 @@ def _read_plain(
         return
     if len(leftover) + rest <= limits.scan_bytes + limits.tail_bytes:
         body = _chunks(session, _CountingReader(session), rest, expect_all=True)
-        _stream_through_tail(_prepend(leftover, body), scan, on_line, limits)
+        _stream_through_tail(_prepend(leftover, body), scan, on_tail, limits)
     else:
-        _scan_then_seek_tail(session, leftover, scan, on_line, limits)
+        _scan_then_seek_tail(session, leftover, scan, on_tail, limits)
 
 
 def _read_gzip(
     session: _Session,
     on_line: LineHandler,
+    on_tail: BlockHandler,
     head_until: re.Pattern[str] | None,
     scan_for: re.Pattern[bytes],
     limits: ReadLimits,
@@ -393,7 +425,7 @@ def _read_gzip(
         _limited(chunks, limits.head_bytes), on_line, head_until, limits.max_line
     )
     scan = _Filter(scan_for, on_line, limits.max_line)
-    _stream_through_tail(_prepend(leftover, chunks), scan, on_line, limits)
+    _stream_through_tail(_prepend(leftover, chunks), scan, on_tail, limits)
     if session.bytes_decoded >= limits.gzip_bytes and _has_more(stream):
         session.skipped_bytes = max(session.size - session.bytes_read, 0)
         session.warn(
