@@ -19,6 +19,8 @@ from runcrawler_assets import charts
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, Bins, RunFilter, query
 
 PROCESS_BINS = Bins((16, 64, 256, 1024, 4096), unit="procs")
+# The scatter draws at most this many runs (a deterministic sample beyond).
+MAX_POINTS = 20_000
 SUCCESSFUL_WITH_EFFICIENCY = (
     "status = 'success' AND efficiency > 0 AND n_procs > 0 AND dimension IS NOT NULL"
 )
@@ -59,12 +61,26 @@ def cluster_medians(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd
 
 
 def efficiency_points(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """At most `MAX_POINTS` successful runs for the scatter, the same ones on every rebuild:
+    a million dots cost seconds to draw and read no better than a sample of them."""
     return query(
         con,
         f"SELECT dimension, cluster, n_procs, efficiency FROM {{runs}} "
-        f"WHERE {SUCCESSFUL_WITH_EFFICIENCY}",
+        f"WHERE {SUCCESSFUL_WITH_EFFICIENCY} ORDER BY hash(run_id), run_id LIMIT $max_points",
+        run_filter,
+        max_points=MAX_POINTS,
+    )
+
+
+def dimension_medians(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.Series:
+    """Median efficiency per dimension over all clusters, indexed by dimension."""
+    frame = query(
+        con,
+        f"SELECT dimension, median(efficiency) AS efficiency_median FROM {{runs}} "
+        f"WHERE {SUCCESSFUL_WITH_EFFICIENCY} GROUP BY ALL",
         run_filter,
     )
+    return frame.set_index("dimension")["efficiency_median"]
 
 
 def cpu_hours_by_user_cluster(
@@ -84,7 +100,7 @@ def cpu_hours_by_user_cluster(
     )
 
 
-def _findings(medians: pd.DataFrame, points: pd.DataFrame) -> list[str]:
+def _findings(medians: pd.DataFrame, overall: pd.Series) -> list[str]:
     if medians.empty:
         return ["No successful run with a known efficiency matches the filter."]
     findings = []
@@ -97,7 +113,6 @@ def _findings(medians: pd.DataFrame, points: pd.DataFrame) -> list[str]:
                 f"(median {fastest['efficiency_median']:.3g} s·proc/(it·node)); "
                 f"{slowest['cluster']} needs {ratio:.1f}× as much."
             )
-    overall = points.groupby("dimension")["efficiency"].median()
     if {2, 3} <= set(overall.index):
         findings.append(
             f"3D runs need {overall[3] / overall[2]:.1f}× the time per node and iteration "
@@ -134,10 +149,14 @@ def _per_solver(
     only = replace(run_filter, solver=solver)
     table, medians = efficiency_table(con, only), cluster_medians(con, only)
     points = efficiency_points(con, only)
+    runs = int(medians["runs"].sum())
+    dots = "runs" if len(points) == runs else f"a sample of {len(points):,} of {runs:,} runs"
     chart = charts.efficiency_vs_procs(
-        points, table, f"{solver}: efficiency against MPI processes (successful runs; dots = runs)"
+        points,
+        table,
+        f"{solver}: efficiency against MPI processes (successful runs; dots = {dots})",
     )
-    findings = _findings(medians, points)
+    findings = _findings(medians, dimension_medians(con, only))
     prefix = "" if first else f"{solver}: "
     for frame in (table, medians):
         frame.insert(0, "solver", solver)
