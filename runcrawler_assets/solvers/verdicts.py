@@ -169,7 +169,8 @@ class ErrorEvidence:
             self._observe_verdict(line.strip(), *verdict)
         elif is_solver_error:
             self.observe_solver_error(line)
-        elif self.mpi_abort is None and _MPI_ABORT.search(line):
+        # `_` has no other case: the case-insensitive search (~1 µs) only where it can match.
+        elif self.mpi_abort is None and "_" in line and _MPI_ABORT.search(line):
             self.mpi_abort = line.strip()
 
     def observe_solver_error(self, message: str, category: str | None = None) -> None:
