@@ -60,6 +60,14 @@ def is_regular_file(path: Path) -> bool:
         return False
 
 
+def _kind_of(name: str, kinds: tuple[re.Pattern[str], ...]) -> int | None:
+    """The index of the first pattern `name` fully matches (a loop: no generator per entry)."""
+    for index, pattern in enumerate(kinds):
+        if pattern.fullmatch(name):
+            return index
+    return None
+
+
 def list_run_files(
     run_dir: Path, kinds: tuple[re.Pattern[str], ...], warnings: list[str]
 ) -> tuple[list[RunFile], ...]:
@@ -75,7 +83,7 @@ def list_run_files(
         warnings.append(f"cannot list the run directory ({exc.strerror or exc})")
         return found
     for entry in entries:
-        kind = next((i for i, p in enumerate(kinds) if p.fullmatch(entry.name)), None)
+        kind = _kind_of(entry.name, kinds)
         if kind is None:
             continue
         try:
