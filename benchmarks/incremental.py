@@ -11,11 +11,11 @@ import shutil
 import time
 from typing import Any
 
-from dagster import DagsterInstance, SensorResult, build_sensor_context, materialize
+from dagster import DagsterInstance, SensorResult, build_sensor_context
 
 from benchmarks.common import Workspace, load_average, temporary_workspace
-from runcrawler_assets.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.headless import refresh_partition
+from runcrawler_assets.resources import RuncrawlerSettings
 from runcrawler_assets.sensors import archive_sensor
 from runcrawler_assets.settings import Settings
 
@@ -49,13 +49,7 @@ def bench_incremental(n_runs: int, workspace: Workspace | None = None, added: in
         parsed: list[Any] = []
         started = time.perf_counter()
         for request in requests:
-            outcome = materialize(
-                INGEST_ASSETS,
-                instance=instance,
-                partition_key=request.partition_key,
-                resources={"settings": resource, "progress": CrawlProgress()},
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            )
+            outcome = refresh_partition(settings, instance, request.partition_key, parse_workers=2)
             parsed += _parsed_counts(outcome)
         refresh = time.perf_counter() - started
     return {

@@ -13,9 +13,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetsDefinition, DagsterInstance, materialize
+from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
 
-from runcrawler_assets.assets.ingest import DUCKDB_POOL
+from runcrawler_assets.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.discovery import list_partitions
 from runcrawler_assets.partitions import all_partition_tags, register_partitions
 from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
@@ -130,4 +130,31 @@ def crawl(
         rows=int(runs.get("rows_in_table", 0)),
         seconds=time.monotonic() - started,
         success=result.success,
+    )
+
+
+def refresh_partition(
+    settings: Settings,
+    instance: DagsterInstance,
+    key: str,
+    *,
+    reparse_all: bool = False,
+    parse_workers: int = 1,
+    tags: dict[str, str] | None = None,
+) -> ExecuteInProcessResult:
+    """One partition's ingest chain in this process, as a sensor-launched run does it."""
+    return materialize(
+        INGEST_ASSETS,
+        instance=instance,
+        partition_key=key,
+        resources={
+            "settings": RuncrawlerSettings.from_settings(settings, parse_workers),
+            "progress": CrawlProgress(),
+        },
+        run_config={
+            "ops": {"parsed_runs": {"config": {"reparse_all": reparse_all}}},
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        },
+        tags=tags,
+        raise_on_error=False,
     )

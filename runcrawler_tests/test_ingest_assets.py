@@ -8,13 +8,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
 from runcrawler_assets.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.headless import crawl
+from runcrawler_assets.headless import crawl, refresh_partition
 from runcrawler_assets.partitions import partition_key, register_partitions
-from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
 from runcrawler_assets.settings import Settings
 
 COMPARED = (
@@ -97,19 +96,9 @@ def test_refresh_parses_exactly_the_new_and_changed_runs(archive):
 
 def _materialize_one(args: tuple[str, str, str, str, str]) -> bool:
     home, archive_root, data_dir, cluster, user = args
-    instance = DagsterInstance.from_config(home)
     settings = Settings(archive_root=Path(archive_root), data_dir=Path(data_dir))
-    result = materialize(
-        INGEST_ASSETS,
-        instance=instance,
-        partition_key=str(partition_key(cluster, user)),
-        resources={
-            "settings": RuncrawlerSettings.from_settings(settings, parse_workers=1),
-            "progress": CrawlProgress(),
-        },
-        raise_on_error=False,
-    )
-    return result.success
+    with DagsterInstance.from_config(home) as instance:
+        return refresh_partition(settings, instance, str(partition_key(cluster, user))).success
 
 
 def test_two_partitions_materialized_concurrently_both_succeed(archive, tmp_path):

@@ -36,7 +36,6 @@ from dagster import (
     JobDefinition,
     define_asset_job,
     execute_job,
-    materialize,
     multiprocess_executor,
     reconstructable,
 )
@@ -45,7 +44,7 @@ from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.discovery import list_partitions
-from runcrawler_assets.headless import crawl
+from runcrawler_assets.headless import crawl, refresh_partition
 from runcrawler_assets.partitions import register_partitions
 from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
 from runcrawler_assets.settings import Settings
@@ -250,13 +249,10 @@ def _settings_resources(settings: Settings) -> dict[str, object]:
 def materialize_one_partition(home: str, settings: Settings, key: str) -> str:
     """One partition's ingest, as the daemon launches it: a process and an instance of its own."""
     with DagsterInstance.from_config(home) as instance:
-        result = materialize(
-            INGEST_ASSETS,
-            instance=instance,
-            partition_key=key,
-            resources=_settings_resources(settings),
-            tags={"runcrawler/trigger": "test_parallel"},
+        result = refresh_partition(
+            settings, instance, key, tags={"runcrawler/trigger": "test_parallel"}
         )
+    assert result.success
     return result.run_id
 
 

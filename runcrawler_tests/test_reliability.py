@@ -22,16 +22,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
 from runcrawler_assets.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.crawl import crawl_into_warehouse, partition_rows, refresh_partitions
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.discovery import discover_partition, list_partitions
-from runcrawler_assets.headless import CrawlSummary, crawl, dagster_instance
+from runcrawler_assets.headless import CrawlSummary, crawl, dagster_instance, refresh_partition
 from runcrawler_assets.partitions import partition_key, register_partitions
 from runcrawler_assets.records import run_id_for
-from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
 from runcrawler_assets.settings import Settings
 from runcrawler_assets.solvers.logtext import scan_log
 from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions, write_table
@@ -391,18 +390,8 @@ def _materialize(args: tuple[str, str, str, str, str, bool]) -> bool:
     home, archive_root, data_dir, cluster, user, reparse_all = args
     settings = Settings(archive_root=Path(archive_root), data_dir=Path(data_dir))
     with DagsterInstance.from_config(home) as instance:
-        result = materialize(
-            INGEST_ASSETS,
-            instance=instance,
-            partition_key=str(partition_key(cluster, user)),
-            resources={
-                "settings": RuncrawlerSettings.from_settings(settings, parse_workers=1),
-                "progress": CrawlProgress(),
-            },
-            run_config={"ops": {"parsed_runs": {"config": {"reparse_all": reparse_all}}}},
-            raise_on_error=False,
-        )
-    return result.success
+        key = str(partition_key(cluster, user))
+        return refresh_partition(settings, instance, key, reparse_all=reparse_all).success
 
 
 @pytest.mark.timeout(120)
