@@ -41,7 +41,7 @@ from dagster import (
 )
 
 from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
-from runcrawler_assets.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.discovery import list_partitions
 from runcrawler_assets.headless import crawl, refresh_partition
@@ -252,7 +252,12 @@ def materialize_one_partition(home: str, settings: Settings, key: str) -> str:
         result = refresh_partition(
             settings, instance, key, tags={"runcrawler/trigger": "test_parallel"}
         )
-    assert result.success
+    failures = [
+        event.event_specific_data.error.to_string()
+        for event in result.all_events
+        if event.is_step_failure and event.event_specific_data.error
+    ]
+    assert result.success, "\n".join(failures)
     return result.run_id
 
 
@@ -300,6 +305,10 @@ def test_partitions_run_in_parallel_and_duckdb_writes_take_turns(
     pairs = list_partitions(settings)[:PARALLEL_PARTITIONS]
     with DagsterInstance.from_config(home) as instance:
         keys = [str(k) for k in register_partitions(instance, pairs)]
+        # Set the pool's slots before runs start side by side: two first runs that
+        # both initialize the default limit race on Postgres (one aborts). deploy/README
+        # sets it once with `dagster instance concurrency set duckdb 1`.
+        instance.event_log_storage.set_concurrency_slots(DUCKDB_POOL, 1)
     n = len(keys)
 
     # One run per partition, two processes at a time, as the daemon launches them.
