@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runcrawler_assets.explore import connect_read_only, warehouse_path
-from runcrawler_assets.warehouse import LOCK_RETRY_SECONDS, _quote
+from runcrawler_assets.warehouse import LOCK_RETRY_SECONDS, quote_identifier
 
 # Format -> (file extension, COPY options). JSON is one object per line, which
 # pandas (`read_json(lines=True)`), DuckDB and jq read as it streams.
@@ -61,5 +61,5 @@ def export_table(
         path = Path(out) if out is not None else default_export_path(data_dir, table, fmt)
         path.parent.mkdir(parents=True, exist_ok=True)
         options = EXPORT_FORMATS[fmt][1]
-        con.execute(f"COPY {_quote(table)} TO $path ({options})", {"path": str(path)})
+        con.execute(f"COPY {quote_identifier(table)} TO $path ({options})", {"path": str(path)})
     return path.absolute()

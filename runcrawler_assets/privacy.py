@@ -13,6 +13,8 @@ import os
 
 import duckdb
 
+from runcrawler_assets.warehouse import quote_identifier
+
 PSEUDONYM_KEY_VARIABLE = "RUNCRAWLER_PSEUDONYM_KEY"
 
 
@@ -50,7 +52,7 @@ def pseudonymize_runs(con: duckdb.DuckDBPyConnection, key: str) -> None:
         "rc_hide_in", hide_in, ["VARCHAR", "VARCHAR"], "VARCHAR", null_handling="special"
     )
     database = con.execute("SELECT current_database()").fetchall()[0][0]
-    source = ".".join('"' + part.replace('"', '""') + '"' for part in (database, "main", "runs"))
+    source = ".".join(quote_identifier(part) for part in (database, "main", "runs"))
     con.execute(
         "CREATE OR REPLACE TEMP VIEW runs AS SELECT * REPLACE ("
         ' rc_pseudonym("user") AS "user",'

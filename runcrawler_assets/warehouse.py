@@ -36,17 +36,18 @@ class WarehouseLockedError(RuntimeError):
     """Another process holds the DuckDB file for longer than we wait."""
 
 
-def _quote(identifier: str) -> str:
+def quote_identifier(identifier: str) -> str:
+    """An identifier as DuckDB reads it whatever it holds (doubled inner quotes)."""
     return '"' + identifier.replace('"', '""') + '"'
 
 
 def runs_ddl() -> str:
-    columns = ",\n  ".join(f"{_quote(c.name)} {c.sql_type}" for c in RUN_COLUMNS)
+    columns = ",\n  ".join(f"{quote_identifier(c.name)} {c.sql_type}" for c in RUN_COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS runs (\n  {columns},\n  PRIMARY KEY (run_id)\n)"
 
 
 def quarantine_ddl() -> str:
-    columns = ", ".join(f"{_quote(name)} {sql}" for name, sql in QUARANTINE_COLUMNS)
+    columns = ", ".join(f"{quote_identifier(name)} {sql}" for name, sql in QUARANTINE_COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS quarantine ({columns})"
 
 
@@ -138,7 +139,7 @@ def _insert(
         return
     con.register("incoming", frame)
     try:
-        select = ", ".join(f"CAST(incoming.{_quote(n)} AS {t})" for n, t in types)
+        select = ", ".join(f"CAST(incoming.{quote_identifier(n)} AS {t})" for n, t in types)
         con.execute(f"INSERT INTO {table} SELECT {select} FROM incoming")
     finally:
         con.unregister("incoming")
@@ -162,7 +163,7 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
         for part in partitions:
             for table in ("runs", "quarantine"):
                 con.execute(
-                    f"DELETE FROM {table} WHERE cluster = ? AND {_quote('user')} = ?",
+                    f"DELETE FROM {table} WHERE cluster = ? AND {quote_identifier('user')} = ?",
                     [_clean_text(part.cluster), _clean_text(part.user)],
                 )
             _insert(con, "runs", records_frame(part.records), run_types)
@@ -177,6 +178,8 @@ def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) 
     """Replace an analytics table with `frame` (analytics tables are always rebuildable)."""
     con.register("result_frame", frame)
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {_quote(name)} AS SELECT * FROM result_frame")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM result_frame"
+        )
     finally:
         con.unregister("result_frame")
