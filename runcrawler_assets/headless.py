@@ -93,6 +93,19 @@ def release_dead_claims(instance: DagsterInstance, pool: str = DUCKDB_POOL) -> l
     return dead
 
 
+# In-process runs print warnings only: the CLI shows its own progress and summary.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _resources(
+    settings: Settings, parse_workers: int, progress: CrawlProgress | None = None
+) -> dict[str, object]:
+    return {
+        "settings": RuncrawlerSettings.from_settings(settings, parse_workers),
+        "progress": progress or CrawlProgress(),
+    }
+
+
 def crawl(
     settings: Settings,
     assets: list[AssetsDefinition],
@@ -110,12 +123,9 @@ def crawl(
     result = materialize(
         assets,
         instance=instance,
-        resources={
-            "settings": RuncrawlerSettings.from_settings(settings, parse_workers),
-            "progress": progress or CrawlProgress(),
-        },
+        resources=_resources(settings, parse_workers, progress),
         tags={**tags, "runcrawler/trigger": "cli"},
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_config=QUIET_LOGS,
         raise_on_error=False,
     )
     parsed = _metadata(result, "parsed_runs")
@@ -147,13 +157,10 @@ def refresh_partition(
         INGEST_ASSETS,
         instance=instance,
         partition_key=key,
-        resources={
-            "settings": RuncrawlerSettings.from_settings(settings, parse_workers),
-            "progress": CrawlProgress(),
-        },
+        resources=_resources(settings, parse_workers),
         run_config={
+            **QUIET_LOGS,
             "ops": {"parsed_runs": {"config": {"reparse_all": reparse_all}}},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
         },
         tags=tags,
         raise_on_error=False,

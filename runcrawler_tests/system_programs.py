@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -48,6 +49,15 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, every: float = 0
             return value
         time.sleep(every)
     pytest.fail(f"after {timeout:.0f} s: {what}", pytrace=False)
+
+
+def answers(url: str) -> bool:
+    """Whether a local server answers `url` with 200 yet (any connection error: not yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def group_alive(pgid: int) -> bool:

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -26,7 +25,13 @@ from runcrawler_assets.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.headless import crawl
 from runcrawler_assets.settings import Settings
-from runcrawler_tests.system_programs import free_port, require, stop_process_group, wait_for
+from runcrawler_tests.system_programs import (
+    answers,
+    free_port,
+    require,
+    stop_process_group,
+    wait_for,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -69,14 +74,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     with DagsterInstance.from_config(str(home)) as instance:
         assert crawl(settings, ALL_ASSETS, instance).success
     return settings, home
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")

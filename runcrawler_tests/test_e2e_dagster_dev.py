@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -16,7 +15,7 @@ from runcrawler_assets.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.headless import crawl, dagster_instance
 from runcrawler_assets.settings import Settings
-from runcrawler_tests.system_programs import free_port, stop_process_group, wait_for
+from runcrawler_tests.system_programs import answers, free_port, stop_process_group, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).with_name("dagster")
@@ -29,14 +28,6 @@ def query(path: Path, sql: str, params: list) -> list[tuple] | None:
             return con.execute(sql, params).fetchall()
     except duckdb.Error:
         return None
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.mark.timeout(600)
