@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from runcrawler_assets.records import RunRecord, run_id_for
 from runcrawler_assets.runstore import IndexEntry, PartitionStore, QuarantineEntry
 from runcrawler_assets.settings import Settings
 from runcrawler_assets.solvers import registered_parsers
+from runcrawler_assets.solvers.rundir import MAX_JOB_DURATION, bound_file_times
 from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions
 
 # Below this many runs to parse, worker start-up costs more than it saves.
@@ -74,6 +75,7 @@ class ParseJob:
     user: str
     run: DiscoveredRun
     now: datetime
+    max_job_duration: timedelta = MAX_JOB_DURATION
 
 
 def utc_now() -> datetime:
@@ -97,7 +99,9 @@ def parse_job(job: ParseJob) -> RunRecord | QuarantineEntry:
         if not stat.S_ISDIR(os.lstat(run_dir).st_mode):
             return _quarantined(job, "vanished", "no longer a folder when parsed")
         parser = next(p for p in registered_parsers() if p.name == job.run.solver)
-        record = parser.parse(run_dir, job.archive_root, job.now)
+        record = bound_file_times(
+            parser.parse(run_dir, job.archive_root, job.now), job.max_job_duration
+        )
         return record.replace(
             cluster=job.cluster, user=job.user, fingerprint=job.run.fingerprint, parsed_at=job.now
         )
@@ -190,7 +194,9 @@ def refresh_partitions(
             else:
                 refresh.changed += 1
             refresh.bytes_parsed += run.n_bytes
-            jobs.append(ParseJob(settings.archive_root, cluster, user, run, now))
+            jobs.append(
+                ParseJob(settings.archive_root, cluster, user, run, now, settings.max_job_duration)
+            )
         present = {run.run_path for run in runs}
         stale_records[key] = []
         for run_path, entry in old_index.items():

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from runcrawler_assets.settings import Layout, Settings
 from runcrawler_assets.solvers import SolverParser, registered_parsers
-from runcrawler_assets.solvers.rundir import MarkerFileParser
+from runcrawler_assets.solvers.rundir import LOG_FOLDERS, MarkerFileParser
 
 
 @dataclass(frozen=True)
@@ -61,18 +61,27 @@ def fingerprint(entries: list[os.DirEntry[str]]) -> tuple[str, int, int]:
     Regular files count by name, size and mtime (a log growing in place changes
     its own size and mtime, never its folder's); subfolders, links and special
     files by name and kind only, from the listing's file types, without a stat.
+    The files of its `LOG_FOLDERS` count too, named `<folder>/<file>`: one more
+    listing, only for a run that has such a folder.
     """
     lines: list[str] = []
     n_files = n_bytes = 0
+    named = [(entry.name, entry) for entry in entries]
     for entry in entries:
+        if entry.name in LOG_FOLDERS and entry.is_dir(follow_symlinks=False):
+            try:
+                named += [(f"{entry.name}/{e.name}", e) for e in _listing(entry.path)]
+            except OSError:
+                continue  # the parser reports it as a warning of the run
+    for name, entry in named:
         if entry.is_file(follow_symlinks=False):
             info = entry.stat(follow_symlinks=False)
-            lines.append(f"{entry.name}\0f\0{info.st_size}\0{info.st_mtime_ns}")
+            lines.append(f"{name}\0f\0{info.st_size}\0{info.st_mtime_ns}")
             n_files += 1
             n_bytes += info.st_size
         else:
             kind = "d" if entry.is_dir(follow_symlinks=False) else "o"
-            lines.append(f"{entry.name}\0{kind}")
+            lines.append(f"{name}\0{kind}")
     digest = hashlib.sha1("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
     return digest, n_files, n_bytes
 

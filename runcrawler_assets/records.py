@@ -19,6 +19,14 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
+class TimingSource(StrEnum):
+    """What a run's duration rests on: what was printed, or (last resort) a file's mtime."""
+
+    LOG = "log"  # the solver printed its times (wall time, end, ClockTime)
+    SCHEDULER = "scheduler"  # the scheduler's own time stamp (CANCELLED AT ...)
+    FILE_MTIME = "file_mtime"  # a log's modification time: archives are copies, copies lose it
+
+
 class Status(StrEnum):
     """How a run ended, as managers read it."""
 
@@ -100,6 +108,10 @@ class RunRecord:
     cpu_hours: float | None = _col("DOUBLE", "CPU hours consumed")
     efficiency: float | None = _col("DOUBLE", "s.proc/(it.node); lower is better")
     efficiency_printed: float | None = _col("DOUBLE", "reduced efficiency as printed by the log")
+    timing_source: str | None = _col(
+        "VARCHAR",
+        "what the run's duration rests on: log, scheduler or file_mtime (NULL: no duration)",
+    )
     status: str = _col("VARCHAR", "success, failed, killed, running, truncated, not_started", "")
     stage_code: int | None = _col("INTEGER", "last milestone code reached (0 = success)")
     stage: str | None = _col("VARCHAR", "label of the last milestone reached")

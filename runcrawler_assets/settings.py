@@ -6,8 +6,10 @@ else reads environment variables. Defaults suit `make run` in a checkout.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -23,10 +25,28 @@ class Layout(StrEnum):
 DEFAULT_ARCHIVE = Path("demo_archive")
 DEFAULT_DATA = Path("data")
 DEFAULT_CLUSTER = "default"
+# The longest job the clusters run: a duration resting on a file's mtime beyond it is dropped.
+DEFAULT_MAX_JOB_DAYS = 7.0
 
 
 class SettingsError(ValueError):
     """A setting a user must fix; the message says how."""
+
+
+def _positive_days(text: str | None) -> float:
+    """RUNCRAWLER_MAX_JOB_DAYS: a positive number of days (default when unset or empty)."""
+    if not text:
+        return DEFAULT_MAX_JOB_DAYS
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days > 0):
+        raise SettingsError(
+            f"RUNCRAWLER_MAX_JOB_DAYS={text!r} is not a positive number of days "
+            f"(the longest job your clusters run; default {DEFAULT_MAX_JOB_DAYS:g})"
+        )
+    return days
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,7 @@ class Settings:
     layout: Layout = Layout.CLUSTER_USER
     fixed_cluster: str = DEFAULT_CLUSTER
     fixed_user: str = field(default="")
+    max_job_days: float = DEFAULT_MAX_JOB_DAYS
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -48,12 +69,17 @@ class Settings:
                 f"RUNCRAWLER_LAYOUT={env['RUNCRAWLER_LAYOUT']!r} is not one of: {choices}"
             ) from None
         return cls(
+            max_job_days=_positive_days(env.get("RUNCRAWLER_MAX_JOB_DAYS")),
             archive_root=Path(env.get("RUNCRAWLER_ARCHIVE", str(DEFAULT_ARCHIVE))).absolute(),
             data_dir=Path(env.get("RUNCRAWLER_DATA", str(DEFAULT_DATA))).absolute(),
             layout=layout,
             fixed_cluster=env.get("RUNCRAWLER_CLUSTER", DEFAULT_CLUSTER),
             fixed_user=env.get("RUNCRAWLER_USER", ""),
         )
+
+    @property
+    def max_job_duration(self) -> timedelta:
+        return timedelta(days=self.max_job_days)
 
     @property
     def user_name(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +74,23 @@ def connect(
     if not read_only:
         con.execute(runs_ddl())
         con.execute(quarantine_ddl())
+        _add_new_columns(con)
     return con
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Columns added to `runs` since the file was made (NULL until their runs are re-parsed).
+
+    Inserts name their columns, so the order of an upgraded table does not matter.
+    """
+    present = {
+        name for (name,) in con.execute("SELECT name FROM pragma_table_info('runs')").fetchall()
+    }
+    for column in RUN_COLUMNS:
+        if column.name not in present:
+            con.execute(
+                f"ALTER TABLE runs ADD COLUMN {quote_identifier(column.name)} {column.sql_type}"
+            )
 
 
 def _clean_text(value: object) -> object:
@@ -133,14 +149,15 @@ def _insert(
     con: duckdb.DuckDBPyConnection,
     table: str,
     frame: pd.DataFrame,
-    types: Iterable[tuple[str, str]],
+    types: Sequence[tuple[str, str]],
 ) -> None:
     if frame.empty:
         return
     con.register("incoming", frame)
     try:
+        names = ", ".join(quote_identifier(n) for n, _ in types)
         select = ", ".join(f"CAST(incoming.{quote_identifier(n)} AS {t})" for n, t in types)
-        con.execute(f"INSERT INTO {table} SELECT {select} FROM incoming")
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {select} FROM incoming")
     finally:
         con.unregister("incoming")
 

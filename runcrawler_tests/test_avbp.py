@@ -22,6 +22,7 @@ from runcrawler_assets.solvers.avbp import (
 )
 from runcrawler_assets.solvers.avbp_milestones import MILESTONES
 from runcrawler_assets.solvers.logtext import DEFAULT_LIMITS, emit_lines
+from runcrawler_assets.solvers.rundir import bound_file_times
 
 NOW = datetime(2024, 3, 20, 12, 0, 0)
 LONG_AGO = NOW - timedelta(days=30)
@@ -267,7 +268,9 @@ def test_a_log_that_stops_long_ago_is_truncated(tmp_path: Path) -> None:
         "truncated",
         None,
     )
-    assert record.ended_at == LONG_AGO
+    # The log's mtime is before the banner's start (a copy's time): no end, no duration.
+    assert (record.ended_at, record.wall_time_s, record.timing_source) == (None, None, None)
+    assert any("before start" in warning for warning in record.parse_warnings)
 
 
 def test_a_log_that_stops_recently_is_running(tmp_path: Path) -> None:
@@ -281,8 +284,19 @@ def test_a_run_without_a_log_is_not_started(tmp_path: Path) -> None:
     assert record.mixture_name == "ch4-air-2s-bfer"
 
 
-def test_a_failed_run_ends_at_the_log_mtime(tmp_path: Path) -> None:
-    assert parse_log(tmp_path, failed_log(NEGATIVE_DENSITY)).ended_at == LONG_AGO
+def test_a_failed_run_without_printed_end_ends_at_the_log_mtime(tmp_path: Path) -> None:
+    two_hours_in = datetime(2024, 3, 12, 16, 2, 33)
+    record = parse_log(tmp_path, failed_log(NEGATIVE_DENSITY), log_mtime=two_hours_in)
+    assert (record.ended_at, record.wall_time_s) == (two_hours_in, 7200)
+    assert record.timing_source == "file_mtime"
+
+
+def test_a_copy_time_months_after_the_start_gives_no_duration(tmp_path: Path) -> None:
+    copied = datetime(2024, 9, 1, 8, 0)
+    record = bound_file_times(parse_log(tmp_path, failed_log(NEGATIVE_DENSITY), log_mtime=copied))
+    assert (record.ended_at, record.wall_time_s, record.cpu_hours) == (None, None, None)
+    assert record.status == "failed"
+    assert any("longer than any job" in warning for warning in record.parse_warnings)
 
 
 def test_a_killed_run_ends_at_the_scheduler_kill_time(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from runcrawler_assets.records import RunRecord
+from runcrawler_assets.solvers.rundir import bound_file_times
 
 ENTRY_POINT_GROUP = "runcrawler.solvers"
 
@@ -71,4 +72,4 @@ def parse_run(
     """Parse one run directory with whichever solver claims it (None when none does)."""
     run_dir, archive_root = Path(run_dir), Path(archive_root)
     parser = parser_for(run_dir)
-    return parser.parse(run_dir, archive_root, now) if parser else None
+    return bound_file_times(parser.parse(run_dir, archive_root, now)) if parser else None

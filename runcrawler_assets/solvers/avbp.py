@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runcrawler_assets.records import RunRecord, Status
+from runcrawler_assets.records import RunRecord, Status, TimingSource
 from runcrawler_assets.solvers.avbp_milestones import MILESTONES, Milestone
 from runcrawler_assets.solvers.logtext import (
     DEFAULT_LIMITS,
@@ -38,10 +38,9 @@ from runcrawler_assets.solvers.rundir import (
     RunFile,
     cpu_hours_of,
     efficiency_of,
-    elapsed_s,
-    ended_at_of,
     list_run_files,
     relative_to_archive,
+    run_times,
     stat_mtime,
     to_float,
 )
@@ -367,18 +366,22 @@ class Timing:
     cpu_hours: float | None
     efficiency: float | None
     efficiency_printed: float | None
+    source: TimingSource | None
 
 
 def derive_timing(log: AvbpLog, outcome: Outcome, newest: RunFile, warnings: list[str]) -> Timing:
     """Wall time, CPU hours and efficiency, by contract-notes 2-4."""
     values = log.values
-    ended_at = ended_at_of(
-        values.get("ended_at"), outcome.status, log.evidence.cancelled_at, newest.mtime
+    times = run_times(
+        started_at=values.get("started_at"),
+        printed_end=values.get("ended_at"),
+        printed_wall_s=values.get("wall_time_s"),
+        status=outcome.status,
+        cancelled_at=log.evidence.cancelled_at,
+        newest_log_mtime=newest.mtime,
+        warnings=warnings,
     )
-    started_at = values.get("started_at")
-    wall = values.get("wall_time_s")
-    if wall is None:
-        wall = elapsed_s(started_at, ended_at, warnings)
+    wall = times.wall_time_s
     cpu = values.get("cpu_time_s")
     n_procs, n_nodes = values.get("n_procs"), values.get("n_nodes")
     cpu_hours = cpu_hours_of(cpu, wall, n_procs)
@@ -387,7 +390,7 @@ def derive_timing(log: AvbpLog, outcome: Outcome, newest: RunFile, warnings: lis
     if printed and computed is not None and abs(computed - printed) > 0.05 * abs(printed):
         warnings.append(f"log: printed efficiency {printed:.4g} differs from {computed:.4g}")
     efficiency = printed if printed is not None else computed
-    return Timing(ended_at, wall, cpu, cpu_hours, efficiency, printed)
+    return Timing(times.ended_at, wall, cpu, cpu_hours, efficiency, printed, times.source)
 
 
 # ---------------------------------------------------------------- the parser
@@ -460,6 +463,7 @@ def _with_log(
         cpu_hours=timing.cpu_hours,
         efficiency=timing.efficiency,
         efficiency_printed=timing.efficiency_printed,
+        timing_source=timing.source,
         status=outcome.status.value,
         stage_code=milestone.code if milestone else None,
         stage=milestone.label if milestone else None,

@@ -42,11 +42,10 @@ from runcrawler_assets.solvers.rundir import (
     RunFile,
     cpu_hours_of,
     efficiency_of,
-    elapsed_s,
-    ended_at_of,
     is_regular_file,
     list_run_files,
     relative_to_archive,
+    run_times,
     stat_mtime,
     to_float,
 )
@@ -577,17 +576,28 @@ def _with_run(
     started_at = run.started_at
     wall = run.clock_time_s
     cpu = run.execution_time_s * n_procs if run.execution_time_s is not None and n_procs else None
-    printed_end = None
-    if outcome.status == Status.SUCCESS and started_at is not None and wall is not None:
-        printed_end = started_at + timedelta(seconds=wall)
-    ended_at = ended_at_of(printed_end, outcome.status, run.evidence.cancelled_at, run.source.mtime)
-    if wall is None:
-        wall = elapsed_s(started_at, ended_at, warnings)
+    # OpenFOAM prints no end time: the last ClockTime after the banner's start is the
+    # last moment the log vouches for (the end of a success, a lower bound otherwise).
+    last_printed = None
+    if started_at is not None and wall is not None:
+        last_printed = started_at + timedelta(seconds=wall)
+    success = outcome.status == Status.SUCCESS
+    times = run_times(
+        started_at=started_at,
+        printed_end=last_printed if success else None,
+        printed_wall_s=wall if success else None,
+        status=outcome.status,
+        cancelled_at=run.evidence.cancelled_at,
+        newest_log_mtime=run.source.mtime,
+        warnings=warnings,
+        last_printed=last_printed,
+    )
+    wall = times.wall_time_s
     iterations = run.steps if record.stage_code in (SOLVER_LOOP.code, SUCCESS.code) else 0
     return record.replace(
         solver_version=run.version,
         started_at=started_at,
-        ended_at=ended_at,
+        ended_at=times.ended_at,
         host=run.banner.get("host"),
         n_procs=n_procs,
         iterations_done=iterations,
@@ -595,6 +605,7 @@ def _with_run(
         wall_time_s=wall,
         cpu_hours=cpu_hours_of(cpu, wall, n_procs),
         efficiency=efficiency_of(wall, n_procs, iterations, record.n_nodes),
+        timing_source=times.source,
         status=outcome.status.value,
         error_category=outcome.error_category,
         error_message=outcome.error_message,

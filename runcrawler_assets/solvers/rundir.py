@@ -16,10 +16,10 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runcrawler_assets.records import RunRecord, Status, run_id_for
+from runcrawler_assets.records import RunRecord, Status, TimingSource, run_id_for
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,31 @@ def is_regular_file(path: Path) -> bool:
         return False
 
 
+# Subfolders where users and tools put a run's logs (foamLog's `logs/`, a job script's
+# `output/`): their files are the run's as much as the top level's (archive-format.md).
+LOG_FOLDERS: tuple[str, ...] = ("logs", "log", "output")
+
+
 def _kind_of(name: str, kinds: tuple[re.Pattern[str], ...]) -> int | None:
-    """The index of the first pattern `name` fully matches (a loop: no generator per entry)."""
+    """The index of the first pattern `name` fully matches, a `.gz` suffix aside.
+
+    Any log may be gzip-compressed (archive-format.md), so patterns name the plain file.
+    A loop, not a generator per directory entry.
+    """
+    plain = name[:-3] if name.endswith(".gz") else name
     for index, pattern in enumerate(kinds):
-        if pattern.fullmatch(name):
+        if pattern.fullmatch(plain):
             return index
     return None
+
+
+def _sorted_entries(folder: Path | str, warnings: list[str], where: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        warnings.append(f"cannot list {where} ({exc.strerror or exc})")
+        return []
 
 
 def list_run_files(
@@ -73,15 +92,15 @@ def list_run_files(
 ) -> tuple[list[RunFile], ...]:
     """One list per name pattern (the first that fully matches wins), each oldest first.
 
+    The run directory and its `LOG_FOLDERS` are looked at, by the file's own name.
     Only regular files count: a symbolic link is never followed (it may lead out of
     the archive); a link, special file or file that cannot be stat'ed is a warning.
     """
     found: tuple[list[RunFile], ...] = tuple([] for _ in kinds)
-    try:
-        entries = sorted(os.scandir(run_dir), key=lambda e: e.name)
-    except OSError as exc:
-        warnings.append(f"cannot list the run directory ({exc.strerror or exc})")
-        return found
+    entries = _sorted_entries(run_dir, warnings, "the run directory")
+    folders = [e for e in entries if e.name in LOG_FOLDERS and e.is_dir(follow_symlinks=False)]
+    for folder in folders:
+        entries += _sorted_entries(folder.path, warnings, f"{folder.name}/")
     for entry in entries:
         kind = _kind_of(entry.name, kinds)
         if kind is None:
@@ -95,7 +114,8 @@ def list_run_files(
             warnings.append(f"{entry.name}: symbolic link, not followed")
             continue
         if not stat.S_ISREG(st.st_mode):
-            warnings.append(f"{entry.name}: not a regular file, ignored")
+            if not stat.S_ISDIR(st.st_mode):
+                warnings.append(f"{entry.name}: not a regular file, ignored")
             continue
         found[kind].append(RunFile(Path(entry.path), st.st_size, utc_naive(st.st_mtime)))
     for files in found:
@@ -187,37 +207,87 @@ def to_float(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def ended_at_of(
-    printed: datetime | None,
+@dataclass(frozen=True)
+class RunTimes:
+    """When a run ended, how long it took, and what that rests on (contract-notes 2-3)."""
+
+    ended_at: datetime | None
+    wall_time_s: float | None
+    source: TimingSource | None
+
+
+def run_times(
+    *,
+    started_at: datetime | None,
+    printed_end: datetime | None,
+    printed_wall_s: float | None,
     status: Status,
     cancelled_at: datetime | None,
     newest_log_mtime: datetime,
-) -> datetime | None:
-    """contract-notes 2: the printed end; else the scheduler's kill time; else the log's mtime."""
-    if printed is not None:
-        return printed
-    if status == Status.KILLED and cancelled_at is not None:
-        return cancelled_at
-    if status in (Status.FAILED, Status.KILLED, Status.TRUNCATED):
-        return newest_log_mtime
-    return None
+    warnings: list[str],
+    last_printed: datetime | None = None,
+) -> RunTimes:
+    """The printed end; else the scheduler's kill time; else the last moment the log printed
+    (`last_printed`, e.g. start + the last ClockTime); else, as a last resort, the log's mtime.
 
-
-def elapsed_s(
-    started_at: datetime | None, ended_at: datetime | None, warnings: list[str]
-) -> float | None:
-    """contract-notes 3: wall time from start to end, when both are known and in order.
-
-    An end before the start (a log copied with a wrong modification time, a clock
-    skewed between cluster and server) is no duration: NULL and a warning.
+    The wall time is the printed one, else end - start. An end before the start is no
+    duration (NULL and a warning); a duration resting on a modification time is
+    bounded by the crawl (`bound_file_times`).
     """
+    if status in (Status.RUNNING, Status.NOT_STARTED):  # no end yet: the time run so far
+        so_far = printed_wall_s
+        if so_far is None and started_at is not None and last_printed is not None:
+            so_far = (last_printed - started_at).total_seconds()
+        return RunTimes(None, so_far, TimingSource.LOG if so_far is not None else None)
+    ended_at, source = printed_end, TimingSource.LOG
+    if ended_at is None and status == Status.KILLED and cancelled_at is not None:
+        ended_at, source = cancelled_at, TimingSource.SCHEDULER
+    elif ended_at is None and last_printed is not None:
+        ended_at = last_printed
+    elif ended_at is None:
+        ended_at, source = newest_log_mtime, TimingSource.FILE_MTIME
+    if printed_wall_s is not None:
+        return RunTimes(ended_at, printed_wall_s, TimingSource.LOG)
     if started_at is None or ended_at is None:
-        return None
+        return RunTimes(ended_at, None, None)
     seconds = (ended_at - started_at).total_seconds()
     if seconds < 0:
         warnings.append(f"timing: end {ended_at} is before start {started_at}; no wall time")
-        return None
-    return seconds
+        return RunTimes(None if source is TimingSource.FILE_MTIME else ended_at, None, None)
+    return RunTimes(ended_at, seconds, source)
+
+
+# The longest job a cluster runs, by default (setting RUNCRAWLER_MAX_JOB_DAYS).
+MAX_JOB_DURATION = timedelta(days=7)
+
+
+def bound_file_times(record: RunRecord, max_duration: timedelta = MAX_JOB_DURATION) -> RunRecord:
+    """No end, wall time or derived CPU hours where they rest on an implausible file mtime.
+
+    An archive is a copy: `cp`, `scp` or `rsync` without `-t` give every file the time
+    of the copy, months after the run. A duration resting on a modification time and
+    longer than any job is that copy's, not the run's (contract-notes 2). Applied
+    once to every solver's record by the crawl, so plugins get it too.
+    """
+    if (
+        record.timing_source != TimingSource.FILE_MTIME
+        or record.wall_time_s is None
+        or record.wall_time_s <= max_duration.total_seconds()
+    ):
+        return record
+    warning = (
+        f"timing: the newest log was modified {record.wall_time_s / 86400:.1f} days after the "
+        f"start, longer than any job ({max_duration / timedelta(days=1):g} days): a copy's time, "
+        "so no end, wall time or CPU hours"
+    )
+    return record.replace(
+        ended_at=None,
+        wall_time_s=None,
+        timing_source=None,
+        cpu_hours=cpu_hours_of(record.cpu_time_s, None, record.n_procs),
+        efficiency=record.efficiency_printed,
+        parse_warnings=(*record.parse_warnings, warning),
+    )
 
 
 def cpu_hours_of(
