@@ -95,6 +95,34 @@ def test_the_scheduler_kill_wins_over_the_crash_it_causes() -> None:
     assert outcome_of(SEGFAULT, OOM_KILL).error_category == "out_of_memory"
 
 
+STEP_CANCELLED = (
+    "slurmstepd: error: *** STEP 1696563.1 ON cnx010 CANCELLED AT 2026-06-23T16:21:59 ***"
+)
+JOB_CANCELLED = "slurmstepd: error: *** JOB 1696563 ON cnx010 CANCELLED AT 2026-06-23T16:21:59 ***"
+
+
+def test_a_step_cancelled_after_a_crash_is_the_crash() -> None:
+    outcome = outcome_of(SEGFAULT, STEP_CANCELLED)
+    assert (outcome.status, outcome.error_category) == (Status.FAILED, "segfault")
+
+
+def test_a_step_cancelled_after_a_solver_error_is_that_error() -> None:
+    outcome = outcome_of(NEGATIVE_DENSITY, STEP_CANCELLED, solver_errors=(NEGATIVE_DENSITY,))
+    assert (outcome.error_category, outcome.error_message) == (
+        "numerical_instability",
+        NEGATIVE_DENSITY,
+    )
+
+
+def test_a_step_cancelled_with_nothing_else_printed_is_cancelled() -> None:
+    assert outcome_of(STEP_CANCELLED).error_category == "cancelled"
+
+
+def test_a_job_cancelled_by_someone_wins_over_an_earlier_solver_error() -> None:
+    outcome = outcome_of(NEGATIVE_DENSITY, JOB_CANCELLED, solver_errors=(NEGATIVE_DENSITY,))
+    assert (outcome.status, outcome.error_category) == (Status.KILLED, "cancelled")
+
+
 def test_the_first_solver_error_line_decides() -> None:
     second = "ERROR : Cannot open file ../x.h5"
     outcome = outcome_of(NEGATIVE_DENSITY, second, solver_errors=(NEGATIVE_DENSITY, second))

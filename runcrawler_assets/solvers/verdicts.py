@@ -7,10 +7,11 @@ verdicts and the rules that rank them (runs-schema.md) are shared by every
 solver parser, so they live here; a parser only says which of its lines are
 solver error lines and feeds every line to an `ErrorEvidence`.
 
-Ranking, as the schema says: a scheduler or runtime verdict wins over a
-solver message printed before it (the scheduler's over the runtime's, since
-a kill explains the crash it causes); otherwise the first solver error line
-decides; `mpi_abort` only when nothing more specific was printed.
+Ranking, as the schema's copy in docs/ says: a scheduler kill wins (it
+explains the crash it causes), then a runtime verdict, then the first solver
+error line; but a step cancelled with no reason given yields to a crash or an
+error (Slurm cancels a step once one of its tasks has crashed); `mpi_abort`
+only when nothing more specific was printed.
 
 `error_signature` replaces what varies between runs (dates, paths, host
 names, numbers, ids) by placeholders so that one error groups together.
@@ -149,6 +150,7 @@ def verdict_of(line: str) -> tuple[str, bool] | None:
     return None
 
 
+_STEP_CANCELLED = re.compile(r"\*\*\*\s*STEP\s+\S+\s+ON\s+\S+\s+CANCELLED\s+AT\s+\S+\s*\*\*\*")
 _CANCELLED_AT = re.compile(r"CANCELLED\s+AT\s+(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})")
 
 
@@ -190,8 +192,20 @@ class ErrorEvidence:
             self.runtime = (category, line)
 
     def decisive(self) -> tuple[str, str] | None:
-        """(category, the line that decided it), or None when nothing says the run failed."""
-        for found in (self.scheduler, self.runtime, self.solver_error):
+        """(category, the line that decided it), or None when nothing says the run failed.
+
+        A kill explains the crash it causes, so it wins: a time limit, an oom-kill, a
+        job cancelled by someone. A cancelled *step* yields to a crash or a solver
+        error: once one task dies, Slurm cancels the step (`*** STEP 12.0 ON n1
+        CANCELLED AT ...`, no reason given), the crash's consequence.
+        """
+        step_torn_down = self.scheduler is not None and _STEP_CANCELLED.search(self.scheduler[1])
+        order = (
+            (self.runtime, self.solver_error, self.scheduler)
+            if step_torn_down
+            else (self.scheduler, self.runtime, self.solver_error)
+        )
+        for found in order:
             if found is not None:
                 return found
         return ("mpi_abort", self.mpi_abort) if self.mpi_abort is not None else None
