@@ -93,6 +93,9 @@ class RunRecord:
     run_path: str = _col("VARCHAR", "run directory relative to the archive root, /-separated")
     solver: str = _col("VARCHAR", "solver that claimed the run directory (avbp, ...)")
     solver_version: str | None = _col("VARCHAR", "solver version, e.g. 7.12.0")
+    application: str | None = _col(
+        "VARCHAR", "the program that ran, when the solver has several (OpenFOAM: simpleFoam, ...)"
+    )
     created_at: datetime | None = _col("TIMESTAMP", "modification time of the parameter file")
     started_at: datetime | None = _col("TIMESTAMP", "run start, from the log")
     ended_at: datetime | None = _col("TIMESTAMP", "run end, from the log")

@@ -49,13 +49,25 @@ from runcrawler_assets.solvers.rundir import (
     stat_mtime,
     to_float,
 )
-from runcrawler_assets.solvers.verdicts import ErrorEvidence, Outcome, decide_outcome, verdict_of
+from runcrawler_assets.solvers.verdicts import (
+    ErrorEvidence,
+    Outcome,
+    decide_outcome,
+    foreign_error_of,
+    verdict_of,
+)
 
 CONTROL_DICT = Path("system") / "controlDict"
-# log.<application>[.<anything>][.gz]: the application is the first name after `log.`.
-LOG_NAME = re.compile(r"log\.([A-Za-z][\w-]*)(?:\.[\w-]+)*")
-# Batch outputs: verdicts, or the solver's own output when it was not redirected.
-SCHEDULER_NAME = re.compile(r"slurm-\d+\.out|.+\.[oe]\d+")
+# Application logs, as users and scripts name them (a `.gz` suffix aside, see rundir):
+# `log.<app>[.<suffix>|_<suffix>]` (Allrun's runApplication), `<app>[_<suffix>].log` (tee),
+# `log`, `log.parallel`. The name's application counts only when the log has no banner:
+# the banner's `Exec :` says what ran (`log.simpleFoam` may hold a foamRun run).
+LOG_NAME = re.compile(
+    r"log\.([A-Za-z][A-Za-z0-9]*)(?:[._-][\w.-]*)?|([A-Za-z][A-Za-z0-9]*)(?:[._-][\w.-]*)?\.log|log"
+)
+# Batch outputs: verdicts, or the solver's own output when it was not redirected
+# (`slurm-<id>.out`, `<name>.o<id>`/`.e<id>`, `#SBATCH --output=<name>.out`, `<name>.err`).
+SCHEDULER_NAME = re.compile(r".+\.[oe]\d+|.+\.out|.+\.err")
 # The dictionaries whose keywords become `params` (file stem = key prefix).
 DICTIONARIES: tuple[Path, ...] = (
     CONTROL_DICT,
@@ -69,7 +81,9 @@ DICTIONARIES: tuple[Path, ...] = (
 
 # ---------------------------------------------------------------- the logs
 
-_RANK = re.compile(r"^\[(\d+)\]\s?")
+# One or more `[rank] ` prefixes: ranks' output fuses mid-line (`[2] [3] `); the last speaks.
+_RANKS = re.compile(r"^(?:\[(\d+)\]\s?)+")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 _BANNER: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("version", re.compile(r"\|\s*Version:\s*([^\s|]+)")),
@@ -85,14 +99,25 @@ _EXEC = re.compile(r"^Exec\s*:\s*(\S+)(.*)$")
 _LOOP_STARTS = re.compile(r"^Starting time loop", re.I)
 _TIME_STEP = re.compile(r"^Time = " + _NUMBER + r"s?\s*$")
 _CLOCK = re.compile(r"^ExecutionTime = " + _NUMBER + r" s\s+ClockTime = " + _NUMBER + r" s")
-_END = re.compile(r"^End\s*$")
+_END = re.compile(r"^End\.?\s*$")  # `End.` in OpenFOAM 2.x utilities
 _MESH_CELLS = re.compile(r"^\s*n?cells\s*:\s*(\d+)\s*$|\bcells:(\d+)\b", re.I)
 _MESH_POINTS = re.compile(r"^\s*n?points\s*:\s*(\d+)\s*$|\bpoints:(\d+)\b", re.I)
 _MESH_DIRECTIONS = re.compile(r"Mesh has (\d) solution \(non-empty\) directions")
 _FATAL = re.compile(r"-->\s*FOAM\s+FATAL\s+(IO\s+)?ERROR\s*:?\s*(?:\([^)]*\))?\s*(.*)$")
 _FOAM_EXIT = re.compile(r"^FOAM\s+(?:parallel\s+run\s+)?(?:exiting|aborting)", re.I)
-_FPE = re.compile(r"sigFpe::sigHandler|^Floating point exception\b|exited on signal 8\b")
+# A trapped floating point exception; not `trapFpe: Floating point exception trapping ...`.
+_FPE = re.compile(
+    r"sigFpe::sigHandler|^Floating point exception\b|Floating point exception \(core dumped\)"
+    r"|exited on signal 8\b"
+)
+# A solution blowing up while the log goes on: a NaN residual, or a bounded field reaching
+# values no physical field has. Harmless in a run that ends; the cause of one that stops.
+_NAN_RESIDUAL = re.compile(r"residual = -?nan\b", re.I)
+_BOUNDING = re.compile(r"^bounding \w+, min: (\S+) max: (\S+)")
+DIVERGED_MAGNITUDE = 1e15
 _FRAME = re.compile(r"^#\d+\s+(\S+)")
+# The rules around a newer OpenFOAM's `[stack trace]` block.
+_STACK_RULES = re.compile(r"^(?:\[stack trace\]|=+|-+)$")
 # Lines that end an error message: its origin, a stack frame, or the log going on.
 _MESSAGE_ENDS = re.compile(
     r"^(?:From\b|in file\b|file:|#\d+\s|FOAM\s|Time = |ExecutionTime|Exec\s*:)", re.I
@@ -103,7 +128,8 @@ SCAN_FOR = re.compile(
     rb"(?m)^(?:exec|build|date|host|pid|case|nprocs) *:|\| *version:|^time = |executiontime"
     rb"|^end\r?$|starting time loop|foam fatal|foam (?:parallel run )?(?:exiting|aborting)"
     rb"|sigfpe|floating point|cells|points|directions|segmentation|sigsegv|signal|oom|memory"
-    rb"|cancelled|time limit|walltime|mpi_abort|term_"
+    rb"|cancelled|time limit|walltime|mpi_abort|term_|^bounding |residual = -?nan|^error"
+    rb"|job aborted|mpirun"
 )
 
 # OpenFOAM's words for the categories of runs-schema.md, tried in order on a message.
@@ -149,6 +175,20 @@ class AppRun:
     ended: bool = False
     evidence: ErrorEvidence = field(default_factory=ErrorEvidence)
     verdict_lines: list[str] = field(default_factory=list)
+    copies: int = 1  # serial copies writing into one log (`mpirun -np N` without -parallel)
+    divergence: str | None = None  # the first line saying the solution blew up
+
+    @property
+    def said_anything(self) -> bool:
+        """Whether the log holds this run at all (an empty or clobbered log does not)."""
+        return (
+            self.has_banner or self.steps > 0 or self.ended or self.evidence.decisive() is not None
+        )
+
+    @property
+    def time_steps(self) -> int:
+        """Time steps of one run: serial copies print every `Time =` line once each."""
+        return round(self.steps / self.copies)
 
     @property
     def has_banner(self) -> bool:
@@ -184,18 +224,29 @@ class _PendingError:
     rank: str
     header: str
     io_error: bool
+    run: AppRun
+    seq: int
     lines: list[str] = field(default_factory=list)
     fpe: bool = False
 
 
 class FoamLog:
-    """Cuts one file's lines into `AppRun`s and reads each; fed line by line in file order."""
+    """Cuts one file's lines into `AppRun`s and reads each; fed line by line in file order.
+
+    Ranks print at once: an error's message lines are those of its own `[rank]`,
+    whatever other ranks print between them, so one pending error is kept per rank.
+    Errors are recorded at the end of the file in the order they were opened, so
+    the first rank to fail is the one that decides, however the blocks interleave.
+    """
 
     def __init__(self, source: RunFile, application: str | None) -> None:
         self.runs: list[AppRun] = [AppRun(application, source)]
         self._source = source
         self._pending_banner: dict[str, str] = {}
-        self._error: _PendingError | None = None
+        self._pending: dict[str, _PendingError] = {}
+        # (when it began, its run, message, category): sorted at the end of the file
+        self._found: list[tuple[int, AppRun, str, str | None]] = []
+        self._lines = 0
 
     @property
     def current(self) -> AppRun:
@@ -203,31 +254,39 @@ class FoamLog:
 
     def feed(self, raw: str) -> None:
         """Take the next line of the file."""
-        rank_match = _RANK.match(raw)
-        rank = rank_match.group(1) if rank_match else ""
-        line = raw[rank_match.end() :] if rank_match else raw
+        if "\x1b" in raw:
+            raw = _ANSI.sub("", raw)
+        ranks = _RANKS.match(raw)
+        rank = ranks.group(1) if ranks else ""
+        line = raw[ranks.end() :] if ranks else raw
         stripped = line.strip()
-        if self._error is not None and self._continue_error(rank, stripped):
+        self._lines += 1
+        if rank in self._pending and self._continue_error(self._pending[rank], stripped):
             return
         run = self.current
         run.evidence.observe(line)
         if run.application is None and verdict_of(line) is not None:
             run.verdict_lines.append(stripped)
         if (fatal := _FATAL.search(stripped)) is not None:
-            self.close()
-            self._error = _PendingError(rank, stripped, bool(fatal.group(1)))
+            self._open(_PendingError(rank, stripped, bool(fatal.group(1)), run, self._lines))
             if fatal.group(2):
-                self._error.lines.append(fatal.group(2))
+                self._pending[rank].lines.append(fatal.group(2))
         elif _FPE.search(stripped):
-            self.close()
-            fpe = _PendingError(rank, "Floating point exception (sigFpe)", False, fpe=True)
-            self._error = fpe if "sigHandler" in stripped else None
-            if self._error is None:
-                run.evidence.observe_solver_error(stripped, "numerical_instability")
+            if "sigHandler" in stripped:
+                header = "Floating point exception (sigFpe)"
+                self._open(_PendingError(rank, header, False, run, self._lines, fpe=True))
+            else:
+                self._found.append((self._lines, run, stripped, "numerical_instability"))
         elif _FOAM_EXIT.search(stripped):
-            run.evidence.observe_solver_error(stripped)
+            self._found.append((self._lines, run, stripped, None))
+        elif (foreign := foreign_error_of(stripped)) is not None:
+            self._found.append((self._lines, run, stripped, foreign))
         else:
             self._take_facts(line, stripped)
+
+    def _open(self, error: _PendingError) -> None:
+        self._close(error.rank)
+        self._pending[error.rank] = error
 
     def _take_facts(self, line: str, stripped: str) -> None:
         run = self.current
@@ -250,12 +309,30 @@ class FoamLog:
             run.clock_time_s = to_float(clock.group(2))
         elif _END.match(line):
             run.ended = True
+        elif (divergence := _divergence(stripped)) is not None:
+            # A NaN says it plainly; a bounding line only until one is printed.
+            if run.divergence is None or (divergence == "nan" and "nan" not in run.divergence):
+                run.divergence = stripped
         else:
             self._take_mesh(run, stripped)
 
     def _start_run(self, application: str, exec_args: str) -> None:
-        """A banner's `Exec :` line: the current run takes it, or a new run starts."""
+        """A banner's `Exec :` line: the current run takes it, a copy joins it, or a run starts.
+
+        A second banner of the same application before the first printed a time step
+        or an error is a serial copy writing into the same file (`mpirun -np 4 solver`
+        without `-parallel`): one run, counted `copies` times.
+        """
         run = self.current
+        fresh = run.has_banner and not run.loop_started and not run.ended
+        if (
+            fresh
+            and run.application == application
+            and not any(found[1] is run for found in self._found)
+        ):
+            run.copies += 1
+            self._pending_banner = {}
+            return
         if run.has_banner or run.loop_started or run.ended:
             run = AppRun(application, self._source, order=len(self.runs))
             self.runs.append(run)
@@ -281,20 +358,16 @@ class FoamLog:
         if (directions := _MESH_DIRECTIONS.search(stripped)) is not None:
             run.dimension = int(directions.group(1))
 
-    def _continue_error(self, rank: str, stripped: str) -> bool:
-        """Whether the line belongs to the pending error's message (taken), else close it."""
-        error = self._error
-        assert error is not None
-        if rank != error.rank:
-            return False
+    def _continue_error(self, error: _PendingError, stripped: str) -> bool:
+        """Whether a line of the error's own rank belongs to its message (taken), else close it."""
         if error.fpe:
             frame = _FRAME.match(stripped)
-            if frame is not None and len(error.lines) == 0:
+            if frame is not None:
                 name = frame.group(1).split("(", 1)[0]
-                if name.startswith("Foam::") and "sigHandler" not in name:
+                if not error.lines and name.startswith("Foam::") and "sigHandler" not in name:
                     error.lines.append(f"in {name}")
                 return True
-            if frame is not None:
+            if not stripped or _STACK_RULES.match(stripped):
                 return True
         elif (
             stripped
@@ -306,12 +379,11 @@ class FoamLog:
             return True
         elif not stripped and not error.lines:
             return True
-        self.close()
+        self._close(error.rank)
         return False
 
-    def close(self) -> None:
-        """Record the pending error, if any (at the end of its message or of the file)."""
-        error, self._error = self._error, None
+    def _close(self, rank: str) -> None:
+        error = self._pending.pop(rank, None)
         if error is None:
             return
         kind = "FOAM FATAL IO ERROR" if error.io_error else "FOAM FATAL ERROR"
@@ -319,7 +391,27 @@ class FoamLog:
             message = " ".join([error.header, *error.lines])
         else:
             message = f"{kind}: {' '.join(error.lines)}".rstrip(": ")
-        self.current.evidence.observe_solver_error(message, categorize(message, error.io_error))
+        self._found.append((error.seq, error.run, message, categorize(message, error.io_error)))
+
+    def close(self) -> None:
+        """At the end of the file: record every error, the first opened first."""
+        for rank in list(self._pending):
+            self._close(rank)
+        for _, run, message, category in sorted(self._found, key=lambda found: found[0]):
+            run.evidence.observe_solver_error(message, category)
+        self._found = []
+
+
+def _divergence(stripped: str) -> str | None:
+    """`nan` for a NaN residual, `bounding` for a bounded field no physics reaches, else None."""
+    if _NAN_RESIDUAL.search(stripped):
+        return "nan"
+    bounding = _BOUNDING.match(stripped)
+    if bounding is None:
+        return None
+    extremes = (to_float(bounding.group(1)), to_float(bounding.group(2)))
+    diverged = any(value is None or abs(value) >= DIVERGED_MAGNITUDE for value in extremes)
+    return "bounding" if diverged else None
 
 
 def categorize(message: str, io_error: bool = False) -> str | None:
@@ -332,6 +424,12 @@ def categorize(message: str, io_error: bool = False) -> str | None:
         if pattern.search(message):
             return category
     return "input_file" if io_error else None
+
+
+def application_of_log_name(name: str) -> str | None:
+    """The application a log's name suggests (`log.blockMesh`, `pimpleFoam.log`), if any."""
+    found = LOG_NAME.fullmatch(name.removesuffix(".gz"))
+    return (found.group(1) or found.group(2)) if found else None
 
 
 def read_foam_file(source: RunFile, application: str | None) -> tuple[list[AppRun], list[str]]:
@@ -464,16 +562,29 @@ class CaseRuns:
     n_solver_logs: int
 
 
-def _chronological(run: AppRun) -> tuple[datetime, str, int]:
-    return run.source.mtime, run.source.path.name, run.order
+def _chronological(run: AppRun) -> tuple[datetime, datetime, str, int]:
+    """A run's place in time: the banner's start (a copy may give all files one mtime), then
+    its file's mtime."""
+    return run.started_at or run.source.mtime, run.source.mtime, run.source.path.name, run.order
 
 
 def sort_case_runs(runs: list[AppRun], application: str | None) -> CaseRuns:
-    """Which run is the solver's, which decides the outcome, how far the case got."""
-    runs = sorted((r for r in runs if r.application is not None), key=_chronological)
-    solver_runs = [r for r in runs if application is not None and r.application == application]
-    if not solver_runs:
-        solver_runs = [r for r in runs if is_solver_application(r.application or "")]
+    """Which run is the solver's, which decides the outcome, how far the case got.
+
+    The solver is the newest run of a solver application (not a pipeline utility,
+    not post-processing): controlDict's `application` first (it may have been edited
+    since, so any other solver next), one that printed a banner before one that did
+    not. An empty or clobbered log holds no run.
+    """
+    runs = sorted(
+        (r for r in runs if r.application is not None and r.said_anything), key=_chronological
+    )
+    candidates = [r for r in runs if is_solver_application(r.application or "")]
+    solver_runs = (
+        [r for r in candidates if r.application == application]
+        or [r for r in candidates if r.has_banner]
+        or candidates
+    )
     pipeline = [r for r in runs if stage_of_application(r.application or "") is not None]
     meshed = [r for r in pipeline if r.n_cells is not None or r.n_points is not None]
     mesh = meshed[-1] if meshed else None
@@ -518,32 +629,26 @@ def _parse_case(
     logs, scheduler_files = list_run_files(run_dir, (LOG_NAME, SCHEDULER_NAME), warnings)
     runs: list[AppRun] = []
     for source in [*logs, *scheduler_files]:
-        name_match = LOG_NAME.fullmatch(source.path.name)
-        application = name_match.group(1) if name_match else None
-        file_runs, read_warnings = read_foam_file(source, application)
+        file_runs, read_warnings = read_foam_file(source, application_of_log_name(source.path.name))
         runs.extend(file_runs)
         warnings.extend(read_warnings)
     sorted_runs = sort_case_runs(runs, case.application)
-    deciding = sorted_runs.deciding
-    mesh = sorted_runs.mesh
+    deciding, mesh = sorted_runs.deciding, sorted_runs.mesh
     record = record.replace(
+        solver_version=_version(deciding, runs),
         n_cells=mesh.n_cells if mesh else None,
         n_nodes=mesh.n_points if mesh else None,
         dimension=mesh.dimension if mesh else None,
         stage_code=sorted_runs.stage.code if sorted_runs.stage else None,
         stage=sorted_runs.stage.label if sorted_runs.stage else None,
         n_restarts=max(sorted_runs.n_solver_logs - 1, 0),
-        iterations_done=0,
     )
+    # Scheduler lines outside any banner (a job.e<id>, a slurm-<id>.out) are the case's.
+    loose = [(run, line) for run in runs if run.application is None for line in run.verdict_lines]
     if deciding is None:
-        outcome = decide_outcome(
-            ErrorEvidence(), has_log=False, end_marker=False, log_mtime=None, now=now
-        )
-        return record.replace(status=outcome.status.value, parse_warnings=tuple(warnings))
-    for loose in runs:
-        if loose.application is None:
-            for line in loose.verdict_lines:
-                deciding.evidence.observe(line)
+        return _without_solver_run(record, loose, case.application, archive_root, now, warnings)
+    for _, line in loose:
+        deciding.evidence.observe(line)
     outcome = decide_outcome(
         deciding.evidence,
         has_log=True,
@@ -551,13 +656,75 @@ def _parse_case(
         log_mtime=deciding.source.mtime,
         now=now,
     )
+    if outcome.status == Status.TRUNCATED and deciding.divergence is not None:
+        deciding.evidence.observe_solver_error(deciding.divergence, "numerical_instability")
+        outcome = decide_outcome(
+            deciding.evidence, has_log=True, end_marker=False, log_mtime=None, now=now
+        )
+    if deciding.copies > 1:
+        warnings.append(
+            f"{deciding.source.path.name}: {deciding.copies} copies of {deciding.application} "
+            "wrote into it at once (launched by mpirun without -parallel?): one run counted"
+        )
     return _with_run(record, deciding, outcome, case.n_subdomains, archive_root, warnings)
 
 
-def _n_procs(run: AppRun, n_subdomains: int | None) -> int | None:
-    """nProcs as printed; else the decomposition's subdomains for a `-parallel` run; else 1."""
+def _version(deciding: AppRun | None, runs: list[AppRun]) -> str | None:
+    """The deciding run's version; else the newest other log's (a launch failure has no banner)."""
+    if deciding is not None and deciding.version is not None:
+        return deciding.version
+    versions = [r for r in sorted(runs, key=_chronological) if r.version is not None]
+    return versions[-1].version if versions else None
+
+
+def _without_solver_run(
+    record: RunRecord,
+    loose: list[tuple[AppRun, str]],
+    application: str | None,
+    archive_root: Path,
+    now: datetime,
+    warnings: list[str],
+) -> RunRecord:
+    """No solver log, no failed utility: not started, unless the scheduler killed the job.
+
+    A job killed for its time limit whose solver log was never copied still says so in
+    the scheduler's error stream (`job.e<id>`): killed, from that file, steps unknown.
+    """
+    evidence = ErrorEvidence()
+    for _, line in loose:
+        evidence.observe(line)
+    if evidence.scheduler is None:
+        outcome = decide_outcome(evidence, has_log=False, end_marker=False, log_mtime=None, now=now)
+        return record.replace(
+            status=outcome.status.value, iterations_done=0, parse_warnings=tuple(warnings)
+        )
+    outcome = decide_outcome(evidence, has_log=True, end_marker=False, log_mtime=None, now=now)
+    source = next(run.source for run, line in loose if line == evidence.scheduler[1])
+    return record.replace(
+        application=application,
+        ended_at=evidence.cancelled_at,
+        status=outcome.status.value,
+        error_category=outcome.error_category,
+        error_message=outcome.error_message,
+        error_signature=outcome.error_signature,
+        log_path=relative_to_archive(source.path, archive_root),
+        log_bytes=source.size,
+        parse_warnings=(*warnings, "no solver log: the scheduler's verdict alone decides"),
+    )
+
+
+def _n_procs(run: AppRun, n_subdomains: int | None, warnings: list[str]) -> int | None:
+    """nProcs as printed; else the decomposition's subdomains for a `-parallel` run; else 1.
+
+    The dictionary may have been edited since the run: the log says what ran.
+    """
     if "n_procs" in run.banner:
-        return int(run.banner["n_procs"])
+        printed = int(run.banner["n_procs"])
+        if n_subdomains and "-parallel" in run.exec_args and printed != n_subdomains:
+            warnings.append(
+                f"decomposeParDict says {n_subdomains} subdomains, the log ran on {printed}"
+            )
+        return printed
     if "-parallel" in run.exec_args and n_subdomains:
         return n_subdomains
     return 1 if run.has_banner else None
@@ -572,7 +739,7 @@ def _with_run(
     warnings: list[str],
 ) -> RunRecord:
     """The record completed with what the deciding application run said."""
-    n_procs = _n_procs(run, n_subdomains)
+    n_procs = _n_procs(run, n_subdomains, warnings)
     started_at = run.started_at
     wall = run.clock_time_s
     cpu = run.execution_time_s * n_procs if run.execution_time_s is not None and n_procs else None
@@ -593,9 +760,9 @@ def _with_run(
         last_printed=last_printed,
     )
     wall = times.wall_time_s
-    iterations = run.steps if record.stage_code in (SOLVER_LOOP.code, SUCCESS.code) else 0
+    iterations = run.time_steps if record.stage_code in (SOLVER_LOOP.code, SUCCESS.code) else 0
     return record.replace(
-        solver_version=run.version,
+        application=run.application,
         started_at=started_at,
         ended_at=times.ended_at,
         host=run.banner.get("host"),

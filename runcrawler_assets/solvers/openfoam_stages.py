@@ -11,6 +11,7 @@ decide how it ended.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -98,14 +99,28 @@ POST_PROCESSING_APPLICATIONS = frozenset(
 )
 
 
+# Utilities no list can hold (each site writes its own), told by the shape of their names:
+# converters into OpenFOAM's format (`canteraToFoam`, `fluent3DMeshToFoam`) prepare a case,
+# converters out of it and `...Post` tools (`flameletFoamPost`) read its results.
+_PRE_PROCESSING_NAME = re.compile(r"\w+ToFoam")
+_POST_PROCESSING_NAME = re.compile(r"foamTo\w+|\w*[pP]ost(?:[A-Z]\w*)?|\w*[Pp]rocess\w*|sample\w*")
+
+
 def stage_of_application(application: str) -> Stage | None:
     """The stage a utility belongs to; None for a solver (and for post-processing)."""
-    return next((s for s in STAGES if application in s.applications), None)
+    stage = next((s for s in STAGES if application in s.applications), None)
+    if stage is None and _PRE_PROCESSING_NAME.fullmatch(application):
+        return PRE_PROCESSING
+    return stage
+
+
+def is_post_processing(application: str) -> bool:
+    """Whether `application` reads a finished run's results (it never decides how it ended)."""
+    return application in POST_PROCESSING_APPLICATIONS or bool(
+        _POST_PROCESSING_NAME.fullmatch(application)
+    )
 
 
 def is_solver_application(application: str) -> bool:
     """Whether `application` is neither a pipeline utility nor post-processing."""
-    return (
-        stage_of_application(application) is None
-        and application not in POST_PROCESSING_APPLICATIONS
-    )
+    return stage_of_application(application) is None and not is_post_processing(application)

@@ -62,7 +62,16 @@ _RUNTIME_VERDICTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _VERDICT_WORDS = re.compile(
     r"due|walltime|term_|exceeded|oom|cancelled|memory|bad_alloc|sigsegv|segmentation|signal"
 )
-_MPI_ABORT = re.compile(r"MPI_ABORT", re.I)
+# Open MPI's MPI_ABORT box; MS-MPI says `job aborted:`.
+_MPI_ABORT = re.compile(r"MPI_ABORT|^job aborted\b", re.I)
+
+# What others print into a solver's log when a run dies: the MPI launcher, a coupled
+# library (LAMMPS's `ERROR: ...`). Solver errors for the ranking; the message rules
+# give their category (a signal 11 or 8 is a runtime verdict, seen before these).
+_FOREIGN_ERRORS = re.compile(
+    r"^(?:mpirun|mpiexec|prterun) (?:was unable to (?:find|launch|start)|noticed that "
+    r"process rank \d+)|^ERROR(?: on proc \d+)?: \S|^srun: error: .*(?:task|step)",
+)
 
 # Solver messages, tried in order on the signature (so that a path never decides).
 _MESSAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -150,6 +159,13 @@ def verdict_of(line: str) -> tuple[str, bool] | None:
     return None
 
 
+def foreign_error_of(line: str) -> str | None:
+    """The category of a launcher's or a coupled library's error line (stripped); else None."""
+    if _FOREIGN_ERRORS.search(line) is None:
+        return None
+    return classify_message(line)
+
+
 _STEP_CANCELLED = re.compile(r"\*\*\*\s*STEP\s+\S+\s+ON\s+\S+\s+CANCELLED\s+AT\s+\S+\s*\*\*\*")
 _CANCELLED_AT = re.compile(r"CANCELLED\s+AT\s+(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})")
 
@@ -172,7 +188,11 @@ class ErrorEvidence:
         elif is_solver_error:
             self.observe_solver_error(line)
         # `_` has no other case: the case-insensitive search (~1 µs) only where it can match.
-        elif self.mpi_abort is None and "_" in line and _MPI_ABORT.search(line):
+        elif (
+            self.mpi_abort is None
+            and ("_" in line or "job" in line)
+            and _MPI_ABORT.search(line.strip())
+        ):
             self.mpi_abort = line.strip()
 
     def observe_solver_error(self, message: str, category: str | None = None) -> None:
