@@ -199,3 +199,16 @@ def test_bins_label_and_place_values_the_same_way(
         for v in values
     ]
     assert placed == expected
+
+
+def test_cpu_hours_say_how_many_runs_rest_on_file_times(
+    demo_warehouse: DemoWarehouse, demo_results: dict[str, AnalysisResult]
+) -> None:
+    truth = pd.read_json(demo_warehouse.truth, lines=True)
+    finished = truth[~truth["status"].isin(["running", "not_started"])]
+    basis = demo_results["efficiency"].tables["cpu_hours_by_timing_source"]
+    counts = dict(zip(basis["timing_source"], basis["runs"], strict=True))
+    assert sum(counts.values()) == len(finished)
+    assert counts.get("file_mtime", 0) > 0  # failed runs without a printed end exist
+    finding = next(f for f in demo_results["efficiency"].findings if "modification" in f)
+    assert f"{counts['file_mtime']:,} of {len(finished):,} finished runs" in finding

@@ -100,6 +100,40 @@ def cpu_hours_by_user_cluster(
     )
 
 
+def timing_basis(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """Runs and CPU hours by what their duration rests on (`timing_source`; NULL: none known).
+
+    A manager must know how much of the CPU hours rests on a file's modification
+    time (a last resort: an archive is a copy) rather than on what was printed.
+    """
+    return query(
+        con,
+        """
+        SELECT coalesce(timing_source, 'none') AS timing_source, count(*) AS runs,
+               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours
+        FROM {runs} WHERE status NOT IN ('running', 'not_started')
+        GROUP BY ALL ORDER BY runs DESC, timing_source
+        """,
+        run_filter,
+    )
+
+
+def _timing_finding(basis: pd.DataFrame) -> list[str]:
+    """How many runs' times rest on file times, and how many have none at all."""
+    counts = dict(zip(basis["timing_source"], basis["runs"], strict=True))
+    hours = dict(zip(basis["timing_source"], basis["cpu_hours"], strict=True))
+    total, total_hours = sum(counts.values()), sum(hours.values())
+    if not total:
+        return []
+    mtime, unknown = counts.get("file_mtime", 0), counts.get("none", 0)
+    share = 100 * hours.get("file_mtime", 0) / total_hours if total_hours else 0.0
+    return [
+        f"{mtime:,} of {total:,} finished runs have times resting on a log's modification "
+        f"time, not on what the solver or the scheduler printed ({share:.0f} % of the CPU "
+        f"hours); {unknown:,} have no known duration."
+    ]
+
+
 def _findings(medians: pd.DataFrame, overall: pd.Series) -> list[str]:
     if medians.empty:
         return ["No successful run with a known efficiency matches the filter."]
@@ -167,6 +201,7 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
     solvers = solvers_with_efficiency(con, run_filter) or ["avbp"]
     parts = [_per_solver(con, run_filter, s, i == 0) for i, s in enumerate(solvers)]
     hours = cpu_hours_by_user_cluster(con, run_filter)
+    basis = timing_basis(con, run_filter)
     stacked = hours.pivot_table(
         index="user", columns="cluster", values="cpu_hours", aggfunc="sum", fill_value=0
     )
@@ -180,6 +215,7 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
             "efficiency": pd.concat([p[0] for p in parts], ignore_index=True),
             "efficiency_by_cluster": pd.concat([p[1] for p in parts], ignore_index=True),
             "cpu_hours_by_user_cluster": hours,
+            "cpu_hours_by_timing_source": basis,
         },
         charts={
             **efficiency_charts,
@@ -187,7 +223,7 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
                 stacked, "CPU hours per user and cluster", "user", "CPU hours [h]", "cluster"
             ),
         },
-        findings=[f for p in parts for f in p[3]] + _hours_finding(hours),
+        findings=[f for p in parts for f in p[3]] + _hours_finding(hours) + _timing_finding(basis),
     )
 
 
