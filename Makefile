@@ -9,6 +9,7 @@ RUNCRAWLER_DATA ?= $(CURDIR)/data
 DAGSTER_HOME ?= $(RUNCRAWLER_DATA)/dagster_home
 DEMO_ARCHIVE := $(CURDIR)/demo_archive
 DEMO_RUNS ?= 2000
+DEMO_OPENFOAM ?= 200
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
@@ -29,7 +30,7 @@ $(DAGSTER_HOME)/dagster.yaml: runcrawler_assets/dagster_local.yaml
 
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## demo archive (unless RUNCRAWLER_ARCHIVE is set), crawl, then the UI
 	@if [ -z "$$RUNCRAWLER_ARCHIVE" ] && [ ! -d "$(DEMO_ARCHIVE)" ]; then \
-		$(BIN)/runcrawler demo-archive "$(DEMO_ARCHIVE)" --runs $(DEMO_RUNS) --seed 1; fi
+		$(BIN)/runcrawler demo-archive "$(DEMO_ARCHIVE)" --runs $(DEMO_RUNS) --openfoam $(DEMO_OPENFOAM) --seed 1; fi
 	export RUNCRAWLER_ARCHIVE="$${RUNCRAWLER_ARCHIVE:-$(DEMO_ARCHIVE)}" \
 		RUNCRAWLER_DATA="$(RUNCRAWLER_DATA)" DAGSTER_HOME="$(DAGSTER_HOME)"; \
 	$(BIN)/runcrawler crawl && exec $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
