@@ -5,12 +5,19 @@ report, so they are drawn small (about 100 dpi, a few tens of KB) but sized
 to be read at report width: titles say what is counted, axes carry units,
 and every chart with several series has a legend. An empty frame gives a
 chart that says "no runs" rather than an exception.
+
+Every text drawn that comes from the data (tick labels, legend entries, titles
+naming a solver or a setting) goes through `short_label`: one line, at most
+`MAX_LABEL_CHARS` characters, `$` taken literally. The table's values are
+already bounded (contract-notes 16), but a chart must stay cheap whatever it is
+given: matplotlib lays out every glyph, and a 1 MB label costs minutes and
+gigabytes.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import matplotlib
 
@@ -24,10 +31,14 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from runcrawler_assets.cleaning import shorten
+
 DPI = 100
 WIDTH_IN = 9.0
 HEIGHT_IN = 4.8
 MAX_PIE_SLICES = 9
+MAX_LABEL_CHARS = 40  # a tick label or legend entry: a mixture, user or host name
+MAX_TITLE_CHARS = 160  # a title or axis label (the longest the analyses give: ~110)
 Color = tuple[float, float, float]
 # tab20 reordered: its ten strong colours first, then their light twins, so that
 # the first ten series never get two shades of one hue.
@@ -43,6 +54,25 @@ plt.rcParams.update(
         "axes.spines.right": False,
     }
 )
+
+
+def short_label(value: object, limit: int = MAX_LABEL_CHARS) -> str:
+    """`value` as a chart label: one line, at most `limit` characters, no mathtext.
+
+    Whitespace runs (newlines too: a folder may be named `new⏎line`) fold to one
+    space, the rest is cut with a trailing `…`, and `$` is escaped so that a name
+    holding two of them is not parsed as a formula (a bad one raises).
+    """
+    text = shorten(str(value), 4 * limit)  # folding a 1 MB string would cost a 1 MB split
+    return shorten(" ".join(text.split()), limit).replace("$", r"\$")
+
+
+def _title(text: str) -> str:
+    return short_label(text, MAX_TITLE_CHARS)
+
+
+def _labels(values: Iterable[object]) -> list[str]:
+    return [short_label(value) for value in values]
 
 
 def _figure(ncols: int = 1, height: float = HEIGHT_IN) -> tuple[Figure, list[Axes]]:
@@ -62,7 +92,7 @@ def no_runs_chart(title: str) -> bytes:
     """A placeholder that says why there is nothing to draw."""
     fig, (ax,) = _figure(height=2.5)
     ax.set_axis_off()
-    ax.set_title(title)
+    ax.set_title(_title(title))
     ax.text(0.5, 0.5, "no runs match", ha="center", va="center", fontsize=14, color="grey")
     return _png(fig)
 
@@ -99,9 +129,9 @@ def pie_chart(
         wedgeprops={"linewidth": 1, "edgecolor": "white"},
         pctdistance=0.75,
     )
-    ax.set_title(f"{title} ({total} runs)")
+    ax.set_title(_title(f"{title} ({total} runs)"))
     ax.axis("equal")
-    labels = [f"{name}: {int(n)}" for name, n in counts.items()]
+    labels = [f"{short_label(name)}: {int(n)}" for name, n in counts.items()]
     ax.legend(wedges, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return _png(fig)
 
@@ -112,12 +142,11 @@ def bar_chart(values: pd.Series, title: str, xlabel: str, color: str = "tab:blue
         return no_runs_chart(title)
     height = min(HEIGHT_IN * 1.6, max(2.5, 0.35 * len(values) + 1.2))
     fig, (ax,) = _figure(height=height)
-    labels = [str(label) for label in values.index]
     positions = np.arange(len(values))[::-1]
     ax.barh(positions, values.to_numpy(), color=color)
-    ax.set_yticks(positions, labels)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    ax.set_yticks(positions, _labels(values.index))
+    ax.set_xlabel(_title(xlabel))
+    ax.set_title(_title(title))
     for y, value in zip(positions, values.to_numpy(), strict=True):
         ax.text(value, y, f" {value:,.0f}", va="center", fontsize=9)
     ax.margins(x=0.12)
@@ -136,15 +165,24 @@ def stacked_bars(
     bottom = np.zeros(len(table))
     for i, column in enumerate(table.columns):
         values = table[column].to_numpy(dtype=float)
-        ax.bar(positions, values, bottom=bottom, label=str(column), color=PALETTE[i], width=0.85)
+        ax.bar(
+            positions,
+            values,
+            bottom=bottom,
+            label=short_label(column),
+            color=PALETTE[i],
+            width=0.85,
+        )
         bottom += values
     step = max(1, len(table) // 16)
-    ax.set_xticks(positions[::step], [str(p) for p in table.index[::step]], rotation=45, ha="right")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xticks(positions[::step], _labels(table.index[::step]), rotation=45, ha="right")
+    ax.set_xlabel(_title(xlabel))
+    ax.set_ylabel(_title(ylabel))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    ax.set_title(title)
-    ax.legend(title=legend_title, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.set_title(_title(title))
+    ax.legend(
+        title=short_label(legend_title), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
+    )
     return _png(fig)
 
 
@@ -166,16 +204,16 @@ def heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str) -> bytes:
     fig, (ax,) = _figure(height=height)
     values = table.to_numpy(dtype=float)
     image = ax.imshow(values, cmap="Reds", aspect="auto")
-    ax.set_xticks(np.arange(table.shape[1]), table.columns, rotation=35, ha="right")
-    ax.set_yticks(np.arange(table.shape[0]), table.index)
+    ax.set_xticks(np.arange(table.shape[1]), _labels(table.columns), rotation=35, ha="right")
+    ax.set_yticks(np.arange(table.shape[0]), _labels(table.index))
     threshold = values.max() / 2
     for (row, col), value in np.ndenumerate(values):
         if value:
             color = "white" if value > threshold else "black"
             ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=8, color=color)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_xlabel(_title(xlabel))
+    ax.set_ylabel(_title(ylabel))
+    ax.set_title(_title(title))
     fig.colorbar(image, ax=ax, label="runs", fraction=0.04)
     return _png(fig)
 
@@ -190,10 +228,10 @@ def hour_and_weekday(by_hour: pd.Series, by_weekday: pd.Series, title: str) -> b
     left.set_xlabel("hour of day [h, UTC]")
     left.set_ylabel("runs")
     right.bar(range(len(by_weekday)), by_weekday.to_numpy(), color="tab:orange")
-    right.set_xticks(range(len(by_weekday)), by_weekday.index)
+    right.set_xticks(range(len(by_weekday)), _labels(by_weekday.index))
     right.set_xlabel("weekday")
     right.set_ylabel("runs")
-    fig.suptitle(title)
+    fig.suptitle(_title(title))
     return _png(fig)
 
 
@@ -209,12 +247,12 @@ def count_panels(panels: dict[str, pd.Series], title: str) -> bytes:
     for ax, (name, counts) in zip(flat, panels.items(), strict=False):
         positions = np.arange(len(counts))[::-1]
         ax.barh(positions, counts.to_numpy(), color="tab:blue")
-        ax.set_yticks(positions, [str(v) for v in counts.index])
-        ax.set_title(name, fontsize=10)
+        ax.set_yticks(positions, _labels(counts.index))
+        ax.set_title(_title(name), fontsize=10)
         ax.set_xlabel("runs")
     for ax in flat[len(panels) :]:
         ax.set_axis_off()
-    fig.suptitle(title)
+    fig.suptitle(_title(title))
     fig.tight_layout()
     return _png(fig)
 
@@ -230,12 +268,16 @@ def grouped_bars(table: pd.DataFrame, title: str, xlabel: str, legend_title: str
     for i, column in enumerate(table.columns):
         offset = (i - (table.shape[1] - 1) / 2) * width
         ax.barh(
-            positions - offset, table[column], height=width, label=str(column), color=PALETTE[i]
+            positions - offset,
+            table[column],
+            height=width,
+            label=short_label(column),
+            color=PALETTE[i],
         )
-    ax.set_yticks(positions, [str(v) for v in table.index])
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    ax.legend(title=legend_title, frameon=False)
+    ax.set_yticks(positions, _labels(table.index))
+    ax.set_xlabel(_title(xlabel))
+    ax.set_title(_title(title))
+    ax.legend(title=short_label(legend_title), frameon=False)
     return _png(fig)
 
 
@@ -250,16 +292,16 @@ def box_plots(boxes: pd.DataFrame, title: str, xlabel: str, ylabel: str, log: bo
         return no_runs_chart(title)
     fig, (ax,) = _figure()
     stats = [
-        {**row, "label": str(row["label"]), "fliers": list(row["fliers"])}
+        {**row, "label": short_label(row["label"]), "fliers": list(row["fliers"])}
         for row in boxes.to_dict("records")
     ]
     ax.bxp(stats, showfliers=True, widths=0.6)
     if log:
         ax.set_yscale("log")
         _plain_log_ticks(ax.yaxis, "g", subs=(1.0, 2.0, 5.0))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_xlabel(_title(xlabel))
+    ax.set_ylabel(_title(ylabel))
+    ax.set_title(_title(title))
     ax.tick_params(axis="x", rotation=45)
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
@@ -281,9 +323,9 @@ def histogram_by_dimension(
         ax.hist(group["value"], bins=bins, alpha=0.6, label=f"{int(dim)}D", color=PALETTE[i])
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:,.0f}")
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(_title(xlabel))
     ax.set_ylabel("runs")
-    ax.set_title(title)
+    ax.set_title(_title(title))
     ax.legend(frameon=False)
     return _png(fig)
 
@@ -328,7 +370,7 @@ def efficiency_vs_procs(runs: pd.DataFrame, medians: pd.DataFrame, title: str) -
                 line["efficiency_median"],
                 marker="o",
                 color=colors[cluster],
-                label=f"{cluster} (median)",
+                label=f"{short_label(cluster)} (median)",
             )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -338,7 +380,7 @@ def efficiency_vs_procs(runs: pd.DataFrame, medians: pd.DataFrame, title: str) -
         ax.set_xlabel("MPI processes")
         ax.legend(frameon=False, fontsize=8)
     axes[0].set_ylabel("efficiency [s·proc/(it·node)], lower is better")
-    fig.suptitle(title)
+    fig.suptitle(_title(title))
     fig.tight_layout()
     return _png(fig)
 
@@ -365,9 +407,11 @@ def ratio_forest(effects: pd.DataFrame, title: str, xlabel: str) -> bytes:
     reach = max(2.0, effects["ci_high"].max(), 1 / effects["ci_low"].min()) * 1.1
     ax.set_xlim(1 / reach, reach)
     _plain_log_ticks(ax.xaxis, "g")
-    ax.set_yticks(positions, effects["label"], fontsize=8)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    ax.set_yticks(
+        positions, [short_label(v, 2 * MAX_LABEL_CHARS) for v in effects["label"]], fontsize=8
+    )
+    ax.set_xlabel(_title(xlabel))
+    ax.set_title(_title(title))
     ax.scatter([], [], color="tab:red", label="stands out of the noise")
     ax.scatter([], [], color="tab:grey", label="within the noise")
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))

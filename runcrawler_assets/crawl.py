@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
-from runcrawler_assets.cleaning import clean_record
+from runcrawler_assets.cleaning import LIMITS, bound_record, clean_record, shorten
 from runcrawler_assets.discovery import (
     DiscoveredRun,
     PartitionDiscovery,
@@ -83,6 +83,7 @@ def utc_now() -> datetime:
 
 
 def _quarantined(job: ParseJob, reason: str, detail: str) -> QuarantineEntry:
+    detail = shorten(detail, LIMITS["message"])  # an exception may quote a whole file
     return QuarantineEntry(
         job.cluster, job.user, job.run.run_path, reason, detail, job.now.isoformat()
     )
@@ -102,8 +103,14 @@ def parse_job(job: ParseJob) -> RunRecord | QuarantineEntry:
         record = bound_file_times(
             parser.parse(run_dir, job.archive_root, job.now), job.max_job_duration
         )
-        return record.replace(
-            cluster=job.cluster, user=job.user, fingerprint=job.run.fingerprint, parsed_at=job.now
+        # Every solver's record, plugins' too, is bounded before it is stored (contract-notes 16).
+        return bound_record(
+            record.replace(
+                cluster=job.cluster,
+                user=job.user,
+                fingerprint=job.run.fingerprint,
+                parsed_at=job.now,
+            )
         )
     except FileNotFoundError:
         return _quarantined(job, "vanished", "removed from the archive while the crawl ran")

@@ -3,8 +3,11 @@
 Charts are embedded as base64 PNG and the style is inline, so the page needs
 no network and no other file. Every text that comes from the archive (user
 names, error messages, paths) is escaped: a run folder named `<script>` is
-shown, never run. Sections follow `ANALYSES`; the summary at the top gathers
-each analysis's findings.
+shown, never run. And it is shortened: a table cell shows at most
+`MAX_CELL_CHARS` characters (the rest in its tooltip, itself bounded), a finding
+at most `MAX_FINDING_CHARS`, so the page stays small whatever the table holds.
+Sections follow `ANALYSES`; the summary at the top gathers each analysis's
+findings.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ import html
 import math
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter
+from runcrawler_assets.cleaning import LIMITS, shorten
 
 MAX_TABLE_ROWS = 40
+MAX_CELL_CHARS = 120  # shown in a cell; an error signature reads in one or two lines
+MAX_TITLE_CHARS = LIMITS["message"]  # in the cell's tooltip: a whole error message
+MAX_FINDING_CHARS = 2000  # a finding listing many names (mixtures never run in 2D and 3D)
 SUMMARY_FINDINGS_PER_SECTION = 3
 
 STYLE = """
@@ -45,6 +53,35 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
+def _text_html(text: str, limit: int = MAX_FINDING_CHARS) -> str:
+    """Archive text, escaped and shortened to `limit` characters."""
+    return html.escape(shorten(text, limit))
+
+
+def _cell_html(value: object) -> str:
+    """One table cell: numbers formatted, text escaped and shortened (longer in its tooltip)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, bool | np.bool_ | int | np.integer):
+        return str(value)
+    if isinstance(value, float | np.floating):
+        return _number(float(value))
+    text = str(value)
+    shown = shorten(text, MAX_CELL_CHARS)
+    if shown == text:
+        return html.escape(text)
+    return f'<span title="{_text_html(text, MAX_TITLE_CHARS)}">{html.escape(shown)}</span>'
+
+
+def _frame_html(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{_text_html(str(column), MAX_CELL_CHARS)}</th>" for column in frame)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_cell_html(value)}</td>" for value in row) + "</tr>"
+        for row in frame.itertuples(index=False, name=None)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
 def _table_html(name: str, frame: pd.DataFrame) -> str:
     if frame.empty:
         return f'<h3>{html.escape(name)}</h3><p class="note">No rows.</p>'
@@ -55,7 +92,7 @@ def _table_html(name: str, frame: pd.DataFrame) -> str:
         if len(frame) > MAX_TABLE_ROWS
         else ""
     )
-    table = shown.to_html(index=False, escape=True, float_format=_number, na_rep="", border=0)
+    table = _frame_html(shown)
     return f'<h3>{html.escape(name)}</h3><div class="table-wrap">{table}</div>{note}'
 
 
@@ -65,7 +102,7 @@ def _chart_html(file_name: str, png: bytes) -> str:
 
 
 def _findings_html(findings: list[str]) -> str:
-    items = "".join(f"<li>{html.escape(f)}</li>" for f in findings)
+    items = "".join(f"<li>{_text_html(f)}</li>" for f in findings)
     return f"<ul>{items}</ul>" if items else ""
 
 
@@ -96,7 +133,7 @@ def build_report(
         "<title>runcrawler report</title>"
         f"<style>{STYLE}</style></head><body>"
         "<h1>runcrawler report: how the solver is used</h1>"
-        f'<p class="meta">Runs: {html.escape(run_filter.describe())}. '
+        f'<p class="meta">Runs: {_text_html(run_filter.describe())}. '
         f"Generated {html.escape(generated_at.isoformat(sep=' ', timespec='minutes'))}.</p>"
         f"<nav>{nav}</nav>"
         f'<div class="summary"><h2 style="margin-top:0.4em">Summary</h2>{summary}</div>'

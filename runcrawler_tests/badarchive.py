@@ -3,9 +3,10 @@
 Each case is one small folder (most of them run directories) so that a
 failure names its case. Nothing binary is committed: random bytes come from
 a seeded generator, the 1 GB file is sparse, the 100,000 files are empty,
-and special files (FIFO, socket, device node) are made with the system calls
-that make them. A folder *outside* the archive holds a secret token, and
-symbolic links from inside point at it: the token must never come out.
+the 20 MB value is one repeated letter, and special files (FIFO, socket,
+device node) are made with the system calls that make them. A folder
+*outside* the archive holds a secret token, and symbolic links from inside
+point at it: the token must never come out.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ GOOD_LOG = """ __________________________________________________________
 """
 ONE_GB = 1 << 30
 MANY_FILES = 100_000
+HUGE_VALUE = 20 << 20  # characters of the hostile mixture_name
+HUGE_LINE = 100_000  # characters of the hostile host name and error line (a log line is
+# read up to 16 KiB, so these reach the record; a longer one is lost by the reader)
+HUGE_VALUES_RUN = "bad/values/huge"
 # Names a folder may hold that are hard on key syntax, SQL, JSON, markdown and logs.
 HOSTILE_NAMES: tuple[str | bytes, ...] = (
     'o\'neil "q"',
@@ -202,6 +207,20 @@ def _symlinks(b: _Builder) -> None:
     os.symlink(outside / "secretrun" / "avbp.o", run / "log.txt")
 
 
+def _huge_values(b: _Builder) -> None:
+    """A 20 MB mixture_name, a 100 KB host name and a 100 KB error line: bounded in the table."""
+    b.case("huge values (20 MB mixture_name, 100 KB host name and error line)")
+    params = GOOD_PARAMS.replace("  mixture_name = CH4-AIR-2S-BFER ! methane\n", "").replace(
+        "$end_RUN-CONTROL", f"  mixture_name = {'x' * HUGE_VALUE}\n$end_RUN-CONTROL"
+    )
+    run = b.run(HUGE_VALUES_RUN, params.encode())
+    log = GOOD_LOG.replace(" Number of MPI", f" Host : {'h' * HUGE_LINE}\n Number of MPI").replace(
+        " ----> Integral values",
+        f" ERROR : Cannot open file {'e' * HUGE_LINE}\n ----> Integral values",
+    )
+    (run / "avbp.o").write_text(log.replace(" ----> End of AVBP session\n", ""))
+
+
 def _never_run(b: _Builder) -> None:
     """Files that would leave a mark if anything executed or unpickled them."""
     b.case("executable script and pickle in a run")
@@ -253,6 +272,15 @@ def build_bad_archive(base: Path, seed: int = 7, many_files: bool = True) -> Bad
     _symlinks(builder)
     _never_run(builder)
     _names(builder)
+    _huge_values(builder)
     if many_files:
         _crowd(builder)
+    return builder.archive
+
+
+def build_huge_values_archive(base: Path) -> BadArchive:
+    """`<base>/archive` holding only the huge-values run (`HUGE_VALUES_RUN`)."""
+    builder = _Builder(base, seed=7)
+    builder.archive.root.mkdir(parents=True)
+    _huge_values(builder)
     return builder.archive

@@ -47,3 +47,58 @@ def test_a_pie_folds_the_smallest_slices_into_others() -> None:
     folded = charts._top_with_others(counts, 9)
     assert len(folded) == 9 and folded.index[-1] == "others"
     assert folded.sum() == counts.sum()
+
+
+HUGE = "m" * 1_000_000  # a label no table holds any more (contract-notes 16), drawn anyway
+
+
+def test_a_label_is_one_line_of_at_most_40_characters() -> None:
+    assert charts.short_label(HUGE) == "m" * 39 + "…"
+    assert charts.short_label("m" * 40) == "m" * 40
+    assert charts.short_label("new\nline  here") == "new line here"
+    assert charts.short_label(42) == "42"
+    assert len(charts.short_label(HUGE, 120)) == 120
+
+
+def test_a_dollar_in_a_name_is_drawn_as_itself_not_as_a_formula() -> None:
+    assert charts.short_label("cost $x$") == r"cost \$x\$"
+    png = charts.bar_chart(pd.Series({r"bad $\frac{$ name": 3, "b": 1}), "Runs", "runs")
+    assert png_size(png)[0] <= 1400
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.filterwarnings("ignore:Tight layout not applied")  # 40 wide letters twice a row
+def test_every_chart_of_megabyte_labels_stays_small(tmp_path) -> None:
+    names = [HUGE, "b" + HUGE, "c"]
+    counts = pd.Series([5, 3, 1], index=names)
+    table = pd.DataFrame({names[0]: [1, 2], names[1]: [3, 0]}, index=[HUGE, "2024"])
+    boxes = pd.DataFrame(
+        [{"label": n, "q1": 8, "med": 16, "q3": 32, "whislo": 4, "whishi": 64, "fliers": []}
+         for n in names]
+    )  # fmt: skip
+    runs = pd.DataFrame(
+        {"dimension": [3, 3], "cluster": [HUGE, "c"], "n_procs": [36, 72],
+         "efficiency": [1e-5, 2e-5]}
+    )  # fmt: skip
+    medians = runs.rename(columns={"n_procs": "procs_median", "efficiency": "efficiency_median"})
+    effects = pd.DataFrame(
+        {"label": names, "ratio": [2.0, 1.0, 0.5], "ci_low": [1.5, 0.8, 0.3],
+         "ci_high": [3.0, 1.2, 0.9], "flagged": [True, False, True]}
+    )  # fmt: skip
+    pngs = [
+        charts.pie_chart(counts, "Runs per user"),
+        charts.bar_chart(counts, "Runs per stage", "runs"),
+        charts.stacked_bars(table, "Runs per year and user", "year", "runs", "user"),
+        charts.heatmap(table, "Errors per user", "category", "user"),
+        charts.count_panels({"mixture": counts, HUGE: counts}, "Runs per setting value"),
+        charts.grouped_bars(table, "Runs per mixture", "runs", "dimension"),
+        charts.box_plots(boxes, "Processes per user", "user", "processes", log=True),
+        charts.efficiency_vs_procs(runs, medians, f"{HUGE}: efficiency"),
+        charts.ratio_forest(effects, "Failure ratio", "ratio"),
+    ]
+    # Wider than usual (40 or 160 of the widest letter), but unbounded a label this long
+    # asks for a PNG millions of pixels wide, which matplotlib refuses after minutes.
+    for png in pngs:
+        width, height = png_size(png)
+        assert width <= 3000 and height <= 1400
+        assert len(png) < MAX_BYTES

@@ -34,7 +34,16 @@ from runcrawler_assets.records import run_id_for
 from runcrawler_assets.settings import Settings
 from runcrawler_assets.solvers.logtext import scan_log
 from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions, write_table
-from runcrawler_tests.badarchive import HOSTILE_NAMES, ONE_GB, BadArchive, build_bad_archive
+from runcrawler_tests.badarchive import (
+    HOSTILE_NAMES,
+    HUGE_LINE,
+    HUGE_VALUE,
+    HUGE_VALUES_RUN,
+    ONE_GB,
+    BadArchive,
+    build_bad_archive,
+    build_huge_values_archive,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_SQL = "x'; DROP TABLE runs; --"
@@ -432,3 +441,111 @@ def test_the_ui_binds_to_localhost_and_the_readme_says_how_to_expose_it():
     assert "## Security" in readme and "reverse proxy" in readme
     assert "RELIABILITY.md" in readme
     assert stat.S_ISREG(os.stat(REPO / "RELIABILITY.md").st_mode)
+
+
+# ---------------------------------------------------------------- 9. bounded values
+
+HUGE_CRAWL_MAX_S = 60
+HUGE_CRAWL_MAX_MB = 1536
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    """The peak RSS of a live process (VmHWM), 0 when it is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    return next((int(x.split()[1]) / 1024 for x in lines if x.startswith("VmHWM:")), 0.0)
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc/<pid>/task/*/children."""
+    found, stack = [], [pid]
+    while stack:
+        parent = stack.pop()
+        found.append(parent)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                stack += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def crawl_measured(archive: Path, data: Path, log: Path) -> tuple[float, float, int]:
+    """`runcrawler crawl` (analytics, charts and report too) in a child process.
+
+    Returns (seconds, peak RSS of the process tree in MB, exit status); its output
+    goes to `log`. The peak is the sum of each process's VmHWM, sampled every
+    50 ms: an upper bound. A crawl past twice the bounds is killed, so that a
+    regression fails the test instead of taking the machine's memory for minutes.
+    """
+    command = [sys.executable, "-c", "from runcrawler_assets.cli import main; main()"]
+    command += ["crawl", "--archive", str(archive), "--data", str(data)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(data / "dagster_home")}
+    peaks: dict[int, float] = {}
+    started = time.monotonic()
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, start_new_session=True, stdout=stderr, stderr=stderr
+        )
+    try:
+        while process.poll() is None:
+            for pid in _tree(process.pid):
+                peaks[pid] = max(peaks.get(pid, 0.0), _vm_hwm_mb(pid))
+            too_long = time.monotonic() - started > 2 * HUGE_CRAWL_MAX_S
+            if too_long or sum(peaks.values()) > 2 * HUGE_CRAWL_MAX_MB:
+                kill_group(process)
+            time.sleep(0.05)
+    finally:
+        kill_group(process)
+    return time.monotonic() - started, sum(peaks.values()), process.returncode
+
+
+@pytest.mark.timeout(300)
+def test_a_run_with_megabyte_values_is_crawled_fast_with_its_values_cut(tmp_path: Path):
+    archive = build_huge_values_archive(tmp_path)
+    data = tmp_path / "data"
+    log = tmp_path / "crawl.log"
+    seconds, peak_mb, status = crawl_measured(archive.root, data, log)
+    assert status == 0, log.read_text(errors="replace")[-3000:]
+    assert seconds < HUGE_CRAWL_MAX_S and peak_mb < HUGE_CRAWL_MAX_MB
+    (row,) = query(
+        data / "runcrawler.duckdb",
+        "SELECT mixture_name, host, error_message, error_signature, parse_warnings,"
+        f" params->>'mixture_name' FROM runs WHERE run_path = '{HUGE_VALUES_RUN}'",
+    )
+    mixture, host, message, signature, warnings, param = row
+    assert (len(mixture), len(host), len(message), len(signature)) == (256, 256, 1024, 1024)
+    assert mixture == param == "x" * 255 + "…"
+    assert host.startswith("hhh") and message.startswith("ERROR : Cannot open file eee")
+    cut = [w for w in warnings if "cut to" in w]
+    assert any(w.startswith("mixture_name: ") and "characters, cut to 256" in w for w in cut)
+    assert {w.split(":")[0] for w in cut} == {
+        "mixture_name",
+        "params.mixture_name",
+        "host",
+        "error_message",
+        "error_signature",
+    }
+    page = (data / "report.html").read_bytes()
+    assert len(page) < 2_000_000 and b"x" * 300 not in page
+    report(
+        9,
+        mixture_name_chars=f"{HUGE_VALUE:,}",
+        host_and_error_chars=f"{HUGE_LINE:,}",
+        crawl_s=f"{seconds:.1f}",
+        peak_rss_mb=f"{peak_mb:.0f}",
+        report_kb=len(page) // 1024,
+        cuts=len(cut),
+    )
+
+
+def test_the_huge_values_run_of_the_bad_archive_is_a_row_with_cut_values(
+    crawled: CrawledBadArchive,
+):
+    (row,) = query(
+        crawled.settings.duckdb_path,
+        "SELECT length(mixture_name), length(host), length(error_message), parse_warnings"
+        f" FROM runs WHERE run_path = '{HUGE_VALUES_RUN}'",
+    )
+    assert row[:3] == (256, 256, 1024)
+    assert any(w.startswith("mixture_name: ") for w in row[3])
