@@ -53,7 +53,7 @@ from runcrawler_assets.solvers.verdicts import (
     ErrorEvidence,
     Outcome,
     decide_outcome,
-    foreign_error_of,
+    is_foreign_error,
     verdict_of,
 )
 
@@ -277,10 +277,8 @@ class FoamLog:
                 self._open(_PendingError(rank, header, False, run, self._lines, fpe=True))
             else:
                 self._found.append((self._lines, run, stripped, "numerical_instability"))
-        elif _FOAM_EXIT.search(stripped):
+        elif _FOAM_EXIT.search(stripped) or is_foreign_error(stripped):
             self._found.append((self._lines, run, stripped, None))
-        elif (foreign := foreign_error_of(stripped)) is not None:
-            self._found.append((self._lines, run, stripped, foreign))
         else:
             self._take_facts(line, stripped)
 

@@ -129,9 +129,14 @@ _SIGNATURE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# A signature is read from the start of a message: a message a whole file long (a log
+# line of megabytes) must not cost seconds in the rules below.
+SIGNATURE_SOURCE_CHARS = 1024
+
+
 def error_signature(message: str) -> str:
     """The message with what varies between runs replaced by `<date>`, `<path>`, `<node>`, `<n>`."""
-    signature = message
+    signature = message[:SIGNATURE_SOURCE_CHARS]
     for pattern, placeholder in _SIGNATURE_RULES:
         signature = pattern.sub(placeholder, signature)
     return signature.strip()
@@ -159,11 +164,9 @@ def verdict_of(line: str) -> tuple[str, bool] | None:
     return None
 
 
-def foreign_error_of(line: str) -> str | None:
-    """The category of a launcher's or a coupled library's error line (stripped); else None."""
-    if _FOREIGN_ERRORS.search(line) is None:
-        return None
-    return classify_message(line)
+def is_foreign_error(line: str) -> bool:
+    """Whether a (stripped) line is a launcher's or a coupled library's error."""
+    return _FOREIGN_ERRORS.search(line) is not None
 
 
 _STEP_CANCELLED = re.compile(r"\*\*\*\s*STEP\s+\S+\s+ON\s+\S+\s+CANCELLED\s+AT\s+\S+\s*\*\*\*")
