@@ -367,6 +367,8 @@ class FoamLog:
                 return True
             if not stripped or _STACK_RULES.match(stripped):
                 return True
+        elif not error.lines and _FATAL.search(stripped):
+            return True  # copies of one singleton launch print their headers back to back
         elif (
             stripped
             and len(error.lines) < MAX_MESSAGE_LINES

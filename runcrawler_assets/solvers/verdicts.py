@@ -106,6 +106,7 @@ _SIGNATURE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         "<date>",
     ),
+    (re.compile(r"""\b[A-Za-z]:\\[^\s'"]*|\\\\[^\s'"]+"""), "<path>"),  # C:\x, \\server\x
     (re.compile(r"""[^\s'"=(]*/[^\s'"]*[^\s'".,;:)]|[^\s'"=(/]*/"""), "<path>"),
     (
         re.compile(
