@@ -165,9 +165,12 @@ def verdict_of(line: str) -> tuple[str, bool] | None:
     return None
 
 
+_FOREIGN_FIRST_LETTERS = frozenset("mpEs")  # mpirun, mpiexec, prterun, ERROR, srun
+
+
 def is_foreign_error(line: str) -> bool:
     """Whether a (stripped) line is a launcher's or a coupled library's error."""
-    return _FOREIGN_ERRORS.search(line) is not None
+    return line[:1] in _FOREIGN_FIRST_LETTERS and _FOREIGN_ERRORS.search(line) is not None
 
 
 _STEP_CANCELLED = re.compile(r"\*\*\*\s*STEP\s+\S+\s+ON\s+\S+\s+CANCELLED\s+AT\s+\S+\s*\*\*\*")
