@@ -295,7 +295,7 @@ class FoamLog:
             if (found := pattern.search(stripped)) is not None:
                 if name in ("version", "build"):
                     self._pending_banner[name] = found.group(1)
-                else:
+                elif run.has_banner:  # not an Open MPI box's `Host:` before the banner
                     run.banner.setdefault(name, found.group(1))
                 return
         if _LOOP_STARTS.match(stripped):
