@@ -46,6 +46,13 @@ The archive's habits and effects are named knobs, in `KNOBS` (a `DemoKnobs`),
   MPI_ABORT follows most solver errors, stderr lines (verdicts, MPI, runtime)
   go to the scheduler file for users who copy it, else into the log; some
   verdicts follow a solver message (the verdict decides).
+- Real logs' mess (issue #14, `demo_messy`, a few percent of runs each, from a
+  random stream of its own): logs in logs/, log/, output/; gzip under any name;
+  module, container, network and loader lines before the banner, a loader
+  warning or an Open MPI help box in the loop; errors printed by several ranks
+  at once or wrapped onto a second line; progress bars redrawn with bare `\\r`;
+  launches that fail before AVBP prints anything (`launch.*` templates); Slurm
+  cancelling the step after a crash; run.params with Windows paths.
 
 Where contract-notes.md is silent, the truth says: a run without a log has
 iterations_done 0.
@@ -66,6 +73,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from runcrawler_assets import demo_messy
 from runcrawler_assets.records import ERROR_CATEGORIES, Status, run_id_for
 from runcrawler_assets.solvers.avbp_milestones import MILESTONES
 
@@ -227,6 +235,19 @@ class DemoKnobs:
     gzip_share: float = 0.3  # of the logs a "dated" user keeps, once finished
     crlf_log_share: float = 0.04
     invalid_utf8_share: float = 0.03
+    # Real logs' mess (demo_messy), drawn from a random stream of its own. Shares of runs,
+    # except where said: of the runs whose ending has that kind of line.
+    log_folder_share: float = 0.04  # logs and scheduler file in logs/, log/ or output/
+    any_name_gzip_share: float = 0.04  # a finished run's logs gzipped whatever their name
+    preamble_noise_share: float = 0.06  # modules, container, network lines before the banner
+    loop_noise_share: float = 0.04  # a loader warning or Open MPI help box in the loop
+    progress_bar_share: float = 0.04  # grid partitioning redrawn with bare \r
+    windows_params_share: float = 0.03  # run.params with Windows paths
+    rank_printed_error_share: float = 0.35  # of solver errors: several ranks print it at once
+    wrapped_error_share: float = 0.3  # of labelled solver errors: wrapped onto a second line
+    launch_failure_share: float = 0.3  # of segfault, mpi_abort, unknown runs: no AVBP output
+    step_cancelled_share: float = 0.5  # of segfaults: Slurm then cancels the step
+    help_summary_share: float = 0.5  # of MPI_ABORTs: Open MPI's help-message summary follows
 
 
 KNOBS = DemoKnobs()
@@ -610,6 +631,7 @@ class _Ending:
     decisive: str | None = None
     template: str | None = None
     killed_at: datetime | None = None
+    launched: bool = True  # False: the launch failed before AVBP printed its banner
 
 
 @dataclass(frozen=True)
@@ -626,6 +648,10 @@ class _Session:
     summary: str = ""  # wrap-up lines of a successful run
     notes: str = ""  # extra header line (may hold invalid UTF-8 as surrogates)
     probe_warning: str = ""
+    preamble: str = ""  # others' lines before the banner (demo_messy)
+    loop_noise: str = ""  # others' lines among the iterations, at `loop_noise_at` of them
+    loop_noise_at: float = 0.5
+    progress_bar: str = ""  # redrawn with bare \r before the grid's next milestone
 
     @property
     def ended(self) -> datetime:
@@ -708,6 +734,9 @@ class _RunRenderer:
         exponent = rng.uniform(-7.3, -6.5) if project.dimension == 3 else rng.uniform(-6.8, -6.0)
         self.dt = float(f"{10**exponent:.1E}")
         self.merged = not user.copies_scheduler_files
+        # Real logs' mess from a stream of its own: the draws above and below stay the same.
+        self.mess_rng = random.Random(f"{seed}:{plan.index}:mess")
+        self.mess = demo_messy.draw_mess(self.mess_rng, knobs, plan.outcome)
 
     def _procs(self) -> int:
         """The user's favourite count a quarter of the time, else sized to the mesh."""
@@ -740,9 +769,10 @@ class _RunRenderer:
         host: str,
         jobid: int,
         at: datetime | None = None,
+        rng: random.Random | None = None,
     ) -> str:
         """The template's line with this run's numbers; `stage` is the last milestone's index."""
-        rng, project = self.rng, self.plan.project
+        rng, project = rng or self.rng, self.plan.project
         paths = {
             2: f"../MESH/{project.case}.mesh.h5",
             3: f"../INIT/{project.case}_init.h5",
@@ -779,6 +809,8 @@ class _RunRenderer:
                 iteration = self.requested
             elapsed = self._loop_elapsed(iteration) if iteration else self._pre_elapsed(milestones)
             return _Ending(milestones, True, iteration, elapsed)
+        if self.mess.launch_failure is not None:
+            return self._failed_launch(self.mess.launch_failure, host, jobid, started)
         template = self._template(outcome)
         milestones = rng.choice(template.milestones) + 1
         grid_info = milestones >= 3 and not (template.id == "input.cannot_open" and milestones == 3)
@@ -826,12 +858,15 @@ class _RunRenderer:
         )
         stderr: list[str] = []
         if template.stream == "stdout":
-            stdout_tail.append(decisive)
+            stdout_tail += self._as_printed(template, decisive, milestones - 1, iteration, host)
             if outcome != "unknown" or rng.random() < 0.5:
                 mpi = self._template("mpi_abort")
                 stderr.append(
                     self._fill(mpi, stage=_LOOP, iteration=iteration, host=host, jobid=jobid)
                 )
+                if self.mess.help_aggregate:
+                    pid = self.mess_rng.randint(1000, 99999)
+                    stderr += demo_messy.help_aggregate(host, pid, self.n_procs)
         else:
             stderr.append(decisive)
             if template.id == "segfault.forrtl":
@@ -842,6 +877,10 @@ class _RunRenderer:
                     f"avbp               {rng.getrandbits(40):016X}  Unknown"
                     "               Unknown  Unknown"
                 )
+            if outcome == "segfault" and self.mess.step_cancelled:
+                crashed = started + timedelta(seconds=round(elapsed))
+                at = demo_messy.after(crashed, self.mess_rng)
+                stderr += demo_messy.step_cancelled(jobid, host, at)
         return _Ending(
             milestones,
             grid_info,
@@ -852,6 +891,57 @@ class _RunRenderer:
             decisive,
             template.id,
             killed_at,
+        )
+
+    def _as_printed(
+        self, template: ErrorTemplate, decisive: str, stage: int, iteration: int, host: str
+    ) -> list[str]:
+        """The decisive solver error as the log shows it: maybe wrapped, maybe by several ranks.
+
+        Either way a parser reads `decisive` back (demo_messy.wrapped, printed_by_ranks).
+        """
+        mess, mess_rng = self.mess, self.mess_rng
+        lines = demo_messy.wrapped(decisive, mess_rng) if mess.wrapped_error else [decisive]
+        if mess.rank_style is None:
+            return lines
+        other = self._fill(
+            template, stage=stage, iteration=iteration, host=host, jobid=0, rng=mess_rng
+        )
+        rank, other_rank = mess_rng.sample(range(max(2, self.n_procs)), 2)
+        return demo_messy.printed_by_ranks(
+            lines, other, mess.rank_style, rank, other_rank, mess_rng
+        )
+
+    def _failed_launch(self, template: str, host: str, jobid: int, started: datetime) -> _Ending:
+        """The final session of a launch that failed (demo_messy.launch_failure).
+
+        Most print no banner at all; `mpirun.killed_signal_9` dies in the temporal loop
+        with nothing but mpirun's word for it.
+        """
+        mess_rng = self.mess_rng
+        if template == "mpirun.killed_signal_9":
+            iteration = self._loop_iteration(mess_rng.random())
+            milestones, elapsed = _LOOP + 1, self._loop_elapsed(iteration)
+        else:
+            iteration, milestones, elapsed = 0, 0, mess_rng.uniform(2, 60)
+        failure = demo_messy.launch_failure(
+            template,
+            mess_rng,
+            host=host,
+            jobid=jobid,
+            n_procs=self.n_procs,
+            at=demo_messy.after(started + timedelta(seconds=round(elapsed)), mess_rng),
+        )
+        return _Ending(
+            milestones,
+            failure.banner,
+            iteration,
+            elapsed,
+            failure.stdout,
+            failure.stderr,
+            failure.decisive,
+            failure.template,
+            launched=failure.banner,
         )
 
     def _earlier_ending(self, host: str, jobid: int) -> _Ending:
@@ -898,6 +988,8 @@ class _RunRenderer:
             probe_warning = (
                 f" ERROR : probe {self.rng.randint(1, 40)} is outside the domain and is ignored\n"
             )
+        mess, mess_rng = self.mess, self.mess_rng
+        version = self.version.version
         return _Session(
             self.version,
             started,
@@ -908,6 +1000,12 @@ class _RunRenderer:
             self.dt,
             notes=notes,
             probe_warning=probe_warning,
+            preamble=demo_messy.preamble(mess_rng, host=host, version=version)
+            if mess.preamble
+            else "",
+            loop_noise=demo_messy.loop_noise(mess_rng, host) if mess.loop_noise else "",
+            loop_noise_at=mess_rng.random(),
+            progress_bar=demo_messy.progress_bar(mess_rng) if mess.progress_bar else "",
         )
 
     def _summary(self, session: _Session) -> tuple[str, dict[str, float | None]]:
@@ -934,18 +1032,22 @@ class _RunRenderer:
 
     def _log_text(self, session: _Session) -> str:
         version, ending, project = session.version, session.ending, self.plan.project
-        parts = [
-            " " + "_" * 58 + "\n",
-            version.banner.format(version=version.version) + "\n",
-            " " + "_" * 58 + "\n",
-            version.field("Run started on", session.started.strftime(_TIME_FORMAT)),
-            version.field("Host", session.host),
-            version.field("Number of MPI processes", f"{self.n_procs:>5d}"),
-            session.notes,
-        ]
+        parts = [session.preamble]
+        if ending.launched:
+            parts += [
+                " " + "_" * 58 + "\n",
+                version.banner.format(version=version.version) + "\n",
+                " " + "_" * 58 + "\n",
+                version.field("Run started on", session.started.strftime(_TIME_FORMAT)),
+                version.field("Host", session.host),
+                version.field("Number of MPI processes", f"{self.n_procs:>5d}"),
+                session.notes,
+            ]
         for index in range(ending.milestones):
             if index == len(MILESTONES) - 1:
                 parts.append(session.summary)
+            elif index == 3:
+                parts.append(session.progress_bar)  # the milestone ends its line
             parts.append(version.milestone(index))
             if index == 2 and ending.grid_info:
                 parts.append(f"       {version.cased('Dimension'):<25s}:   {project.dimension}\n")
@@ -960,12 +1062,12 @@ class _RunRenderer:
             elif index == _LOOP:
                 fmt, dt = version.iteration_format.format, session.dt
                 step = session.print_every
-                parts.append(
-                    "".join(
-                        fmt(it=it, t=it * dt, dt=dt)
-                        for it in range(step, ending.iteration + 1, step)
-                    )
-                )
+                iterations = [
+                    fmt(it=it, t=it * dt, dt=dt) for it in range(step, ending.iteration + 1, step)
+                ]
+                noise_at = round(len(iterations) * session.loop_noise_at)
+                iterations.insert(noise_at, session.loop_noise)
+                parts.append("".join(iterations))
         parts.extend(line + "\n" for line in ending.stdout_tail)
         if self.merged:
             parts.extend(line + "\n" for line in ending.stderr)
@@ -1031,6 +1133,8 @@ class _RunRenderer:
         ]
         if rng.random() < 0.3:
             output_control.append(("my_postproc_flag", "3", "# kept for the plotting script"))
+        if self.mess.windows_params:
+            output_control += demo_messy.windows_paths(user.login, project.case)
         lines = [f"! run.params of {project.case}, set up by {user.login}\n"]
         params: dict[str, str] = {}
         for block, entries in (("RUN-CONTROL", run_control), ("OUTPUT-CONTROL", output_control)):
@@ -1096,17 +1200,27 @@ class _RunRenderer:
             sessions[-1] = replace(sessions[-1], summary=summary)
         names = self._log_names(sessions)
         crlf_logs = rng.random() < knobs.crlf_log_share
+        folder = f"{self.mess.log_folder}/" if self.mess.log_folder else ""
         for j, (name, session) in enumerate(zip(names, sessions, strict=True)):
             final = j == len(sessions) - 1
             data = _encode(self._log_text(session), crlf_logs)
             if plan.outcome == "running" and final:
-                files.append(_File(name, data, None))
+                names[j] = folder + name
+                files.append(_File(names[j], data, None))
                 continue
-            if name.startswith("log") and rng.random() < (knobs.gzip_share if final else 0.5):
-                name, data = name + ".gz", gzip.compress(data, compresslevel=6, mtime=0)
-                names[j] = name
-            files.append(_File(name, data, _timestamp(session.ended)))
-        if sessions and plan.outcome != "running" and plan.user.copies_scheduler_files:
+            dated_gzip = name.startswith("log") and rng.random() < (
+                knobs.gzip_share if final else 0.5
+            )
+            if dated_gzip or self.mess.gzip_any_name:
+                name, data = name + ".gz", _gzipped(data)
+            names[j] = folder + name
+            files.append(_File(names[j], data, _timestamp(session.ended)))
+        if (
+            sessions
+            and plan.outcome != "running"
+            and plan.user.copies_scheduler_files
+            and not self.mess.on_workstation
+        ):
             last = sessions[-1]
             stem = plan.project.case
             name = (
@@ -1114,7 +1228,10 @@ class _RunRenderer:
                 if plan.user.log_style == "jobname"
                 else f"slurm-{last.jobid}.out"
             )
-            files.append(_File(name, self._scheduler_text(last).encode(), _timestamp(last.ended)))
+            data = _encode(self._scheduler_text(last), crlf_logs)
+            if self.mess.gzip_any_name:
+                name, data = name + ".gz", _gzipped(data)
+            files.append(_File(folder + name, data, _timestamp(last.ended)))
         truth = self._truth(sessions, params, summary_values, names[-1] if names else None)
         return _RenderedRun(plan.run_path, tuple(files), empty_dirs, truth, truth["status"])
 
@@ -1152,17 +1269,18 @@ class _RunRenderer:
             return truth
         session = sessions[-1]
         ending = session.ending
-        milestone = MILESTONES[ending.milestones - 1]
-        truth.update(
-            solver_version=session.version.version,
-            started_at=session.started.isoformat(),
-            host=session.host,
-            n_procs=self.n_procs,
-            iterations_done=session.last_printed if ending.milestones > _LOOP else 0,
-            stage_code=milestone.code,
-            stage=milestone.label,
-            log_path=f"{plan.run_path}/{log_name}",
-        )
+        truth["log_path"] = f"{plan.run_path}/{log_name}"
+        if ending.launched:  # else no banner: no version, start, host, processes nor stage
+            milestone = MILESTONES[ending.milestones - 1]
+            truth.update(
+                solver_version=session.version.version,
+                started_at=session.started.isoformat(),
+                host=session.host,
+                n_procs=self.n_procs,
+                iterations_done=session.last_printed if ending.milestones > _LOOP else 0,
+                stage_code=milestone.code,
+                stage=milestone.label,
+            )
         if ending.grid_info:
             truth.update(
                 n_nodes=project.n_nodes, n_cells=project.n_cells, dimension=project.dimension
@@ -1189,20 +1307,17 @@ class _RunRenderer:
         truth["status"] = status.value
         truth["ended_at"] = ended.isoformat() if ended else None
         wall = summary["wall"]
-        if wall is None and ended is not None:
+        if wall is None and ended is not None and ending.launched:
             wall = (ended - session.started).total_seconds()
         cpu = summary["cpu"]
+        n_procs = truth["n_procs"]
         cpu_hours = (
-            cpu / 3600
-            if cpu is not None
-            else wall * self.n_procs / 3600
-            if wall is not None
-            else None
+            cpu / 3600 if cpu is not None else wall * n_procs / 3600 if wall is not None else None
         )
         efficiency = summary["efficiency"]
         done, n_nodes = truth["iterations_done"], truth["n_nodes"]
         if efficiency is None and wall is not None and n_nodes and done > 0:
-            efficiency = wall * self.n_procs / (done * n_nodes)
+            efficiency = wall * n_procs / (done * n_nodes)
         truth.update(
             wall_time_s=wall,
             cpu_time_s=cpu,
@@ -1211,6 +1326,11 @@ class _RunRenderer:
             efficiency_printed=summary["efficiency"],
         )
         return truth
+
+
+def _gzipped(data: bytes) -> bytes:
+    """gzip with no time stamp in the header, so that a seed writes the same bytes."""
+    return gzip.compress(data, compresslevel=6, mtime=0)
 
 
 def _encode(text: str, crlf: bool) -> bytes:
@@ -1246,6 +1366,7 @@ def _write(root: Path, run: _RenderedRun) -> int:
         (run_dir / name).mkdir()
     for file in run.files:
         path = run_dir / file.name
+        path.parent.mkdir(exist_ok=True)  # logs/, log/, output/
         path.write_bytes(file.content)
         if file.mtime is not None:
             os.utime(path, (file.mtime, file.mtime))

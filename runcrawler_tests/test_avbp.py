@@ -92,21 +92,28 @@ def make_run(
     params: str | bytes = PARAMS,
     log_name: str = "avbp.o",
     log_mtime: datetime = LONG_AGO,
-    files: dict[str, str] | None = None,
+    files: dict[str, str | bytes] | None = None,
 ) -> Path:
-    """A run directory kraken/jdupont/burner/run1 under `root`."""
+    """A run directory kraken/jdupont/burner/run1 under `root`.
+
+    `log_name` and the names of `files` may hold a folder (`logs/avbp.o`); a name
+    ending in `.gz` is written gzip-compressed.
+    """
     run_dir = root / "kraken" / "jdupont" / "burner" / "run1"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "run.params").write_bytes(params.encode() if isinstance(params, str) else params)
-    for name, text in (files or {}).items():
-        (run_dir / name).write_text(text)
-        set_mtime(run_dir / name, log_mtime)
+    for name, content in (files or {}).items():
+        write_file(run_dir / name, content, log_mtime)
     if log is not None:
-        data = log.encode() if isinstance(log, str) else log
-        path = run_dir / log_name
-        path.write_bytes(gzip.compress(data) if log_name.endswith(".gz") else data)
-        set_mtime(path, log_mtime)
+        write_file(run_dir / log_name, log, log_mtime)
     return run_dir
+
+
+def write_file(path: Path, content: str | bytes, mtime: datetime) -> None:
+    data = content.encode() if isinstance(content, str) else content
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    set_mtime(path, mtime)
 
 
 def parse(run_dir: Path, root: Path) -> RunRecord:
@@ -413,6 +420,523 @@ def test_a_sparse_gigabyte_log_is_parsed_with_a_bounded_read(tmp_path: Path) -> 
     assert record.log_bytes == log.stat().st_size > 1 << 30
 
 
+# ---------------------------------------------------------------- real logs: where they are
+
+
+@pytest.mark.parametrize(
+    "log_name",
+    [
+        "avbp_log.txt.gz",
+        "avbp.o.gz",
+        "job.out.gz",
+        "burner.o4242.gz",
+        "log_run1.txt.gz",
+        "logs/avbp.o",
+        "log/job.out",
+        "output/avbp_log.txt.gz",
+    ],
+)
+def test_a_log_is_read_gzipped_under_any_accepted_name_and_in_a_log_folder(
+    tmp_path: Path, log_name: str
+) -> None:
+    record = parse_log(tmp_path, SUCCESS_LOG, log_name=log_name)
+    assert (record.status, record.iterations_done, record.n_procs) == ("success", 50000, 288)
+    assert record.log_path == f"kraken/jdupont/burner/run1/{log_name}"
+
+
+@pytest.mark.parametrize(
+    "name", ["slurm-123456.out.gz", "burner.e123456.gz", "logs/slurm-123456.out", "output/x.e12"]
+)
+def test_a_gzipped_or_filed_away_scheduler_file_still_gives_its_verdict(
+    tmp_path: Path, name: str
+) -> None:
+    record = parse_log(tmp_path, failed_log(NEGATIVE_DENSITY), files={name: TIME_LIMIT + "\n"})
+    assert (record.status, record.error_category, record.error_message) == (
+        "killed",
+        "time_limit",
+        TIME_LIMIT,
+    )
+
+
+def test_logs_in_the_run_folder_and_its_log_folder_count_together_as_restarts(
+    tmp_path: Path,
+) -> None:
+    earlier = {"avbp_log.txt.gz": failed_log(NEGATIVE_DENSITY)}
+    run_dir = make_run(tmp_path, None, files=earlier, log_mtime=LONG_AGO - timedelta(days=1))
+    make_run(tmp_path, SUCCESS_LOG, log_name="logs/avbp.o")
+    record = parse(run_dir, tmp_path)
+    assert (record.status, record.n_restarts) == ("success", 1)
+    assert record.log_path.endswith("/logs/avbp.o")
+
+
+# ---------------------------------------------------------------- real logs: others' noise
+
+# What the job script, the modules, the container runtime, the network drivers and
+# the MPI library print before AVBP's banner, as seen on the clusters.
+PREAMBLE = (
+    "Loading module intel/2023.1\n"
+    "Loading avbp/7.12.0\n"
+    "  Loading requirement: hdf5/1.12.2 parmetis/4.0.3 openmpi/4.1.5\n"
+    "INFO:    Converting SIF file to temporary sandbox...\n"
+    "WARNING: underlay of /etc/localtime required more than 50 (79) bind mounts\n"
+    "WARNING: Skipping mount /etc/resolv.conf [files]: /etc/resolv.conf doesn't exist in "
+    "container\n"
+    "libibverbs: Warning: couldn't load driver 'libmlx4-rdmav34.so': libmlx4-rdmav34.so: "
+    "cannot open shared object file: No such file or directory\n"
+    "ERROR: ld.so: object '/opt/xalt/lib64/libxalt_init.so' from LD_PRELOAD cannot be "
+    "preloaded (cannot open shared object file): ignored.\n"
+    "Host : kraken-login01\n"  # the job script's own echo, on the login node
+    "Number of MPI processes : 1\n"
+    "--------------------------------------------------------------------------\n"
+    "WARNING: There was an error initializing an OpenFabrics device.\n"
+    "\n"
+    "  Local host:   kraken-node0042\n"
+    "  Local device: mlx5_0\n"
+    "--------------------------------------------------------------------------\n"
+    "[kraken-node0042:12345] mca_base_component_repository_open: unable to open "
+    "mca_btl_openib: librdmacm.so.1: cannot open shared object file (ignored)\n"
+    "NVIDIA: no NVIDIA devices found\n"
+)
+LOADER_WARNING = (
+    "ERROR: ld.so: object '/opt/xalt/lib64/libxalt_init.so' from LD_PRELOAD cannot be "
+    "preloaded (cannot open shared object file): ignored."
+)
+FORK_WARNING = """\
+--------------------------------------------------------------------------
+A process has executed an operation involving a call to the
+"fork()" system call to create a child process.  Open MPI is currently
+operating in a condition that could result in memory corruption or
+other system errors; your job may hang, crash, or produce silent
+data corruption.
+--------------------------------------------------------------------------
+"""
+# What Open MPI prints after a rank called MPI_Abort or died.
+MPI_ABORT_BOX = """\
+--------------------------------------------------------------------------
+MPI_ABORT was invoked on rank 3 in communicator MPI_COMM_WORLD
+with errorcode 1.
+
+NOTE: invoking MPI_ABORT causes Open MPI to kill all MPI processes.
+--------------------------------------------------------------------------
+"""
+PRIMARY_JOB_BOX = """\
+--------------------------------------------------------------------------
+Primary job  terminated normally, but 1 process returned
+a non-zero exit code. Per user-direction, the job has been aborted.
+--------------------------------------------------------------------------
+"""
+SIGNAL_6 = (
+    "mpirun noticed that process rank 3 with PID 0 on node kraken-node0042 exited on "
+    "signal 6 (Aborted)."
+)
+OPEN_MPI_AFTERMATH = MPI_ABORT_BOX + PRIMARY_JOB_BOX + SIGNAL_6 + "\n"
+KILLED_BY_SIGNAL_9 = (
+    "mpirun noticed that process rank 5 with PID 0 on node kraken-node0042 exited on "
+    "signal 9 (Killed)."
+)
+
+
+def test_noise_before_the_banner_hides_no_field_and_sets_none(tmp_path: Path) -> None:
+    record = parse_log(tmp_path, PREAMBLE + SUCCESS_LOG)
+    assert (record.status, record.solver_version, record.host) == (
+        "success",
+        "7.12.0",
+        "kraken-node0042",
+    )
+    assert (record.n_procs, record.n_nodes, record.n_cells, record.dimension) == (
+        288,
+        2345678,
+        12876543,
+        3,
+    )
+    assert (record.stage_code, record.iterations_done, record.parse_warnings) == (0, 50000, ())
+
+
+def test_milestones_after_noise_before_the_banner_still_locate_a_failure(
+    tmp_path: Path,
+) -> None:
+    header_to_grid = HEADER.split(" ----> Writes full parameters file\n")[0]
+    record = parse_log(tmp_path, PREAMBLE + header_to_grid + "ERROR : Cannot open file x.h5\n")
+    assert (record.status, record.error_category, record.stage_code) == (
+        "failed",
+        "input_file",
+        130,
+    )
+
+
+def test_an_error_line_before_the_banner_is_not_the_runs_error(tmp_path: Path) -> None:
+    record = parse_log(tmp_path, PREAMBLE + HEADER + LOOP)
+    assert (record.status, record.error_category, record.error_message) == (
+        "truncated",
+        "truncated",
+        None,
+    )
+
+
+def test_a_log_that_lost_its_header_still_reports_avbps_error(tmp_path: Path) -> None:
+    """Iteration lines are AVBP's own: what follows them is AVBP's (a log copied with `tail`)."""
+    record = parse_log(tmp_path, LOOP + NEGATIVE_DENSITY + "\n")
+    assert (record.status, record.error_category, record.iterations_done) == (
+        "failed",
+        "numerical_instability",
+        50000,
+    )
+
+
+def test_noise_in_the_middle_of_the_loop_is_not_a_solver_error(tmp_path: Path) -> None:
+    record = parse_log(tmp_path, HEADER + LOOP + LOADER_WARNING + "\n" + FORK_WARNING + LOOP)
+    assert (record.status, record.error_category, record.iterations_done) == (
+        "truncated",
+        "truncated",
+        50000,
+    )
+
+
+def test_open_mpi_help_text_after_avbps_error_does_not_replace_it(tmp_path: Path) -> None:
+    record = parse_log(tmp_path, failed_log(NEGATIVE_DENSITY) + OPEN_MPI_AFTERMATH)
+    assert (record.status, record.error_category, record.error_message) == (
+        "failed",
+        "numerical_instability",
+        NEGATIVE_DENSITY,
+    )
+
+
+def test_the_launchers_report_decides_when_nothing_better_was_printed(tmp_path: Path) -> None:
+    record = parse_log(tmp_path, failed_log(KILLED_BY_SIGNAL_9))
+    assert (record.status, record.error_category, record.error_message) == (
+        "failed",
+        "unknown",
+        KILLED_BY_SIGNAL_9,
+    )
+    assert record.stage_code == 300
+
+
+def test_a_launcher_report_telling_how_a_rank_died_wins_over_one_saying_only_that_it_did(
+    tmp_path: Path,
+) -> None:
+    record = parse_log(tmp_path, failed_log() + PRIMARY_JOB_BOX + SIGNAL_6 + "\n")
+    assert (record.error_category, record.error_message) == ("unknown", SIGNAL_6)
+
+
+def test_help_text_wrapped_over_lines_is_joined_up_to_the_end_of_its_sentence(
+    tmp_path: Path,
+) -> None:
+    record = parse_log(tmp_path, failed_log() + PRIMARY_JOB_BOX)
+    assert record.error_message == (
+        "Primary job  terminated normally, but 1 process returned a non-zero exit code."
+    )
+
+
+def test_a_launchers_report_yields_to_an_mpi_abort_and_to_a_scheduler_kill(
+    tmp_path: Path,
+) -> None:
+    mpi_abort = "MPI_ABORT was invoked on rank 5 in communicator MPI_COMM_WORLD with errorcode 1"
+    aborted = parse_log(tmp_path / "a", failed_log(KILLED_BY_SIGNAL_9, mpi_abort))
+    killed = parse_log(tmp_path / "b", failed_log(KILLED_BY_SIGNAL_9, TIME_LIMIT))
+    assert (aborted.error_category, aborted.error_message) == ("mpi_abort", mpi_abort)
+    assert (killed.error_category, killed.error_message) == ("time_limit", TIME_LIMIT)
+
+
+# ---------------------------------------------------------------- real logs: MPI ranks
+
+
+def test_rank_prefixes_come_off_and_the_first_rank_to_speak_decides(tmp_path: Path) -> None:
+    record = parse_log(
+        tmp_path,
+        failed_log(
+            "[3] ERROR : Negative density detected at node 42 (iteration 4521)",
+            "[7] ERROR : Negative density detected at node 4343 (iteration 4521)",
+        ),
+    )
+    assert record.error_message == "ERROR : Negative density detected at node 42 (iteration 4521)"
+    assert record.error_category == "numerical_instability"
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        "[2] [3] " + NEGATIVE_DENSITY,
+        "[1,3]<stdout>: " + NEGATIVE_DENSITY,
+        "[2] ERROR : Negative den[3] " + NEGATIVE_DENSITY + "\nsity detected at node 7 (it",
+        "  [12]  " + NEGATIVE_DENSITY,
+    ],
+    ids=["piled-up", "tag-output", "fused-mid-line", "indented"],
+)
+def test_an_error_printed_by_ranks_at_once_is_read_without_their_prefixes(
+    tmp_path: Path, printed: str
+) -> None:
+    record = parse_log(tmp_path, failed_log(printed))
+    assert (record.error_category, record.error_message) == (
+        "numerical_instability",
+        NEGATIVE_DENSITY,
+    )
+
+
+def test_a_rank_prefixed_error_groups_with_the_same_error_printed_plain(tmp_path: Path) -> None:
+    plain = parse_log(tmp_path / "a", failed_log(NEGATIVE_DENSITY))
+    prefixed = parse_log(
+        tmp_path / "b",
+        failed_log("[17] ERROR : Negative density detected at node 99 (iteration 12)"),
+    )
+    assert prefixed.error_signature == plain.error_signature
+
+
+def test_a_rank_prefixed_runtime_verdict_is_read_without_its_prefix(tmp_path: Path) -> None:
+    record = parse_log(tmp_path, failed_log("[5] forrtl: severe (174): SIGSEGV, segmentation"))
+    assert (record.error_category, record.error_message) == (
+        "segfault",
+        "forrtl: severe (174): SIGSEGV, segmentation",
+    )
+
+
+def test_a_message_wrapped_under_its_error_line_is_joined(tmp_path: Path) -> None:
+    record = parse_log(
+        tmp_path,
+        failed_log("ERROR : Temperature out of table", "        bounds: T = 6512.3 K", " Bye."),
+    )
+    assert (record.error_category, record.error_message) == (
+        "thermo_table",
+        "ERROR : Temperature out of table bounds: T = 6512.3 K",
+    )
+
+
+def test_an_error_label_alone_takes_its_message_from_the_next_line_of_its_rank(
+    tmp_path: Path,
+) -> None:
+    record = parse_log(
+        tmp_path, failed_log("[3] ERROR :", "[3]      Cannot open file ../MESH/burner.mesh.h5")
+    )
+    assert (record.error_category, record.error_message) == (
+        "input_file",
+        "ERROR : Cannot open file ../MESH/burner.mesh.h5",
+    )
+
+
+@pytest.mark.parametrize(
+    "following",
+    [
+        "Negative density at node 12",  # not indented under it
+        "[4]      Negative density at node 12",  # another rank
+        "",  # a blank line
+        " ----> Integral values for boundary patches",  # a milestone
+        "      MPI_ABORT was invoked on rank 3",  # a line of its own
+        "   Iteration #  4600   Time [s] =  1.2E-05",
+    ],
+)
+def test_a_line_that_does_not_continue_an_error_is_not_joined_to_it(
+    tmp_path: Path, following: str
+) -> None:
+    record = parse_log(tmp_path, failed_log("[3] ERROR : Solver stopped", following))
+    assert record.error_message == "ERROR : Solver stopped"
+
+
+def test_a_message_wrapped_before_the_temporal_loop_is_joined(tmp_path: Path) -> None:
+    header_to_grid = HEADER.split(" ----> Writes full parameters file\n")[0]
+    wrapped = "ERROR : Cannot open file\n          ../INIT/burner_init.h5\n"
+    record = parse_log(tmp_path, header_to_grid + wrapped)
+    assert record.error_message == "ERROR : Cannot open file ../INIT/burner_init.h5"
+
+
+def test_lines_picked_by_the_bounded_scan_never_continue_a_message() -> None:
+    """In a big log's middle only keyword lines are read: the next one is not the next line."""
+    log = AvbpLog()
+    for line in HEADER.splitlines():
+        log.feed_scanned(line)
+    log.feed_scanned("ERROR : Negative density at node")
+    log.feed_scanned("          species 3 (iteration 12)")
+    log.end_of_file()
+    assert log.evidence.solver_error == (
+        "numerical_instability",
+        "ERROR : Negative density at node",
+    )
+
+
+def test_an_error_that_ends_its_sentence_takes_no_more_lines(tmp_path: Path) -> None:
+    record = parse_log(tmp_path, failed_log("Error : NaN detected.", "      See the manual."))
+    assert record.error_message == "Error : NaN detected."
+
+
+# ---------------------------------------------------------------- real logs: bytes and ends
+
+
+def test_crlf_in_the_log_the_scheduler_file_and_run_params_is_read(tmp_path: Path) -> None:
+    record = parse_log(
+        tmp_path,
+        (PREAMBLE + failed_log("[3] ERROR :", "[3]      Negative density")).replace("\n", "\r\n"),
+        params=PARAMS.replace("\n", "\r\n"),
+        files={"slurm-123456.out.gz": "srun: error: n1: task 3: Killed\r\n"},
+    )
+    assert (record.host, record.n_procs, record.iterations_done, record.cfl) == (
+        "kraken-node0042",
+        288,
+        50000,
+        0.7,
+    )
+    assert record.error_message == "ERROR : Negative density"
+
+
+def test_a_progress_bar_redrawn_with_bare_carriage_returns_hides_no_line(tmp_path: Path) -> None:
+    bar = " Partitioning [###       ]  30%\r Partitioning [##########] 100%\r"
+    header = HEADER.replace(" ----> Info on initial grid", bar + " ----> Info on initial grid")
+    loop = LOOP.replace("  Iteration #     50000", "  saving 45%\r  Iteration #     50000")
+    record = parse_log(tmp_path, header + loop + "ERROR : NaN\r\r\n")
+    assert (record.n_nodes, record.stage_code, record.iterations_done) == (2345678, 300, 50000)
+    assert record.error_message == "ERROR : NaN"
+
+
+def test_colour_codes_are_read_past(tmp_path: Path) -> None:
+    red, plain = "\x1b[1;31m", "\x1b[0m"
+    log = f"{red}Loading{plain} avbp/7.12.0\n" + HEADER + LOOP
+    log += f"  {red}Iteration #  50100{plain}  Time [s] = 6.2E-03\n{red}ERROR{plain} : NaN\n"
+    record = parse_log(tmp_path, log)
+    assert (record.solver_version, record.iterations_done) == ("7.12.0", 50100)
+    assert (record.error_category, record.error_message) == ("numerical_instability", "ERROR : NaN")
+
+
+def test_invalid_utf8_in_noise_and_a_rank_prefixed_error_does_not_stop_the_parse(
+    tmp_path: Path,
+) -> None:
+    log = (PREAMBLE + failed_log("[3] ERROR : Negative density at \xff node")).encode("latin-1")
+    record = parse_log(tmp_path, b"\xfe\x93" + log.replace(b"Local", b"Lo\x00\x93cal"))
+    assert (record.status, record.n_procs) == ("failed", 288)
+    assert record.error_message == "ERROR : Negative density at \ufffd node"
+
+
+def test_windows_paths_in_run_params_are_kept_as_written(tmp_path: Path) -> None:
+    params = PARAMS.replace("../MESH/burner.mesh.h5", r"C:\Users\jdupont\AVBP\MESH\burner.mesh.h5")
+    params += (
+        "$OUTPUT-CONTROL\n"
+        r"  save_directory = C:\\Users\\jdupont\\AVBP\\SOLUT\\" + "\n"
+        r"  probe_file     = \\fileserver\cfd\probes dir\probes.dat   ! UNC path" + "\n"
+        "$end_OUTPUT-CONTROL\n"
+    )
+    record = parse(make_run(tmp_path, params=params), tmp_path)
+    assert record.params["mesh_file"] == r"C:\Users\jdupont\AVBP\MESH\burner.mesh.h5"
+    assert record.params["save_directory"] == r"C:\\Users\\jdupont\\AVBP\\SOLUT\\"
+    assert record.params["probe_file"] == r"\\fileserver\cfd\probes dir\probes.dat"
+    assert (record.cfl, record.ncell_group, record.status) == (0.7, 100, "success")
+    assert not record.parse_warnings
+
+
+# ---------------------------------------------------------------- real logs: no solver at all
+
+EXECUTABLE_NOT_FOUND = """\
+--------------------------------------------------------------------------
+mpirun was unable to find the specified executable file, and therefore
+did not launch the job.  This error was first reported for process
+rank 0; it may have occurred for other processes as well.
+
+NOTE: A common cause for this error is misspelling a mpirun command
+      line parameter option (remember that mpirun interprets the first
+      unrecognized command line token as the executable).
+
+Node:       kraken-node0042
+Executable: /home/jdupont/AVBP/HOST/KRAKEN/avbp
+--------------------------------------------------------------------------
+"""
+MS_MPI_NOT_STARTED = """\
+
+job aborted:
+[ranks] message
+
+[0-3] process exited without calling init
+
+---- error analysis -----
+
+[0-3] on WS-CFD-07
+avbp.exe ended before calling init and may have crashed. exit code -1073741515
+
+---- error analysis -----
+"""
+SEGFAULT_AT_LAUNCH = (
+    "mpirun noticed that process rank 0 with PID 4242 on node kraken-node0042 exited on "
+    "signal 11 (Segmentation fault)."
+)
+FPE_AT_LAUNCH = "srun: error: kraken-node0042: task 3: Floating point exception (core dumped)"
+
+
+@pytest.mark.parametrize(
+    ("log", "slurm_out", "category", "message"),
+    [
+        (
+            PREAMBLE + EXECUTABLE_NOT_FOUND,
+            None,
+            "unknown",
+            "mpirun was unable to find the specified executable file, and therefore did not "
+            "launch the job.",
+        ),
+        (PREAMBLE + SEGFAULT_AT_LAUNCH + "\n", None, "segfault", SEGFAULT_AT_LAUNCH),
+        (MS_MPI_NOT_STARTED, None, "mpi_abort", "job aborted: process exited without calling init"),
+        (
+            PREAMBLE,
+            FPE_AT_LAUNCH + "\nsrun: Terminating StepId=123456.0\n",
+            "unknown",
+            FPE_AT_LAUNCH,
+        ),
+        ("", "[3] " + FPE_AT_LAUNCH + "\n", "unknown", FPE_AT_LAUNCH),
+    ],
+    ids=["executable-not-found", "signal-11", "ms-mpi", "srun-fpe", "srun-fpe-empty-log"],
+)
+def test_a_launch_that_failed_before_avbp_printed_anything_is_a_failed_run(
+    tmp_path: Path, log: str, slurm_out: str | None, category: str, message: str
+) -> None:
+    files = {"slurm-123456.out": slurm_out} if slurm_out else {}
+    record = parse_log(tmp_path, log, files=files)
+    assert (record.status, record.error_category, record.error_message) == (
+        "failed",
+        category,
+        message,
+    )
+    assert (record.solver_version, record.host, record.n_procs, record.stage_code) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert (record.ended_at, record.wall_time_s, record.iterations_done) == (LONG_AGO, None, 0)
+
+
+def test_a_crash_followed_by_slurm_cancelling_the_step_is_the_crash(tmp_path: Path) -> None:
+    crash = "forrtl: severe (174): SIGSEGV, segmentation fault occurred"
+    step_cancelled = (
+        "slurmstepd: error: *** STEP 123456.0 ON kraken-node0042 CANCELLED AT "
+        "2024-03-12T18:02:33 ***"
+    )
+    record = parse_log(
+        tmp_path,
+        failed_log("[3] " + crash, "srun: Job step aborted: Waiting up to 32 seconds"),
+        files={"slurm-123456.out": step_cancelled + "\n"},
+    )
+    assert (record.status, record.error_category, record.error_message) == (
+        "failed",
+        "segfault",
+        crash,
+    )
+
+
+def test_a_launch_crash_wins_over_the_step_slurm_cancelled_because_of_it(
+    tmp_path: Path,
+) -> None:
+    step_cancelled = "slurmstepd: error: *** STEP 9.0 ON n1 CANCELLED AT 2024-03-12T18:02:33 ***"
+    record = parse_log(
+        tmp_path, PREAMBLE, files={"slurm-9.out": f"{FPE_AT_LAUNCH}\n{step_cancelled}\n"}
+    )
+    assert (record.status, record.error_category, record.error_message) == (
+        "failed",
+        "unknown",
+        FPE_AT_LAUNCH,
+    )
+    assert record.ended_at == LONG_AGO  # a failed run ends when its log was last written
+
+
+def test_a_job_cancelled_after_a_crash_is_still_someones_decision(tmp_path: Path) -> None:
+    job_cancelled = (
+        "slurmstepd: error: *** JOB 123456 ON kraken-node0042 CANCELLED AT 2024-03-12T18:02:33 ***"
+    )
+    record = parse_log(tmp_path, failed_log(NEGATIVE_DENSITY, job_cancelled))
+    assert (record.status, record.error_category) == ("killed", "cancelled")
+
+
 # ---------------------------------------------------------------- run.params
 
 
@@ -565,12 +1089,20 @@ def test_feed_tail_is_feeding_every_line(tail: bytes) -> None:
 
 _TAIL_PIECES = [b" Iteration # ", b"iteration", b"#", b"12", b" ", b"\t", b"\r", b"\n", b"\x1f"]
 _TAIL_PIECES += [b"error", b"SIGSEGV", b"host : n", b"end of avbp session", b"\xc3\xa9", b"x"]
+# Real logs' mess: rank prefixes, indented continuations, bare carriage returns, launchers.
+_TAIL_PIECES += [b"[3] ", b"[2] [3] ", b"        ", b"error :", b"done.", b"\r", b"45%\r"]
+_TAIL_PIECES += [b"mpirun noticed that process rank 3", b"job aborted:", b"terminated"]
+_TAIL_PIECES += [b"srun: error: n1: task 3: killed", b"primary job terminated normally, but 1"]
+_TAIL_PIECES += [b"\x1b[31m", b"\x1b[0m"]
 
 
-@given(st.lists(st.sampled_from(_TAIL_PIECES), max_size=40))
-def test_feed_tail_is_feeding_every_line_on_any_mix(pieces: list[bytes]) -> None:
+@given(st.lists(st.sampled_from(_TAIL_PIECES), max_size=40), st.booleans())
+def test_feed_tail_is_feeding_every_line_on_any_mix(pieces: list[bytes], banner: bool) -> None:
+    """Also after AVBP's banner, where error lines open messages that may go on."""
     tail = b"".join(pieces)
     by_block, by_line = AvbpLog(), AvbpLog()
+    for log in (by_block, by_line) if banner else ():
+        log.feed("          AVBP  V7.12.0")
     by_block.feed_tail(tail)
     emit_lines(tail, by_line.feed, DEFAULT_LIMITS.max_line)
     assert by_block == by_line

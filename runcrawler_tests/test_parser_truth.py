@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import re
 from collections import defaultdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +24,14 @@ NOT_RECORD_FIELDS = {"error_template"}
 
 
 @pytest.fixture(scope="module")
-def truth_and_records(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[list[dict[str, Any]], dict[str, RunRecord]]:
+def archive_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("truth") / "archive"
+
+
+@pytest.fixture(scope="module")
+def truth_and_records(archive_root: Path) -> tuple[list[dict[str, Any]], dict[str, RunRecord]]:
     """The truth lines and the parsed record of every run, by run_path."""
-    base = tmp_path_factory.mktemp("truth")
-    root, truth_file = base / "archive", base / "truth.jsonl"
+    root, truth_file = archive_root, archive_root.parent / "truth.jsonl"
     generate_archive(root, runs=RUNS, seed=7, truth=truth_file)
     truth = [json.loads(line) for line in truth_file.read_text(encoding="utf-8").splitlines()]
     parser = AvbpParser()
@@ -92,3 +97,33 @@ def test_runs_sharing_an_error_template_share_one_signature(truth_and_records) -
     split = {template: sigs for template, sigs in signatures.items() if len(sigs) != 1}
     assert signatures
     assert not split, split
+
+
+@pytest.mark.slow
+def test_the_truth_archive_holds_real_logs_mess(truth_and_records, archive_root: Path) -> None:
+    """So that the comparison above covers the logs of issue #14 too (demo_messy)."""
+    truth, _ = truth_and_records
+    templates = {run["error_template"] for run in truth}
+    assert {
+        "launch.executable_not_found",
+        "launch.srun_fpe",
+        "launch.signal_11",
+        "launch.ms_mpi_init",
+        "mpirun.killed_signal_9",
+    } <= templates
+    log_paths = [run["log_path"] for run in truth if run["log_path"]]
+    assert any(f"/{folder}/" in path for path in log_paths for folder in ("logs", "log", "output"))
+    assert any(path.endswith((".o.gz", ".out.gz", "_log.txt.gz")) for path in log_paths)
+    failed = [run for run in truth if run["status"] == "failed" and run["solver_version"]]
+    texts = [gunzipped(archive_root / run["log_path"]) for run in failed]
+    for printed in (
+        rb"^\[\d+\] \[\d+\] ",  # ranks printing at once, a wrapped error
+        rb"^\[1,\d+\]<stdout>: ",
+        rb"^(?:\[\d+\] )?(?:ERROR|Error|\*\*\* Fatal)[^\n]*\n(?:\[\d+\])? {8,}\S",
+    ):
+        assert any(re.search(printed, text, re.M) for text in texts), printed
+
+
+def gunzipped(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data

@@ -114,6 +114,13 @@ def test_a_step_cancelled_after_a_solver_error_is_that_error() -> None:
     )
 
 
+def test_a_step_cancelled_after_an_mpi_abort_is_the_abort() -> None:
+    outcome = outcome_of(
+        "MPI_ABORT was invoked on rank 3 in communicator MPI_COMM_WORLD", STEP_CANCELLED
+    )
+    assert (outcome.status, outcome.error_category) == (Status.FAILED, "mpi_abort")
+
+
 def test_a_step_cancelled_with_nothing_else_printed_is_cancelled() -> None:
     assert outcome_of(STEP_CANCELLED).error_category == "cancelled"
 

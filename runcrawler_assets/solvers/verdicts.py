@@ -70,7 +70,7 @@ _MPI_ABORT = re.compile(r"MPI_ABORT|^job aborted\b", re.I)
 # give their category (a signal 11 or 8 is a runtime verdict, seen before these).
 _FOREIGN_ERRORS = re.compile(
     r"^(?:mpirun|mpiexec|prterun) (?:was unable to (?:find|launch|start)|noticed that "
-    r"process rank \d+)|^ERROR(?: on proc \d+)?: \S|^srun: error: .*(?:task|step)",
+    r"process rank \d+)|^ERROR(?: on proc \d+)?: (?!ld\.so: )\S|^srun: error: .*(?:task|step)",
 )
 
 # Solver messages, tried in order on the signature (so that a path never decides).
@@ -227,11 +227,11 @@ class ErrorEvidence:
         CANCELLED AT ...`, no reason given), the crash's consequence.
         """
         step_torn_down = self.scheduler is not None and _STEP_CANCELLED.search(self.scheduler[1])
-        order = (
-            (self.runtime, self.solver_error, self.scheduler)
-            if step_torn_down
-            else (self.scheduler, self.runtime, self.solver_error)
-        )
+        if step_torn_down:  # an MPI_ABORT is a cause too: srun cancels the step for it
+            abort = ("mpi_abort", self.mpi_abort) if self.mpi_abort is not None else None
+            order = (self.runtime, self.solver_error, abort, self.scheduler)
+        else:
+            order = (self.scheduler, self.runtime, self.solver_error)
         for found in order:
             if found is not None:
                 return found
