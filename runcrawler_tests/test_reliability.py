@@ -514,7 +514,8 @@ def test_a_run_with_megabyte_values_is_crawled_fast_with_its_values_cut(tmp_path
         f" params->>'mixture_name' FROM runs WHERE run_path = '{HUGE_VALUES_RUN}'",
     )
     mixture, host, message, signature, warnings, param = row
-    assert (len(mixture), len(host), len(message), len(signature)) == (256, 256, 1024, 1024)
+    assert (len(mixture), len(host), len(message)) == (256, 256, 1024)
+    assert len(signature) <= 1024  # read from the message's first 1,024 characters
     assert mixture == param == "x" * 255 + "…"
     assert host.startswith("hhh") and message.startswith("ERROR : Cannot open file eee")
     cut = [w for w in warnings if "cut to" in w]
@@ -524,7 +525,6 @@ def test_a_run_with_megabyte_values_is_crawled_fast_with_its_values_cut(tmp_path
         "params.mixture_name",
         "host",
         "error_message",
-        "error_signature",
     }
     page = (data / "report.html").read_bytes()
     assert len(page) < 2_000_000 and b"x" * 300 not in page
