@@ -24,9 +24,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install runcrawler with its test tools
 
-$(DAGSTER_HOME)/dagster.yaml: runcrawler_assets/dagster_local.yaml
+$(DAGSTER_HOME)/dagster.yaml: runcrawler_assets/defs/dagster_local.yaml
 	@mkdir -p $(DAGSTER_HOME)
-	cp runcrawler_assets/dagster_local.yaml $@
+	cp runcrawler_assets/defs/dagster_local.yaml $@
 
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## demo archive (unless RUNCRAWLER_ARCHIVE is set), crawl, then the UI
 	@if [ -z "$$RUNCRAWLER_ARCHIVE" ] && [ ! -d "$(DEMO_ARCHIVE)" ]; then \

@@ -420,10 +420,10 @@ def crawl_corpus(corpus_dir: Path, workdir: Path) -> CrawledCorpus:
     (discover, parse, clean, swap into DuckDB) without Dagster, and without the
     analytics, which scoring does not read.
     """
+    from runcrawler_assets.archive.discovery import list_partitions
+    from runcrawler_assets.config import Settings
     from runcrawler_assets.crawl import crawl_into_warehouse
-    from runcrawler_assets.discovery import list_partitions
-    from runcrawler_assets.settings import Settings
-    from runcrawler_assets.warehouse import connect
+    from runcrawler_assets.warehouse.database import connect
 
     archive, data = (workdir / "archive").absolute(), (workdir / "data").absolute()
     copy_corpus(corpus_dir, archive)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks.common import Workspace, load_average, temporary_workspace
 from runcrawler_assets.analytics import ANALYSES, RunFilter, write_outputs
-from runcrawler_assets.warehouse import connect
+from runcrawler_assets.warehouse.database import connect
 
 BUDGET_S = 10.0
 

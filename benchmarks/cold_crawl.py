@@ -39,11 +39,11 @@ from benchmarks.common import (
     load_average,
     temporary_workspace,
 )
-from runcrawler_assets.discovery import list_partitions, walk_runs
+from runcrawler_assets.archive.discovery import list_partitions, walk_runs
+from runcrawler_assets.config import Settings
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord
-from runcrawler_assets.settings import Settings
-from runcrawler_assets.solvers.avbp import AvbpParser, list_avbp_files
-from runcrawler_assets.solvers.avbp_milestones import MILESTONES
+from runcrawler_assets.solvers.avbp.milestones import MILESTONES
+from runcrawler_assets.solvers.avbp.parser import AvbpParser, list_avbp_files
 from runcrawler_assets.solvers.logtext import DEFAULT_LIMITS
 
 BATCH = 250

@@ -39,7 +39,7 @@ def main(argv: list[str]) -> None:
 
 def _read_summary(data: str) -> tuple[int, int]:
     """Rows and quarantine entries in the warehouse the crawl wrote."""
-    from runcrawler_assets.warehouse import connect
+    from runcrawler_assets.warehouse.database import connect
 
     with connect(Path(data) / "runcrawler.duckdb", read_only=True) as con:
         rows = con.execute("SELECT count(*) FROM runs").fetchone()[0]

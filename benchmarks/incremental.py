@@ -14,10 +14,10 @@ from typing import Any
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
 from benchmarks.common import Workspace, load_average, temporary_workspace
-from runcrawler_assets.headless import refresh_partition
-from runcrawler_assets.resources import RuncrawlerSettings
-from runcrawler_assets.sensors import archive_sensor
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.config import Settings
+from runcrawler_assets.defs.resources import RuncrawlerSettings
+from runcrawler_assets.defs.runner import refresh_partition
+from runcrawler_assets.defs.sensors import archive_sensor
 
 
 def add_runs(workspace: Workspace, n_runs: int, count: int) -> list[str]:

@@ -14,11 +14,11 @@ from pathlib import Path
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 
 from benchmarks.common import Workspace, load_average, temporary_workspace
-from runcrawler_assets.discovery import list_partitions
-from runcrawler_assets.partitions import register_partitions
-from runcrawler_assets.resources import RuncrawlerSettings
-from runcrawler_assets.sensors import archive_sensor, scan_digests
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.config import Settings
+from runcrawler_assets.defs.partitions import register_partitions
+from runcrawler_assets.defs.resources import RuncrawlerSettings
+from runcrawler_assets.defs.sensors import archive_sensor, scan_digests
 
 ROUNDS = 2
 

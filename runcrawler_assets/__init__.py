@@ -11,8 +11,7 @@ from typing import Any
 
 # Attribute -> the module that defines it, imported on first use.
 _LAZY = {
-    "defs": "runcrawler_assets.definitions",
-    "load_runs": "runcrawler_assets.explore",
+    "load_runs": "runcrawler_assets.warehouse.explore",
 }
 
 

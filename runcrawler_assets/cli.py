@@ -15,9 +15,9 @@ from pathlib import Path
 
 import click
 
-from runcrawler_assets import demo
-from runcrawler_assets.demo_openfoam import write_openfoam_cases
-from runcrawler_assets.settings import Layout, Settings, SettingsError
+from runcrawler_assets.config import Layout, Settings, SettingsError
+from runcrawler_assets.demo import avbp as demo
+from runcrawler_assets.demo.openfoam import write_openfoam_cases
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +56,7 @@ def demo_archive(path: Path, runs: int, seed: int, truth: Path | None, openfoam:
 
     Seven users on four clusters over two years, with their habits, failures of
     every category, restarts, gzip and CRLF logs. The effects it holds (which
-    settings fail, what makes runs slow) are listed in runcrawler_assets/demo.py.
+    settings fail, what makes runs slow) are listed in runcrawler_assets/demo/avbp.py.
     """
     try:
         demo.check_destination(path, truth)
@@ -129,11 +129,11 @@ def crawl(
     """
     # Dagster flags the beta APIs we rely on (single-run backfills) on every import.
     warnings.filterwarnings("ignore", module="dagster")
-    from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
-    from runcrawler_assets.assets.ingest import INGEST_ASSETS
-    from runcrawler_assets.headless import crawl as crawl_archive
-    from runcrawler_assets.headless import dagster_instance
-    from runcrawler_assets.resources import CrawlProgress
+    from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+    from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+    from runcrawler_assets.defs.resources import CrawlProgress
+    from runcrawler_assets.defs.runner import crawl as crawl_archive
+    from runcrawler_assets.defs.runner import dagster_instance
 
     class StderrProgress(CrawlProgress):
         def update(self, step: str, done: int, total: int) -> None:
@@ -199,9 +199,13 @@ def report_command(
     cluster or a user narrow it down.
     """
     from runcrawler_assets.analytics import ANALYSES, RunFilter, run_all
-    from runcrawler_assets.privacy import PseudonymKeyError, key_from_env, pseudonymize_runs
-    from runcrawler_assets.report import build_report
-    from runcrawler_assets.warehouse import WarehouseLockedError, connect
+    from runcrawler_assets.reporting.privacy import (
+        PseudonymKeyError,
+        key_from_env,
+        pseudonymize_runs,
+    )
+    from runcrawler_assets.reporting.report import build_report
+    from runcrawler_assets.warehouse.database import WarehouseLockedError, connect
 
     settings = _settings(None, data, None)
     if not settings.duckdb_path.is_file():
@@ -246,8 +250,8 @@ def report_command(
 )
 def export_command(data: Path | None, fmt: str, table: str, out: Path | None) -> None:
     """Export a table of the warehouse for tools that cannot open DuckDB."""
-    from runcrawler_assets.export import ExportError, export_table
-    from runcrawler_assets.warehouse import WarehouseLockedError
+    from runcrawler_assets.warehouse.database import WarehouseLockedError
+    from runcrawler_assets.warehouse.export import ExportError, export_table
 
     settings = _settings(None, data, None)
     try:

@@ -25,19 +25,19 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
-from runcrawler_assets.cleaning import LIMITS, bound_record, clean_record, shorten
-from runcrawler_assets.discovery import (
+from runcrawler_assets.archive.discovery import (
     DiscoveredRun,
     PartitionDiscovery,
     Problem,
     discover_partition,
 )
+from runcrawler_assets.archive.runstore import IndexEntry, PartitionStore, QuarantineEntry
+from runcrawler_assets.config import Settings
 from runcrawler_assets.records import RunRecord, run_id_for
-from runcrawler_assets.runstore import IndexEntry, PartitionStore, QuarantineEntry
-from runcrawler_assets.settings import Settings
 from runcrawler_assets.solvers import registered_parsers
 from runcrawler_assets.solvers.rundir import MAX_JOB_DURATION, bound_file_times
-from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions
+from runcrawler_assets.warehouse.cleaning import LIMITS, bound_record, clean_record, shorten
+from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
 # Below this many runs to parse, worker start-up costs more than it saves.
 MIN_RUNS_FOR_WORKERS = 64

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
-from runcrawler_assets.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
-from runcrawler_assets.schedules import nightly_reconciliation, reconcile_job
-from runcrawler_assets.sensors import archive_sensor, automation_sensor
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.config import Settings
+from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.defs.schedules import nightly_reconciliation, reconcile_job
+from runcrawler_assets.defs.sensors import archive_sensor, automation_sensor
 
 
 def build_definitions(settings: Settings | None = None) -> Definitions:

@@ -13,12 +13,12 @@ import duckdb
 import pytest
 
 from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, run_all
+from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.config import Settings
 from runcrawler_assets.crawl import crawl_into_warehouse
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.discovery import list_partitions
+from runcrawler_assets.demo.avbp import generate_archive
 from runcrawler_assets.records import ERROR_CATEGORIES, RunRecord, Status, run_id_for
-from runcrawler_assets.settings import Settings
-from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions
+from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
 # Tests make their own archives, data folders and Dagster homes: a developer's
 # shell settings must not leak into them (nor tests write into the developer's).

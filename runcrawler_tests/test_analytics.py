@@ -16,7 +16,7 @@ from runcrawler_assets.analytics.setting_effects import (
     mantel_haenszel_risk_ratio,
     wilson_interval,
 )
-from runcrawler_assets.demo import CLUSTERS, KNOBS
+from runcrawler_assets.demo.avbp import CLUSTERS, KNOBS
 from runcrawler_assets.records import CATEGORY_NAMES, RunRecord
 from runcrawler_tests.conftest import DemoWarehouse
 

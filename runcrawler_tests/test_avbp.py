@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from runcrawler_assets.records import RunRecord, run_id_for
 from runcrawler_assets.solvers import parser_for
-from runcrawler_assets.solvers.avbp import (
+from runcrawler_assets.solvers.avbp.milestones import MILESTONES
+from runcrawler_assets.solvers.avbp.parser import (
     AvbpLog,
     AvbpParser,
     parse_params_text,
     read_log,
     typed_settings,
 )
-from runcrawler_assets.solvers.avbp_milestones import MILESTONES
 from runcrawler_assets.solvers.logtext import DEFAULT_LIMITS, emit_lines
 from runcrawler_assets.solvers.rundir import bound_file_times
 

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
-from runcrawler_assets.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.headless import crawl
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.config import Settings
+from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.runner import crawl
+from runcrawler_assets.demo.avbp import generate_archive
 from runcrawler_tests.system_programs import (
     answers,
     free_port,
@@ -69,7 +69,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     settings = Settings(archive_root=base / "archive", data_dir=base / "data")
     home = settings.data_dir / "dagster_home"
     home.mkdir(parents=True)
-    template = files("runcrawler_assets").joinpath("dagster_local.yaml")
+    template = files("runcrawler_assets.defs").joinpath("dagster_local.yaml")
     (home / "dagster.yaml").write_bytes(template.read_bytes())
     with DagsterInstance.from_config(str(home)) as instance:
         assert crawl(settings, ALL_ASSETS, instance).success

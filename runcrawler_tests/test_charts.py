@@ -7,8 +7,8 @@ import struct
 import pandas as pd
 import pytest
 
-from runcrawler_assets import charts
 from runcrawler_assets.analytics import AnalysisResult
+from runcrawler_assets.reporting import charts
 
 MAX_BYTES = 150_000
 

@@ -1,7 +1,8 @@
 import re
 from pathlib import Path
 
-from runcrawler_assets.cleaning import (
+from runcrawler_assets.records import RUN_COLUMNS, RunRecord
+from runcrawler_assets.warehouse.cleaning import (
     CLEANING_POLICY,
     CUT_MARK,
     IDENTITY_COLUMNS,
@@ -11,8 +12,7 @@ from runcrawler_assets.cleaning import (
     clean_record,
     shorten,
 )
-from runcrawler_assets.records import RUN_COLUMNS, RunRecord
-from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions
+from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
 BASE = RunRecord(
     run_id="r1", cluster="kraken", user="bob", run_path="kraken/bob/r1", solver="avbp",

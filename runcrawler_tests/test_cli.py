@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from runcrawler_assets.cli import main
-from runcrawler_assets.demo import generate_archive
+from runcrawler_assets.demo.avbp import generate_archive
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.config import Settings
 from runcrawler_assets.crawl import crawl_into_warehouse
-from runcrawler_assets.discovery import list_partitions
-from runcrawler_assets.settings import Settings
-from runcrawler_assets.warehouse import connect
+from runcrawler_assets.warehouse.database import connect
 
 STARTED = "2025-03-12 14:02:33"
 HEADER = f"""\

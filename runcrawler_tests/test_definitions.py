@@ -2,8 +2,8 @@
 
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
 
+from runcrawler_assets.config import Settings
 from runcrawler_assets.definitions import build_definitions
-from runcrawler_assets.settings import Settings
 
 INGEST = ["run_files", "parsed_runs", "runs", "quarantine"]
 

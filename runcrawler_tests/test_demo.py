@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from runcrawler_assets.cli import main
-from runcrawler_assets.demo import (
+from runcrawler_assets.demo.avbp import (
     CLUSTERS,
     KNOBS,
     TRUTH_FIELDS,
@@ -29,7 +29,7 @@ from runcrawler_assets.demo import (
     generate_archive,
 )
 from runcrawler_assets.records import CATEGORY_NAMES, RunRecord, run_id_for
-from runcrawler_assets.solvers.avbp_milestones import MILESTONES
+from runcrawler_assets.solvers.avbp.milestones import MILESTONES
 
 RUNS = 2000
 # contract-notes 9: the names of solver logs and of scheduler outputs, each maybe `.gz`,
@@ -38,7 +38,7 @@ SOLVER_LOG = re.compile(r"(?:avbp\.o|job\.out|avbp_log\.txt|.+\.o\d+|log.*\.txt)
 SCHEDULER_FILE = re.compile(r"(?:slurm-\d+\.out|.+\.e\d+)(?:\.gz)?")
 LOG_FOLDERS = ("logs", "log", "output")
 FAILING = ("failed", "killed", "truncated")
-# MPI rank prefixes at a line's start: `[3] `, `[2] [3] `, `[1,3]<stdout>: ` (demo_messy).
+# MPI rank prefixes at a line's start: `[3] `, `[2] [3] `, `[1,3]<stdout>: ` (demo/messy.py).
 RANK_PREFIXES = re.compile(r"^(?:\[\d+(?:[-,]\d+)*\](?:<stdout>:)? ?)+", re.M)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from runcrawler_assets.demo_openfoam import (
+from runcrawler_assets.demo.openfoam import (
     OUTCOMES,
     PHENOMENA,
     PHENOMENON_NAMES,

@@ -6,7 +6,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from runcrawler_assets.discovery import DiscoveredRun, Problem, walk_runs
+from runcrawler_assets.archive.discovery import DiscoveredRun, Problem, walk_runs
 from runcrawler_assets.records import RunRecord
 from runcrawler_assets.solvers import registered_parsers
 from runcrawler_assets.solvers.rundir import MarkerFileParser

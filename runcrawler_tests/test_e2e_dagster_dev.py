@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
-from runcrawler_assets.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.headless import crawl, dagster_instance
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.config import Settings
+from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.runner import crawl, dagster_instance
+from runcrawler_assets.demo.avbp import generate_archive
 from runcrawler_tests.system_programs import answers, free_port, stop_process_group, wait_for
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,15 +17,15 @@ import pandas as pd
 import pytest
 
 from runcrawler_assets import load_runs
-from runcrawler_assets.explore import (
+from runcrawler_assets.records import CATEGORY_NAMES, RUN_COLUMNS, RunRecord, Status
+from runcrawler_assets.warehouse.database import WarehouseLockedError
+from runcrawler_assets.warehouse.explore import (
     BOOKKEEPING_COLUMNS,
     EXECUTION_COLUMNS,
     KEY_COLUMNS,
     SETTING_COLUMNS,
     cleaning_effect,
 )
-from runcrawler_assets.records import CATEGORY_NAMES, RUN_COLUMNS, RunRecord, Status
-from runcrawler_assets.warehouse import WarehouseLockedError
 from runcrawler_tests.conftest import DemoWarehouse, write_warehouse
 
 INTEGER_DTYPES = {"INTEGER": "Int32", "BIGINT": "Int64"}

@@ -11,8 +11,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from runcrawler_assets.export import EXPORT_FORMATS, ExportError, export_table
 from runcrawler_assets.records import RunRecord, run_id_for
+from runcrawler_assets.warehouse.export import EXPORT_FORMATS, ExportError, export_table
 from runcrawler_tests.conftest import DemoWarehouse, write_warehouse
 
 # How DuckDB reads each text format back with the table's types. CSV writes an

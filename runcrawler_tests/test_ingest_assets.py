@@ -10,11 +10,11 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
-from runcrawler_assets.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.headless import crawl, refresh_partition
-from runcrawler_assets.partitions import partition_key, register_partitions
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.config import Settings
+from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.partitions import partition_key, register_partitions
+from runcrawler_assets.defs.runner import crawl, refresh_partition
+from runcrawler_assets.demo.avbp import generate_archive
 
 COMPARED = (
     "cluster", "user", "status", "error_category", "stage_code", "n_procs", "n_nodes",

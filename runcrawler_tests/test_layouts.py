@@ -5,10 +5,10 @@ from pathlib import Path
 
 import duckdb
 
+from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.config import Layout, Settings
 from runcrawler_assets.crawl import crawl_into_warehouse
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.discovery import list_partitions
-from runcrawler_assets.settings import Layout, Settings
+from runcrawler_assets.demo.avbp import generate_archive
 
 
 def rows(settings: Settings) -> list[tuple]:

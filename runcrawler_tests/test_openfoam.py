@@ -12,24 +12,24 @@ from pathlib import Path
 
 import pytest
 
+from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.config import Settings
 from runcrawler_assets.crawl import crawl_into_warehouse
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.demo_openfoam import OUTCOMES, write_openfoam_cases
-from runcrawler_assets.discovery import list_partitions
+from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo.openfoam import OUTCOMES, write_openfoam_cases
 from runcrawler_assets.records import Status
-from runcrawler_assets.settings import Settings
 from runcrawler_assets.solvers import parser_for
-from runcrawler_assets.solvers.foamdict import flatten, parse_dictionary
 from runcrawler_assets.solvers.logtext import DEFAULT_LIMITS
-from runcrawler_assets.solvers.openfoam import OpenFoamParser, categorize
-from runcrawler_assets.solvers.openfoam_stages import (
+from runcrawler_assets.solvers.openfoam.dictionaries import flatten, parse_dictionary
+from runcrawler_assets.solvers.openfoam.parser import OpenFoamParser, categorize
+from runcrawler_assets.solvers.openfoam.stages import (
     DECOMPOSITION,
     MESHING,
     SOLVER_LOOP,
     SOLVER_START,
     SUCCESS,
 )
-from runcrawler_assets.warehouse import connect
+from runcrawler_assets.warehouse.database import connect
 
 NOW = datetime(2024, 3, 20, 12, 0, 0)
 LONG_AGO = NOW - timedelta(days=30)

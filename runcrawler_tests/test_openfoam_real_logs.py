@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from runcrawler_assets.solvers.openfoam_stages import DECOMPOSITION, SOLVER_LOOP
+from runcrawler_assets.solvers.openfoam.stages import DECOMPOSITION, SOLVER_LOOP
 from runcrawler_assets.solvers.rundir import bound_file_times
 from runcrawler_tests.test_openfoam import (
     COM_BOX,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from runcrawler_assets.demo import generate_archive
+from runcrawler_assets.demo.avbp import generate_archive
 from runcrawler_assets.records import RunRecord
-from runcrawler_assets.solvers.avbp import AvbpParser
+from runcrawler_assets.solvers.avbp.parser import AvbpParser
 
 RUNS = 2000
 TIMESTAMP_FIELDS = {"created_at", "started_at", "ended_at"}
@@ -101,7 +101,7 @@ def test_runs_sharing_an_error_template_share_one_signature(truth_and_records) -
 
 @pytest.mark.slow
 def test_the_truth_archive_holds_real_logs_mess(truth_and_records, archive_root: Path) -> None:
-    """So that the comparison above covers the logs of issue #14 too (demo_messy)."""
+    """So that the comparison above covers the logs of issue #14 too (demo/messy.py)."""
     truth, _ = truth_and_records
     templates = {run["error_template"] for run in truth}
     assert {

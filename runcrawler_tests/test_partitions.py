@@ -2,7 +2,7 @@ from dagster import DagsterInstance, MultiPartitionKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runcrawler_assets.partitions import (
+from runcrawler_assets.defs.partitions import (
     cluster_user_partitions,
     decode_name,
     encode_name,

@@ -40,14 +40,14 @@ from dagster import (
     reconstructable,
 )
 
-from runcrawler_assets.assets.analytics import ANALYSIS_ASSETS, report
-from runcrawler_assets.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.discovery import list_partitions
-from runcrawler_assets.headless import crawl, refresh_partition
-from runcrawler_assets.partitions import register_partitions
-from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.config import Settings
+from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
+from runcrawler_assets.defs.partitions import register_partitions
+from runcrawler_assets.defs.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.defs.runner import crawl, refresh_partition
+from runcrawler_assets.demo.avbp import generate_archive
 from runcrawler_tests.system_programs import free_port, require, wait_for
 
 pytestmark = pytest.mark.slow

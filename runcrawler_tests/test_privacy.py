@@ -5,8 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from runcrawler_assets.cli import main
-from runcrawler_assets.demo import USERS
-from runcrawler_assets.privacy import PseudonymKeyError, pseudonym, pseudonymize_runs
+from runcrawler_assets.demo.avbp import USERS
+from runcrawler_assets.reporting.privacy import PseudonymKeyError, pseudonym, pseudonymize_runs
 
 
 def test_a_pseudonym_is_stable_for_a_key_and_changes_with_it():

@@ -24,16 +24,21 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
-from runcrawler_assets.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
+from runcrawler_assets.archive.discovery import discover_partition, list_partitions
+from runcrawler_assets.config import Settings
 from runcrawler_assets.crawl import crawl_into_warehouse, partition_rows, refresh_partitions
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.discovery import discover_partition, list_partitions
-from runcrawler_assets.headless import CrawlSummary, crawl, dagster_instance, refresh_partition
-from runcrawler_assets.partitions import partition_key, register_partitions
+from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
+from runcrawler_assets.defs.partitions import partition_key, register_partitions
+from runcrawler_assets.defs.runner import CrawlSummary, crawl, dagster_instance, refresh_partition
+from runcrawler_assets.demo.avbp import generate_archive
 from runcrawler_assets.records import run_id_for
-from runcrawler_assets.settings import Settings
 from runcrawler_assets.solvers.logtext import scan_log
-from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions, write_table
+from runcrawler_assets.warehouse.database import (
+    PartitionRows,
+    connect,
+    replace_partitions,
+    write_table,
+)
 from runcrawler_tests.badarchive import (
     HOSTILE_NAMES,
     HUGE_LINE,
@@ -268,9 +273,9 @@ CRAWL_SCRIPT = """
 import sys
 from pathlib import Path
 
-from runcrawler_assets.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
-from runcrawler_assets.headless import crawl, dagster_instance
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
+from runcrawler_assets.defs.runner import crawl, dagster_instance
+from runcrawler_assets.config import Settings
 
 if __name__ == "__main__":
     settings = Settings(archive_root=Path(sys.argv[1]), data_dir=Path(sys.argv[2]))
@@ -280,7 +285,7 @@ if __name__ == "__main__":
 SWAP_SCRIPT = """
 import sys, time
 from pathlib import Path
-from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions
+from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
 def parts():
     yield PartitionRows("k", "u", [], [])

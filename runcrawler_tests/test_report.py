@@ -9,8 +9,8 @@ from datetime import datetime
 import pandas as pd
 
 from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter
-from runcrawler_assets.charts import no_runs_chart
-from runcrawler_assets.report import (
+from runcrawler_assets.reporting.charts import no_runs_chart
+from runcrawler_assets.reporting.report import (
     MAX_CELL_CHARS,
     MAX_FINDING_CHARS,
     MAX_TITLE_CHARS,

@@ -2,12 +2,12 @@
 
 from dagster import RunRequest, SkipReason, build_schedule_context, instance_for_test
 
+from runcrawler_assets.archive.discovery import discover_partition, list_partitions
+from runcrawler_assets.config import Settings
 from runcrawler_assets.crawl import crawl_into_warehouse, refresh_partitions
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.discovery import discover_partition, list_partitions
-from runcrawler_assets.partitions import register_partitions
-from runcrawler_assets.schedules import nightly_reconciliation
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.defs.partitions import register_partitions
+from runcrawler_assets.defs.schedules import nightly_reconciliation
+from runcrawler_assets.demo.avbp import generate_archive
 
 
 def test_with_no_partition_the_schedule_skips_and_says_why():

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
 
-from runcrawler_assets.demo import generate_archive
-from runcrawler_assets.partitions import partition_key
-from runcrawler_assets.resources import RuncrawlerSettings
-from runcrawler_assets.sensors import archive_sensor
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.config import Settings
+from runcrawler_assets.defs.partitions import partition_key
+from runcrawler_assets.defs.resources import RuncrawlerSettings
+from runcrawler_assets.defs.sensors import archive_sensor
+from runcrawler_assets.demo.avbp import generate_archive
 
 
 @pytest.fixture
@@ -102,8 +102,8 @@ def test_the_cursor_holds_one_short_digest_per_partition(setup):
 
 
 def test_after_a_crawl_the_first_tick_launches_nothing(setup):
+    from runcrawler_assets.archive.discovery import list_partitions
     from runcrawler_assets.crawl import crawl_into_warehouse
-    from runcrawler_assets.discovery import list_partitions
 
     settings, resource, instance = setup
     crawl_into_warehouse(settings, list_partitions(settings))

@@ -1,6 +1,6 @@
 import pytest
 
-from runcrawler_assets.settings import Layout, Settings, SettingsError
+from runcrawler_assets.config import Layout, Settings, SettingsError
 
 
 def test_settings_come_from_the_environment(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from runcrawler_assets.discovery import walk_runs
+from runcrawler_assets.archive.discovery import walk_runs
 from runcrawler_assets.solvers import ENTRY_POINT_GROUP, parse_run, registered_parsers
 
 PLUGIN = Path(__file__).parent / "example_solver_plugin"

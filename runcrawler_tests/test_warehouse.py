@@ -5,9 +5,9 @@ import duckdb
 import pandas as pd
 import pytest
 
+from runcrawler_assets.archive.runstore import QuarantineEntry
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
-from runcrawler_assets.runstore import QuarantineEntry
-from runcrawler_assets.warehouse import (
+from runcrawler_assets.warehouse.database import (
     PartitionRows,
     WarehouseLockedError,
     connect,

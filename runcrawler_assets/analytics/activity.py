@@ -10,8 +10,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets import charts
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
+from runcrawler_assets.reporting import charts
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

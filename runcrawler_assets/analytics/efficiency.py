@@ -15,8 +15,8 @@ from dataclasses import replace
 import duckdb
 import pandas as pd
 
-from runcrawler_assets import charts
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, Bins, RunFilter, query
+from runcrawler_assets.reporting import charts
 
 PROCESS_BINS = Bins((16, 64, 256, 1024, 4096), unit="procs")
 # The scatter draws at most this many runs (a deterministic sample beyond).

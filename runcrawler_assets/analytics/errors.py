@@ -11,7 +11,6 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets import charts
 from runcrawler_assets.analytics.core import (
     FAILED_STATUSES,
     Analysis,
@@ -20,7 +19,8 @@ from runcrawler_assets.analytics.core import (
     query,
 )
 from runcrawler_assets.records import CATEGORY_NAMES, ERROR_CATEGORIES
-from runcrawler_assets.solvers.avbp_milestones import MILESTONES
+from runcrawler_assets.reporting import charts
+from runcrawler_assets.solvers.avbp.milestones import MILESTONES
 
 ERROR_CATEGORY_NAMES: tuple[str, ...] = tuple(n for n in CATEGORY_NAMES if n != "none")
 TOP_SIGNATURES = 50

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from runcrawler_assets import charts
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
+from runcrawler_assets.reporting import charts
 
 # Below this many mesh nodes per MPI process, AVBP spends more time exchanging
 # halos than computing: adding processes wastes CPU hours.

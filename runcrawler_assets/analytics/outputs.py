@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter
-from runcrawler_assets.warehouse import write_table
+from runcrawler_assets.warehouse.database import write_table
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

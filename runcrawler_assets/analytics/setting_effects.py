@@ -28,7 +28,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from runcrawler_assets import charts
 from runcrawler_assets.analytics.core import (
     FAILED_STATUSES,
     NOT_SET,
@@ -39,6 +38,7 @@ from runcrawler_assets.analytics.core import (
     RunFilter,
     query,
 )
+from runcrawler_assets.reporting import charts
 
 Z95 = 1.959963984540054
 MIN_RUNS = 30

@@ -9,7 +9,6 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets import charts
 from runcrawler_assets.analytics.core import (
     NOT_SET,
     Analysis,
@@ -18,6 +17,7 @@ from runcrawler_assets.analytics.core import (
     RunFilter,
     query,
 )
+from runcrawler_assets.reporting import charts
 
 # The categorical settings counted here: column → label in charts.
 COUNTED_SETTINGS: dict[str, str] = {

@@ -39,8 +39,8 @@ class SolverParser(Protocol):
 
 
 def _builtin_parsers() -> list[SolverParser]:
-    from runcrawler_assets.solvers.avbp import AvbpParser
-    from runcrawler_assets.solvers.openfoam import OpenFoamParser
+    from runcrawler_assets.solvers.avbp.parser import AvbpParser
+    from runcrawler_assets.solvers.openfoam.parser import OpenFoamParser
 
     return [AvbpParser(), OpenFoamParser()]
 

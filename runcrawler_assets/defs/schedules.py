@@ -15,9 +15,9 @@ from dagster import (
     schedule,
 )
 
-from runcrawler_assets.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.partitions import all_partition_tags
-from runcrawler_assets.sensors import AUTOMATION_ON
+from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.partitions import all_partition_tags
+from runcrawler_assets.defs.sensors import AUTOMATION_ON
 
 SCHEDULE_STATUS = DefaultScheduleStatus.RUNNING if AUTOMATION_ON else DefaultScheduleStatus.STOPPED
 

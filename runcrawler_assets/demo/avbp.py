@@ -73,9 +73,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from runcrawler_assets import demo_messy
+from runcrawler_assets.demo import messy
 from runcrawler_assets.records import ERROR_CATEGORIES, Status, run_id_for
-from runcrawler_assets.solvers.avbp_milestones import MILESTONES
+from runcrawler_assets.solvers.avbp.milestones import MILESTONES
 
 
 def _frozen(weights: Mapping[str, float]) -> Mapping[str, float]:
@@ -736,7 +736,7 @@ class _RunRenderer:
         self.merged = not user.copies_scheduler_files
         # Real logs' mess from a stream of its own: the draws above and below stay the same.
         self.mess_rng = random.Random(f"{seed}:{plan.index}:mess")
-        self.mess = demo_messy.draw_mess(self.mess_rng, knobs, plan.outcome)
+        self.mess = messy.draw_mess(self.mess_rng, knobs, plan.outcome)
 
     def _procs(self) -> int:
         """The user's favourite count a quarter of the time, else sized to the mesh."""
@@ -866,7 +866,7 @@ class _RunRenderer:
                 )
                 if self.mess.help_aggregate:
                     pid = self.mess_rng.randint(1000, 99999)
-                    stderr += demo_messy.help_aggregate(host, pid, self.n_procs)
+                    stderr += messy.help_aggregate(host, pid, self.n_procs)
         else:
             stderr.append(decisive)
             if template.id == "segfault.forrtl":
@@ -879,8 +879,8 @@ class _RunRenderer:
                 )
             if outcome == "segfault" and self.mess.step_cancelled:
                 crashed = started + timedelta(seconds=round(elapsed))
-                at = demo_messy.after(crashed, self.mess_rng)
-                stderr += demo_messy.step_cancelled(jobid, host, at)
+                at = messy.after(crashed, self.mess_rng)
+                stderr += messy.step_cancelled(jobid, host, at)
         return _Ending(
             milestones,
             grid_info,
@@ -898,22 +898,20 @@ class _RunRenderer:
     ) -> list[str]:
         """The decisive solver error as the log shows it: maybe wrapped, maybe by several ranks.
 
-        Either way a parser reads `decisive` back (demo_messy.wrapped, printed_by_ranks).
+        Either way a parser reads `decisive` back (messy.wrapped, printed_by_ranks).
         """
         mess, mess_rng = self.mess, self.mess_rng
-        lines = demo_messy.wrapped(decisive, mess_rng) if mess.wrapped_error else [decisive]
+        lines = messy.wrapped(decisive, mess_rng) if mess.wrapped_error else [decisive]
         if mess.rank_style is None:
             return lines
         other = self._fill(
             template, stage=stage, iteration=iteration, host=host, jobid=0, rng=mess_rng
         )
         rank, other_rank = mess_rng.sample(range(max(2, self.n_procs)), 2)
-        return demo_messy.printed_by_ranks(
-            lines, other, mess.rank_style, rank, other_rank, mess_rng
-        )
+        return messy.printed_by_ranks(lines, other, mess.rank_style, rank, other_rank, mess_rng)
 
     def _failed_launch(self, template: str, host: str, jobid: int, started: datetime) -> _Ending:
-        """The final session of a launch that failed (demo_messy.launch_failure).
+        """The final session of a launch that failed (messy.launch_failure).
 
         Most print no banner at all; `mpirun.killed_signal_9` dies in the temporal loop
         with nothing but mpirun's word for it.
@@ -924,13 +922,13 @@ class _RunRenderer:
             milestones, elapsed = _LOOP + 1, self._loop_elapsed(iteration)
         else:
             iteration, milestones, elapsed = 0, 0, mess_rng.uniform(2, 60)
-        failure = demo_messy.launch_failure(
+        failure = messy.launch_failure(
             template,
             mess_rng,
             host=host,
             jobid=jobid,
             n_procs=self.n_procs,
-            at=demo_messy.after(started + timedelta(seconds=round(elapsed)), mess_rng),
+            at=messy.after(started + timedelta(seconds=round(elapsed)), mess_rng),
         )
         return _Ending(
             milestones,
@@ -1000,12 +998,10 @@ class _RunRenderer:
             self.dt,
             notes=notes,
             probe_warning=probe_warning,
-            preamble=demo_messy.preamble(mess_rng, host=host, version=version)
-            if mess.preamble
-            else "",
-            loop_noise=demo_messy.loop_noise(mess_rng, host) if mess.loop_noise else "",
+            preamble=messy.preamble(mess_rng, host=host, version=version) if mess.preamble else "",
+            loop_noise=messy.loop_noise(mess_rng, host) if mess.loop_noise else "",
             loop_noise_at=mess_rng.random(),
-            progress_bar=demo_messy.progress_bar(mess_rng) if mess.progress_bar else "",
+            progress_bar=messy.progress_bar(mess_rng) if mess.progress_bar else "",
         )
 
     def _summary(self, session: _Session) -> tuple[str, dict[str, float | None]]:
@@ -1134,7 +1130,7 @@ class _RunRenderer:
         if rng.random() < 0.3:
             output_control.append(("my_postproc_flag", "3", "# kept for the plotting script"))
         if self.mess.windows_params:
-            output_control += demo_messy.windows_paths(user.login, project.case)
+            output_control += messy.windows_paths(user.login, project.case)
         lines = [f"! run.params of {project.case}, set up by {user.login}\n"]
         params: dict[str, str] = {}
         for block, entries in (("RUN-CONTROL", run_control), ("OUTPUT-CONTROL", output_control)):

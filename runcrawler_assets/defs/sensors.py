@@ -27,21 +27,21 @@ from dagster import (
     sensor,
 )
 
-from runcrawler_assets.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.discovery import (
+from runcrawler_assets.archive.discovery import (
     DiscoveredRun,
     discover_partition,
     list_partitions,
     partition_digest,
 )
-from runcrawler_assets.partitions import (
+from runcrawler_assets.archive.runstore import PartitionStore
+from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.partitions import (
     cluster_partitions,
     names_of,
     partition_key,
     user_partitions,
 )
-from runcrawler_assets.resources import RuncrawlerSettings
-from runcrawler_assets.runstore import PartitionStore
+from runcrawler_assets.defs.resources import RuncrawlerSettings
 
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("RUNCRAWLER_SENSOR_INTERVAL", "60"))
 # RUNCRAWLER_AUTOMATION=off starts the sensors and the schedule stopped (switch them on in the UI).

@@ -21,13 +21,13 @@ from dagster import (
     multi_asset,
 )
 
-from runcrawler_assets.assets.metadata import markdown_table
+from runcrawler_assets.archive.discovery import discover_partition
+from runcrawler_assets.archive.runstore import PartitionStore
 from runcrawler_assets.crawl import partition_rows, refresh_partitions
-from runcrawler_assets.discovery import discover_partition
-from runcrawler_assets.partitions import cluster_user_partitions, names_of
-from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
-from runcrawler_assets.runstore import PartitionStore
-from runcrawler_assets.warehouse import PartitionRows, connect, replace_partitions
+from runcrawler_assets.defs.assets.metadata import markdown_table
+from runcrawler_assets.defs.partitions import cluster_user_partitions, names_of
+from runcrawler_assets.defs.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
 GROUP = "ingest"
 OWNERS = ["team:hpc"]

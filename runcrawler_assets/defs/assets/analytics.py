@@ -20,12 +20,12 @@ from dagster import (
 )
 
 from runcrawler_assets.analytics import ANALYSES, Analysis, RunFilter, run_all, write_outputs
-from runcrawler_assets.assets import metadata
-from runcrawler_assets.assets.ingest import DUCKDB_POOL, OWNERS
-from runcrawler_assets.privacy import key_from_env, pseudonymize_runs
-from runcrawler_assets.report import build_report
-from runcrawler_assets.resources import RuncrawlerSettings
-from runcrawler_assets.warehouse import connect
+from runcrawler_assets.defs.assets import metadata
+from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
+from runcrawler_assets.defs.resources import RuncrawlerSettings
+from runcrawler_assets.reporting.privacy import key_from_env, pseudonymize_runs
+from runcrawler_assets.reporting.report import build_report
+from runcrawler_assets.warehouse.database import connect
 
 GROUP = "analytics"
 AFTER_RUNS_UPDATE = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())

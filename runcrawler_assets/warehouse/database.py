@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from runcrawler_assets.archive.runstore import QuarantineEntry
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord
-from runcrawler_assets.runstore import QuarantineEntry
 
 QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cluster", "VARCHAR"),

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runcrawler_assets.explore import connect_read_only, warehouse_path
-from runcrawler_assets.warehouse import LOCK_RETRY_SECONDS, quote_identifier
+from runcrawler_assets.warehouse.database import LOCK_RETRY_SECONDS, quote_identifier
+from runcrawler_assets.warehouse.explore import connect_read_only, warehouse_path
 
 # Format -> (file extension, COPY options). JSON is one object per line, which
 # pandas (`read_json(lines=True)`), DuckDB and jq read as it streams.

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from runcrawler_assets.records import RunRecord, Status, TimingSource
-from runcrawler_assets.solvers.avbp_milestones import MILESTONES, Milestone
+from runcrawler_assets.solvers.avbp.milestones import MILESTONES, Milestone
 from runcrawler_assets.solvers.logtext import (
     DEFAULT_LIMITS,
     LogReadReport,

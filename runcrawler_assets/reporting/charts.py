@@ -31,7 +31,7 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from runcrawler_assets.cleaning import shorten
+from runcrawler_assets.warehouse.cleaning import shorten
 
 DPI = 100
 WIDTH_IN = 9.0

@@ -23,11 +23,11 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import RunFilter, query
-from runcrawler_assets.cleaning import CLEANING_POLICY, clean_record
+from runcrawler_assets.archive.runstore import INDEX_FILE, PartitionStore
+from runcrawler_assets.config import Settings
 from runcrawler_assets.records import CATEGORY_NAMES, RUN_COLUMNS, RunRecord, Status
-from runcrawler_assets.runstore import INDEX_FILE, PartitionStore
-from runcrawler_assets.settings import Settings
-from runcrawler_assets.warehouse import LOCK_RETRY_SECONDS, connect
+from runcrawler_assets.warehouse.cleaning import CLEANING_POLICY, clean_record
+from runcrawler_assets.warehouse.database import LOCK_RETRY_SECONDS, connect
 
 Frame = Literal["runs", "settings", "execution"]
 

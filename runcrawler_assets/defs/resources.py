@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from runcrawler_assets.settings import Layout, Settings
+from runcrawler_assets.config import Layout, Settings
 
 
 class RuncrawlerSettings(ConfigurableResource):

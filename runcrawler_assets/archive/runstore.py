@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runcrawler_assets.discovery import DiscoveredRun, PartitionDiscovery, Problem
+from runcrawler_assets.archive.discovery import DiscoveredRun, PartitionDiscovery, Problem
 from runcrawler_assets.records import RunRecord
 
 INDEX_FILE = "_index.json"

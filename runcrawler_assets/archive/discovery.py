@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runcrawler_assets.settings import Layout, Settings
+from runcrawler_assets.config import Layout, Settings
 from runcrawler_assets.solvers import SolverParser, registered_parsers
 from runcrawler_assets.solvers.rundir import LOG_FOLDERS, MarkerFileParser
 

@@ -13,7 +13,7 @@ import os
 
 import duckdb
 
-from runcrawler_assets.warehouse import quote_identifier
+from runcrawler_assets.warehouse.database import quote_identifier
 
 PSEUDONYM_KEY_VARIABLE = "RUNCRAWLER_PSEUDONYM_KEY"
 

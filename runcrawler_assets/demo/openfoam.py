@@ -46,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runcrawler_assets.demo import (
+from runcrawler_assets.demo.avbp import (
     CLUSTERS,
     KNOBS,
     TRUTH_FIELDS,
@@ -54,8 +54,8 @@ from runcrawler_assets.demo import (
     DemoArchiveError,
 )
 from runcrawler_assets.records import Status, run_id_for
-from runcrawler_assets.solvers.foamdict import Dictionary, flatten
-from runcrawler_assets.solvers.openfoam_stages import (
+from runcrawler_assets.solvers.openfoam.dictionaries import Dictionary, flatten
+from runcrawler_assets.solvers.openfoam.stages import (
     DECOMPOSITION,
     MESHING,
     SOLVER_LOOP,

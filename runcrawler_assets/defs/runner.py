@@ -15,11 +15,11 @@ from typing import Any
 
 from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
 
-from runcrawler_assets.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
-from runcrawler_assets.discovery import list_partitions
-from runcrawler_assets.partitions import all_partition_tags, register_partitions
-from runcrawler_assets.resources import CrawlProgress, RuncrawlerSettings
-from runcrawler_assets.settings import Settings
+from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.config import Settings
+from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
+from runcrawler_assets.defs.partitions import all_partition_tags, register_partitions
+from runcrawler_assets.defs.resources import CrawlProgress, RuncrawlerSettings
 
 
 def dagster_home(settings: Settings) -> Path:
@@ -28,7 +28,7 @@ def dagster_home(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        template = files("runcrawler_assets").joinpath("dagster_local.yaml")
+        template = files("runcrawler_assets.defs").joinpath("dagster_local.yaml")
         config.write_bytes(template.read_bytes())
     return home
 

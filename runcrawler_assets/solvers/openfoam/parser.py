@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from runcrawler_assets.records import RunRecord, Status
-from runcrawler_assets.solvers.foamdict import Dictionary, flatten, read_dictionary
 from runcrawler_assets.solvers.logtext import scan_log
-from runcrawler_assets.solvers.openfoam_stages import (
+from runcrawler_assets.solvers.openfoam.dictionaries import Dictionary, flatten, read_dictionary
+from runcrawler_assets.solvers.openfoam.stages import (
     SOLVER_LOOP,
     SOLVER_START,
     STAGES,

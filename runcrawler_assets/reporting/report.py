@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter
-from runcrawler_assets.cleaning import LIMITS, shorten
+from runcrawler_assets.warehouse.cleaning import LIMITS, shorten
 
 MAX_TABLE_ROWS = 40
 MAX_CELL_CHARS = 120  # shown in a cell; an error signature reads in one or two lines

@@ -27,7 +27,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # demo imports this module
-    from runcrawler_assets.demo import DemoKnobs
+    from runcrawler_assets.demo.avbp import DemoKnobs
 
 LOG_FOLDERS = ("logs", "log", "output")
 RANK_STYLES = ("prefixed", "piled", "tagged", "fused")

@@ -1,0 +1,1 @@
+"""THE DAGSTER LAYER: assets, checks, sensors, schedules, resources, partitions, runner."""

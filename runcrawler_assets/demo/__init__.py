@@ -1,0 +1,1 @@
+"""The demo archive generator (AVBP runs and OpenFOAM cases) and its truth."""

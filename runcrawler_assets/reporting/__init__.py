@@ -1,0 +1,1 @@
+"""What people look at: charts drawn from tables, and the HTML report."""

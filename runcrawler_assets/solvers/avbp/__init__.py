@@ -1,0 +1,1 @@
+"""The AVBP solver: run.params, the log, the milestones, the parser."""

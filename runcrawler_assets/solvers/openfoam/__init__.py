@@ -1,0 +1,1 @@
+"""The OpenFOAM solver: dictionaries, logs, stages, the parser."""
