@@ -421,13 +421,13 @@ def crawl_corpus(corpus_dir: Path, workdir: Path) -> CrawledCorpus:
     analytics, which scoring does not read.
     """
     from runcrawler_assets.archive.discovery import list_partitions
-    from runcrawler_assets.config import Settings
+    from runcrawler_assets.config import Config
     from runcrawler_assets.crawl import crawl_into_warehouse
     from runcrawler_assets.warehouse.database import connect
 
     archive, data = (workdir / "archive").absolute(), (workdir / "data").absolute()
     copy_corpus(corpus_dir, archive)
-    settings = Settings(archive_root=archive, data_dir=data)
+    settings = Config(archive_root=archive, data_dir=data)
     settings.check_archive()
     started = time.perf_counter()
     crawl_into_warehouse(settings, list_partitions(settings), workers=1)

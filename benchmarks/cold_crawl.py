@@ -40,7 +40,7 @@ from benchmarks.common import (
     temporary_workspace,
 )
 from runcrawler_assets.archive.discovery import list_partitions, walk_runs
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord
 from runcrawler_assets.solvers.avbp.milestones import MILESTONES
 from runcrawler_assets.solvers.avbp.parser import AvbpParser, list_avbp_files
@@ -158,7 +158,7 @@ def fields_extracted(result: Any) -> int:
 
 
 def run_directories(archive: Path) -> list[Path]:
-    settings = Settings(archive_root=archive, data_dir=archive.parent / "unused")
+    settings = Config(archive_root=archive, data_dir=archive.parent / "unused")
     return sorted(
         archive / item.run_path
         for cluster, user in list_partitions(settings)

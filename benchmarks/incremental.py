@@ -14,8 +14,8 @@ from typing import Any
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
 from benchmarks.common import Workspace, load_average, temporary_workspace
-from runcrawler_assets.config import Settings
-from runcrawler_assets.defs.resources import RuncrawlerSettings
+from runcrawler_assets.config import Config
+from runcrawler_assets.defs.resources import ConfigResource
 from runcrawler_assets.defs.runner import refresh_partition
 from runcrawler_assets.defs.sensors import archive_sensor
 
@@ -36,8 +36,8 @@ def bench_incremental(n_runs: int, workspace: Workspace | None = None, added: in
     """Sensor tick + refresh of `added` new runs after the cold crawl of `n_runs`."""
     workspace = workspace or temporary_workspace()
     crawl = workspace.crawl(n_runs)
-    settings = Settings(archive_root=workspace.archive(n_runs), data_dir=crawl.data_dir)
-    resource = RuncrawlerSettings.from_settings(settings)
+    settings = Config(archive_root=workspace.archive(n_runs), data_dir=crawl.data_dir)
+    resource = ConfigResource.from_config(settings)
     new_runs = add_runs(workspace, n_runs, added)
     load = load_average()
     with DagsterInstance.from_config(str(crawl.data_dir / "dagster_home")) as instance:

@@ -15,9 +15,9 @@ from dagster import DagsterInstance, SkipReason, build_sensor_context
 
 from benchmarks.common import Workspace, load_average, temporary_workspace
 from runcrawler_assets.archive.discovery import list_partitions
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.defs.partitions import register_partitions
-from runcrawler_assets.defs.resources import RuncrawlerSettings
+from runcrawler_assets.defs.resources import ConfigResource
 from runcrawler_assets.defs.sensors import archive_sensor, scan_digests
 
 ROUNDS = 2
@@ -41,14 +41,14 @@ def bench_sensor_tick(n_runs: int, workspace: Workspace | None = None) -> dict:
     """Seconds of a steady-state tick (nothing changed) against the bare stat walk, best of 2."""
     workspace = workspace or temporary_workspace()
     archive = workspace.archive(n_runs)
-    resource = RuncrawlerSettings.from_settings(
-        Settings(archive_root=archive, data_dir=workspace.root / "sensor-data")
+    resource = ConfigResource.from_config(
+        Config(archive_root=archive, data_dir=workspace.root / "sensor-data")
     )
     cursor = json.dumps(scan_digests(resource), sort_keys=True)
     load = load_average()
     ticks, walks, skipped, entries = [], [], True, 0
     with DagsterInstance.ephemeral() as instance:
-        register_partitions(instance, list_partitions(resource.settings))
+        register_partitions(instance, list_partitions(resource.config))
         for _ in range(ROUNDS):
             started = time.perf_counter()
             entries = stat_walk(archive)

@@ -1,9 +1,10 @@
 """runcrawler: how a team's parallel solver is really used, from its run archive.
 
-The core (records, solvers, discovery, warehouse, analytics, charts, report)
-is plain Python; `runcrawler_assets.definitions` wires it into Dagster. `defs`
-is loaded lazily so that using the core never imports Dagster, and `load_runs`
-lazily too, so that importing any module of the package stays light.
+Two floors (docs/ARCHITECTURE.md): the plain-Python core (archive/, solvers/,
+warehouse/, analytics/, reporting/, demo/, config, records, crawl) and the
+Dagster layer in `defs/`, assembled by `runcrawler_assets.definitions`.
+`load_runs` is exported lazily, so that importing any module of the package
+stays light and importing the core never loads Dagster.
 """
 
 from importlib import import_module

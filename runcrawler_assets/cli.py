@@ -1,8 +1,14 @@
 """The `runcrawler` command: one subcommand per thing a user does from a shell.
 
 Each subcommand is a thin shell over a core function: it turns options into
-arguments, shows progress on stderr, prints a one-line result on stdout and
-turns the core's errors into messages a user can act on (exit status 1).
+arguments, shows progress on stderr and prints a one-line result on stdout.
+Errors are handled once, by the group: a `RuncrawlerError` from any command
+ends it with one `Error: ...` line, never a traceback (exit 2 when what it
+was given must change, as click's usage errors, else 1). An option that
+stands for a variable declares it and is checked by config.py's own parser,
+so `--layout` and RUNCRAWLER_LAYOUT accept the same values and say the same
+thing. Dagster and pandas are imported inside the commands: `--help` stays
+instant.
 """
 
 from __future__ import annotations
@@ -10,23 +16,87 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from runcrawler_assets.config import Layout, Settings, SettingsError
-from runcrawler_assets.demo import avbp as demo
-from runcrawler_assets.demo.openfoam import write_openfoam_cases
+from runcrawler_assets.config import VARIABLES, Config, ConfigError
+from runcrawler_assets.errors import RuncrawlerError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Runcrawler(click.Group):
+    """The command group: turns a `RuncrawlerError` into click's one-line `Error: ...`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RuncrawlerError as error:
+            failure = click.ClickException(" ".join(str(error).splitlines()))
+            failure.exit_code = error.exit_code
+            raise failure from error
+
+
+@click.group(cls=_Runcrawler, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="runcrawler", prog_name="runcrawler")
 def main() -> None:
     """runcrawler: how a team really uses its parallel solver, read from its run archive.
 
     The archive (<root>/<cluster>/<user>/.../<run dir>/run.params and solver
     logs) is only ever read. Run `runcrawler COMMAND --help` for one command.
     """
+
+
+class _VariableText(click.ParamType):
+    """An option's text, checked as config.py checks the variable it stands for."""
+
+    def __init__(self, variable: str) -> None:
+        self.variable = VARIABLES[variable]
+        self.name = variable
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            self.variable.read(value)
+        except ConfigError:
+            self.fail(f"{value!r} is not {self.variable.allowed}", param, ctx)
+        return value
+
+
+def _variable_option(
+    *decls: str, variable: str, metavar: str, help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An option standing for `variable`: read from it when not given, then its default."""
+    return click.option(
+        *decls,
+        type=_VariableText(variable),
+        envvar=variable,
+        show_envvar=True,
+        default=VARIABLES[variable].unset,
+        show_default=True,
+        metavar=metavar,
+        help=help,
+    )
+
+
+def _config(options: dict[str, str]) -> Config:
+    """The config of the environment, the options' texts (by variable) in place of theirs."""
+    return Config.from_env(overrides=options)
+
+
+ARCHIVE_OPTION = _variable_option(
+    "--archive",
+    variable="RUNCRAWLER_ARCHIVE",
+    metavar="DIR",
+    help="The archive root (read only).",
+)
+DATA_OPTION = _variable_option(
+    "--data",
+    variable="RUNCRAWLER_DATA",
+    metavar="DIR",
+    help="Where runcrawler writes (DuckDB, JSON runs, charts).",
+)
 
 
 @main.command("demo-archive")
@@ -56,60 +126,33 @@ def demo_archive(path: Path, runs: int, seed: int, truth: Path | None, openfoam:
 
     Seven users on four clusters over two years, with their habits, failures of
     every category, restarts, gzip and CRLF logs. The effects it holds (which
-    settings fail, what makes runs slow) are listed in runcrawler_assets/demo/avbp.py.
+    settings fail, what makes runs slow) are listed in runcrawler_assets/demo/knobs.py.
     """
-    try:
-        demo.check_destination(path, truth)
-        with click.progressbar(length=runs, label="writing runs", file=sys.stderr) as bar:
-            summary = demo.generate_archive(
-                path, runs=runs, seed=seed, truth=truth, progress=bar.update
-            )
-        if openfoam:
-            cases = write_openfoam_cases(path, openfoam, seed=seed)
-            if truth is not None:
-                with truth.open("a", encoding="utf-8") as lines:
-                    lines.writelines(json.dumps(case, ensure_ascii=False) + "\n" for case in cases)
-    except demo.DemoArchiveError as error:
-        raise click.ClickException(str(error)) from error
+    from runcrawler_assets.demo import check_destination, generate_archive, write_openfoam_cases
+
+    check_destination(path, truth)
+    with click.progressbar(length=runs, label="writing runs", file=sys.stderr) as bar:
+        summary = generate_archive(path, runs=runs, seed=seed, truth=truth, progress=bar.update)
+    if openfoam:
+        cases = write_openfoam_cases(path, openfoam, seed=seed)
+        if truth is not None:
+            with truth.open("a", encoding="utf-8") as lines:
+                lines.writelines(json.dumps(case, ensure_ascii=False) + "\n" for case in cases)
     foam = f" and {openfoam} OpenFOAM cases" if openfoam else ""
     click.echo(f"wrote {summary.describe()}{foam}" + (f"; truth in {truth}" if truth else ""))
-
-
-def _settings(archive: Path | None, data: Path | None, layout: str | None) -> Settings:
-    """Settings from the environment, overridden by the options given."""
-    base = Settings.from_env()
-    return Settings(
-        archive_root=(archive or base.archive_root).absolute(),
-        data_dir=(data or base.data_dir).absolute(),
-        layout=Layout(layout) if layout else base.layout,
-        fixed_cluster=base.fixed_cluster,
-        fixed_user=base.fixed_user,
-    )
-
-
-ARCHIVE_OPTION = click.option(
-    "--archive",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The archive root (read only). Default: $RUNCRAWLER_ARCHIVE, else ./demo_archive.",
-)
-DATA_OPTION = click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where runcrawler writes (DuckDB, JSON runs, charts). Default: $RUNCRAWLER_DATA, "
-    "else ./data.",
-)
 
 
 @main.command()
 @ARCHIVE_OPTION
 @DATA_OPTION
-@click.option(
+@_variable_option(
     "--layout",
-    type=click.Choice([item.value for item in Layout]),
-    help="How folders name clusters and users. Default: $RUNCRAWLER_LAYOUT, else cluster/user.",
+    variable="RUNCRAWLER_LAYOUT",
+    metavar="[cluster/user|user|single]",
+    help="How folders name clusters and users.",
 )
-@click.option(
-    "--workers", default=2, show_default=True, type=click.IntRange(1), help="Parsing processes."
+@_variable_option(
+    "--workers", variable="RUNCRAWLER_WORKERS", metavar="N", help="Parsing processes."
 )
 @click.option(
     "--analytics/--no-analytics",
@@ -117,9 +160,7 @@ DATA_OPTION = click.option(
     show_default=True,
     help="Also rebuild the analytics tables, charts and report.",
 )
-def crawl(
-    archive: Path | None, data: Path | None, layout: str | None, workers: int, analytics: bool
-) -> None:
+def crawl(archive: str, data: str, layout: str, workers: str, analytics: bool) -> None:
     """Crawl the archive into the data folder, through Dagster.
 
     Registers every cluster and user folder as a partition and materializes the
@@ -127,6 +168,15 @@ def crawl(
     (default: DATA/dagster_home), so the UI shows it. Only new and changed runs
     are parsed: running it twice in a row parses nothing the second time.
     """
+    config = _config(
+        {
+            "RUNCRAWLER_ARCHIVE": archive,
+            "RUNCRAWLER_DATA": data,
+            "RUNCRAWLER_LAYOUT": layout,
+            "RUNCRAWLER_WORKERS": workers,
+        }
+    )
+    config.check_archive()
     # Dagster flags the beta APIs we rely on (single-run backfills) on every import.
     warnings.filterwarnings("ignore", module="dagster")
     from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
@@ -144,15 +194,10 @@ def crawl(
                 )
                 click.echo(end, err=True, nl=False)
 
-    try:
-        settings = _settings(archive, data, layout)
-        settings.check_archive()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from error
     assets = [*INGEST_ASSETS, *ANALYSIS_ASSETS, report] if analytics else INGEST_ASSETS
-    click.echo(f"crawling {settings.archive_root} into {settings.data_dir}", err=True)
-    with dagster_instance(settings) as instance:
-        summary = crawl_archive(settings, assets, instance, StderrProgress(), workers)
+    click.echo(f"crawling {config.archive_root} into {config.data_dir}", err=True)
+    with dagster_instance(config) as instance:
+        summary = crawl_archive(config, assets, instance, StderrProgress(), config.parse_workers)
     click.echo(
         f"{summary.discovered} runs found in {summary.partitions} partitions: "
         f"{summary.parsed} parsed, {summary.unchanged} unchanged, {summary.removed} removed, "
@@ -160,7 +205,7 @@ def crawl(
         f"({summary.seconds:.1f} s)"
     )
     if not summary.success:
-        raise click.ClickException(
+        raise RuncrawlerError(
             "some steps failed: open the run in the Dagster UI (make run) for the error"
         )
 
@@ -184,7 +229,7 @@ def crawl(
     "(for sharing outside the team).",
 )
 def report_command(
-    data: Path | None,
+    data: str,
     out: Path | None,
     since: datetime | None,
     until: datetime | None,
@@ -195,23 +240,16 @@ def report_command(
 ) -> None:
     """Write the managers' report: one self-contained HTML page, charts embedded.
 
-    Reads the `runs` table of a crawled data folder (read-only); a period, a
-    cluster or a user narrow it down.
+    Over all runs, it shows the analytics the last crawl or refresh stored, when
+    they are up to date with the `runs` table; a period, a cluster, a user or a
+    solver narrow the runs down, and are computed for the report. The data
+    folder is only read.
     """
-    from runcrawler_assets.analytics import ANALYSES, RunFilter, run_all
-    from runcrawler_assets.reporting.privacy import (
-        PseudonymKeyError,
-        key_from_env,
-        pseudonymize_runs,
-    )
-    from runcrawler_assets.reporting.report import build_report
-    from runcrawler_assets.warehouse.database import WarehouseLockedError, connect
+    config = _config({"RUNCRAWLER_DATA": data})
+    from runcrawler_assets.analytics import RunFilter
+    from runcrawler_assets.reporting.assemble import assemble_report
+    from runcrawler_assets.warehouse.explore import connect_read_only
 
-    settings = _settings(None, data, None)
-    if not settings.duckdb_path.is_file():
-        raise click.ClickException(
-            f"no {settings.duckdb_path}: run `runcrawler crawl` first (or give --data)"
-        )
     run_filter = RunFilter(
         since=since.date() if since else None,
         until=until.date() if until else None,
@@ -219,17 +257,15 @@ def report_command(
         user=user,
         solver=solver,
     )
-    try:
-        with connect(settings.duckdb_path, read_only=True) as con:
-            if pseudonymize:
-                pseudonymize_runs(con, key_from_env())
-            results = run_all(con, ANALYSES, run_filter)
-    except (WarehouseLockedError, PseudonymKeyError) as error:
-        raise click.ClickException(str(error)) from error
-    target = out or settings.data_dir / "report.html"
+    # The asset's assembly: the stored analytics for all runs when they are up to date,
+    # else (a filter, pseudonyms, analytics missing or stale) computed for this report.
+    key = config.pseudonym_key if pseudonymize else None
+    with connect_read_only(config.data_dir) as con:
+        report = assemble_report(con, run_filter, datetime.now(), pseudonym_key=key)
+    target = out or config.data_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(build_report(results, run_filter, datetime.now()), encoding="utf-8")
-    click.echo(f"report for {run_filter.describe()} written to {target}")
+    target.write_text(report.html, encoding="utf-8")
+    click.echo(f"report for {run_filter.describe()} (figures {report.source}) written to {target}")
 
 
 @main.command("export")
@@ -248,14 +284,10 @@ def report_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The file to write. Default: DATA/exports/TABLE.EXT.",
 )
-def export_command(data: Path | None, fmt: str, table: str, out: Path | None) -> None:
+def export_command(data: str, fmt: str, table: str, out: Path | None) -> None:
     """Export a table of the warehouse for tools that cannot open DuckDB."""
-    from runcrawler_assets.warehouse.database import WarehouseLockedError
-    from runcrawler_assets.warehouse.export import ExportError, export_table
+    config = _config({"RUNCRAWLER_DATA": data})
+    from runcrawler_assets.warehouse.export import export_table
 
-    settings = _settings(None, data, None)
-    try:
-        path = export_table(settings.data_dir, table, fmt, out)
-    except (ExportError, FileNotFoundError, WarehouseLockedError) as error:
-        raise click.ClickException(str(error)) from error
+    path = export_table(config.data_dir, table, fmt, out)
     click.echo(f"{table} written to {path}")

@@ -1,17 +1,29 @@
-"""Where the archive and runcrawler's data live, read once from the environment.
+"""Every variable runcrawler reads from the environment, parsed and checked in one place.
 
-Every entry point (CLI, Dagster resources, tests) builds a `Settings`; nothing
-else reads environment variables. Defaults suit `make run` in a checkout.
+Each field of `Config` declares the variable that sets it and what that
+variable may hold; `Config.from_env` is the only reader of the environment.
+The CLI's options, the Dagster resource and the README's table are derived
+from these declarations, so they cannot drift from them. Nothing is read
+when this module is imported: a typo must neither stop Dagster from loading
+the code location nor `runcrawler --help` from printing. It is refused when
+the value is needed, in one line that names the variable and what is allowed.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+from runcrawler_assets.errors import RuncrawlerError
+
+log = logging.getLogger(__name__)
 
 
 class Layout(StrEnum):
@@ -27,55 +39,184 @@ DEFAULT_DATA = Path("data")
 DEFAULT_CLUSTER = "default"
 # The longest job the clusters run: a duration resting on a file's mtime beyond it is dropped.
 DEFAULT_MAX_JOB_DAYS = 7.0
+# Dagster's daemon looks at sensors every few seconds: a shorter interval only adds load.
+MIN_INTERVAL_SECONDS = 5
 
 
-class SettingsError(ValueError):
-    """A setting a user must fix; the message says how."""
+class ConfigError(RuncrawlerError, ValueError):
+    """A variable (or the option standing for it) the user must fix; the message says how."""
 
-
-def _positive_days(text: str | None) -> float:
-    """RUNCRAWLER_MAX_JOB_DAYS: a positive number of days (default when unset or empty)."""
-    if not text:
-        return DEFAULT_MAX_JOB_DAYS
-    try:
-        days = float(text)
-    except ValueError:
-        days = math.nan
-    if not (math.isfinite(days) and days > 0):
-        raise SettingsError(
-            f"RUNCRAWLER_MAX_JOB_DAYS={text!r} is not a positive number of days "
-            f"(the longest job your clusters run; default {DEFAULT_MAX_JOB_DAYS:g})"
-        )
-    return days
+    exit_code = 2  # as click's usage errors: a variable is an option given another way
 
 
 @dataclass(frozen=True)
-class Settings:
-    archive_root: Path
-    data_dir: Path
-    layout: Layout = Layout.CLUSTER_USER
-    fixed_cluster: str = DEFAULT_CLUSTER
-    fixed_user: str = field(default="")
-    max_job_days: float = DEFAULT_MAX_JOB_DAYS
+class Variable:
+    """An environment variable: how its text is parsed and what it may hold."""
+
+    name: str
+    parse: Callable[[str], Any]  # raises ValueError for a text outside `allowed`
+    allowed: str  # completes "NAME='text' is not ..."
+    unset: str  # the text it stands for when unset or empty
+    secret: bool = False  # never shown: not in repr, `to_env`, the Dagster UI
+
+    def read(self, text: str | None) -> Any:
+        """The value of `text` (None or empty: the default), or a `ConfigError` naming it."""
+        text = text or self.unset
+        try:
+            return self.parse(text)
+        except ValueError:
+            raise ConfigError(f"{self.name}={text!r} is not {self.allowed}") from None
+
+
+def _folder(text: str) -> Path:
+    return Path(text).absolute()
+
+
+def _optional_folder(text: str) -> Path | None:
+    return _folder(text) if text else None
+
+
+def _positive_days(text: str) -> float:
+    days = float(text)
+    if not (math.isfinite(days) and days > 0):
+        raise ValueError(text)
+    return days
+
+
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        number = int(text)
+        if number < minimum:
+            raise ValueError(text)
+        return number
+
+    return parse
+
+
+_ON, _OFF = {"on", "true", "yes", "1"}, {"off", "false", "no", "0"}
+
+
+def _on_off(text: str) -> bool:
+    word = text.strip().lower()
+    if word not in _ON | _OFF:
+        raise ValueError(text)
+    return word in _ON
+
+
+_VARIABLE = "variable"  # the metadata key holding a field's `Variable`
+
+
+def _variable(
+    name: str,
+    parse: Callable[[str], Any],
+    allowed: str,
+    unset: str,
+    *,
+    required: bool = False,
+    secret: bool = False,
+) -> Any:
+    """A `Config` field set by the variable `name`; its default is the value of `unset`."""
+    metadata = {_VARIABLE: Variable(name, parse, allowed, unset, secret)}
+    if required:  # the folders: no default when a Config is built in code
+        return field(metadata=metadata)
+    return field(default=parse(unset), metadata=metadata, repr=not secret)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Where the archive and the data live, how to read the archive, when Dagster looks at it."""
+
+    archive_root: Path = _variable(
+        "RUNCRAWLER_ARCHIVE", _folder, "a folder", str(DEFAULT_ARCHIVE), required=True
+    )
+    data_dir: Path = _variable(
+        "RUNCRAWLER_DATA", _folder, "a folder", str(DEFAULT_DATA), required=True
+    )
+    layout: Layout = _variable(
+        "RUNCRAWLER_LAYOUT",
+        Layout,
+        "one of: " + ", ".join(item.value for item in Layout),
+        Layout.CLUSTER_USER.value,
+    )
+    fixed_cluster: str = _variable("RUNCRAWLER_CLUSTER", str, "a cluster name", DEFAULT_CLUSTER)
+    # The user of a SINGLE layout; empty: the archive folder's name.
+    fixed_user: str = _variable("RUNCRAWLER_USER", str, "a user name", "")
+    max_job_days: float = _variable(
+        "RUNCRAWLER_MAX_JOB_DAYS",
+        _positive_days,
+        "a positive number of days (the longest job your clusters run)",
+        f"{DEFAULT_MAX_JOB_DAYS:g}",
+    )
+    parse_workers: int = _variable(
+        "RUNCRAWLER_WORKERS", _whole_number(1), "a whole number of processes (>= 1)", "2"
+    )
+    sensor_interval_seconds: int = _variable(
+        "RUNCRAWLER_SENSOR_INTERVAL",
+        _whole_number(MIN_INTERVAL_SECONDS),
+        f"a whole number of seconds (>= {MIN_INTERVAL_SECONDS})",
+        "60",
+    )
+    automation_interval_seconds: int = _variable(
+        "RUNCRAWLER_AUTOMATION_INTERVAL",
+        _whole_number(MIN_INTERVAL_SECONDS),
+        f"a whole number of seconds (>= {MIN_INTERVAL_SECONDS})",
+        "30",
+    )
+    # Off: the sensors and the schedule start stopped (switch them on in the UI).
+    automation_on: bool = _variable("RUNCRAWLER_AUTOMATION", _on_off, "on or off", "on")
+    # Keys the report's pseudonyms; a secret, so never in run config or the UI.
+    pseudonym_key: str = _variable(
+        "RUNCRAWLER_PSEUDONYM_KEY", str, "a secret of your choice", "", secret=True
+    )
+    # Dagster's own storage; None: <data>/dagster_home (see `dagster_home`).
+    explicit_dagster_home: Path | None = _variable("DAGSTER_HOME", _optional_folder, "a folder", "")
 
     @classmethod
-    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        try:
-            layout = Layout(env.get("RUNCRAWLER_LAYOUT", Layout.CLUSTER_USER.value))
-        except ValueError:
-            choices = ", ".join(item.value for item in Layout)
-            raise SettingsError(
-                f"RUNCRAWLER_LAYOUT={env['RUNCRAWLER_LAYOUT']!r} is not one of: {choices}"
-            ) from None
-        return cls(
-            max_job_days=_positive_days(env.get("RUNCRAWLER_MAX_JOB_DAYS")),
-            archive_root=Path(env.get("RUNCRAWLER_ARCHIVE", str(DEFAULT_ARCHIVE))).absolute(),
-            data_dir=Path(env.get("RUNCRAWLER_DATA", str(DEFAULT_DATA))).absolute(),
-            layout=layout,
-            fixed_cluster=env.get("RUNCRAWLER_CLUSTER", DEFAULT_CLUSTER),
-            fixed_user=env.get("RUNCRAWLER_USER", ""),
-        )
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        overrides: Mapping[str, str] | None = None,
+    ) -> Config:
+        """The config of `environ` (default: the process's), `overrides` replacing its values.
+
+        `overrides` maps variable names to texts given another way (the CLI's
+        options, the Dagster resource). Raises one `ConfigError` naming every
+        bad variable.
+        """
+        values, problems = _read(environ, overrides)
+        if problems:
+            raise ConfigError("; ".join(str(problem) for problem in problems.values()))
+        return cls(**values)
+
+    @classmethod
+    def from_env_or_defaults(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """`from_env`, each bad variable logged as a warning and taken at its default.
+
+        Only for what Dagster must fix when it loads the code location (the
+        sensors' intervals, whether automation starts on): a typo there should
+        not hide every asset from the UI. Ticks and runs read `from_env`, and
+        fail with the same message until the variable is fixed.
+        """
+        values, problems = _read(environ, None)
+        for name, problem in problems.items():
+            variable = VARIABLES[name]
+            log.warning(
+                "%s; Dagster loads the definitions with the default (%r), and the runs that "
+                "read it fail until it is fixed",
+                problem,
+                variable.unset,
+            )
+            values[FIELDS[name]] = variable.read(None)
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that give this config back through `from_env`, secrets left out."""
+        return {
+            variable.name: _as_text(getattr(self, field_name))
+            for field_name, variable in _declared()
+            if not variable.secret
+        }
 
     @property
     def max_job_duration(self) -> timedelta:
@@ -99,15 +240,71 @@ class Settings:
     def charts_dir(self) -> Path:
         return self.data_dir / "charts"
 
+    @property
+    def dagster_home(self) -> Path:
+        """`DAGSTER_HOME` when set, else `<data>/dagster_home` (it follows `--data`)."""
+        return (self.explicit_dagster_home or self.data_dir / "dagster_home").absolute()
+
     def check_archive(self) -> None:
-        """Raise a `SettingsError` a user can act on when the archive is unusable."""
+        """Raise a `ConfigError` a user can act on when the archive is unusable."""
         if not self.archive_root.is_dir():
-            raise SettingsError(
+            raise ConfigError(
                 f"archive folder {self.archive_root} does not exist: set RUNCRAWLER_ARCHIVE "
                 "(or --archive) to the folder your users copy their runs into"
             )
         if self.data_dir.resolve().is_relative_to(self.archive_root.resolve()):
-            raise SettingsError(
+            raise ConfigError(
                 f"data folder {self.data_dir} is inside the archive: runcrawler never writes "
                 "into the archive; choose another RUNCRAWLER_DATA (or --data)"
             )
+
+
+def _declared() -> list[tuple[str, Variable]]:
+    """(field name, its variable) for every field of `Config`, in order."""
+    return [(item.name, item.metadata[_VARIABLE]) for item in fields(Config)]
+
+
+# Variable name -> its declaration, and -> the field it sets; every variable runcrawler reads.
+VARIABLES: dict[str, Variable] = {variable.name: variable for _, variable in _declared()}
+FIELDS: dict[str, str] = {variable.name: name for name, variable in _declared()}
+
+
+def variables_set(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables set (not empty) in `environ`, as text, secrets left out: to show, unparsed."""
+    environ = os.environ if environ is None else environ
+    return {
+        name: environ[name]
+        for name, variable in VARIABLES.items()
+        if environ.get(name) and not variable.secret
+    }
+
+
+def _read(
+    environ: Mapping[str, str] | None, overrides: Mapping[str, str] | None
+) -> tuple[dict[str, Any], dict[str, ConfigError]]:
+    """Field values, and the problem of each bad variable by name."""
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(VARIABLES))
+    if unknown:
+        raise TypeError(f"not runcrawler variables: {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    problems: dict[str, ConfigError] = {}
+    for name, variable in VARIABLES.items():
+        text = overrides[name] if name in overrides else environ.get(name)
+        try:
+            values[FIELDS[name]] = variable.read(text)
+        except ConfigError as problem:
+            problems[name] = problem
+    return values, problems
+
+
+def _as_text(value: object) -> str:
+    """A field's value as its variable would hold it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

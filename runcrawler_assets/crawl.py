@@ -32,7 +32,7 @@ from runcrawler_assets.archive.discovery import (
     discover_partition,
 )
 from runcrawler_assets.archive.runstore import IndexEntry, PartitionStore, QuarantineEntry
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.records import RunRecord, run_id_for
 from runcrawler_assets.solvers import registered_parsers
 from runcrawler_assets.solvers.rundir import MAX_JOB_DURATION, bound_file_times
@@ -159,7 +159,7 @@ def _problem_entry(cluster: str, user: str, problem: Problem, now: datetime) -> 
 
 
 def refresh_partitions(
-    settings: Settings,
+    settings: Config,
     discoveries: Iterable[PartitionDiscovery],
     *,
     workers: int = 2,
@@ -238,7 +238,7 @@ def refresh_partitions(
     return list(refreshes.values())
 
 
-def partition_rows(settings: Settings, cluster: str, user: str) -> PartitionRows:
+def partition_rows(settings: Config, cluster: str, user: str) -> PartitionRows:
     """A partition's rows for the warehouse: its records cleaned, the rejects quarantined."""
     store = PartitionStore(settings.runs_dir, cluster, user)
     records: list[RunRecord] = []
@@ -256,7 +256,7 @@ def partition_rows(settings: Settings, cluster: str, user: str) -> PartitionRows
 
 
 def crawl_into_warehouse(
-    settings: Settings, partitions: list[tuple[str, str]], *, workers: int = 2
+    settings: Config, partitions: list[tuple[str, str]], *, workers: int = 2
 ) -> list[PartitionRefresh]:
     """Refresh the JSON store and the warehouse for `partitions`: the whole chain, no Dagster.
 

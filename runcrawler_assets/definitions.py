@@ -1,26 +1,30 @@
 """All of runcrawler's Dagster definitions, assembled in one place.
 
-`workspace.yaml` loads `defs` from here. Settings come from the environment
-(RUNCRAWLER_ARCHIVE, RUNCRAWLER_DATA, ...) when the code location loads.
+`workspace.yaml` loads `defs` from here. The RUNCRAWLER_* variables are
+taken as they are when the code location loads, and parsed when a tick or a
+run needs them (see `ConfigResource`): a bad value fails those with a message
+naming it, and never keeps the code location from loading.
 """
 
 from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
-from runcrawler_assets.defs.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.defs.checks import ASSET_CHECKS, with_report_freshness
+from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
 from runcrawler_assets.defs.schedules import nightly_reconciliation, reconcile_job
 from runcrawler_assets.defs.sensors import archive_sensor, automation_sensor
 
 
-def build_definitions(settings: Settings | None = None) -> Definitions:
-    """The definitions for `settings` (default: from the environment)."""
-    settings = settings or Settings.from_env()
+def build_definitions(config: Config | None = None) -> Definitions:
+    """The definitions for `config` (default: the environment's, parsed on use)."""
+    resource = ConfigResource.from_config(config) if config else ConfigResource.from_env()
     return Definitions(
-        assets=[*INGEST_ASSETS, *ANALYSIS_ASSETS, report],
+        assets=with_report_freshness([*INGEST_ASSETS, *ANALYSIS_ASSETS, report]),
+        asset_checks=ASSET_CHECKS,
         sensors=[archive_sensor, automation_sensor],
         schedules=[nightly_reconciliation],
         jobs=[reconcile_job],
@@ -28,7 +32,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         # subprocess per step would only add start-up time. Runs execute side by side.
         executor=in_process_executor,
         resources={
-            "settings": RuncrawlerSettings.from_settings(settings),
+            "settings": resource,
             "progress": CrawlProgress(),
         },
     )

@@ -12,17 +12,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, run_all
+from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, compute_results
 from runcrawler_assets.archive.discovery import list_partitions
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import VARIABLES, Config
 from runcrawler_assets.crawl import crawl_into_warehouse
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.records import ERROR_CATEGORIES, RunRecord, Status, run_id_for
 from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
 # Tests make their own archives, data folders and Dagster homes: a developer's
 # shell settings must not leak into them (nor tests write into the developer's).
-for _variable in ("DAGSTER_HOME", "RUNCRAWLER_ARCHIVE", "RUNCRAWLER_DATA", "RUNCRAWLER_LAYOUT"):
+for _variable in VARIABLES:
     os.environ.pop(_variable, None)
 
 DEMO_RUNS = 1800
@@ -115,7 +115,7 @@ def empty_con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 class DemoWarehouse:
     """A crawled demo archive: its settings (data dir, DuckDB path) and its truth file."""
 
-    settings: Settings
+    settings: Config
     truth: Path
 
 
@@ -125,16 +125,25 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
     base = tmp_path_factory.mktemp("demo")
     truth = base / "truth.jsonl"
     generate_archive(base / "archive", runs=DEMO_RUNS, seed=DEMO_SEED, truth=truth)
-    settings = Settings(archive_root=base / "archive", data_dir=base / "data")
+    settings = Config(archive_root=base / "archive", data_dir=base / "data")
     crawl_into_warehouse(settings, list_partitions(settings))
     return DemoWarehouse(settings, truth)
 
 
 @pytest.fixture(scope="session")
 def demo_results(demo_warehouse: DemoWarehouse) -> dict[str, AnalysisResult]:
-    """Every analysis over the whole demo warehouse, computed once."""
+    """Every analysis over the whole demo warehouse, computed once, as stored (read back from
+    a scratch store, as a report for a filter gets them)."""
     with duckdb.connect(str(demo_warehouse.settings.duckdb_path), read_only=True) as con:
-        return run_all(con, ANALYSES, RunFilter())
+        return compute_results(con, ANALYSES, RunFilter())
+
+
+@pytest.fixture(scope="session")
+def demo_charts(demo_results: dict[str, AnalysisResult]) -> dict[str, dict[str, bytes]]:
+    """Every chart of `demo_results`, by analysis then file name, drawn once."""
+    from runcrawler_assets.reporting.figures import draw_charts  # loads matplotlib: only if used
+
+    return {name: draw_charts(name, result.tables) for name, result in demo_results.items()}
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
@@ -10,13 +13,25 @@ import duckdb
 import pandas as pd
 import pytest
 
-from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, write_outputs
+import runcrawler_assets.analytics
+from runcrawler_assets.analytics import (
+    ANALYSES,
+    AnalysisResult,
+    RunFilter,
+    load_results,
+    store_result,
+)
 from runcrawler_assets.analytics.core import Bins
-from runcrawler_assets.analytics.setting_effects import (
+from runcrawler_assets.analytics.errors import failure_stages
+from runcrawler_assets.analytics.statistics import (
     mantel_haenszel_risk_ratio,
+    ratio_test,
     wilson_interval,
 )
-from runcrawler_assets.demo.avbp import CLUSTERS, KNOBS
+from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.config import Config
+from runcrawler_assets.crawl import crawl_into_warehouse
+from runcrawler_assets.demo import CLUSTERS, KNOBS, generate_archive, generate_openfoam_cases
 from runcrawler_assets.records import CATEGORY_NAMES, RunRecord
 from runcrawler_tests.conftest import DemoWarehouse
 
@@ -33,9 +48,36 @@ def test_every_analysis_names_its_main_table_after_itself(
     demo_results: dict[str, AnalysisResult],
 ) -> None:
     assert [a.name for a in ANALYSES] == list(demo_results)
-    for name, result in demo_results.items():
-        assert next(iter(result.tables)) == name
+    for analysis in ANALYSES:
+        result = demo_results[analysis.name]
+        assert analysis.tables[0] == analysis.name
+        assert list(result.tables) == list(analysis.stored_tables)
         assert result.findings
+
+
+def _drawing_imports(path: Path) -> list[str]:
+    """What a module imports of matplotlib or of the reporting package."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for alias in node.names]  # fmt: skip
+    names += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    return [n for n in names if n.split(".")[0] == "matplotlib" or "reporting" in n.split(".")]
+
+
+def test_analytics_compute_tables_and_never_draw() -> None:
+    folder = Path(runcrawler_assets.analytics.__file__).parent
+    drawing = {p.relative_to(folder).as_posix(): _drawing_imports(p) for p in folder.rglob("*.py")}
+    assert "setting_effects/tables.py" in drawing
+    assert {module: names for module, names in drawing.items() if names} == {}
+    script = (
+        "import sys, pkgutil, importlib, runcrawler_assets.analytics as a\n"
+        "for m in pkgutil.walk_packages(a.__path__, 'runcrawler_assets.analytics.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_error_categories_equal_the_truth_per_category(
@@ -140,26 +182,42 @@ def test_filter_values_are_bound_parameters_not_sql(
 
 
 @pytest.mark.parametrize("run_filter", [RunFilter(), RunFilter(user="nobody")])
-def test_an_empty_selection_gives_empty_tables_not_errors(
+def test_an_empty_selection_gives_empty_tables_that_store_and_read_back(
     empty_con: duckdb.DuckDBPyConnection, run_filter: RunFilter
 ) -> None:
     for analysis in ANALYSES:
         result = analysis.compute(empty_con, run_filter)
-        assert result.charts and result.findings
-        assert all(png.startswith(b"\x89PNG") for png in result.charts.values())
+        assert result.findings
+        store_result(empty_con, analysis, result, "0:0", datetime(2026, 1, 1))
+    stored = load_results(empty_con, ANALYSES)
+    assert list(stored) == [a.name for a in ANALYSES]
+    assert all(s.result.findings for s in stored.values())
 
 
-def test_write_outputs_stores_tables_and_chart_files(
-    empty_con: duckdb.DuckDBPyConnection,
-    demo_results: dict[str, AnalysisResult],
-    tmp_path: Path,
+def test_a_stored_result_reads_back_with_its_tables_findings_and_version(
+    empty_con: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult]
 ) -> None:
-    result = demo_results["error_categories"]
-    paths = write_outputs(empty_con, tmp_path / "charts", result)
-    assert sorted(p.name for p in paths) == sorted(result.charts)
-    assert (tmp_path / "charts" / "err_type.png").read_bytes() == result.charts["err_type.png"]
-    stored = empty_con.execute("SELECT category, runs FROM error_categories").df()
-    assert stored["runs"].sum() == result.tables["error_categories"]["runs"].sum()
+    habits = next(a for a in ANALYSES if a.name == "hpc_habits")
+    result = demo_results["hpc_habits"]
+    store_result(empty_con, habits, result, "1800:abc", datetime(2026, 1, 1, 8))
+    stored = load_results(empty_con, ANALYSES)
+    assert list(stored) == ["hpc_habits"]  # the others were never stored
+    back = stored["hpc_habits"]
+    assert back.result.findings == result.findings
+    assert (back.runs_version, back.computed_at) == ("1800:abc", datetime(2026, 1, 1, 8))
+    for name, frame in result.tables.items():
+        pd.testing.assert_frame_equal(back.result.tables[name], frame, check_dtype=False)
+    fliers = back.result.tables["hpc_habit_distributions"]["fliers"]
+    assert any(len(f) for f in fliers)  # outliers stay lists, not their text
+
+
+def test_an_analysis_storing_undeclared_tables_is_refused(
+    empty_con: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult]
+) -> None:
+    errors = next(a for a in ANALYSES if a.name == "error_categories")
+    tables = {**demo_results["error_categories"].tables, "extra": pd.DataFrame({"x": [1]})}
+    with pytest.raises(ValueError, match="extra"):
+        store_result(empty_con, errors, AnalysisResult(tables), "0:0", datetime(2026, 1, 1))
 
 
 def test_wilson_interval_stays_inside_0_1_and_covers_the_rate() -> None:
@@ -173,6 +231,17 @@ def test_mantel_haenszel_with_one_stratum_is_the_crude_risk_ratio() -> None:
     log_ratio, se = mantel_haenszel_risk_ratio(strata)
     assert log_ratio == pytest.approx(1.3862944)  # log(0.4 / 0.1)
     assert se == pytest.approx((1 / 20 - 1 / 50 + 1 / 10 - 1 / 100) ** 0.5)
+
+
+def test_a_ratio_is_flagged_only_when_its_widened_interval_excludes_1_and_it_matters() -> None:
+    log_ratio = pd.Series([0.69, 0.69, 0.10, 0.69])  # 2×, 2×, 1.1×, 2×
+    se = pd.Series([0.10, 0.40, 0.01, 0.10])
+    testable = pd.Series([True, True, True, False])
+    tested = ratio_test(log_ratio, se, testable, pd.Series(["cfl"] * 4), min_ratio=1.2)
+    # 3 testable values in one family: z = 2.39 (Bonferroni), not 1.96.
+    assert list(tested["flagged"]) == [True, False, False, False]
+    assert tested["ratio"].iloc[0] == pytest.approx(2.0, rel=0.01)
+    assert tested["ratio_ci_low"].iloc[1] < 1 < tested["ratio_ci_high"].iloc[1]
 
 
 @pytest.mark.parametrize(
@@ -212,3 +281,60 @@ def test_cpu_hours_say_how_many_runs_rest_on_file_times(
     assert counts.get("file_mtime", 0) > 0  # failed runs without a printed end exist
     finding = next(f for f in demo_results["efficiency"].findings if "modification" in f)
     assert f"{counts['file_mtime']:,} of {len(finished):,} finished runs" in finding
+
+
+# A decomposePar that fails: the demo has none, real archives do.
+DECOMPOSITION_FAILURE = """
+--> FOAM FATAL ERROR: (openfoam-2306)
+Cannot find file "points" in directory "polyMesh" in times "0" down to constant
+
+    From Foam::fileOperations::uncollatedFileOperation::readStream(...)
+    in file global/fileOperations/uncollatedFileOperation.C at line 542.
+
+FOAM exiting
+"""
+PIPELINE_LOGS = {"log.blockMesh", "log.snappyHexMesh", "log.checkMesh", "log.decomposePar"}
+
+
+def _fail_decomposition(case: Path) -> None:
+    """Make a parallel case stop at decomposePar: its log ends in an error, nothing ran after."""
+    for path in case.iterdir():
+        if path.name.startswith(("log.", "slurm-")) and path.name not in PIPELINE_LOGS:
+            path.unlink()
+    log = case / "log.decomposePar"
+    log.write_text(log.read_text().replace("\nEnd\n", DECOMPOSITION_FAILURE))
+
+
+@pytest.fixture(scope="module")
+def mixed_stages(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The failure-stage table of a crawled archive of AVBP runs and OpenFOAM cases."""
+    base = tmp_path_factory.mktemp("mixed")
+    archive = base / "archive"
+    generate_archive(archive, runs=60, seed=2)
+    generate_openfoam_cases(archive, 27, seed=2, phenomena=())
+    _fail_decomposition(next(archive.rglob("log.decomposePar")).parent)
+    config = Config(archive_root=archive, data_dir=base / "data")
+    crawl_into_warehouse(config, list_partitions(config))
+    with duckdb.connect(str(config.duckdb_path), read_only=True) as con:
+        return failure_stages(con, RunFilter())
+
+
+def test_openfoam_failures_keep_their_own_stages(mixed_stages: pd.DataFrame) -> None:
+    foam = mixed_stages[mixed_stages["solver"] == "openfoam"].set_index("stage_code")
+    assert foam.loc[200, "stage"] == "decomposition" and foam.loc[200, "runs"] == 1
+    assert foam.loc[250, "stage"] == "solver start-up" and foam.loc[250, "runs"] > 0
+    assert foam.loc[110, "stage"] == "meshing" and foam.loc[110, "runs"] > 0
+    avbp = mixed_stages[mixed_stages["solver"] == "avbp"].set_index("stage_code")
+    assert avbp.loc[110, "stage"] == "reading parameters"
+    assert 200 not in avbp.index and 250 not in avbp.index
+
+
+def test_every_failed_run_counts_once_in_its_solvers_stages(
+    mixed_stages: pd.DataFrame, tmp_path: Path
+) -> None:
+    assert set(mixed_stages["solver"]) == {"avbp", "openfoam"}
+    for _, stages in mixed_stages.groupby("solver"):
+        assert stages["share_pct"].sum() == pytest.approx(100, abs=0.5)
+        codes = list(stages["stage_code"].dropna())
+        assert codes == sorted(codes)  # the order a run goes through them
+        assert pd.isna(stages["stage_code"].iloc[0])  # "no stage in the logs" first

@@ -11,16 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runcrawler_assets.config import Config, Layout
 from runcrawler_assets.records import RunRecord, run_id_for
-from runcrawler_assets.solvers import parser_for
+from runcrawler_assets.solvers import parse_run, parser_for
+from runcrawler_assets.solvers.avbp.log import AvbpLog, read_log
 from runcrawler_assets.solvers.avbp.milestones import MILESTONES
-from runcrawler_assets.solvers.avbp.parser import (
-    AvbpLog,
-    AvbpParser,
-    parse_params_text,
-    read_log,
-    typed_settings,
-)
+from runcrawler_assets.solvers.avbp.params import parse_params_text, typed_settings
+from runcrawler_assets.solvers.avbp.parser import AvbpParser
 from runcrawler_assets.solvers.logtext import DEFAULT_LIMITS, emit_lines
 from runcrawler_assets.solvers.rundir import bound_file_times
 
@@ -141,12 +138,37 @@ def test_the_registry_hands_avbp_runs_to_the_avbp_parser(tmp_path: Path) -> None
     assert parser is not None and parser.name == "avbp"
 
 
-def test_cluster_user_and_run_path_come_from_the_archive_layout(tmp_path: Path) -> None:
+def test_run_path_comes_from_the_archive_and_cluster_user_are_left_to_discovery(
+    tmp_path: Path,
+) -> None:
     record = parse(make_run(tmp_path), tmp_path)
-    assert (record.cluster, record.user) == ("kraken", "jdupont")
+    assert (record.cluster, record.user) == (None, None)
     assert record.run_path == "kraken/jdupont/burner/run1"
     assert record.run_id == run_id_for("kraken/jdupont/burner/run1")
     assert record.log_path == "kraken/jdupont/burner/run1/avbp.o"
+
+
+def test_parse_run_takes_cluster_and_user_from_the_partition_discovery_finds(
+    tmp_path: Path,
+) -> None:
+    record = parse_run(make_run(tmp_path), tmp_path, NOW)
+    assert record is not None and (record.cluster, record.user) == ("kraken", "jdupont")
+
+
+def test_parse_run_follows_the_archive_layout_of_its_config(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    root = tmp_path / "kraken"
+    config = Config(root, tmp_path / "data", Layout.USER, fixed_cluster="irene")
+    record = parse_run(run_dir, root, NOW, config)
+    assert record is not None and (record.cluster, record.user) == ("irene", "jdupont")
+    assert record.run_path == "jdupont/burner/run1"
+
+
+def test_parse_run_warns_of_a_run_outside_any_partition_folder(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    record = parse_run(run_dir, run_dir.parent, NOW)
+    assert record is not None and (record.cluster, record.user) == (None, None)
+    assert any("none of the archive's cluster/user folders" in w for w in record.parse_warnings)
 
 
 def test_created_at_is_the_utc_mtime_of_run_params(tmp_path: Path) -> None:
@@ -1006,7 +1028,7 @@ def test_a_run_whose_params_vanished_is_still_a_record(tmp_path: Path) -> None:
 
 def test_a_run_dir_that_vanished_is_still_a_record(tmp_path: Path) -> None:
     record = parse(tmp_path / "kraken" / "u" / "gone", tmp_path)
-    assert (record.cluster, record.user, record.status) == ("kraken", "u", "not_started")
+    assert (record.run_path, record.status) == ("kraken/u/gone", "not_started")
     assert record.parse_warnings
 
 
@@ -1059,8 +1081,6 @@ def test_an_end_before_the_start_gives_no_wall_time_and_says_why(tmp_path: Path)
 
 
 def test_the_readme_parses_one_run_in_two_lines(tmp_path: Path) -> None:
-    from runcrawler_assets.solvers import parse_run
-
     run_dir = make_run(tmp_path)
     record = parse_run(str(run_dir), archive_root=str(tmp_path))
     assert record is not None and record.status == "success" and record.solver == "avbp"

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.checks import ASSET_CHECKS
 from runcrawler_assets.defs.runner import crawl
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 from runcrawler_tests.system_programs import (
     answers,
     free_port,
@@ -62,11 +63,11 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path]:
     """A demo archive crawled through the whole chain; its settings and DAGSTER_HOME."""
     base = tmp_path_factory.mktemp("browser")
     generate_archive(base / "archive", runs=30, seed=11)
-    settings = Settings(archive_root=base / "archive", data_dir=base / "data")
+    settings = Config(archive_root=base / "archive", data_dir=base / "data")
     home = settings.data_dir / "dagster_home"
     home.mkdir(parents=True)
     template = files("runcrawler_assets.defs").joinpath("dagster_local.yaml")
@@ -77,9 +78,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
 
 
 @pytest.fixture(scope="module")
-def webserver(
-    demo: tuple[Settings, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def webserver(demo: tuple[Config, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of `dagster-webserver` over the demo; its whole process group killed at the end."""
     settings, home = demo
     port = free_port()
@@ -155,7 +154,7 @@ def test_the_asset_graph_draws_every_asset_of_the_chain(
 
 
 def test_the_error_categories_page_shows_its_charts(
-    chromium_path: str, webserver: str, browser: BrowserContext, demo: tuple[Settings, Path]
+    chromium_path: str, webserver: str, browser: BrowserContext, demo: tuple[Config, Path]
 ):
     from playwright.sync_api import expect
 
@@ -181,4 +180,23 @@ def test_the_error_categories_page_shows_its_charts(
         snapshot(page, f"error_categories_{chart}")
         dialog.get_by_role("button", name="Close").click()
         expect(dialog).to_have_count(0)
+    page.close()
+
+
+def test_the_runs_checks_tab_lists_the_ingest_checks(
+    chromium_path: str, webserver: str, browser: BrowserContext
+):
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(f"{webserver}/assets/runs")
+    page.get_by_role("tab", name="Checks").click()
+    expect(page.get_by_text(f"Checks ({len(ASSET_CHECKS)})")).to_be_visible()
+    for check in ASSET_CHECKS:
+        (key,) = check.check_keys
+        expect(page.get_by_text(key.name, exact=True).first).to_be_visible()
+    # The crawl ran them: each shows its latest result; the first one shown is blocking.
+    expect(page.get_by_text("Succeeded", exact=True)).to_have_count(len(ASSET_CHECKS))
+    expect(page.get_by_text("This is a blocking asset check")).to_be_visible()
+    snapshot(page, "runs_checks")
     page.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
-from runcrawler_assets.analytics import AnalysisResult
-from runcrawler_assets.reporting import charts
+from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, compute_results
+from runcrawler_assets.reporting import charts, figures
 
 MAX_BYTES = 150_000
 
@@ -20,16 +22,62 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_every_analysis_chart_is_a_readable_small_png(
-    demo_results: dict[str, AnalysisResult],
+    demo_charts: dict[str, dict[str, bytes]],
 ) -> None:
-    names = [name for result in demo_results.values() for name in result.charts]
+    assert list(demo_charts) == [a.name for a in ANALYSES]
+    names = [name for pngs in demo_charts.values() for name in pngs]
     assert len(names) == len(set(names)), "chart file names must not collide"
     assert {"err_type.png", "when_month_user.png", "efficiency_vs_procs.png"} <= set(names)
-    for result in demo_results.values():
-        for name, png in result.charts.items():
+    for pngs in demo_charts.values():
+        for name, png in pngs.items():
             width, height = png_size(png)
             assert 600 <= width <= 1400 and 200 <= height <= 1400, name
             assert 5_000 < len(png) < MAX_BYTES, name
+
+
+def test_a_chart_is_drawn_the_same_from_the_same_table(
+    demo_results: dict[str, AnalysisResult], demo_charts: dict[str, dict[str, bytes]]
+) -> None:
+    errors = demo_results["error_categories"].tables
+    drawn = demo_charts["error_categories"]["failure_stages.png"]
+    assert figures.failure_stage_bars(errors["failure_stages"]) == drawn
+
+
+@pytest.mark.parametrize("run_filter", [RunFilter(), RunFilter(user="nobody")])
+def test_every_chart_of_an_empty_selection_says_no_runs(
+    empty_con: duckdb.DuckDBPyConnection, run_filter: RunFilter
+) -> None:
+    for name, result in compute_results(empty_con, ANALYSES, run_filter).items():
+        pngs = figures.draw_charts(name, result.tables)
+        assert pngs and all(png.startswith(b"\x89PNG") for png in pngs.values()), name
+    assert pngs["setting_failure_ratios.png"] == charts.no_runs_chart(
+        "Failure rate of each setting value relative to the other runs (95 % CI)"
+    )
+
+
+def test_charts_are_written_as_files_named_as_drawn(
+    demo_charts: dict[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    pngs = demo_charts["error_categories"]
+    paths = figures.write_charts(tmp_path / "charts", pngs)
+    assert [p.name for p in paths] == list(pngs)
+    assert (tmp_path / "charts" / "err_type.png").read_bytes() == pngs["err_type.png"]
+
+
+def test_failure_stages_draw_one_panel_per_solver_in_its_own_words() -> None:
+    stages = pd.DataFrame(
+        {
+            "solver": ["avbp", "avbp", "openfoam", "openfoam", "openfoam"],
+            "stage_code": pd.array([None, 300, 110, 200, 250], dtype="Int64"),
+            "stage": ["no stage in the logs", "in the temporal loop", "meshing",
+                      "decomposition", "solver start-up"],
+            "runs": [1, 8, 2, 3, 4],
+            "share_pct": [11.1, 88.9, 22.2, 33.3, 44.4],
+        }
+    )  # fmt: skip
+    one_solver = figures.failure_stage_bars(stages[stages["solver"] == "avbp"])
+    both = figures.failure_stage_bars(stages)
+    assert png_size(both)[1] > png_size(one_solver)[1]  # a second panel below the first
 
 
 def test_the_no_runs_chart_says_so_in_a_small_png() -> None:
@@ -62,7 +110,7 @@ def test_a_label_is_one_line_of_at_most_40_characters() -> None:
 
 def test_a_dollar_in_a_name_is_drawn_as_itself_not_as_a_formula() -> None:
     assert charts.short_label("cost $x$") == r"cost \$x\$"
-    png = charts.bar_chart(pd.Series({r"bad $\frac{$ name": 3, "b": 1}), "Runs", "runs")
+    png = charts.bar_panels({"": pd.Series({r"bad $\frac{$ name": 3, "b": 1})}, "Runs", "runs")
     assert png_size(png)[0] <= 1400
 
 
@@ -85,12 +133,14 @@ def test_every_chart_of_megabyte_labels_stays_small(tmp_path) -> None:
         {"label": names, "ratio": [2.0, 1.0, 0.5], "ci_low": [1.5, 0.8, 0.3],
          "ci_high": [3.0, 1.2, 0.9], "flagged": [True, False, True]}
     )  # fmt: skip
+    bins = pd.DataFrame({"dimension": [3], "bin_low": [10.0], "bin_high": [20.0], "runs": [4]})
     pngs = [
         charts.pie_chart(counts, "Runs per user"),
-        charts.bar_chart(counts, "Runs per stage", "runs"),
+        charts.bar_panels({HUGE: counts, "b": counts}, "Runs per stage", "runs"),
         charts.stacked_bars(table, "Runs per year and user", "year", "runs", "user"),
         charts.heatmap(table, "Errors per user", "category", "user"),
-        charts.count_panels({"mixture": counts, HUGE: counts}, "Runs per setting value"),
+        charts.bar_panels({"mixture": counts, HUGE: counts}, "Runs per value", "runs", ncols=2),
+        charts.histogram_by_dimension(bins, 15.0, f"{HUGE} per process", HUGE),
         charts.grouped_bars(table, "Runs per mixture", "runs", "dimension"),
         charts.box_plots(boxes, "Processes per user", "user", "processes", log=True),
         charts.efficiency_vs_procs(runs, medians, f"{HUGE}: efficiency"),

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from runcrawler_assets.archive.discovery import list_partitions
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import crawl_into_warehouse
 from runcrawler_assets.warehouse.database import connect
 
@@ -39,7 +39,7 @@ def _crawl(tmp_path: Path, environ: dict[str, str]) -> dict[str, tuple]:
     _run(root, "stopped", HEADER, copied)
     _run(root, "cancelled", HEADER + "*** JOB 42 ON kraken-node0042 CANCELLED AT "
          "2025-03-12T18:02:33 DUE TO TIME LIMIT ***\n", copied)  # fmt: skip
-    settings = Settings.from_env(
+    settings = Config.from_env(
         {"RUNCRAWLER_ARCHIVE": str(root), "RUNCRAWLER_DATA": str(tmp_path / "data"), **environ}
     )
     crawl_into_warehouse(settings, list_partitions(settings), workers=1)

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from runcrawler_assets.cli import main
-from runcrawler_assets.demo.avbp import (
+from runcrawler_assets.demo import (
     CLUSTERS,
     KNOBS,
     TRUTH_FIELDS,
@@ -38,7 +38,7 @@ SOLVER_LOG = re.compile(r"(?:avbp\.o|job\.out|avbp_log\.txt|.+\.o\d+|log.*\.txt)
 SCHEDULER_FILE = re.compile(r"(?:slurm-\d+\.out|.+\.e\d+)(?:\.gz)?")
 LOG_FOLDERS = ("logs", "log", "output")
 FAILING = ("failed", "killed", "truncated")
-# MPI rank prefixes at a line's start: `[3] `, `[2] [3] `, `[1,3]<stdout>: ` (demo/messy.py).
+# MPI rank prefixes at a line's start: `[3] `, `[2] [3] `, `[1,3]<stdout>: ` (demo/avbp_mess.py).
 RANK_PREFIXES = re.compile(r"^(?:\[\d+(?:[-,]\d+)*\](?:<stdout>:)? ?)+", re.M)
 
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from runcrawler_assets.demo.openfoam import (
-    OUTCOMES,
+from runcrawler_assets.demo import (
     PHENOMENA,
     PHENOMENON_NAMES,
     GeneratedCase,
     generate_openfoam_cases,
     write_openfoam_cases,
 )
+from runcrawler_assets.demo.openfoam_cases import OUTCOMES
 
 N_CASES = 300
 SEED = 7

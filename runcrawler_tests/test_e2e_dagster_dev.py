@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.runner import crawl, dagster_instance
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 from runcrawler_tests.system_programs import answers, free_port, stop_process_group, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def query(path: Path, sql: str, params: list) -> list[tuple] | None:
 def test_a_run_copied_into_the_archive_reaches_runs_and_error_categories(tmp_path):
     archive, truth_path = tmp_path / "archive", tmp_path / "truth.jsonl"
     generate_archive(archive, runs=40, seed=11, truth=truth_path)
-    settings = Settings(archive_root=archive, data_dir=tmp_path / "data")
+    settings = Config(archive_root=archive, data_dir=tmp_path / "data")
     home = settings.data_dir / "dagster_home"
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     os.environ["DAGSTER_HOME"] = str(home)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance, MetadataValue
 
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.partitions import partition_key, register_partitions
 from runcrawler_assets.defs.runner import crawl, refresh_partition
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 
 COMPARED = (
     "cluster", "user", "status", "error_category", "stage_code", "n_procs", "n_nodes",
@@ -23,13 +23,13 @@ COMPARED = (
 
 
 @pytest.fixture
-def archive(tmp_path: Path) -> tuple[Settings, Path]:
+def archive(tmp_path: Path) -> tuple[Config, Path]:
     root, truth = tmp_path / "archive", tmp_path / "truth.jsonl"
     generate_archive(root, runs=120, seed=3, truth=truth)
-    return Settings(archive_root=root, data_dir=tmp_path / "data"), truth
+    return Config(archive_root=root, data_dir=tmp_path / "data"), truth
 
 
-def table(settings: Settings, sql: str) -> list[tuple]:
+def table(settings: Config, sql: str) -> list[tuple]:
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         return con.execute(sql).fetchall()
 
@@ -50,6 +50,17 @@ def test_the_runs_table_agrees_with_the_generators_truth(archive):
         if got != truth[path][col]
     ]
     assert mismatches == []
+
+
+def test_runs_and_quarantine_report_their_row_counts_to_dagster(archive):
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    assert crawl(settings, INGEST_ASSETS, instance).success
+    for name in ("runs", "quarantine"):
+        event = instance.get_latest_materialization_event(AssetKey(name))
+        row_count = event.asset_materialization.metadata["dagster/row_count"]
+        assert row_count == MetadataValue.int(table(settings, f"SELECT count(*) FROM {name}")[0][0])
+    assert table(settings, "SELECT count(*) FROM runs")[0][0] == 120
 
 
 def test_a_second_crawl_parses_nothing(archive):
@@ -96,7 +107,7 @@ def test_refresh_parses_exactly_the_new_and_changed_runs(archive):
 
 def _materialize_one(args: tuple[str, str, str, str, str]) -> bool:
     home, archive_root, data_dir, cluster, user = args
-    settings = Settings(archive_root=Path(archive_root), data_dir=Path(data_dir))
+    settings = Config(archive_root=Path(archive_root), data_dir=Path(data_dir))
     with DagsterInstance.from_config(home) as instance:
         return refresh_partition(settings, instance, str(partition_key(cluster, user))).success
 

@@ -6,12 +6,12 @@ from pathlib import Path
 import duckdb
 
 from runcrawler_assets.archive.discovery import list_partitions
-from runcrawler_assets.config import Layout, Settings
+from runcrawler_assets.config import Config, Layout
 from runcrawler_assets.crawl import crawl_into_warehouse
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 
 
-def rows(settings: Settings) -> list[tuple]:
+def rows(settings: Config) -> list[tuple]:
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         sql = 'SELECT cluster, "user", count(*) FROM runs GROUP BY ALL ORDER BY ALL'
         return con.execute(sql).fetchall()
@@ -26,7 +26,7 @@ def one_cluster(tmp_path: Path) -> Path:
 
 def test_the_user_layout_takes_users_from_the_first_level_and_a_fixed_cluster(tmp_path):
     root = one_cluster(tmp_path)
-    settings = Settings(root, tmp_path / "data", Layout.USER, fixed_cluster="kraken")
+    settings = Config(root, tmp_path / "data", Layout.USER, fixed_cluster="kraken")
     crawl_into_warehouse(settings, list_partitions(settings))
     users = sorted(p.name for p in root.iterdir())
     expected_runs = {u: sum(1 for _ in (root / u).rglob("run.params")) for u in users}
@@ -38,7 +38,7 @@ def test_the_user_layout_takes_users_from_the_first_level_and_a_fixed_cluster(tm
 def test_the_single_layout_is_the_seeds_one_user_folder(tmp_path):
     root = one_cluster(tmp_path)
     user_folder = sorted(root.iterdir())[0]
-    settings = Settings(user_folder, tmp_path / "data", Layout.SINGLE, fixed_cluster="irene")
+    settings = Config(user_folder, tmp_path / "data", Layout.SINGLE, fixed_cluster="irene")
     assert list_partitions(settings) == [("irene", user_folder.name)]
     crawl_into_warehouse(settings, list_partitions(settings))
     runs = sum(1 for _ in user_folder.rglob("run.params"))

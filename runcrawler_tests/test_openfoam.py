@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 
 from runcrawler_assets.archive.discovery import list_partitions
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import crawl_into_warehouse
-from runcrawler_assets.demo.avbp import generate_archive
-from runcrawler_assets.demo.openfoam import OUTCOMES, write_openfoam_cases
+from runcrawler_assets.demo import generate_archive, write_openfoam_cases
+from runcrawler_assets.demo.openfoam_cases import OUTCOMES
 from runcrawler_assets.records import Status
-from runcrawler_assets.solvers import parser_for
+from runcrawler_assets.solvers import parse_run, parser_for
 from runcrawler_assets.solvers.logtext import DEFAULT_LIMITS
 from runcrawler_assets.solvers.openfoam.dictionaries import flatten, parse_dictionary
-from runcrawler_assets.solvers.openfoam.parser import OpenFoamParser, categorize
+from runcrawler_assets.solvers.openfoam.log import categorize
+from runcrawler_assets.solvers.openfoam.parser import OpenFoamParser
 from runcrawler_assets.solvers.openfoam.stages import (
     DECOMPOSITION,
     MESHING,
@@ -504,7 +505,8 @@ def test_generated_cases_agree_with_their_truth(tmp_path: Path) -> None:
     assert {t["n_procs"] == 1 for t in truths if t["n_procs"]} == {True, False}
     problems = []
     for expected in truths:
-        record = OpenFoamParser().parse(tmp_path / expected["run_path"], tmp_path)
+        record = parse_run(tmp_path / expected["run_path"], tmp_path)
+        assert record is not None
         problems += [
             f"{expected['run_path']}: {name} truth={value!r} parsed={getattr(record, name)!r}"
             for name, value in expected.items()
@@ -529,7 +531,7 @@ def test_a_mixed_archive_fills_one_runs_table_with_both_solvers(tmp_path: Path) 
     root = tmp_path / "archive"
     generate_archive(root, runs=40, seed=2)
     truths = write_openfoam_cases(root, len(OUTCOMES) * 2, seed=2)
-    settings = Settings(archive_root=root, data_dir=tmp_path / "data")
+    settings = Config(archive_root=root, data_dir=tmp_path / "data")
     crawl_into_warehouse(settings, list_partitions(settings))
     with connect(settings.duckdb_path, read_only=True) as con:
         counts = dict(con.execute("SELECT solver, count(*) FROM runs GROUP BY solver").fetchall())

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.records import RunRecord
-from runcrawler_assets.solvers.avbp.parser import AvbpParser
+from runcrawler_assets.solvers import parse_run
 
 RUNS = 2000
 TIMESTAMP_FIELDS = {"created_at", "started_at", "ended_at"}
@@ -34,10 +34,9 @@ def truth_and_records(archive_root: Path) -> tuple[list[dict[str, Any]], dict[st
     root, truth_file = archive_root, archive_root.parent / "truth.jsonl"
     generate_archive(root, runs=RUNS, seed=7, truth=truth_file)
     truth = [json.loads(line) for line in truth_file.read_text(encoding="utf-8").splitlines()]
-    parser = AvbpParser()
     records = {}
     for params_file in root.rglob("run.params"):
-        record = parser.parse(params_file.parent, root)
+        record = parse_run(params_file.parent, root)  # cluster and user as discovery decides
         records[record.run_path] = record
     return truth, records
 
@@ -101,7 +100,7 @@ def test_runs_sharing_an_error_template_share_one_signature(truth_and_records) -
 
 @pytest.mark.slow
 def test_the_truth_archive_holds_real_logs_mess(truth_and_records, archive_root: Path) -> None:
-    """So that the comparison above covers the logs of issue #14 too (demo/messy.py)."""
+    """So that the comparison above covers the logs of issue #14 too (demo/avbp_mess.py)."""
     truth, _ = truth_and_records
     templates = {run["error_template"] for run in truth}
     assert {

@@ -1,8 +1,16 @@
-from dagster import DagsterInstance, MultiPartitionKey
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    DagsterInstance,
+    MultiPartitionKey,
+    asset,
+    materialize,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
 from runcrawler_assets.defs.partitions import (
+    all_partition_tags,
     cluster_user_partitions,
     decode_name,
     encode_name,
@@ -74,3 +82,23 @@ def test_registering_twice_adds_nothing_new():
 
 def test_partition_key_orders_dimensions_by_name():
     assert str(partition_key("kraken", "m.garcia")) == "kraken|m.garcia"
+
+
+def test_the_all_partitions_tags_make_one_run_cover_every_registered_pair():
+    """The range tags are plain strings (Dagster exports no constant): a run must honour them."""
+    instance = DagsterInstance.ephemeral()
+    assert all_partition_tags(instance) == {}
+    pairs = [("kraken", "alice"), ("kraken", "o'neil"), ("irene", "a|b")]
+    register_partitions(instance, pairs)
+    covered: list[str] = []
+
+    @asset(partitions_def=cluster_user_partitions, backfill_policy=BackfillPolicy.single_run())
+    def probe(context: AssetExecutionContext) -> None:
+        covered.extend(context.partition_keys)
+
+    result = materialize([probe], instance=instance, tags=all_partition_tags(instance))
+    assert result.success
+    # The cross product: every cluster with every user, pairs never seen included.
+    assert sorted(names_of(key) for key in covered) == sorted(
+        (cluster, user) for cluster in ("kraken", "irene") for user in ("alice", "o'neil", "a|b")
+    )

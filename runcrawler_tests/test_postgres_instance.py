@@ -41,13 +41,13 @@ from dagster import (
 )
 
 from runcrawler_assets.archive.discovery import list_partitions
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.defs.partitions import register_partitions
-from runcrawler_assets.defs.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
 from runcrawler_assets.defs.runner import crawl, refresh_partition
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 from runcrawler_tests.system_programs import free_port, require, wait_for
 
 pytestmark = pytest.mark.slow
@@ -180,10 +180,10 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def archive(tmp_path: Path) -> tuple[Settings, Path]:
+def archive(tmp_path: Path) -> tuple[Config, Path]:
     root, truth = tmp_path / "archive", tmp_path / "truth.jsonl"
     generate_archive(root, runs=60, seed=5, truth=truth)
-    return Settings(archive_root=root, data_dir=tmp_path / "data"), truth
+    return Config(archive_root=root, data_dir=tmp_path / "data"), truth
 
 
 def production_home(
@@ -239,14 +239,14 @@ def test_the_chain_on_postgres_is_read_back_through_dagster(
         assert any("data:image/png;base64," in str(v.value) for v in metadata.values())
 
 
-def _settings_resources(settings: Settings) -> dict[str, object]:
+def _settings_resources(settings: Config) -> dict[str, object]:
     return {
-        "settings": RuncrawlerSettings.from_settings(settings, parse_workers=1),
+        "settings": ConfigResource.from_config(settings, parse_workers=1),
         "progress": CrawlProgress(),
     }
 
 
-def materialize_one_partition(home: str, settings: Settings, key: str) -> str:
+def materialize_one_partition(home: str, settings: Config, key: str) -> str:
     """One partition's ingest, as the daemon launches it: a process and an instance of its own."""
     with DagsterInstance.from_config(home) as instance:
         result = refresh_partition(
@@ -273,7 +273,7 @@ def analytics_job() -> JobDefinition:
         executor_def=multiprocess_executor.configured({"max_concurrent": 2}),
     )
     return Definitions(
-        assets=ALL_ASSETS, jobs=[job], resources=_settings_resources(Settings.from_env())
+        assets=ALL_ASSETS, jobs=[job], resources=_settings_resources(Config.from_env())
     ).resolve_job_def(job.name)
 
 

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from runcrawler_assets.cli import main
-from runcrawler_assets.demo.avbp import USERS
+from runcrawler_assets.demo import USERS
 from runcrawler_assets.reporting.privacy import PseudonymKeyError, pseudonym, pseudonymize_runs
 
 

@@ -25,12 +25,12 @@ import pytest
 from dagster import DagsterInstance
 
 from runcrawler_assets.archive.discovery import discover_partition, list_partitions
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import crawl_into_warehouse, partition_rows, refresh_partitions
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.defs.partitions import partition_key, register_partitions
 from runcrawler_assets.defs.runner import CrawlSummary, crawl, dagster_instance, refresh_partition
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.records import run_id_for
 from runcrawler_assets.solvers.logtext import scan_log
 from runcrawler_assets.warehouse.database import (
@@ -76,7 +76,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
 @dataclass
 class CrawledBadArchive:
     bad: BadArchive
-    settings: Settings
+    settings: Config
     summary: CrawlSummary
     output: str  # stdout, stderr, Python log records and Dagster's event log of the crawl
     seconds: float
@@ -89,7 +89,7 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> CrawledBadArchive:
     """The bad archive, crawled once through Dagster, with everything the crawl printed."""
     base = tmp_path_factory.mktemp("bad")
     bad = build_bad_archive(base)
-    settings = Settings(archive_root=bad.root, data_dir=base / "data")
+    settings = Config(archive_root=bad.root, data_dir=base / "data")
     before = snapshot(bad.root)
     printed, records = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(records)
@@ -135,7 +135,7 @@ def test_every_run_directory_ends_as_a_row_or_a_quarantine_entry(crawled: Crawle
 def test_a_run_deleted_or_truncated_while_the_crawl_runs_is_still_accounted(tmp_path: Path):
     root = tmp_path / "archive"
     generate_archive(root, runs=40, seed=11)
-    settings = Settings(archive_root=root, data_dir=tmp_path / "data")
+    settings = Config(archive_root=root, data_dir=tmp_path / "data")
     pairs = list_partitions(settings)
     discoveries = [discover_partition(settings, c, u) for c, u in pairs]
     runs = [root / run.run_path for d in discoveries for run in d.runs]
@@ -275,10 +275,10 @@ from pathlib import Path
 
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.defs.runner import crawl, dagster_instance
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 
 if __name__ == "__main__":
-    settings = Settings(archive_root=Path(sys.argv[1]), data_dir=Path(sys.argv[2]))
+    settings = Config(archive_root=Path(sys.argv[1]), data_dir=Path(sys.argv[2]))
     with dagster_instance(settings) as instance:
         assert crawl(settings, INGEST_ASSETS, instance).success
 """
@@ -322,14 +322,14 @@ def test_a_crawl_killed_at_any_moment_loses_nothing(tmp_path: Path, monkeypatch)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     root = tmp_path / "archive"
     generate_archive(root, runs=120, seed=5)
-    settings = Settings(archive_root=root, data_dir=tmp_path / "data")
+    settings = Config(archive_root=root, data_dir=tmp_path / "data")
     crawl_into_warehouse(settings, list_partitions(settings))
     before = tables_of(settings.duckdb_path)
     logs = sorted(root.rglob("avbp.o"))[:80]
     for log in logs:  # 80 changed runs: the killed crawls have real parsing to do
         with log.open("a") as handle:
             handle.write(" ----> End of AVBP session\n")
-    reference = Settings(archive_root=root, data_dir=tmp_path / "reference")
+    reference = Config(archive_root=root, data_dir=tmp_path / "reference")
     crawl_into_warehouse(reference, list_partitions(reference))
     after = tables_of(reference.duckdb_path)
     assert after != before
@@ -387,7 +387,7 @@ def test_a_pool_slot_left_by_a_killed_crawl_does_not_block_the_next(tmp_path, mo
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     root = tmp_path / "archive"
     generate_archive(root, runs=10, seed=2)
-    settings = Settings(archive_root=root, data_dir=tmp_path / "data")
+    settings = Config(archive_root=root, data_dir=tmp_path / "data")
     with dagster_instance(settings) as instance:  # the CLI's instance: the duckdb pool holds 1
         instance.event_log_storage.claim_concurrency_slot(DUCKDB_POOL, "killed-run", "runs_table")
         summary = crawl(settings, INGEST_ASSETS, instance)
@@ -402,7 +402,7 @@ def test_a_pool_slot_left_by_a_killed_crawl_does_not_block_the_next(tmp_path, mo
 
 def _materialize(args: tuple[str, str, str, str, str, bool]) -> bool:
     home, archive_root, data_dir, cluster, user, reparse_all = args
-    settings = Settings(archive_root=Path(archive_root), data_dir=Path(data_dir))
+    settings = Config(archive_root=Path(archive_root), data_dir=Path(data_dir))
     with DagsterInstance.from_config(home) as instance:
         key = str(partition_key(cluster, user))
         return refresh_partition(settings, instance, key, reparse_all=reparse_all).success
@@ -412,7 +412,7 @@ def _materialize(args: tuple[str, str, str, str, str, bool]) -> bool:
 def test_an_overlapping_manual_materialization_writes_no_duplicate(tmp_path: Path):
     root = tmp_path / "archive"
     generate_archive(root, runs=120, seed=3)
-    settings = Settings(archive_root=root, data_dir=tmp_path / "data")
+    settings = Config(archive_root=root, data_dir=tmp_path / "data")
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("")

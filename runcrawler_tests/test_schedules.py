@@ -3,11 +3,11 @@
 from dagster import RunRequest, SkipReason, build_schedule_context, instance_for_test
 
 from runcrawler_assets.archive.discovery import discover_partition, list_partitions
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import crawl_into_warehouse, refresh_partitions
 from runcrawler_assets.defs.partitions import register_partitions
 from runcrawler_assets.defs.schedules import nightly_reconciliation
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 
 
 def test_with_no_partition_the_schedule_skips_and_says_why():
@@ -34,7 +34,7 @@ def test_the_schedule_requests_one_run_over_every_partition_reparsing_all():
 
 def test_reparse_all_parses_unchanged_runs_again(tmp_path):
     generate_archive(tmp_path / "archive", runs=30, seed=2)
-    settings = Settings(archive_root=tmp_path / "archive", data_dir=tmp_path / "data")
+    settings = Config(archive_root=tmp_path / "archive", data_dir=tmp_path / "data")
     pairs = list_partitions(settings)
     crawl_into_warehouse(settings, pairs)
     discoveries = [discover_partition(settings, c, u) for c, u in pairs]

@@ -6,22 +6,22 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
 
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.defs.partitions import partition_key
-from runcrawler_assets.defs.resources import RuncrawlerSettings
+from runcrawler_assets.defs.resources import ConfigResource
 from runcrawler_assets.defs.sensors import archive_sensor
-from runcrawler_assets.demo.avbp import generate_archive
+from runcrawler_assets.demo import generate_archive
 
 
 @pytest.fixture
 def setup(tmp_path: Path):
     root = tmp_path / "archive"
     generate_archive(root, runs=60, seed=5)
-    settings = Settings(archive_root=root, data_dir=tmp_path / "data")
-    return settings, RuncrawlerSettings.from_settings(settings), DagsterInstance.ephemeral()
+    settings = Config(archive_root=root, data_dir=tmp_path / "data")
+    return settings, ConfigResource.from_config(settings), DagsterInstance.ephemeral()
 
 
-def tick(instance: DagsterInstance, resource: RuncrawlerSettings, cursor: str | None):
+def tick(instance: DagsterInstance, resource: ConfigResource, cursor: str | None):
     """One sensor evaluation, applying its partition requests as the daemon would."""
     context = build_sensor_context(
         instance=instance, cursor=cursor, resources={"settings": resource}

@@ -20,7 +20,15 @@ from pathlib import Path
 import pytest
 
 from runcrawler_assets.archive.discovery import walk_runs
-from runcrawler_assets.solvers import ENTRY_POINT_GROUP, parse_run, registered_parsers
+from runcrawler_assets.solvers import (
+    ENTRY_POINT_GROUP,
+    StageLabel,
+    parse_run,
+    registered_parsers,
+    stages_of,
+)
+from runcrawler_assets.solvers.avbp.milestones import MILESTONES
+from runcrawler_assets.solvers.openfoam.stages import STAGES
 
 PLUGIN = Path(__file__).parent / "example_solver_plugin"
 NOW = datetime(2024, 3, 20, 12, 0, 0)
@@ -96,3 +104,18 @@ def test_without_the_plugin_a_toy_run_is_no_run(tmp_path: Path) -> None:
     registered_parsers.cache_clear()
     run = _toy_run(tmp_path, "Step 1\n")
     assert parse_run(run, tmp_path, NOW) is None
+
+
+def test_the_built_in_parsers_declare_their_stages_in_order() -> None:
+    assert stages_of("avbp") == tuple(StageLabel(m.code, m.label) for m in MILESTONES)
+    assert stages_of("openfoam") == tuple(StageLabel(s.code, s.label) for s in STAGES)
+    assert stages_of("openfoam")[-1] == StageLabel(0, "success")
+
+
+def test_a_plugin_that_declares_no_stages_has_none(installed_plugin: None) -> None:
+    assert not hasattr(next(p for p in registered_parsers() if p.name == "toy"), "stages")
+    assert stages_of("toy") == ()
+
+
+def test_an_unknown_solver_has_no_stages() -> None:
+    assert stages_of("no-such-solver") == ()

@@ -1,8 +1,10 @@
 """The analytics core: one `Analysis` per question managers ask, over the `runs` table.
 
 `ANALYSES` is the one registry: the Dagster layer makes one asset per entry
-and the report one section per entry, in this order. Nothing here imports
-Dagster.
+and the report one section per entry, in this order. An analysis returns
+tables and findings, never pictures (charts are drawn from the stored tables
+by `reporting.figures`); `store` keeps them in DuckDB. Nothing here imports
+Dagster or matplotlib.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from runcrawler_assets.analytics import (
     settings_usage,
 )
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter
-from runcrawler_assets.analytics.outputs import run_all, write_outputs
+from runcrawler_assets.analytics.store import (
+    StoredResult,
+    compute_results,
+    load_results,
+    refresh,
+    runs_version,
+    store_result,
+)
 
 ANALYSES: tuple[Analysis, ...] = (
     errors.ANALYSIS,
@@ -27,4 +36,15 @@ ANALYSES: tuple[Analysis, ...] = (
     setting_effects.ANALYSIS,
 )
 
-__all__ = ["ANALYSES", "Analysis", "AnalysisResult", "RunFilter", "run_all", "write_outputs"]
+__all__ = [
+    "ANALYSES",
+    "Analysis",
+    "AnalysisResult",
+    "RunFilter",
+    "StoredResult",
+    "compute_results",
+    "load_results",
+    "refresh",
+    "runs_version",
+    "store_result",
+]

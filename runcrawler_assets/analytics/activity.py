@@ -10,8 +10,15 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
-from runcrawler_assets.reporting import charts
+from runcrawler_assets.analytics.core import (
+    NO_RUNS,
+    Analysis,
+    AnalysisResult,
+    RunFilter,
+    complete_counts,
+    query,
+    share_pct,
+)
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -20,13 +27,12 @@ def user_activity(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.D
     """One row per user: runs, share, clusters used, first and last run, CPU hours."""
     return query(
         con,
-        """
-        SELECT "user", count(*) AS runs,
-               round(100 * count(*) / sum(count(*)) OVER (), 1) AS share_pct,
+        f"""
+        SELECT "user", count(*) AS runs, {share_pct("count(*)")} AS share_pct,
                string_agg(DISTINCT cluster, ', ' ORDER BY cluster) AS clusters,
                min(created_at) AS first_run, max(created_at) AS last_run,
                round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours
-        FROM {runs} GROUP BY "user" ORDER BY runs DESC, "user"
+        FROM {{runs}} GROUP BY "user" ORDER BY runs DESC, "user"
         """,
         run_filter,
     )
@@ -79,8 +85,7 @@ def runs_by_clock(con: duckdb.DuckDBPyConnection, run_filter: RunFilter, part: s
         "WHERE created_at IS NOT NULL GROUP BY ALL",
         run_filter,
     )
-    frame = pd.DataFrame({"slot": list(slots)}).merge(counts, on="slot", how="left")
-    frame["runs"] = frame["runs"].fillna(0).astype("int64")
+    frame = complete_counts(pd.DataFrame({"slot": list(slots)}), counts, on="slot")
     if part == "isodow":
         return pd.DataFrame(
             {"weekday": frame["slot"], "weekday_name": WEEKDAYS, "runs": frame["runs"]}
@@ -90,7 +95,7 @@ def runs_by_clock(con: duckdb.DuckDBPyConnection, run_filter: RunFilter, part: s
 
 def _findings(users: pd.DataFrame, by_month: pd.DataFrame, solvers: pd.DataFrame) -> list[str]:
     if users.empty:
-        return ["No runs match the filter."]
+        return [NO_RUNS]
     top = users.iloc[0]
     findings = [
         f"{len(users)} users set up {int(users['runs'].sum())} runs; {top['user']} set up the "
@@ -105,41 +110,18 @@ def _findings(users: pd.DataFrame, by_month: pd.DataFrame, solvers: pd.DataFrame
     return findings
 
 
-def _wide(long: pd.DataFrame, period: str) -> pd.DataFrame:
-    if long.empty:
-        return pd.DataFrame()
-    return long.pivot_table(index=period, columns="user", values="runs", aggfunc="sum")
-
-
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     users = user_activity(con, run_filter)
-    by_year = runs_by_user_period(con, run_filter, "year")
     by_month = runs_by_user_period(con, run_filter, "month")
-    by_hour = runs_by_clock(con, run_filter, "hour")
-    by_weekday = runs_by_clock(con, run_filter, "isodow")
     solvers = runs_by_solver(con, run_filter)
     return AnalysisResult(
         tables={
             "user_activity": users,
             "runs_by_solver": solvers,
-            "runs_by_user_year": by_year,
+            "runs_by_user_year": runs_by_user_period(con, run_filter, "year"),
             "runs_by_user_month": by_month,
-            "runs_by_hour": by_hour,
-            "runs_by_weekday": by_weekday,
-        },
-        charts={
-            "runs_per_user.png": charts.pie_chart(users.set_index("user")["runs"], "Runs per user"),
-            "when_year_user.png": charts.stacked_bars(
-                _wide(by_year, "year"), "Runs per year and user", "year", "runs", "user"
-            ),
-            "when_month_user.png": charts.stacked_bars(
-                _wide(by_month, "month"), "Runs per month and user", "month", "runs", "user"
-            ),
-            "when_hour_weekday.png": charts.hour_and_weekday(
-                by_hour.set_index("hour")["runs"],
-                by_weekday.set_index("weekday_name")["runs"],
-                "When runs are set up (parameter file time)",
-            ),
+            "runs_by_hour": runs_by_clock(con, run_filter, "hour"),
+            "runs_by_weekday": runs_by_clock(con, run_filter, "isodow"),
         },
         findings=_findings(users, by_month, solvers),
     )
@@ -150,4 +132,12 @@ ANALYSIS = Analysis(
     title="Who runs, and when",
     description="Runs per user and per solver, per year and month, per hour of day and weekday.",
     compute=compute,
+    tables=(
+        "user_activity",
+        "runs_by_solver",
+        "runs_by_user_year",
+        "runs_by_user_month",
+        "runs_by_hour",
+        "runs_by_weekday",
+    ),
 )

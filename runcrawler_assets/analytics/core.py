@@ -1,9 +1,11 @@
 """What every analysis shares: the manager's filter, the result shape, and filtered queries.
 
-An analysis reads only the `runs` table and returns plain DataFrames, PNG
-bytes and sentences, so the Dagster layer, the CLI and the tests can all
-drive it without knowing what it computes. Filters reach SQL as bound
-parameters only: a user named `x'; DROP TABLE runs; --` is just a user.
+An analysis reads only the `runs` table and returns plain DataFrames and
+sentences, never pictures: the charts are drawn from its tables afterwards
+(`reporting.figures`), so that the tables and the findings can be stored once
+and everything shown (the Dagster UI, the report, the notebook) is drawn from
+them. Filters reach SQL as bound parameters only: a user named
+`x'; DROP TABLE runs; --` is just a user.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 FAILED_STATUSES: tuple[str, ...] = ("failed", "killed")
 UNFINISHED_STATUSES: tuple[str, ...] = ("running", "not_started")
 NOT_SET = "(not set)"
+NO_RUNS = "No runs match the filter."
 
 
 def _as_datetime(moment: date | datetime, end_of_day: bool) -> datetime:
@@ -91,23 +94,61 @@ def query(
     return con.execute(text, {**filter_params, **params}).df()
 
 
+def share_pct(expression: str) -> str:
+    """SQL: `expression` (a trusted aggregate) as a percentage of its total over the result."""
+    return f"round(100 * {expression} / nullif(sum({expression}) OVER (), 0), 1)"
+
+
+def complete_counts(
+    reference: pd.DataFrame, counts: pd.DataFrame, on: str | list[str]
+) -> pd.DataFrame:
+    """Every row of `reference` (each category, stage, hour) with its `runs` from `counts`,
+    zero where nothing was counted, in the reference's order."""
+    frame = reference.merge(counts, on=on, how="left")
+    frame["runs"] = frame["runs"].fillna(0).astype("int64")
+    return frame.reset_index(drop=True)
+
+
+def with_share(frame: pd.DataFrame, within: str | None = None) -> pd.DataFrame:
+    """`frame` with `share_pct`: each row's `runs` as a percentage of all (or of its `within`)."""
+    runs = frame["runs"].astype(float)
+    if within is None:
+        totals = pd.Series(runs.sum(), index=frame.index)
+    else:
+        totals = runs.groupby(frame[within]).transform("sum")
+    frame["share_pct"] = (100 * runs / totals.where(totals > 0)).fillna(0.0).round(1)
+    return frame
+
+
 @dataclass(frozen=True)
 class AnalysisResult:
-    """What an analysis produced: tables (the first named after it), PNG charts, findings."""
+    """What an analysis produced: tables by name, in the order its `Analysis` declares, and
+    findings, sentences a manager reads."""
 
     tables: dict[str, pd.DataFrame]
-    charts: dict[str, bytes] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """One question managers ask, answered by `compute` over the (filtered) `runs` table."""
+    """One question managers ask, answered by `compute` over the (filtered) `runs` table.
+
+    `tables` are what the report shows, the first named after the analysis;
+    `chart_tables` are stored too, but only for drawing (a sample of runs, box
+    statistics, histogram bins). `compute` returns exactly these tables.
+    """
 
     name: str
     title: str
     description: str
     compute: Callable[[duckdb.DuckDBPyConnection, RunFilter], AnalysisResult]
+    tables: tuple[str, ...]
+    chart_tables: tuple[str, ...] = ()
+
+    @property
+    def stored_tables(self) -> tuple[str, ...]:
+        """Every table the analysis stores, shown ones first."""
+        return self.tables + self.chart_tables
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,23 @@ only: a failed run's timings stop early or include time lost in the error,
 which makes its efficiency noise. CPU hours count every run, since a failed
 run spent them too. Efficiency means a different unit of work for each
 solver (an AVBP iteration is not an OpenFOAM time step), so it is compared
-within one solver at a time: one table block and one chart per solver.
+within one solver at a time: every table has a `solver` column, solvers with
+the most successful runs first, and the charts draw one figure per solver.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import Analysis, AnalysisResult, Bins, RunFilter, query
-from runcrawler_assets.reporting import charts
+from runcrawler_assets.analytics.core import (
+    Analysis,
+    AnalysisResult,
+    Bins,
+    RunFilter,
+    query,
+    share_pct,
+)
 
 PROCESS_BINS = Bins((16, 64, 256, 1024, 4096), unit="procs")
 # The scatter draws at most this many runs (a deterministic sample beyond).
@@ -26,12 +31,32 @@ SUCCESSFUL_WITH_EFFICIENCY = (
 )
 
 
-def efficiency_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """Dimension × process-count bin × cluster: runs, median and quartiles of efficiency."""
+def solvers_with_efficiency(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> list[str]:
+    """The solvers whose successful runs have an efficiency, most runs first."""
+    frame = query(
+        con,
+        f"SELECT solver, count(*) AS runs FROM {{runs}} WHERE {SUCCESSFUL_WITH_EFFICIENCY} "
+        "GROUP BY ALL ORDER BY runs DESC, solver",
+        run_filter,
+    )
+    return list(frame["solver"])
+
+
+def _in_solver_order(frame: pd.DataFrame, solvers: list[str], by: list[str]) -> pd.DataFrame:
+    """`frame` sorted by solver (in the order given), then by `by`."""
+    rank = frame["solver"].map({solver: i for i, solver in enumerate(solvers)})
+    order = frame.assign(_rank=rank).sort_values(["_rank", *by], kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def efficiency_table(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, solvers: list[str]
+) -> pd.DataFrame:
+    """Solver × dimension × process-count bin × cluster: runs, median and quartiles."""
     frame = query(
         con,
         f"""
-        SELECT dimension, {PROCESS_BINS.sql("n_procs")} AS procs_bin, cluster,
+        SELECT solver, dimension, {PROCESS_BINS.sql("n_procs")} AS procs_bin, cluster,
                count(*) AS runs, median(n_procs) AS procs_median,
                quantile_cont(efficiency, 0.25) AS efficiency_q1,
                median(efficiency) AS efficiency_median,
@@ -42,45 +67,41 @@ def efficiency_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> p
         run_filter,
     )
     frame["procs_bin"] = pd.Categorical(frame["procs_bin"], categories=PROCESS_BINS.labels())
-    frame = frame.sort_values(["dimension", "procs_bin", "cluster"], ignore_index=True)
+    frame = _in_solver_order(frame, solvers, ["dimension", "procs_bin", "cluster"])
     frame["procs_bin"] = frame["procs_bin"].astype("string")
     return frame
 
 
-def cluster_medians(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """Median efficiency per dimension and cluster, fastest first: the clusters' speed order."""
-    return query(
+def efficiency_medians(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, solvers: list[str], by: list[str]
+) -> pd.DataFrame:
+    """Successful runs and their median efficiency per solver, dimension and `by` (trusted
+    column names), fastest first: per cluster, the clusters' speed order."""
+    columns = ", ".join(["solver", "dimension", *by])
+    frame = query(
         con,
-        f"""
-        SELECT dimension, cluster, count(*) AS runs, median(efficiency) AS efficiency_median
-        FROM {{runs}} WHERE {SUCCESSFUL_WITH_EFFICIENCY}
-        GROUP BY ALL ORDER BY dimension, efficiency_median
-        """,
+        f"SELECT {columns}, count(*) AS runs, median(efficiency) AS efficiency_median "
+        f"FROM {{runs}} WHERE {SUCCESSFUL_WITH_EFFICIENCY} GROUP BY ALL",
         run_filter,
     )
+    return _in_solver_order(frame, solvers, ["dimension", "efficiency_median", *by])
 
 
 def efficiency_points(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """At most `MAX_POINTS` successful runs for the scatter, the same ones on every rebuild:
-    a million dots cost seconds to draw and read no better than a sample of them."""
+    """At most `MAX_POINTS` successful runs per solver for the scatter, the same ones on every
+    rebuild: a million dots cost seconds to draw and read no better than a sample of them."""
     return query(
         con,
-        f"SELECT dimension, cluster, n_procs, efficiency FROM {{runs}} "
-        f"WHERE {SUCCESSFUL_WITH_EFFICIENCY} ORDER BY hash(run_id), run_id LIMIT $max_points",
+        f"""
+        SELECT solver, dimension, cluster, n_procs, efficiency FROM {{runs}}
+        WHERE {SUCCESSFUL_WITH_EFFICIENCY}
+        QUALIFY row_number() OVER (PARTITION BY solver ORDER BY hash(run_id), run_id)
+                <= $max_points
+        ORDER BY solver, hash(run_id), run_id
+        """,
         run_filter,
         max_points=MAX_POINTS,
     )
-
-
-def dimension_medians(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.Series:
-    """Median efficiency per dimension over all clusters, indexed by dimension."""
-    frame = query(
-        con,
-        f"SELECT dimension, median(efficiency) AS efficiency_median FROM {{runs}} "
-        f"WHERE {SUCCESSFUL_WITH_EFFICIENCY} GROUP BY ALL",
-        run_filter,
-    )
-    return frame.set_index("dimension")["efficiency_median"]
 
 
 def cpu_hours_by_user_cluster(
@@ -89,12 +110,11 @@ def cpu_hours_by_user_cluster(
     """CPU hours per user and cluster, every run counted (failed runs spent them too)."""
     return query(
         con,
-        """
+        f"""
         SELECT "user", cluster, count(*) AS runs,
                round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours,
-               round(100 * sum(coalesce(cpu_hours, 0))
-                     / nullif(sum(sum(coalesce(cpu_hours, 0))) OVER (), 0), 1) AS share_pct
-        FROM {runs} GROUP BY ALL ORDER BY cpu_hours DESC, "user", cluster
+               {share_pct("sum(coalesce(cpu_hours, 0))")} AS share_pct
+        FROM {{runs}} GROUP BY ALL ORDER BY cpu_hours DESC, "user", cluster
         """,
         run_filter,
     )
@@ -134,9 +154,8 @@ def _timing_finding(basis: pd.DataFrame) -> list[str]:
     ]
 
 
-def _findings(medians: pd.DataFrame, overall: pd.Series) -> list[str]:
-    if medians.empty:
-        return ["No successful run with a known efficiency matches the filter."]
+def _solver_findings(medians: pd.DataFrame, overall: pd.DataFrame) -> list[str]:
+    """One solver's clusters compared per dimension, and 3D against 2D."""
     findings = []
     for dim, group in medians.groupby("dimension"):
         fastest, slowest = group.iloc[0], group.iloc[-1]
@@ -147,12 +166,26 @@ def _findings(medians: pd.DataFrame, overall: pd.Series) -> list[str]:
                 f"(median {fastest['efficiency_median']:.3g} s·proc/(it·node)); "
                 f"{slowest['cluster']} needs {ratio:.1f}× as much."
             )
-    if {2, 3} <= set(overall.index):
+    by_dimension = overall.set_index("dimension")["efficiency_median"]
+    if {2, 3} <= set(by_dimension.index):
         findings.append(
-            f"3D runs need {overall[3] / overall[2]:.1f}× the time per node and iteration "
-            "of 2D runs (medians over all clusters)."
+            f"3D runs need {by_dimension[3] / by_dimension[2]:.1f}× the time per node and "
+            "iteration of 2D runs (medians over all clusters)."
         )
     return findings
+
+
+def _findings(solvers: list[str], medians: pd.DataFrame, overall: pd.DataFrame) -> list[str]:
+    """Per solver, its findings; the first solver's unprefixed, as most readers have only one."""
+    if not solvers:
+        return ["No successful run with a known efficiency matches the filter."]
+    return [
+        ("" if i == 0 else f"{solver}: ") + finding
+        for i, solver in enumerate(solvers)
+        for finding in _solver_findings(
+            medians[medians["solver"] == solver], overall[overall["solver"] == solver]
+        )
+    ]
 
 
 def _hours_finding(hours: pd.DataFrame) -> list[str]:
@@ -165,65 +198,23 @@ def _hours_finding(hours: pd.DataFrame) -> list[str]:
     ]
 
 
-def solvers_with_efficiency(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> list[str]:
-    """The solvers whose successful runs have an efficiency, most runs first."""
-    frame = query(
-        con,
-        f"SELECT solver, count(*) AS runs FROM {{runs}} WHERE {SUCCESSFUL_WITH_EFFICIENCY} "
-        "GROUP BY ALL ORDER BY runs DESC, solver",
-        run_filter,
-    )
-    return list(frame["solver"])
-
-
-def _per_solver(
-    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, solver: str, first: bool
-) -> tuple[pd.DataFrame, pd.DataFrame, bytes, list[str]]:
-    """One solver's efficiency table, cluster medians, chart and findings."""
-    only = replace(run_filter, solver=solver)
-    table, medians = efficiency_table(con, only), cluster_medians(con, only)
-    points = efficiency_points(con, only)
-    runs = int(medians["runs"].sum())
-    dots = "runs" if len(points) == runs else f"a sample of {len(points):,} of {runs:,} runs"
-    chart = charts.efficiency_vs_procs(
-        points,
-        table,
-        f"{solver}: efficiency against MPI processes (successful runs; dots = {dots})",
-    )
-    findings = _findings(medians, dimension_medians(con, only))
-    prefix = "" if first else f"{solver}: "
-    for frame in (table, medians):
-        frame.insert(0, "solver", solver)
-    return table, medians, chart, [prefix + f for f in findings]
-
-
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    solvers = solvers_with_efficiency(con, run_filter) or ["avbp"]
-    parts = [_per_solver(con, run_filter, s, i == 0) for i, s in enumerate(solvers)]
+    solvers = solvers_with_efficiency(con, run_filter)
+    medians = efficiency_medians(con, run_filter, solvers, ["cluster"])
+    overall = efficiency_medians(con, run_filter, solvers, [])
     hours = cpu_hours_by_user_cluster(con, run_filter)
     basis = timing_basis(con, run_filter)
-    stacked = hours.pivot_table(
-        index="user", columns="cluster", values="cpu_hours", aggfunc="sum", fill_value=0
-    )
-    stacked = stacked.loc[stacked.sum(axis=1).sort_values(ascending=False).index]
-    efficiency_charts = {
-        "efficiency_vs_procs.png" if i == 0 else f"efficiency_vs_procs_{solver}.png": part[2]
-        for i, (solver, part) in enumerate(zip(solvers, parts, strict=True))
-    }
     return AnalysisResult(
         tables={
-            "efficiency": pd.concat([p[0] for p in parts], ignore_index=True),
-            "efficiency_by_cluster": pd.concat([p[1] for p in parts], ignore_index=True),
+            "efficiency": efficiency_table(con, run_filter, solvers),
+            "efficiency_by_cluster": medians,
             "cpu_hours_by_user_cluster": hours,
             "cpu_hours_by_timing_source": basis,
+            "efficiency_points": efficiency_points(con, run_filter),
         },
-        charts={
-            **efficiency_charts,
-            "cpu_hours_by_user_cluster.png": charts.stacked_bars(
-                stacked, "CPU hours per user and cluster", "user", "CPU hours [h]", "cluster"
-            ),
-        },
-        findings=[f for p in parts for f in p[3]] + _hours_finding(hours) + _timing_finding(basis),
+        findings=_findings(solvers, medians, overall)
+        + _hours_finding(hours)
+        + _timing_finding(basis),
     )
 
 
@@ -233,4 +224,11 @@ ANALYSIS = Analysis(
     description="Efficiency (s·proc/(it·node), lower is better; successful runs only) by "
     "dimension, MPI process count and cluster, and CPU hours per user and cluster.",
     compute=compute,
+    tables=(
+        "efficiency",
+        "efficiency_by_cluster",
+        "cpu_hours_by_user_cluster",
+        "cpu_hours_by_timing_source",
+    ),
+    chart_tables=("efficiency_points",),
 )

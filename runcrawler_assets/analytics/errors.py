@@ -1,9 +1,11 @@
 """Errors: what goes wrong, how often, for whom, how far runs got, and what it cost.
 
 Answers the seed's first question, "what typical errors do users repeat":
-the category pie (`err_type.png`), error signatures ranked by runs with the
-users they hit, categories per user, the stage failed runs stopped at, and
-the CPU hours spent in runs that failed or were killed.
+runs per error category, error signatures ranked by runs with the users they
+hit, categories per user, the stage failed runs stopped at (per solver, in
+the solver's own stages: an OpenFOAM case stops at decomposition, an AVBP run
+while reading its grid), and the CPU hours spent in runs that failed or were
+killed.
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ from runcrawler_assets.analytics.core import (
     Analysis,
     AnalysisResult,
     RunFilter,
+    complete_counts,
     query,
+    with_share,
 )
 from runcrawler_assets.records import CATEGORY_NAMES, ERROR_CATEGORIES
-from runcrawler_assets.reporting import charts
-from runcrawler_assets.solvers.avbp.milestones import MILESTONES
+from runcrawler_assets.solvers import stages_of
 
 ERROR_CATEGORY_NAMES: tuple[str, ...] = tuple(n for n in CATEGORY_NAMES if n != "none")
 TOP_SIGNATURES = 50
-# One colour per category, fixed, so a category keeps its colour whatever the filter.
-CATEGORY_COLORS = dict(zip(ERROR_CATEGORY_NAMES, charts.PALETTE, strict=False))
+NO_STAGE = "no stage in the logs"
+SUCCESS_CODE = 0  # the `stage_code` of a run that reached its end (runs-schema.md)
 
 
 def category_counts(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
@@ -36,18 +39,14 @@ def category_counts(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd
         "WHERE error_category IS NOT NULL GROUP BY ALL",
         run_filter,
     )
-    frame = pd.DataFrame(
+    reference = pd.DataFrame(
         {
             "category": [c.name for c in ERROR_CATEGORIES],
             "meaning": [c.meaning for c in ERROR_CATEGORIES],
             "status": [str(c.status) for c in ERROR_CATEGORIES],
         }
     )
-    frame = frame.merge(counts, on="category", how="left")
-    frame["runs"] = frame["runs"].fillna(0).astype("int64")
-    total = frame["runs"].sum()
-    frame["share_pct"] = (100 * frame["runs"] / total).round(1) if total else 0.0
-    return frame
+    return with_share(complete_counts(reference, counts, on="category"))
 
 
 def error_signatures(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
@@ -100,30 +99,53 @@ def errors_by_user(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.
     return frame.sort_values("failed_or_killed", ascending=False, kind="stable")
 
 
+def _stage_reference(solver: str, observed: pd.DataFrame) -> pd.DataFrame:
+    """The stages a failed run of `solver` can stop at, in the solver's order: none reached,
+    then the stages its parser declares (success left out), then any other code the runs
+    carry (a parser that declares none, an older parser's codes) with the runs' own label."""
+    declared = [s for s in stages_of(solver) if s.code != SUCCESS_CODE]
+    codes = {s.code for s in declared}
+    others = observed[observed["stage_code"].notna() & ~observed["stage_code"].isin(codes)]
+    others = others.sort_values("stage_code")
+    return pd.DataFrame(
+        {
+            "solver": solver,
+            "stage_code": pd.array(
+                [None, *(s.code for s in declared), *others["stage_code"]], dtype="Int64"
+            ),
+            "stage": [NO_STAGE, *(s.label for s in declared), *others["stage"]],
+        }
+    )
+
+
 def failure_stages(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """How far failed and killed runs got: runs per last milestone, in the solver's order."""
+    """How far failed and killed runs got, per solver: runs per last stage reached.
+
+    Each solver has its own stages (AVBP's milestones, OpenFOAM's pipeline of
+    applications: `solvers.stages_of`), every one listed, zero included, in the
+    order a run goes through them. Solvers with the most failed runs come first;
+    `share_pct` is the share of the solver's failed runs.
+    """
     counts = query(
         con,
-        "SELECT stage_code, count(*) AS runs FROM {runs} WHERE status IN $failed GROUP BY ALL",
+        """
+        SELECT solver, stage_code, mode(stage) AS stage, count(*) AS runs
+        FROM {runs} WHERE status IN $failed GROUP BY solver, stage_code
+        ORDER BY sum(count(*)) OVER (PARTITION BY solver) DESC, solver
+        """,
         run_filter,
         failed=list(FAILED_STATUSES),
     )
-    stages = pd.DataFrame(
-        {
-            "stage_code": [m.code for m in MILESTONES if m.code != 0],
-            "stage": [m.label for m in MILESTONES if m.code != 0],
-        }
-    )
-    stages = pd.concat(
-        [pd.DataFrame({"stage_code": [None], "stage": ["no milestone printed"]}), stages]
-    )
-    stages["stage_code"] = stages["stage_code"].astype("Int64")
     counts["stage_code"] = counts["stage_code"].astype("Int64")
-    frame = stages.merge(counts, on="stage_code", how="left")
-    frame["runs"] = frame["runs"].fillna(0).astype("int64")
-    total = frame["runs"].sum()
-    frame["share_pct"] = (100 * frame["runs"] / total).round(1) if total else 0.0
-    return frame.reset_index(drop=True)
+    frames = [
+        complete_counts(
+            _stage_reference(solver, observed), observed[["stage_code", "runs"]], on="stage_code"
+        )
+        for solver, observed in counts.groupby("solver", sort=False)
+    ]
+    if not frames:
+        return with_share(_stage_reference("", counts).iloc[:0].assign(runs=0))
+    return with_share(pd.concat(frames, ignore_index=True), within="solver")
 
 
 def cpu_hours_lost(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
@@ -165,10 +187,10 @@ def _findings(
             f"The most repeated error, “{first['error_signature']}”, hit "
             f"{int(first['runs'])} runs of {int(first['users_affected'])} users."
         )
-    if stages["runs"].sum():
-        stage = stages.sort_values("runs", ascending=False).iloc[0]
+    for solver, group in stages.groupby("solver", sort=False):
+        stage = group.sort_values("runs", ascending=False, kind="stable").iloc[0]
         findings.append(
-            f"Failed and killed runs most often stopped at: {stage['stage']} "
+            f"Failed and killed {solver} runs most often stopped at: {stage['stage']} "
             f"({stage['share_pct']:.0f} %)."
         )
     if not lost.empty:
@@ -183,44 +205,15 @@ def _findings(
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     categories = category_counts(con, run_filter)
     signatures = error_signatures(con, run_filter)
-    by_user = errors_by_user(con, run_filter)
     stages = failure_stages(con, run_filter)
     lost = cpu_hours_lost(con, run_filter)
-    errors = categories[categories["category"] != "none"].set_index("category")["runs"]
-    heat = by_user.set_index("user")[list(ERROR_CATEGORY_NAMES)]
-    heat = heat.loc[heat.sum(axis=1) > 0, heat.sum() > 0]
     return AnalysisResult(
         tables={
             "error_categories": categories,
             "error_signatures": signatures,
-            "errors_by_user": by_user,
+            "errors_by_user": errors_by_user(con, run_filter),
             "failure_stages": stages,
             "cpu_hours_lost": lost,
-        },
-        charts={
-            "err_type.png": charts.pie_chart(
-                errors,
-                "Why runs did not succeed: error categories",
-                CATEGORY_COLORS,
-                max_slices=len(ERROR_CATEGORY_NAMES),
-            ),
-            "errors_by_user.png": charts.heatmap(
-                heat, "Error categories per user (runs)", "error category", "user"
-            ),
-            "failure_stages.png": charts.bar_chart(
-                stages.set_index(
-                    stages["stage_code"].astype("string").fillna("-") + "  " + stages["stage"]
-                )["runs"],
-                "Last stage reached by failed and killed runs",
-                "runs",
-                color="tab:red",
-            ),
-            "cpu_hours_lost.png": charts.bar_chart(
-                lost.set_index("error_category")["cpu_hours"],
-                "CPU hours spent in failed and killed runs, per error category",
-                "CPU hours [h]",
-                color="tab:orange",
-            ),
         },
         findings=_findings(categories, signatures, stages, lost),
     )
@@ -231,4 +224,11 @@ ANALYSIS = Analysis(
     title="Errors",
     description="What goes wrong, how often, for whom, how far runs got, and the CPU hours lost.",
     compute=compute,
+    tables=(
+        "error_categories",
+        "error_signatures",
+        "errors_by_user",
+        "failure_stages",
+        "cpu_hours_lost",
+    ),
 )

@@ -4,7 +4,9 @@ Beyond the figures, it flags the habits an HPC expert would point out, with
 rules of thumb kept as named constants so the team can tune them: too few
 mesh nodes per process (communication dominates), `ncell_group` outside the
 usual range (cache use), runs repeatedly killed at the time limit (wall time
-asked too short), long restart chains.
+asked too short), long restart chains. The distributions the charts show
+(box statistics per user, a histogram of mesh nodes per process) are
+computed here in SQL, so a chart never needs one row per run.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
-from runcrawler_assets.reporting import charts
+from runcrawler_assets.analytics.core import NO_RUNS, Analysis, AnalysisResult, RunFilter, query
 
 # Below this many mesh nodes per MPI process, AVBP spends more time exchanging
 # halos than computing: adding processes wastes CPU hours.
@@ -28,6 +29,9 @@ MANY_RESTARTS = 3
 # their runs (and at least MIN_FLAGGED_RUNS runs) show it.
 FLAG_SHARE = 0.25
 MIN_FLAGGED_RUNS = 5
+# The per-run quantities whose distribution per user is drawn as box plots.
+DISTRIBUTIONS: tuple[str, ...] = ("n_procs", "ncell_group")
+HISTOGRAM_BINS = 29
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ def box_statistics(
     con: duckdb.DuckDBPyConnection, run_filter: RunFilter, column: str
 ) -> pd.DataFrame:
     """Per user, the box plot of `column` (a trusted column name): quartiles, whiskers at
-    1.5 IQR and outliers, computed in SQL so the chart never loads one row per run.
+    1.5 IQR and outliers.
 
     Quartiles interpolate (`quantile_cont`) as matplotlib's `boxplot` does; each
     distinct outlier is listed once, since repeated marks would overlap anyway.
@@ -126,36 +130,62 @@ def box_statistics(
         con,
         f"""
         WITH sized AS (
-            SELECT "user" AS label, {column} AS v FROM {{runs}}
+            SELECT "user", {column} AS v FROM {{runs}}
             WHERE "user" IS NOT NULL AND {column} IS NOT NULL
         ),
         quartiles AS (
-            SELECT label, q[1] AS q1, q[2] AS med, q[3] AS q3,
+            SELECT "user", q[1] AS q1, q[2] AS med, q[3] AS q3,
                    q[1] - 1.5 * (q[3] - q[1]) AS low_fence, q[3] + 1.5 * (q[3] - q[1]) AS high_fence
-            FROM (SELECT label, quantile_cont(v, [0.25, 0.5, 0.75]) AS q FROM sized GROUP BY label)
+            FROM (SELECT "user", quantile_cont(v, [0.25, 0.5, 0.75]) AS q FROM sized GROUP BY ALL)
         )
-        SELECT label, q1, med, q3,
+        SELECT $quantity AS quantity, "user", q1, med, q3,
                least(q1, min(v) FILTER (WHERE v >= low_fence)) AS whislo,
                greatest(q3, max(v) FILTER (WHERE v <= high_fence)) AS whishi,
                coalesce(list(DISTINCT v ORDER BY v) FILTER (WHERE v < low_fence OR v > high_fence),
                         []) AS fliers
-        FROM sized JOIN quartiles USING (label)
-        GROUP BY label, q1, med, q3 ORDER BY med, label
+        FROM sized JOIN quartiles USING ("user")
+        GROUP BY "user", q1, med, q3 ORDER BY med, "user"
         """,
         run_filter,
+        quantity=column,
     )
 
 
-def nodes_per_process(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """The per-run values the histogram needs."""
+def distributions(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """The box statistics of every quantity of `DISTRIBUTIONS`, one block per quantity."""
+    frames = [box_statistics(con, run_filter, column) for column in DISTRIBUTIONS]
+    return pd.concat(frames, ignore_index=True)
+
+
+def nodes_per_process_histogram(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter
+) -> pd.DataFrame:
+    """Runs per dimension and bin of mesh nodes per MPI process, `HISTOGRAM_BINS` bins of
+    equal width on a log scale from the smallest value to the largest (empty bins left out)."""
     return query(
-        con, "SELECT dimension, n_nodes / n_procs AS nodes_per_process FROM {runs}", run_filter
+        con,
+        """
+        WITH sized AS (
+            SELECT dimension, log10(n_nodes / n_procs) AS v FROM {runs}
+            WHERE n_nodes / n_procs > 0 AND dimension IS NOT NULL
+        ),
+        span AS (SELECT min(v) - 0.05 AS low, (max(v) - min(v) + 0.1) / $bins AS width FROM sized),
+        binned AS (
+            SELECT dimension, least(floor((v - low) / width), $bins - 1) AS bin, low, width
+            FROM sized, span
+        )
+        SELECT dimension, power(10, low + bin * width) AS bin_low,
+               power(10, low + (bin + 1) * width) AS bin_high, count(*) AS runs
+        FROM binned GROUP BY ALL ORDER BY dimension, bin_low
+        """,
+        run_filter,
+        bins=HISTOGRAM_BINS,
     )
 
 
 def _findings(table: pd.DataFrame, flags: pd.DataFrame) -> list[str]:
     if table.empty:
-        return ["No runs match the filter."]
+        return [NO_RUNS]
     if flags.empty:
         return ["No HPC habit stands out: no user repeats one of the flagged habits."]
     findings = []
@@ -172,31 +202,12 @@ def _findings(table: pd.DataFrame, flags: pd.DataFrame) -> list[str]:
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     table = habits_by_user_cluster(con, run_filter)
     flags = habit_flags(con, run_filter)
-    sizes = nodes_per_process(con, run_filter)
     return AnalysisResult(
-        tables={"hpc_habits": table, "hpc_habit_flags": flags},
-        charts={
-            "procs_by_user.png": charts.box_plots(
-                box_statistics(con, run_filter, "n_procs"),
-                "MPI processes per run, by user",
-                "user",
-                "MPI processes",
-                log=True,
-            ),
-            "ncell_group_by_user.png": charts.box_plots(
-                box_statistics(con, run_filter, "ncell_group"),
-                "ncell_group per run, by user",
-                "user",
-                "ncell_group [cells per group]",
-                log=True,
-            ),
-            "nodes_per_process.png": charts.histogram_by_dimension(
-                sizes["nodes_per_process"],
-                sizes["dimension"],
-                MIN_NODES_PER_PROCESS,
-                "Mesh nodes per MPI process (left of the dashed line: too few)",
-                "mesh nodes per MPI process",
-            ),
+        tables={
+            "hpc_habits": table,
+            "hpc_habit_flags": flags,
+            "hpc_habit_distributions": distributions(con, run_filter),
+            "nodes_per_process": nodes_per_process_histogram(con, run_filter),
         },
         findings=_findings(table, flags),
     )
@@ -208,4 +219,6 @@ ANALYSIS = Analysis(
     description="Process counts, ncell_group and mesh nodes per process per user and cluster, "
     "and the habits an HPC expert would flag.",
     compute=compute,
+    tables=("hpc_habits", "hpc_habit_flags"),
+    chart_tables=("hpc_habit_distributions", "nodes_per_process"),
 )

@@ -10,21 +10,24 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import (
+    NO_RUNS,
     NOT_SET,
     Analysis,
     AnalysisResult,
     Bins,
     RunFilter,
     query,
+    share_pct,
 )
-from runcrawler_assets.reporting import charts
 
-# The categorical settings counted here: column → label in charts.
+# The categorical settings counted here: column → label in findings and charts.
 COUNTED_SETTINGS: dict[str, str] = {
     "les_model": "LES model",
     "artificial_viscosity_model": "artificial viscosity model",
     "convection_scheme": "convection scheme",
 }
+# Every setting of the `run_settings` table, with its label.
+SETTING_LABELS: dict[str, str] = {**COUNTED_SETTINGS, "mesh_nodes": "mesh size (nodes)"}
 # Mesh sizes by decade of nodes, the way users talk about meshes.
 MESH_NODE_BINS = Bins((10_000, 100_000, 1_000_000, 10_000_000), unit="nodes")
 
@@ -36,7 +39,7 @@ def _counts(
         con,
         f"""
         SELECT $setting AS setting, {value_sql} AS value, count(*) AS runs,
-               round(100 * count(*) / sum(count(*)) OVER (), 1) AS share_pct
+               {share_pct("count(*)")} AS share_pct
         FROM {{runs}} GROUP BY value ORDER BY runs DESC, value
         """,
         run_filter,
@@ -75,7 +78,7 @@ def mixture_by_dimension(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) 
 
 def _findings(counts: pd.DataFrame, mixtures: pd.DataFrame) -> list[str]:
     if mixtures.empty:
-        return ["No runs match the filter."]
+        return [NO_RUNS]
     findings = []
     untested = mixtures.loc[~mixtures["tested_in_2d_and_3d"], "mixture_name"].tolist()
     if untested:
@@ -95,23 +98,8 @@ def _findings(counts: pd.DataFrame, mixtures: pd.DataFrame) -> list[str]:
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     counts = setting_counts(con, run_filter)
     mixtures = mixture_by_dimension(con, run_filter)
-    labels = {**COUNTED_SETTINGS, "mesh_nodes": "mesh size (nodes)"}
-    panels = {
-        labels[setting]: group.set_index("value")["runs"]
-        for setting, group in counts.groupby("setting", sort=False)
-    }
-    dims = mixtures.set_index("mixture_name")[["runs_2d", "runs_3d"]]
     return AnalysisResult(
         tables={"run_settings": counts, "mixture_by_dimension": mixtures},
-        charts={
-            "run_settings.png": charts.count_panels(panels, "Runs per setting value"),
-            "mixture_by_dimension.png": charts.grouped_bars(
-                dims.rename(columns={"runs_2d": "2D", "runs_3d": "3D"}),
-                "Runs per mixture in 2D and 3D",
-                "runs",
-                "dimension",
-            ),
-        },
         findings=_findings(counts, mixtures),
     )
 
@@ -122,4 +110,5 @@ ANALYSIS = Analysis(
     description="Runs per mixture and dimension, LES model, artificial viscosity, "
     "convection scheme and mesh size.",
     compute=compute,
+    tables=("run_settings", "mixture_by_dimension"),
 )

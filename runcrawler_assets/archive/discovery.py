@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runcrawler_assets.config import Layout, Settings
+from runcrawler_assets.config import Config, Layout
 from runcrawler_assets.solvers import SolverParser, registered_parsers
 from runcrawler_assets.solvers.rundir import LOG_FOLDERS, MarkerFileParser
 
@@ -201,7 +201,7 @@ def _first_link(folder: Path, root: Path) -> Path | None:
     return None
 
 
-def list_partitions(settings: Settings) -> list[tuple[str, str]]:
+def list_partitions(settings: Config) -> list[tuple[str, str]]:
     """The (cluster, user) pairs present in the archive, by folder names only.
 
     A user entry that is a symbolic link is a pair (its partition reports the link);
@@ -216,7 +216,7 @@ def list_partitions(settings: Settings) -> list[tuple[str, str]]:
     return [(cluster, user) for cluster in clusters for user in _subfolders(root / cluster)]
 
 
-def partition_folder(settings: Settings, cluster: str, user: str) -> Path:
+def partition_folder(settings: Config, cluster: str, user: str) -> Path:
     """The archive folder holding one partition's runs."""
     root = settings.archive_root
     if settings.layout is Layout.SINGLE:
@@ -245,7 +245,7 @@ class PartitionDiscovery:
         return len(self.runs) + len(self.problems)
 
 
-def discover_partition(settings: Settings, cluster: str, user: str) -> PartitionDiscovery:
+def discover_partition(settings: Config, cluster: str, user: str) -> PartitionDiscovery:
     """The runs and problems of one partition; a missing folder is an empty partition.
 
     A partition folder reached through a symbolic link is one problem, never walked.

@@ -1,44 +1,44 @@
-"""The Dagster resource that tells every asset where the archive and the data live."""
+"""The Dagster resources: runcrawler's `Config` for every asset and sensor, and progress.
+
+`ConfigResource` holds the variables as text, exactly as given, and parses
+them with `Config.from_env` only when a tick or a run asks for `.config`. So
+a bad value fails that tick or run with the one line naming it, and never
+keeps Dagster from loading the code location; and the resource has no field
+of its own to keep in step with `Config` (a new variable needs no change
+here). Secrets are not held (Dagster shows resources in the UI): `.config`
+takes them from the process environment.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
 
 from dagster import ConfigurableResource
 
-from runcrawler_assets.config import Layout, Settings
+from runcrawler_assets.config import Config, variables_set
 
 
-class RuncrawlerSettings(ConfigurableResource):
-    """Archive root, data folder and layout; built from the environment in `definitions.py`."""
+class ConfigResource(ConfigurableResource):
+    """The RUNCRAWLER_* variables this code location runs with, parsed on use."""
 
-    archive_root: str
-    data_dir: str
-    layout: str = Layout.CLUSTER_USER.value
-    fixed_cluster: str = "default"
-    fixed_user: str = ""
-    parse_workers: int = 2
+    variables: dict[str, str]
 
     @classmethod
-    def from_settings(cls, settings: Settings, parse_workers: int = 2) -> RuncrawlerSettings:
-        return cls(
-            archive_root=str(settings.archive_root),
-            data_dir=str(settings.data_dir),
-            layout=settings.layout.value,
-            fixed_cluster=settings.fixed_cluster,
-            fixed_user=settings.fixed_user,
-            parse_workers=parse_workers,
-        )
+    def from_env(cls) -> ConfigResource:
+        """The variables set in the environment (secrets left out), unparsed."""
+        return cls(variables=variables_set())
+
+    @classmethod
+    def from_config(cls, config: Config, parse_workers: int | None = None) -> ConfigResource:
+        """A resource giving `config` back (`parse_workers` in place of its own, when given)."""
+        if parse_workers is not None:
+            config = replace(config, parse_workers=parse_workers)
+        return cls(variables=config.to_env())
 
     @property
-    def settings(self) -> Settings:
-        return Settings(
-            archive_root=Path(self.archive_root),
-            data_dir=Path(self.data_dir),
-            layout=Layout(self.layout),
-            fixed_cluster=self.fixed_cluster,
-            fixed_user=self.fixed_user,
-        )
+    def config(self) -> Config:
+        """The parsed config; a `ConfigError` naming the variable when one is bad."""
+        return Config.from_env(overrides=self.variables)
 
 
 class CrawlProgress(ConfigurableResource):

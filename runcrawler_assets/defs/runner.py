@@ -4,6 +4,9 @@ Same code path as the UI: the partitions are registered in the Dagster
 instance of `DAGSTER_HOME` (default `<data>/dagster_home`) and the assets are
 materialized there, so the UI shows the crawl in its run history. All
 partitions go into one run (a single-run backfill over the full key range).
+The asset checks of the materialized assets run in the same run, as they do
+in the sensor's: a blocking check that fails keeps the analytics from running
+and fails the run.
 """
 
 import os
@@ -16,15 +19,16 @@ from typing import Any
 from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
 
 from runcrawler_assets.archive.discovery import list_partitions
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
+from runcrawler_assets.defs.checks import checks_for
 from runcrawler_assets.defs.partitions import all_partition_tags, register_partitions
-from runcrawler_assets.defs.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
 
 
-def dagster_home(settings: Settings) -> Path:
+def dagster_home(settings: Config) -> Path:
     """`DAGSTER_HOME` when set, else `<data>/dagster_home`, with runcrawler's dagster.yaml."""
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home").absolute()
+    home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
@@ -33,7 +37,7 @@ def dagster_home(settings: Settings) -> Path:
     return home
 
 
-def dagster_instance(settings: Settings) -> DagsterInstance:
+def dagster_instance(settings: Config) -> DagsterInstance:
     return DagsterInstance.from_config(str(dagster_home(settings)))
 
 
@@ -98,22 +102,22 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _resources(
-    settings: Settings, parse_workers: int, progress: CrawlProgress | None = None
+    settings: Config, parse_workers: int, progress: CrawlProgress | None = None
 ) -> dict[str, object]:
     return {
-        "settings": RuncrawlerSettings.from_settings(settings, parse_workers),
+        "settings": ConfigResource.from_config(settings, parse_workers),
         "progress": progress or CrawlProgress(),
     }
 
 
 def crawl(
-    settings: Settings,
+    settings: Config,
     assets: list[AssetsDefinition],
     instance: DagsterInstance,
     progress: CrawlProgress | None = None,
     parse_workers: int = 2,
 ) -> CrawlSummary:
-    """Register the archive's partitions and materialize `assets` over all of them."""
+    """Register the archive's partitions and materialize `assets` (and their checks) over all."""
     started = time.monotonic()
     release_dead_claims(instance)
     register_partitions(instance, list_partitions(settings))
@@ -121,7 +125,7 @@ def crawl(
     if not tags:
         return CrawlSummary(0, 0, 0, 0, 0, 0, 0, time.monotonic() - started, True)
     result = materialize(
-        assets,
+        [*assets, *checks_for(assets)],
         instance=instance,
         resources=_resources(settings, parse_workers, progress),
         tags={**tags, "runcrawler/trigger": "cli"},
@@ -144,7 +148,7 @@ def crawl(
 
 
 def refresh_partition(
-    settings: Settings,
+    settings: Config,
     instance: DagsterInstance,
     key: str,
     *,
@@ -152,9 +156,9 @@ def refresh_partition(
     parse_workers: int = 1,
     tags: dict[str, str] | None = None,
 ) -> ExecuteInProcessResult:
-    """One partition's ingest chain in this process, as a sensor-launched run does it."""
+    """One partition's ingest chain and its checks in this process, as the sensor's run does."""
     return materialize(
-        INGEST_ASSETS,
+        [*INGEST_ASSETS, *checks_for(INGEST_ASSETS)],
         instance=instance,
         partition_key=key,
         resources=_resources(settings, parse_workers),

@@ -12,7 +12,6 @@ first tick after a crawl launches nothing.
 """
 
 import json
-import os
 from collections.abc import Iterable
 
 from dagster import (
@@ -34,6 +33,7 @@ from runcrawler_assets.archive.discovery import (
     partition_digest,
 )
 from runcrawler_assets.archive.runstore import PartitionStore
+from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.partitions import (
     cluster_partitions,
@@ -41,11 +41,14 @@ from runcrawler_assets.defs.partitions import (
     partition_key,
     user_partitions,
 )
-from runcrawler_assets.defs.resources import RuncrawlerSettings
+from runcrawler_assets.defs.resources import ConfigResource
 
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("RUNCRAWLER_SENSOR_INTERVAL", "60"))
+# Dagster needs these when it loads the code location: a bad value is logged and taken at its
+# default, so that a typo never hides the definitions (see `Config.from_env_or_defaults`).
+CONFIG_AT_LOAD = Config.from_env_or_defaults()
+SENSOR_INTERVAL_SECONDS = CONFIG_AT_LOAD.sensor_interval_seconds
 # RUNCRAWLER_AUTOMATION=off starts the sensors and the schedule stopped (switch them on in the UI).
-AUTOMATION_ON = os.environ.get("RUNCRAWLER_AUTOMATION", "on").lower() not in {"off", "0", "false"}
+AUTOMATION_ON = CONFIG_AT_LOAD.automation_on
 SENSOR_STATUS = DefaultSensorStatus.RUNNING if AUTOMATION_ON else DefaultSensorStatus.STOPPED
 
 
@@ -53,18 +56,18 @@ def _short(runs: Iterable[DiscoveredRun]) -> str:
     return partition_digest(runs)[:16]
 
 
-def scan_digests(settings: RuncrawlerSettings) -> dict[str, str]:
+def scan_digests(settings: ConfigResource) -> dict[str, str]:
     """Partition key -> digest of its runs, for every cluster × user folder present."""
-    config = settings.settings
+    config = settings.config
     return {
         str(partition_key(cluster, user)): _short(discover_partition(config, cluster, user).runs)
         for cluster, user in list_partitions(config)
     }
 
 
-def recorded_digests(settings: RuncrawlerSettings, keys: Iterable[str]) -> dict[str, str]:
+def recorded_digests(settings: ConfigResource, keys: Iterable[str]) -> dict[str, str]:
     """The digests of what `run_files` last recorded for `keys`, from the data folder."""
-    runs_dir = settings.settings.runs_dir
+    runs_dir = settings.config.runs_dir
     return {
         key: _short(PartitionStore(runs_dir, *names_of(key)).read_discovery().runs) for key in keys
     }
@@ -91,7 +94,7 @@ def _new_partitions(context: SensorEvaluationContext, digests: dict[str, str]):
     default_status=SENSOR_STATUS,
     asset_selection=INGEST_ASSETS,
 )
-def archive_sensor(context: SensorEvaluationContext, settings: RuncrawlerSettings):
+def archive_sensor(context: SensorEvaluationContext, settings: ConfigResource):
     current = scan_digests(settings)
     previous: dict[str, str] = (
         json.loads(context.cursor) if context.cursor else recorded_digests(settings, current)
@@ -122,6 +125,6 @@ automation_sensor = AutomationConditionSensorDefinition(
     "runcrawler_automation",
     target=AssetSelection.all(),
     default_status=SENSOR_STATUS,
-    minimum_interval_seconds=int(os.environ.get("RUNCRAWLER_AUTOMATION_INTERVAL", "30")),
+    minimum_interval_seconds=CONFIG_AT_LOAD.automation_interval_seconds,
     description="Refreshes the analytics and the report once per batch of `runs` updates.",
 )

@@ -1,1 +1,46 @@
-"""The demo archive generator (AVBP runs and OpenFOAM cases) and its truth."""
+"""The demo archive generator (AVBP runs and OpenFOAM cases) and its truth.
+
+Import what you need from here; the modules behind it each do one job:
+
+- team.py: the clusters, the users and their habits, their projects
+- knobs.py: every effect the archive holds, by name (`DemoKnobs`, `KNOBS`)
+- archive.py: `generate_archive`, the AVBP runs of a demo archive (planned in
+  avbp_planning.py, written by avbp_writer.py and the avbp_* modules it names)
+- openfoam_writer.py: `write_openfoam_cases`, OpenFOAM cases added to an archive
+  (openfoam_cases.py, openfoam_phenomena.py and the openfoam_* modules they name)
+- truth.py, destination.py, files.py, launchers.py: what both generators share
+
+Plain Python: importing it loads neither Dagster nor pandas.
+"""
+
+from runcrawler_assets.demo.archive import DemoSummary, generate_archive
+from runcrawler_assets.demo.destination import DemoArchiveError, check_destination
+from runcrawler_assets.demo.knobs import KNOBS, DemoKnobs
+from runcrawler_assets.demo.openfoam_phenomena import PHENOMENA, PHENOMENON_NAMES, Phenomenon
+from runcrawler_assets.demo.openfoam_writer import (
+    GeneratedCase,
+    generate_openfoam_cases,
+    write_openfoam_cases,
+)
+from runcrawler_assets.demo.team import CLUSTERS, USERS, Cluster, UserHabits
+from runcrawler_assets.demo.truth import TRUTH_FIELDS
+
+__all__ = [
+    "CLUSTERS",
+    "KNOBS",
+    "PHENOMENA",
+    "PHENOMENON_NAMES",
+    "TRUTH_FIELDS",
+    "USERS",
+    "Cluster",
+    "DemoArchiveError",
+    "DemoKnobs",
+    "DemoSummary",
+    "GeneratedCase",
+    "Phenomenon",
+    "UserHabits",
+    "check_destination",
+    "generate_archive",
+    "generate_openfoam_cases",
+    "write_openfoam_cases",
+]

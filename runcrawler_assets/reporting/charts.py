@@ -1,4 +1,8 @@
-"""Charts for the report and the Dagster UI: one function per chart, DataFrame in, PNG bytes out.
+"""The shapes of the charts: pies, bars, heat maps, box plots, scatters; data in, PNG bytes out.
+
+Each function draws one shape and knows nothing of analyses; which table is
+drawn as which shape, with which title, is `figures`' business (one function
+per chart there), so two charts of the same shape share one function here.
 
 The PNGs are embedded as base64 in the Dagster event log and in the HTML
 report, so they are drawn small (about 100 dpi, a few tens of KB) but sized
@@ -136,20 +140,47 @@ def pie_chart(
     return _png(fig)
 
 
-def bar_chart(values: pd.Series, title: str, xlabel: str, color: str = "tab:blue") -> bytes:
-    """Horizontal bars, largest on top unless the index carries its own order; values printed."""
-    if values.empty or values.sum() == 0:
+def bar_panels(
+    panels: Mapping[str, pd.Series],
+    title: str,
+    xlabel: str,
+    color: str = "tab:blue",
+    ncols: int = 1,
+) -> bytes:
+    """Horizontal bars, values printed, one panel per entry (titled by its key when there are
+    several): CPU hours per category, runs per value of each setting, per stage of each solver.
+
+    Bars keep the series' order, first on top; empty panels are left out.
+    """
+    panels = {name: values for name, values in panels.items() if values.sum() > 0}
+    if not panels:
         return no_runs_chart(title)
-    height = min(HEIGHT_IN * 1.6, max(2.5, 0.35 * len(values) + 1.2))
-    fig, (ax,) = _figure(height=height)
-    positions = np.arange(len(values))[::-1]
-    ax.barh(positions, values.to_numpy(), color=color)
-    ax.set_yticks(positions, _labels(values.index))
-    ax.set_xlabel(_title(xlabel))
-    ax.set_title(_title(title))
-    for y, value in zip(positions, values.to_numpy(), strict=True):
-        ax.text(value, y, f" {value:,.0f}", va="center", fontsize=9)
-    ax.margins(x=0.12)
+    ncols = min(ncols, len(panels))
+    rows = [list(panels)[i : i + ncols] for i in range(0, len(panels), ncols)]
+    heights = [0.3 * max(len(panels[name]) for name in row) + 0.9 for row in rows]
+    fig, axes = plt.subplots(
+        len(rows),
+        ncols,
+        figsize=(WIDTH_IN, min(HEIGHT_IN * 2.6, max(2.5, sum(heights) + 0.4))),
+        dpi=DPI,
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    flat = list(np.ravel(axes))
+    for ax, (name, values) in zip(flat, panels.items(), strict=False):
+        positions = np.arange(len(values))[::-1]
+        ax.barh(positions, values.to_numpy(), color=color)
+        ax.set_yticks(positions, _labels(values.index))
+        for y, value in zip(positions, values.to_numpy(), strict=True):
+            ax.text(value, y, f" {value:,.0f}", va="center", fontsize=9)
+        ax.margins(x=0.12)
+        ax.set_xlabel(_title(xlabel))
+        if len(panels) > 1:
+            ax.set_title(_title(name), fontsize=10)
+    for ax in flat[len(panels) :]:
+        ax.set_axis_off()
+    fig.suptitle(_title(title))
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -235,28 +266,6 @@ def hour_and_weekday(by_hour: pd.Series, by_weekday: pd.Series, title: str) -> b
     return _png(fig)
 
 
-def count_panels(panels: dict[str, pd.Series], title: str) -> bytes:
-    """One small bar panel per setting (LES model, artificial viscosity, ...), runs per value."""
-    panels = {name: counts for name, counts in panels.items() if counts.sum() > 0}
-    if not panels:
-        return no_runs_chart(title)
-    ncols = 2
-    nrows = (len(panels) + 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH_IN, 2.6 * nrows), dpi=DPI)
-    flat = list(np.ravel(axes))
-    for ax, (name, counts) in zip(flat, panels.items(), strict=False):
-        positions = np.arange(len(counts))[::-1]
-        ax.barh(positions, counts.to_numpy(), color="tab:blue")
-        ax.set_yticks(positions, _labels(counts.index))
-        ax.set_title(_title(name), fontsize=10)
-        ax.set_xlabel("runs")
-    for ax in flat[len(panels) :]:
-        ax.set_axis_off()
-    fig.suptitle(_title(title))
-    fig.tight_layout()
-    return _png(fig)
-
-
 def grouped_bars(table: pd.DataFrame, title: str, xlabel: str, legend_title: str) -> bytes:
     """Horizontal bars per row, one bar per column (mixture × dimension: 2D and 3D runs)."""
     if table.empty or table.to_numpy().sum() == 0:
@@ -308,19 +317,25 @@ def box_plots(boxes: pd.DataFrame, title: str, xlabel: str, ylabel: str, log: bo
     return _png(fig)
 
 
-def histogram_by_dimension(
-    values: pd.Series, dimension: pd.Series, threshold: float, title: str, xlabel: str
-) -> bytes:
-    """Log-binned histogram per dimension, with the rule-of-thumb threshold drawn in."""
-    frame = pd.DataFrame({"value": values, "dimension": dimension}).dropna()
-    frame = frame[frame["value"] > 0]
-    if frame.empty:
+def histogram_by_dimension(bins: pd.DataFrame, threshold: float, title: str, xlabel: str) -> bytes:
+    """Binned counts per dimension on a log axis, with the rule-of-thumb threshold drawn in.
+
+    `bins` holds the histogram, not the runs: one row per non-empty bin, with
+    dimension, bin_low, bin_high and runs.
+    """
+    if bins.empty or bins["runs"].sum() == 0:
         return no_runs_chart(title)
-    low, high = frame["value"].min(), frame["value"].max()
-    bins = np.logspace(np.log10(low) - 0.05, np.log10(high) + 0.05, 30)
     fig, (ax,) = _figure()
-    for i, (dim, group) in enumerate(frame.groupby("dimension")):
-        ax.hist(group["value"], bins=bins, alpha=0.6, label=f"{int(dim)}D", color=PALETTE[i])
+    for i, (dim, group) in enumerate(bins.groupby("dimension")):
+        ax.bar(
+            group["bin_low"],
+            group["runs"],
+            width=group["bin_high"] - group["bin_low"],
+            align="edge",
+            alpha=0.6,
+            label=f"{int(dim)}D",
+            color=PALETTE[i],
+        )
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:,.0f}")
     ax.set_xscale("log")
     ax.set_xlabel(_title(xlabel))

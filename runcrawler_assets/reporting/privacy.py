@@ -9,16 +9,17 @@ knowing it; the warehouse itself is never changed.
 
 import hashlib
 import hmac
-import os
 
 import duckdb
 
+from runcrawler_assets.config import Config
+from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.warehouse.database import quote_identifier
 
 PSEUDONYM_KEY_VARIABLE = "RUNCRAWLER_PSEUDONYM_KEY"
 
 
-class PseudonymKeyError(ValueError):
+class PseudonymKeyError(RuncrawlerError, ValueError):
     """Pseudonymization was asked for without a key."""
 
 
@@ -30,7 +31,7 @@ def pseudonym(user: str, key: str) -> str:
 
 def key_from_env() -> str:
     """The key, from the environment only: a secret has no place in run config or the UI."""
-    return os.environ.get(PSEUDONYM_KEY_VARIABLE, "")
+    return Config.from_env().pseudonym_key
 
 
 def pseudonymize_runs(con: duckdb.DuckDBPyConnection, key: str) -> None:

@@ -1,12 +1,15 @@
-"""The HTML report: one self-contained page a manager can open offline or mail around.
+"""The HTML report page: one self-contained page a manager can open offline or mail around.
 
-Charts are embedded as base64 PNG and the style is inline, so the page needs
-no network and no other file. Every text that comes from the archive (user
-names, error messages, paths) is escaped: a run folder named `<script>` is
-shown, never run. And it is shortened: a table cell shows at most
-`MAX_CELL_CHARS` characters (the rest in its tooltip, itself bounded), a finding
-at most `MAX_FINDING_CHARS`, so the page stays small whatever the table holds.
-Sections follow `ANALYSES`; the summary at the top gathers each analysis's
+It renders what it is given (results as stored, their charts); `assemble`
+decides which results and draws the charts. Charts are embedded as base64
+PNG and the style is inline, so the page needs no network and no other
+file. Every text that comes from the archive (user names, error messages,
+paths) is escaped: a run folder named `<script>` is shown, never run. And it
+is shortened: a table cell shows at most `MAX_CELL_CHARS` characters (the
+rest in its tooltip, itself bounded), a finding at most `MAX_FINDING_CHARS`,
+so the page stays small whatever the table holds. Sections follow
+`ANALYSES`, each with its findings, charts and tables (not the tables stored
+only for drawing); the summary at the top gathers each analysis's first
 findings.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Mapping
 from datetime import datetime
 
 import numpy as np
@@ -106,10 +110,15 @@ def _findings_html(findings: list[str]) -> str:
     return f"<ul>{items}</ul>" if items else ""
 
 
-def build_report(
-    results: dict[str, AnalysisResult], run_filter: RunFilter, generated_at: datetime
+def render_report(
+    results: Mapping[str, AnalysisResult],
+    charts: Mapping[str, Mapping[str, bytes]],
+    run_filter: RunFilter,
+    generated_at: datetime,
+    source: str,
 ) -> str:
-    """The report page for `results` (by analysis name, as `run_all` returns them)."""
+    """The report page for `results` and their `charts` (both by analysis name); `source`
+    says where the figures come from (stored by a refresh, or computed for this report)."""
     analyses = [a for a in ANALYSES if a.name in results]
     summary = "".join(
         f"<h3>{html.escape(a.title)}</h3>"
@@ -120,12 +129,13 @@ def build_report(
     sections = []
     for analysis in analyses:
         result = results[analysis.name]
+        shown = [name for name in result.tables if name not in analysis.chart_tables]
         sections.append(
             f'<section id="{analysis.name}"><h2>{html.escape(analysis.title)}</h2>'
             f"<p>{html.escape(analysis.description)}</p>"
             + _findings_html(result.findings)
-            + "".join(_chart_html(name, png) for name, png in result.charts.items())
-            + "".join(_table_html(name, frame) for name, frame in result.tables.items())
+            + "".join(_chart_html(name, png) for name, png in charts.get(analysis.name, {}).items())
+            + "".join(_table_html(name, result.tables[name]) for name in shown)
             + "</section>"
         )
     return (
@@ -134,6 +144,7 @@ def build_report(
         f"<style>{STYLE}</style></head><body>"
         "<h1>runcrawler report: how the solver is used</h1>"
         f'<p class="meta">Runs: {_text_html(run_filter.describe())}. '
+        f"Figures: {_text_html(source)}. "
         f"Generated {html.escape(generated_at.isoformat(sep=' ', timespec='minutes'))}.</p>"
         f"<nav>{nav}</nav>"
         f'<div class="summary"><h2 style="margin-top:0.4em">Summary</h2>{summary}</div>'

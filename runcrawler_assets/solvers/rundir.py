@@ -1,11 +1,12 @@
 """What every solver parser needs of a run directory, whatever the solver writes.
 
-Locating a run in the archive (cluster, user, run_path), listing its files by
-name from one `scandir` and one stat each, the record's frame with the last-resort
-guard that turns a parser bug into a warning, and the derived columns whose
-rules are solver-independent (contract-notes 2-4: ended_at, cpu_hours,
-efficiency). Each parser only knows what its solver prints; these rules stay
-the same for all of them, so they live here once.
+A run's path in the archive (its identity), listing its files by name from one
+`scandir` and one stat each, the record's frame with the last-resort guard that
+turns a parser bug into a warning, and the derived columns whose rules are
+solver-independent (contract-notes 2-4: ended_at, cpu_hours, efficiency). Each
+parser only knows what its solver prints; these rules stay the same for all of
+them, so they live here once. Which cluster and user a run belongs to is not
+here: discovery decides it, by the archive's layout.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runcrawler_assets.records import RunRecord, Status, TimingSource, run_id_for
+
+if TYPE_CHECKING:  # the registry imports this module
+    from runcrawler_assets.solvers import StageLabel
 
 
 @dataclass(frozen=True)
@@ -123,24 +128,18 @@ def list_run_files(
     return found
 
 
-@dataclass(frozen=True)
-class RunLocation:
-    cluster: str
-    user: str
-    run_path: str
+def run_path_of(run_dir: Path, archive_root: Path, warnings: list[str]) -> str:
+    """The run directory relative to the archive root, `/`-separated: the run's identity.
 
-
-def locate(run_dir: Path, archive_root: Path, warnings: list[str]) -> RunLocation:
-    """cluster, user and `/`-separated run_path from the run directory's place in the archive."""
+    Which cluster and user a run belongs to is discovery's decision (by the archive's
+    layout), not a parser's: the crawl sets them from the partition it found the run in.
+    """
     try:
         parts = run_dir.relative_to(archive_root).parts
     except ValueError:
         warnings.append("the run directory is not under the archive root")
         parts = run_dir.parts
-    if len(parts) < 2:
-        warnings.append("the run directory is not under <cluster>/<user>/")
-    padded = (*parts, "", "")
-    return RunLocation(padded[0], padded[1], "/".join(parts))
+    return "/".join(parts)
 
 
 def relative_to_archive(path: Path, archive_root: Path) -> str:
@@ -157,17 +156,16 @@ ParseBody = Callable[[RunRecord, Path, Path, datetime, list[str]], RunRecord]
 def parse_guarded(
     solver: str, run_dir: Path, archive_root: Path, now: datetime | None, body: ParseBody
 ) -> RunRecord:
-    """`body` on the run's base record; never raises: a parser bug is a warning, not a lost run."""
+    """`body` on the run's base record; never raises: a parser bug is a warning, not a lost run.
+
+    The base record holds the run's identity (`run_id`, `run_path`), `solver` and
+    `parsed_at`; cluster and user are left to the crawl (see `run_path_of`).
+    """
     run_dir, archive_root, parsed_at = Path(run_dir), Path(archive_root), as_utc_naive(now)
     warnings: list[str] = []
-    where = locate(run_dir, archive_root, warnings)
+    run_path = run_path_of(run_dir, archive_root, warnings)
     base = RunRecord(
-        run_id=run_id_for(where.run_path),
-        cluster=where.cluster,
-        user=where.user,
-        run_path=where.run_path,
-        solver=solver,
-        parsed_at=parsed_at,
+        run_id=run_id_for(run_path), run_path=run_path, solver=solver, parsed_at=parsed_at
     )
     try:
         return body(base, run_dir, archive_root, parsed_at, warnings)
@@ -186,6 +184,7 @@ class MarkerFileParser:
     name: str
     marker: str  # relative to the run directory, e.g. "run.params", "system/controlDict"
     body: ParseBody
+    stages: tuple[StageLabel, ...] = ()  # the solver's stages, in order (`SolverParser`)
 
     def detect(self, run_dir: Path) -> bool:
         return is_regular_file(Path(run_dir) / self.marker)

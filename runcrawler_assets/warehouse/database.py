@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.archive.runstore import QuarantineEntry
+from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord
 
 QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -32,8 +33,12 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
 LOCK_RETRY_SECONDS = 30.0
 
 
-class WarehouseLockedError(RuntimeError):
+class WarehouseLockedError(RuncrawlerError, RuntimeError):
     """Another process holds the DuckDB file for longer than we wait."""
+
+
+class WarehouseMissingError(RuncrawlerError, FileNotFoundError):
+    """No warehouse where one was looked for: nothing was crawled into that data folder."""
 
 
 def quote_identifier(identifier: str) -> str:

@@ -24,10 +24,14 @@ import pandas as pd
 
 from runcrawler_assets.analytics.core import RunFilter, query
 from runcrawler_assets.archive.runstore import INDEX_FILE, PartitionStore
-from runcrawler_assets.config import Settings
+from runcrawler_assets.config import Config
 from runcrawler_assets.records import CATEGORY_NAMES, RUN_COLUMNS, RunRecord, Status
 from runcrawler_assets.warehouse.cleaning import CLEANING_POLICY, clean_record
-from runcrawler_assets.warehouse.database import LOCK_RETRY_SECONDS, connect
+from runcrawler_assets.warehouse.database import (
+    LOCK_RETRY_SECONDS,
+    WarehouseMissingError,
+    connect,
+)
 
 Frame = Literal["runs", "settings", "execution"]
 
@@ -96,9 +100,9 @@ PANDAS_DTYPES: dict[str, str] = {
 }
 
 
-def _settings(data_dir: str | Path | None) -> Settings:
+def _settings(data_dir: str | Path | None) -> Config:
     """Where `data_dir` keeps things; by default RUNCRAWLER_DATA, as the CLI finds it."""
-    settings = Settings.from_env()
+    settings = Config.from_env()
     if data_dir is None:
         return settings
     return dataclasses.replace(settings, data_dir=Path(data_dir).absolute())
@@ -114,12 +118,12 @@ def connect_read_only(
 ) -> duckdb.DuckDBPyConnection:
     """A read-only connection that never blocks a writer for longer than it is held.
 
-    Raises `FileNotFoundError` before the first crawl, `WarehouseLockedError`
-    when a writer keeps the file for more than `wait` seconds.
+    Raises `WarehouseMissingError` (a `FileNotFoundError`) before the first crawl,
+    `WarehouseLockedError` when a writer keeps the file for more than `wait` seconds.
     """
     path = warehouse_path(data_dir)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise WarehouseMissingError(
             f"no warehouse at {path}: crawl the archive first (`runcrawler crawl --data "
             f"{path.parent}`), or point data_dir / RUNCRAWLER_DATA at the right folder"
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.warehouse.database import LOCK_RETRY_SECONDS, quote_identifier
 from runcrawler_assets.warehouse.explore import connect_read_only, warehouse_path
 
@@ -25,7 +26,7 @@ EXPORT_FORMATS: dict[str, tuple[str, str]] = {
 }
 
 
-class ExportError(ValueError):
+class ExportError(RuncrawlerError, ValueError):
     """An export a user asked for that cannot be done; the message says what would work."""
 
 

@@ -1,13 +1,18 @@
 """One analytics asset per entry of `analytics.ANALYSES`, and the report.
 
-They are unpartitioned and read only the `runs` table; declarative
-automation refreshes them once per batch of `runs` updates. Missing
-partitions of `runs` (cluster × user pairs nobody ever used) must not hold
-them back, hence `eager()` without its `~any_deps_missing()` clause.
+An analytics asset computes its analysis once, stores its tables and
+findings in DuckDB, and shows them (charts drawn from the stored tables) in
+the UI; the report is assembled from what they stored, computing nothing
+after a refresh (`reporting.assemble`). They are unpartitioned and read only
+the `runs` table; declarative automation refreshes them once per batch of
+`runs` updates. Missing partitions of `runs` (cluster × user pairs nobody
+ever used) must not hold them back, hence `eager()` without its
+`~any_deps_missing()` clause.
 """
 
 import time
 from datetime import date, datetime
+from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -19,20 +24,27 @@ from dagster import (
     asset,
 )
 
-from runcrawler_assets.analytics import ANALYSES, Analysis, RunFilter, run_all, write_outputs
+from runcrawler_assets.analytics import ANALYSES, Analysis, RunFilter, refresh
 from runcrawler_assets.defs.assets import metadata
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
-from runcrawler_assets.defs.resources import RuncrawlerSettings
-from runcrawler_assets.reporting.privacy import key_from_env, pseudonymize_runs
-from runcrawler_assets.reporting.report import build_report
+from runcrawler_assets.defs.resources import ConfigResource
+from runcrawler_assets.reporting.assemble import assemble_report
+from runcrawler_assets.reporting.figures import draw_charts, write_charts
+from runcrawler_assets.reporting.privacy import key_from_env
 from runcrawler_assets.warehouse.database import connect
 
 GROUP = "analytics"
-AFTER_RUNS_UPDATE = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+# Eager, but not held back by the many cluster × user pairs that never ran anything, and
+# never on an ingest whose blocking checks (defs/checks.py) failed.
+AFTER_RUNS_UPDATE = (
+    AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+    & AutomationCondition.all_deps_blocking_checks_passed()
+)
 
 
 def analysis_asset(analysis: Analysis) -> AssetsDefinition:
-    """The asset of one analysis: its tables into DuckDB, its charts into <data>/charts/."""
+    """The asset of one analysis: its tables and findings into DuckDB, its charts (drawn
+    from the stored tables) into <data>/charts/ and the UI."""
 
     @asset(
         name=analysis.name,
@@ -44,20 +56,21 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
         pool=DUCKDB_POOL,
         automation_condition=AFTER_RUNS_UPDATE,
     )
-    def _analysis(settings: RuncrawlerSettings) -> MaterializeResult:
+    def _analysis(settings: ConfigResource) -> MaterializeResult:
         started = time.monotonic()
-        paths = settings.settings
+        paths = settings.config
         with connect(paths.duckdb_path) as con:
-            result = analysis.compute(con, RunFilter())
-            chart_paths = write_outputs(con, paths.charts_dir, result)
-        main_name, main_table = next(iter(result.tables.items()))
+            result = refresh(con, analysis)
+        charts = draw_charts(analysis.name, result.tables)
+        write_charts(paths.charts_dir, charts)
+        main_name = analysis.tables[0]
         return MaterializeResult(
             metadata={
                 "findings": metadata.findings(result.findings),
-                main_name: metadata.table(main_table),
+                main_name: metadata.table(result.tables[main_name]),
                 **{
-                    f"chart_{path.stem}": metadata.chart(result.charts[path.name], path.stem)
-                    for path in chart_paths
+                    f"chart_{Path(name).stem}": metadata.chart(png, Path(name).stem)
+                    for name, png in charts.items()
                 },
                 "tables": MetadataValue.json(
                     {name: len(frame) for name, frame in result.tables.items()}
@@ -104,24 +117,24 @@ class ReportConfig(Config):
     automation_condition=AFTER_RUNS_UPDATE,
 )
 def report(
-    context: AssetExecutionContext, config: ReportConfig, settings: RuncrawlerSettings
+    context: AssetExecutionContext, config: ReportConfig, settings: ConfigResource
 ) -> MaterializeResult:
-    paths = settings.settings
+    """Assembled from the stored analytics (computed for the config's filter when it has one)."""
+    paths = settings.config
     run_filter = config.run_filter()
-    with connect(paths.duckdb_path) as con:
-        if config.pseudonymize:
-            pseudonymize_runs(con, key_from_env())
-        results = run_all(con, ANALYSES, run_filter)
-    page = build_report(results, run_filter, datetime.now())
+    key = key_from_env() if config.pseudonymize else None
+    with connect(paths.duckdb_path, read_only=True) as con:
+        page = assemble_report(con, run_filter, datetime.now(), pseudonym_key=key)
     out = paths.data_dir / "report.html"
-    out.write_text(page, encoding="utf-8")
-    context.log.info(f"report written to {out}")
-    summary = [s for result in results.values() for s in result.findings[:2]]
+    out.write_text(page.html, encoding="utf-8")
+    context.log.info(f"report written to {out} (figures {page.source})")
+    summary = [s for result in page.results.values() for s in result.findings[:2]]
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(out)),
             "runs_covered": run_filter.describe(),
-            "bytes": len(page.encode("utf-8")),
+            "figures": page.source,
+            "bytes": len(page.html.encode("utf-8")),
             "summary": metadata.findings(summary),
         }
     )

@@ -26,13 +26,14 @@ from runcrawler_assets.archive.runstore import PartitionStore
 from runcrawler_assets.crawl import partition_rows, refresh_partitions
 from runcrawler_assets.defs.assets.metadata import markdown_table
 from runcrawler_assets.defs.partitions import cluster_user_partitions, names_of
-from runcrawler_assets.defs.resources import CrawlProgress, RuncrawlerSettings
+from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
 from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
 GROUP = "ingest"
 OWNERS = ["team:hpc"]
 DUCKDB_POOL = "duckdb"
 PREVIEW_ROWS = 10
+ROW_COUNT = "dagster/row_count"
 COMMON = {
     "partitions_def": cluster_user_partitions,
     "backfill_policy": BackfillPolicy.single_run(),
@@ -51,9 +52,9 @@ def _pairs(context: AssetExecutionContext) -> list[tuple[str, str]]:
     kinds={"python", "file"},
     **COMMON,
 )
-def run_files(context: AssetExecutionContext, settings: RuncrawlerSettings) -> MaterializeResult:
+def run_files(context: AssetExecutionContext, settings: ConfigResource) -> MaterializeResult:
     started = time.monotonic()
-    config = settings.settings
+    config = settings.config
     runs = problems = n_bytes = 0
     preview: list[list[object]] = []
     for cluster, user in _pairs(context):
@@ -91,11 +92,11 @@ class ParseConfig(Config):
 def parsed_runs(
     context: AssetExecutionContext,
     config: ParseConfig,
-    settings: RuncrawlerSettings,
+    settings: ConfigResource,
     progress: CrawlProgress,
 ) -> MaterializeResult:
     started = time.monotonic()
-    paths = settings.settings
+    paths = settings.config
     discoveries = [
         PartitionStore(paths.runs_dir, c, u).read_discovery() for c, u in _pairs(context)
     ]
@@ -109,7 +110,7 @@ def parsed_runs(
     refreshes = refresh_partitions(
         paths,
         discoveries,
-        workers=settings.parse_workers,
+        workers=paths.parse_workers,
         on_parsed=on_parsed,
         reparse_all=config.reparse_all,
     )
@@ -155,9 +156,9 @@ def parsed_runs(
     backfill_policy=BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
-def runs_table(context: AssetExecutionContext, settings: RuncrawlerSettings):
+def runs_table(context: AssetExecutionContext, settings: ConfigResource):
     started = time.monotonic()
-    config = settings.settings
+    config = settings.config
     pairs = _pairs(context)
     # Counted from what run_files found, not from the rows: the two must agree.
     discovered = sum(PartitionStore(config.runs_dir, c, u).read_discovery().found for c, u in pairs)
@@ -167,9 +168,12 @@ def runs_table(context: AssetExecutionContext, settings: RuncrawlerSettings):
         # is one run over every partition.
         replace_partitions(con, (tally.add(partition_rows(config, c, u)) for c, u in pairs))
         total_rows = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
+        total_quarantined = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
     yield MaterializeResult(
         asset_key="runs",
         metadata={
+            # The whole table's, as the UI's "Row count" reads it (not this run's partitions).
+            ROW_COUNT: MetadataValue.int(total_rows),
             "rows_written": tally.rows,
             "quarantined": tally.quarantined,
             "discovered": discovered,
@@ -184,6 +188,7 @@ def runs_table(context: AssetExecutionContext, settings: RuncrawlerSettings):
     yield MaterializeResult(
         asset_key="quarantine",
         metadata={
+            ROW_COUNT: MetadataValue.int(total_quarantined),
             "entries": tally.quarantined,
             "by_reason": MetadataValue.json(dict(tally.by_reason)),
         },

@@ -19,7 +19,9 @@ class Milestone:
     label: str
 
 
-# In the order the solver prints them; the last one is the end marker (code 0).
+SUCCESS_CODE = 0  # the end marker's: a run that printed it succeeded
+
+# In the order the solver prints them; the last one is the end marker (SUCCESS_CODE).
 MILESTONES: tuple[Milestone, ...] = (
     Milestone("Reading run parameters", 110, "reading parameters"),
     Milestone("Reading boundary conditions", 120, "parameters ok, boundary conditions"),

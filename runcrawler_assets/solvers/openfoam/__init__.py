@@ -1,1 +1,1 @@
-"""The OpenFOAM solver: dictionaries, logs, stages, the parser."""
+"""The OpenFOAM solver: dictionaries, case settings, logs, case runs, stages, the parser."""

@@ -3,7 +3,9 @@
 A toy run directory holds `toy.inp` (`key = value` lines) and `toy.log`, which
 prints `Step <n>` lines and `DONE` at the end, or `FATAL: <message>`. The
 parser reuses runcrawler's shared pieces (bounded log reading, verdicts, the
-run-directory frame) so that only what the toy solver prints lives here.
+run-directory frame) so that only what the toy solver prints lives here. It
+declares no `stages` (they are optional): a plugin written before they existed
+keeps working.
 """
 
 from __future__ import annotations

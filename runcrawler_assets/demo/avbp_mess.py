@@ -9,9 +9,9 @@ fails before AVBP prints anything; Slurm cancels the step of a crashed rank; use
 logs in `logs/`, gzip them under any name, and prepare run.params on Windows.
 
 `draw_mess` decides which of these habits a run shows, from a random stream of its own,
-so that `demo.py`'s other draws, and the runs without mess, stay as they were. Each
-other function renders one habit, as the lines a log holds. What a correct parser
-reads from them is in their docstrings, and the truth of `demo.py` follows it: noise
+so that the run's other draws (avbp_planning.py), and the runs without mess, stay as they
+were. Each other function renders one habit, as the lines a log holds. What a correct
+parser reads from them is in their docstrings, and the truth (avbp_truth.py) follows it: noise
 and rank prefixes change nothing in the truth; a wrapped error reads as the unwrapped
 line; a launch that failed is a failed run with no banner, so no version, host,
 stage or duration.
@@ -24,10 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # demo imports this module
-    from runcrawler_assets.demo.avbp import DemoKnobs
+from runcrawler_assets.demo.knobs import DemoKnobs
+from runcrawler_assets.demo.launchers import (
+    OPEN_MPI_RULE,
+    mpirun_noticed,
+    step_cancelled_line,
+)
 
 LOG_FOLDERS = ("logs", "log", "output")
 RANK_STYLES = ("prefixed", "piled", "tagged", "fused")
@@ -39,7 +42,6 @@ LAUNCH_FAILURES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "mpi_abort": ("launch.ms_mpi_init",),
     }
 )
-OPEN_MPI_RULE = "-" * 74
 
 
 @dataclass(frozen=True)
@@ -208,16 +210,6 @@ def progress_bar(rng: random.Random) -> str:
     return "".join(f" Partitioning the grid [{'#' * (p // 10):<10}] {p:3d}%\r" for p in steps)
 
 
-def help_aggregate(host: str, pid: int, n_procs: int) -> list[str]:
-    """Open MPI's summary after an MPI_ABORT: help text, never the run's error."""
-    return [
-        f"[{host}:{pid}] {max(1, n_procs - 1)} more processes have sent help message "
-        "help-mpi-api.txt / mpi-abort",
-        f'[{host}:{pid}] Set MCA parameter "orte_base_help_aggregate" to 0 to see all help / '
-        "error messages",
-    ]
-
-
 # ------------------------------------------------------------------ MPI ranks
 
 _LABELS = ("ERROR", "Error", "*** Fatal")
@@ -278,17 +270,6 @@ def printed_by_ranks(
     )
 
 
-def step_cancelled(jobid: int, host: str, at: datetime) -> list[str]:
-    """What Slurm prints once a task crashed: the step is torn down, no reason given.
-
-    The crash printed before it decides (runs-schema.md, the step-cancelled ranking).
-    """
-    return [
-        "srun: Job step aborted: Waiting up to 32 seconds for job step to finish.",
-        f"slurmstepd: error: *** STEP {jobid}.0 ON {host} CANCELLED AT {at.isoformat()} ***",
-    ]
-
-
 # ------------------------------------------------------------------ launches that failed
 
 
@@ -314,13 +295,6 @@ def _primary_job_box() -> list[str]:
         "a non-zero exit code. Per user-direction, the job has been aborted.",
         OPEN_MPI_RULE,
     ]
-
-
-def _noticed(rank: int, pid: int, host: str, signal: str) -> str:
-    return (
-        f"mpirun noticed that process rank {rank} with PID {pid} on node {host} exited on "
-        f"signal {signal}."
-    )
 
 
 def launch_failure(
@@ -362,10 +336,10 @@ def launch_failure(
         decisive = f"srun: error: {host}: task {rank}: Floating point exception (core dumped)"
         lines = [decisive, f"srun: Terminating StepId={jobid}.0"]
         if rng.random() < 0.5:
-            lines += step_cancelled(jobid, host, at)[1:]
+            lines.append(step_cancelled_line(jobid, host, at))
         return LaunchFailure(template, (), tuple(lines), decisive)
     if template == "launch.signal_11":
-        decisive = _noticed(rank, pid, host, "11 (Segmentation fault)")
+        decisive = mpirun_noticed(rank, pid, host, "11 (Segmentation fault)")
         lines = [*_primary_job_box(), OPEN_MPI_RULE, decisive, OPEN_MPI_RULE]
         return LaunchFailure(template, (), tuple(lines), decisive)
     if template == "launch.ms_mpi_init":
@@ -389,7 +363,7 @@ def launch_failure(
             template, tuple(lines), (), "job aborted: process exited without calling init"
         )
     if template == "mpirun.killed_signal_9":
-        decisive = _noticed(rank, pid, host, "9 (Killed)")
+        decisive = mpirun_noticed(rank, pid, host, "9 (Killed)")
         lines = [*_primary_job_box(), OPEN_MPI_RULE, decisive, OPEN_MPI_RULE]
         return LaunchFailure(template, (), tuple(lines), decisive, banner=True)
     raise ValueError(f"unknown launch failure {template!r}")

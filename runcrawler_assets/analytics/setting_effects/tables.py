@@ -1,0 +1,243 @@
+"""The setting-effects table: SQL over `runs`, then the statistics, one row per setting value.
+
+The SQL unpivots the filtered runs to one row per (run, setting) and reduces
+them to counts and sums per value, per user (the Mantel-Haenszel strata) and
+over the rest of each setting's runs; `analytics.statistics` turns these into
+rates, ratios, intervals and flags. The method is told in the package's
+docstring; the sentences are written in `sentences.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from runcrawler_assets.analytics.core import (
+    FAILED_STATUSES,
+    NOT_SET,
+    UNFINISHED_STATUSES,
+    Bins,
+    RunFilter,
+    query,
+)
+from runcrawler_assets.analytics.statistics import (
+    Z95,
+    log_mean_ratio,
+    mantel_haenszel_risk_ratio,
+    ratio_test,
+    wilson_interval,
+)
+
+# A ratio is tested only when both of its groups hold this many runs, and
+# flagged only when it is at least this large, either way.
+MIN_RUNS = 30
+MIN_RATIO = 1.2
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting of runs-schema.md, the SQL giving a run's value label, and the labels' order."""
+
+    name: str
+    value_sql: str
+    order: tuple[str, ...] = ()
+
+    def sorted_values(self, values: pd.Series) -> list[str]:
+        """Binned values in the bins' order, others alphabetically."""
+        present = sorted(values.dropna().unique())
+        rank = {label: i for i, label in enumerate(self.order)}
+        return sorted(present, key=lambda v: rank.get(v, len(rank)))
+
+
+def _text(column: str) -> Setting:
+    return Setting(column, f"coalesce({column}, '{NOT_SET}')")
+
+
+def _binned(name: str, column: str, bins: Bins) -> Setting:
+    return Setting(name, bins.sql(column), tuple(bins.labels()))
+
+
+SETTINGS: tuple[Setting, ...] = (
+    _text("mixture_name"),
+    _text("les_model"),
+    _text("artificial_viscosity_model"),
+    _text("convection_scheme"),
+    _binned("ncell_group", "ncell_group", Bins((50, 100, 200, 500))),
+    Setting(
+        "reactive_flow",
+        f"CASE WHEN reactive_flow THEN 'yes' WHEN NOT reactive_flow THEN 'no' ELSE '{NOT_SET}' END",
+    ),
+    _binned(
+        "simulation_end_iteration",
+        "iterations_requested",
+        Bins((10_000, 100_000, 1_000_000), unit="iterations"),
+    ),
+    # Users speak of CFL limits as "above 0.9": bins closed on the right.
+    _binned("cfl", "cfl", Bins((0.7, 0.8, 0.9), integer=False, right_closed=True)),
+)
+
+
+def _long_runs_sql() -> str:
+    """The filtered runs unpivoted to one row per (run, setting), so one GROUP BY serves all.
+
+    Per row: user, setting, value label, outcome, efficiency and the log of the
+    efficiency relative to the median of the run's user, cluster and dimension.
+    """
+    values = ",\n".join(f'{s.value_sql} AS "{s.name}"' for s in SETTINGS)
+    names = ", ".join(f'"{s.name}"' for s in SETTINGS)
+    return f"""
+        WITH filtered AS (SELECT * FROM {{runs}}),
+        usual AS (
+            SELECT "user", cluster, dimension, median(efficiency) AS usual_efficiency
+            FROM filtered WHERE status = 'success' AND efficiency > 0 GROUP BY ALL
+        ),
+        labelled AS (
+            SELECT "user", {values},
+                   status NOT IN $unfinished AS finished,
+                   status IN $failed AS failed,
+                   CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END
+                       AS efficiency,
+                   CASE WHEN status = 'success' AND efficiency > 0
+                        THEN ln(efficiency / usual_efficiency) END AS log_relative
+            FROM filtered LEFT JOIN usual USING ("user", cluster, dimension)
+        ),
+        long AS (UNPIVOT labelled ON {names} INTO NAME setting VALUE value)
+    """
+
+
+def _query_long(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, select: str, **params: object
+) -> pd.DataFrame:
+    return query(
+        con,
+        _long_runs_sql() + select,
+        run_filter,
+        unfinished=list(UNFINISHED_STATUSES),
+        failed=list(FAILED_STATUSES),
+        **params,
+    )
+
+
+def failure_strata(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """Mantel-Haenszel strata per (setting, value, user): `a` failures among `n1` finished
+    runs with the value, `c` failures among `n0` finished runs of the same user without it."""
+    return _query_long(
+        con,
+        run_filter,
+        """
+        , per_user AS (
+            SELECT setting, value, "user",
+                   count(*) FILTER (WHERE failed) AS a, count(*) FILTER (WHERE finished) AS n1
+            FROM long GROUP BY ALL
+        )
+        SELECT setting, value, "user", a, n1,
+               sum(a) OVER user_runs - a AS c, sum(n1) OVER user_runs - n1 AS n0
+        FROM per_user WINDOW user_runs AS (PARTITION BY setting, "user")
+        """,
+    )
+
+
+def value_statistics(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """Per (setting, value): counts, median efficiency with its distribution-free 95 % interval
+    (order statistics at the binomial ranks n/2 ± z·√n/2), and sums of log relative
+    efficiency, for the value and for the rest of its setting's runs."""
+    return _query_long(
+        con,
+        run_filter,
+        """
+        , per_value AS (
+            SELECT setting, value,
+                   count(*) FILTER (WHERE finished) AS finished_runs,
+                   count(*) FILTER (WHERE failed) AS failed_runs,
+                   count(efficiency) AS successful_runs,
+                   -- Failed runs' NULLs sort last, past the `successful_runs` ranks read below.
+                   list_sort(list(efficiency), 'ASC', 'NULLS LAST') AS ordered,
+                   count(log_relative) AS n_log, sum(log_relative) AS sum_log,
+                   sum(log_relative * log_relative) AS sum_sq_log,
+                   $z * sqrt(successful_runs) / 2 AS half_width
+            FROM long GROUP BY ALL
+        )
+        SELECT * EXCLUDE (ordered, half_width),
+               (ordered[(successful_runs + 1) // 2] + ordered[successful_runs // 2 + 1]) / 2
+                   AS median_efficiency,
+               ordered[CAST(greatest(1, floor(successful_runs / 2 - half_width) + 1) AS BIGINT)]
+                   AS median_efficiency_ci_low,
+               ordered[CAST(least(successful_runs, ceil(successful_runs / 2 + half_width))
+                            AS BIGINT)] AS median_efficiency_ci_high,
+               sum(finished_runs) OVER setting_runs - finished_runs AS rest_finished_runs,
+               sum(failed_runs) OVER setting_runs - failed_runs AS rest_failed_runs,
+               sum(n_log) OVER setting_runs - n_log AS rest_n_log,
+               sum(sum_log) OVER setting_runs - sum_log AS rest_sum_log,
+               sum(sum_sq_log) OVER setting_runs - sum_sq_log AS rest_sum_sq_log
+        FROM per_value WINDOW setting_runs AS (PARTITION BY setting)
+        """,
+        z=Z95,
+    )
+
+
+def _rate(count: pd.Series, runs: pd.Series) -> pd.Series:
+    return (count / runs.where(runs > 0)).astype(float)
+
+
+def _tested(table: pd.DataFrame, prefix: str, n_col: str, rest_col: str) -> pd.DataFrame:
+    """`prefix`'s ratio with its 95 % interval and flag, from its log ratio and standard error."""
+    estimate, se = table.pop(f"{prefix}_log_ratio"), table.pop(f"{prefix}_log_se")
+    testable = (table[n_col] >= MIN_RUNS) & (table[rest_col] >= MIN_RUNS)
+    tested = ratio_test(estimate, se, testable, table["setting"], MIN_RATIO)
+    return table.join(tested.add_prefix(f"{prefix}_"))
+
+
+EFFECT_COLUMNS: list[str] = [
+    "setting",
+    "value",
+    "finished_runs",
+    "failed_runs",
+    "failure_rate",
+    "failure_rate_ci_low",
+    "failure_rate_ci_high",
+    "rest_failure_rate",
+    "failure_ratio",
+    "failure_ratio_ci_low",
+    "failure_ratio_ci_high",
+    "failure_flagged",
+    "successful_runs",
+    "median_efficiency",
+    "median_efficiency_ci_low",
+    "median_efficiency_ci_high",
+    "efficiency_ratio",
+    "efficiency_ratio_ci_low",
+    "efficiency_ratio_ci_high",
+    "efficiency_flagged",
+]
+
+
+def setting_effects(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """One row per (setting, value), in `SETTINGS` order: counts, rates, intervals, ratios
+    and flags (`EFFECT_COLUMNS`)."""
+    stats = value_statistics(con, run_filter)
+    if stats.empty:
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
+    order = [
+        (setting.name, value)
+        for setting in SETTINGS
+        for value in setting.sorted_values(stats.loc[stats["setting"] == setting.name, "value"])
+    ]
+    table = stats.set_index(["setting", "value"]).loc[order].reset_index()
+    wilson = [
+        wilson_interval(k, n)
+        for k, n in zip(table["failed_runs"], table["finished_runs"], strict=True)
+    ]
+    table[["failure_rate_ci_low", "failure_rate_ci_high"]] = wilson
+    table["failure_rate"] = _rate(table["failed_runs"], table["finished_runs"])
+    table["rest_failure_rate"] = _rate(table["rest_failed_runs"], table["rest_finished_runs"])
+    pooled = {
+        key: mantel_haenszel_risk_ratio(group)
+        for key, group in failure_strata(con, run_filter).groupby(["setting", "value"])
+    }
+    table[["failure_log_ratio", "failure_log_se"]] = [pooled[key] for key in order]
+    table["efficiency_log_ratio"], table["efficiency_log_se"] = log_mean_ratio(table)
+    table = _tested(table, "failure", "finished_runs", "rest_finished_runs")
+    table = _tested(table, "efficiency", "successful_runs", "rest_n_log")
+    return table[EFFECT_COLUMNS]

@@ -1,0 +1,145 @@
+"""The analytics store: each analysis's tables and findings in DuckDB, read back to be shown.
+
+An analysis is computed once per refresh and stored here; everything shown
+afterwards (its charts in the Dagster UI, the report, a CLI report over all
+runs) is drawn from what was stored, never computed again. A report for a
+filter computes into a scratch store (an in-memory DuckDB) and reads back
+through the same `load_results`, so whichever way results came, the report
+sees DuckDB's types and shows them the same way.
+
+Per analysis: its tables, replaced whole, and one row of `analysis_findings`
+(its findings, the version of `runs` they were computed from, and when), in
+one transaction, so a reader never sees new tables with old findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter
+from runcrawler_assets.warehouse.database import quote_identifier, write_table
+
+FINDINGS_TABLE = "analysis_findings"
+FINDINGS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {FINDINGS_TABLE} (analysis VARCHAR, findings VARCHAR[], "
+    "runs_version VARCHAR, computed_at TIMESTAMP)"
+)
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """An analysis's result as stored, with the version of `runs` it was computed from."""
+
+    result: AnalysisResult
+    runs_version: str
+    computed_at: datetime
+
+
+def runs_version(con: duckdb.DuckDBPyConnection) -> str:
+    """What `runs` holds, in a few characters: its rows and a hash of their ids and parse
+    times. Results computed from another version are out of date."""
+    rows, digest = con.execute(
+        "SELECT count(*), coalesce(bit_xor(hash(run_id, parsed_at)), 0) FROM runs"
+    ).fetchone()
+    return f"{rows}:{digest:x}"
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as strings, so an empty table still gets VARCHAR columns, not NULL ones
+    (columns holding lists, such as box plots' outliers, stay lists)."""
+    text = [
+        column
+        for column in frame.columns
+        if frame[column].dtype == object and all(isinstance(v, str) for v in frame[column].dropna())
+    ]
+    return frame.astype(dict.fromkeys(text, "string"))
+
+
+def store_result(
+    con: duckdb.DuckDBPyConnection,
+    analysis: Analysis,
+    result: AnalysisResult,
+    version: str,
+    computed_at: datetime,
+) -> None:
+    """Replace the analysis's tables and findings in the store, in one transaction."""
+    if set(result.tables) != set(analysis.stored_tables):
+        raise ValueError(
+            f"{analysis.name} returned tables {sorted(result.tables)}, "
+            f"declares {sorted(analysis.stored_tables)}"
+        )
+    con.execute(FINDINGS_DDL)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in analysis.stored_tables:
+            write_table(con, name, _typed(result.tables[name]))
+        con.execute(f"DELETE FROM {FINDINGS_TABLE} WHERE analysis = ?", [analysis.name])
+        con.execute(
+            f"INSERT INTO {FINDINGS_TABLE} VALUES (?, ?, ?, ?)",
+            [analysis.name, list(result.findings), version, computed_at],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'main'"
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def load_results(
+    con: duckdb.DuckDBPyConnection, analyses: Iterable[Analysis]
+) -> dict[str, StoredResult]:
+    """What the store holds of `analyses`, by name; an analysis missing a table is left out."""
+    existing = _tables(con)
+    if FINDINGS_TABLE not in existing:
+        return {}
+    rows = con.execute(
+        f"SELECT analysis, findings, runs_version, computed_at FROM {FINDINGS_TABLE}"
+    ).fetchall()
+    stored = {name: (list(findings), version, at) for name, findings, version, at in rows}
+    results = {}
+    for analysis in analyses:
+        if analysis.name not in stored or not existing.issuperset(analysis.stored_tables):
+            continue
+        findings, version, computed_at = stored[analysis.name]
+        tables = {
+            name: con.execute(f"SELECT * FROM {quote_identifier(name)}").df()
+            for name in analysis.stored_tables
+        }
+        results[analysis.name] = StoredResult(
+            AnalysisResult(tables, findings), version, computed_at
+        )
+    return results
+
+
+def refresh(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> AnalysisResult:
+    """Compute the analysis over all runs, store it, and return it as stored: what its
+    asset does once per refresh."""
+    store_result(
+        con, analysis, analysis.compute(con, RunFilter()), runs_version(con), datetime.now()
+    )
+    return load_results(con, [analysis])[analysis.name].result
+
+
+def compute_results(
+    con: duckdb.DuckDBPyConnection, analyses: Iterable[Analysis], run_filter: RunFilter
+) -> dict[str, AnalysisResult]:
+    """Every analysis computed for `run_filter` into a scratch store and read back: the
+    results of a report for a filter, typed as stored ones are. `con` is only read."""
+    analyses = list(analyses)
+    version, now = runs_version(con), datetime.now()
+    with duckdb.connect() as scratch:
+        for analysis in analyses:
+            store_result(scratch, analysis, analysis.compute(con, run_filter), version, now)
+        return {name: stored.result for name, stored in load_results(scratch, analyses).items()}

@@ -1,0 +1,115 @@
+"""A realistic demo archive of AVBP runs, and the truth a correct parser must read from it.
+
+Why: the crawl, the analytics and the report need an archive that looks like the real
+one (archive-format.md) down to its awkward corners, and tests need to know what is in
+it. `generate_archive` writes such an archive and, on request, one JSON line per run
+with the values a correct parser must report (truth.py). Everything is drawn from
+`random.Random` seeded per run, so a seed gives the same paths, contents and
+modification times, except the logs of `running` runs, whose modification time is the
+real time of writing so that a crawl sees them as recent. Plain Python: no Dagster here.
+
+The pieces: who works how (team.py), the effects one can tune (knobs.py), what each
+run will be (avbp_planning.py), its files and truth (avbp_writer.py and the modules it
+names). OpenFOAM cases are added to an archive by openfoam_writer.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runcrawler_assets.demo.avbp_planning import name_runs, plan_run
+from runcrawler_assets.demo.avbp_writer import RenderedRun, render_run
+from runcrawler_assets.demo.destination import DemoArchiveError, check_destination
+from runcrawler_assets.demo.files import write_file
+from runcrawler_assets.demo.knobs import KNOBS, DemoKnobs
+from runcrawler_assets.demo.team import USERS, projects_of
+from runcrawler_assets.records import Status
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What `generate_archive` wrote: run counts by status, files and bytes."""
+
+    root: Path
+    runs: int
+    success: int
+    failed: int
+    killed: int
+    running: int
+    truncated: int
+    not_started: int
+    files: int
+    bytes: int
+
+    def describe(self) -> str:
+        """One line for a human."""
+        return (
+            f"{self.runs} runs in {self.root} ({self.success} success, {self.failed} failed, "
+            f"{self.killed} killed, {self.truncated} truncated, {self.running} running, "
+            f"{self.not_started} not started), {self.files} files, "
+            f"{self.bytes / 1e6:.1f} MB"
+        )
+
+
+def generate_archive(
+    root: Path,
+    runs: int = 200,
+    seed: int = 0,
+    truth: Path | None = None,
+    knobs: DemoKnobs = KNOBS,
+    progress: Callable[[int], None] | None = None,
+) -> DemoSummary:
+    """Write a demo archive of `runs` run directories under `root` (new or empty).
+
+    `truth`, outside the archive, receives one JSON line per run (`TRUTH_FIELDS`).
+    `progress` is called with the number of runs written since its last call.
+    """
+    root, truth = Path(root), Path(truth) if truth is not None else None
+    if runs < 1:
+        raise DemoArchiveError(f"--runs must be at least 1, not {runs}")
+    check_destination(root, truth)
+    projects = {user.login: projects_of(user, seed) for user in USERS}
+    plans = name_runs([plan_run(i, seed, knobs, projects) for i in range(runs)])
+    root.mkdir(parents=True, exist_ok=True)
+    statuses: Counter[str] = Counter()
+    files = written = 0
+    truth_lines: list[str] = []
+    for plan in plans:
+        run = render_run(plan, seed, knobs)
+        written += _write_run(root, run)
+        files += len(run.files)
+        statuses[run.status] += 1
+        if truth is not None:
+            truth_lines.append(json.dumps(run.truth, ensure_ascii=False) + "\n")
+        if progress is not None:
+            progress(1)
+    if truth is not None:
+        truth.parent.mkdir(parents=True, exist_ok=True)
+        truth.write_text("".join(truth_lines), encoding="utf-8")
+    return DemoSummary(
+        root=root,
+        runs=runs,
+        success=statuses[Status.SUCCESS],
+        failed=statuses[Status.FAILED],
+        killed=statuses[Status.KILLED],
+        running=statuses[Status.RUNNING],
+        truncated=statuses[Status.TRUNCATED],
+        not_started=statuses[Status.NOT_STARTED],
+        files=files,
+        bytes=written,
+    )
+
+
+def _write_run(root: Path, run: RenderedRun) -> int:
+    """Write one run directory; returns the bytes written."""
+    run_dir = root.joinpath(*run.run_path.split("/"))
+    run_dir.mkdir(parents=True)
+    for name in run.empty_dirs:
+        (run_dir / name).mkdir()
+    for file in run.files:
+        write_file(run_dir / file.name, file.content, file.mtime)  # logs/, log/, output/ made
+    return sum(len(f.content) for f in run.files)

@@ -1,0 +1,116 @@
+"""One planned AVBP run rendered into its files and its truth, nothing written yet.
+
+Why apart: the order of the draws is the archive's identity (a seed gives the same
+bytes), so one function lays them out: run.params, the mixture database, the sessions
+(restarts), the summary, the logs (names, CRLF, gzip, log folders) and the scheduler's
+output, then the truth. The pieces are in avbp_params, avbp_log, avbp_endings, avbp_truth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from runcrawler_assets.demo.avbp_log import (
+    Session,
+    launch,
+    log_names,
+    log_text,
+    scheduler_text,
+    wrap_up,
+)
+from runcrawler_assets.demo.avbp_params import run_params
+from runcrawler_assets.demo.avbp_planning import RunPlan, draft_run
+from runcrawler_assets.demo.avbp_truth import avbp_truth
+from runcrawler_assets.demo.files import encoded, gzipped, posix_time
+from runcrawler_assets.demo.knobs import DemoKnobs
+from runcrawler_assets.solvers.avbp.milestones import MILESTONES
+
+_GZIP_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class File:
+    """One file of a run directory."""
+
+    name: str  # relative to the run directory
+    content: bytes
+    mtime: float | None  # None: leave the time of writing (logs of running runs)
+
+
+@dataclass(frozen=True)
+class RenderedRun:
+    """A run directory's files and empty folders, and its truth."""
+
+    run_path: str
+    files: tuple[File, ...]
+    empty_dirs: tuple[str, ...]
+    truth: dict[str, Any]
+    status: str
+
+
+def render_run(plan: RunPlan, seed: int, knobs: DemoKnobs) -> RenderedRun:
+    """Turn one named plan into files and truth, from the run's own random streams."""
+    run = draft_run(plan, seed, knobs)
+    rng = run.rng
+    params_text, params = run_params(run)
+    created = posix_time(plan.created_at)
+    crlf_params = rng.random() < plan.user.crlf_share
+    files = [File("run.params", encoded(params_text, crlf=crlf_params), created)]
+    if rng.random() < 0.6:
+        mixture_db = f"$MIXTURE\n  mixture_name = {plan.settings.mixture_name}\n$end_MIXTURE\n"
+        files.append(File("mixture_database.dat", mixture_db.encode(), created - 3600))
+    empty_dirs = ("MESH", "SOLUT") if rng.random() < 0.7 else ()
+    sessions: list[Session] = []
+    if plan.outcome != "not_started":
+        restarts = 0
+        if plan.outcome != "running" and rng.random() < knobs.restart_share:
+            restarts = rng.choices((1, 2, 3), (0.7, 0.22, 0.08))[0]
+        started = plan.created_at + timedelta(
+            seconds=int(min(86400, rng.lognormvariate(math.log(900), 1.2)))
+        )
+        for j in range(restarts + 1):
+            session = launch(run, started, final=j == restarts)
+            sessions.append(session)
+            gap = min(3 * 86400, rng.lognormvariate(math.log(7200), 1.0))
+            started = session.ended + timedelta(seconds=int(gap))
+    summary: dict[str, float | None] = {"wall": None, "cpu": None, "efficiency": None}
+    if sessions and sessions[-1].ending.milestones == len(MILESTONES):
+        summary_text, summary = wrap_up(run, sessions[-1])
+        sessions[-1] = replace(sessions[-1], summary=summary_text)
+    names = log_names(run, sessions)
+    crlf_logs = rng.random() < knobs.crlf_log_share
+    folder = f"{run.mess.log_folder}/" if run.mess.log_folder else ""
+    for j, (name, session) in enumerate(zip(names, sessions, strict=True)):
+        final = j == len(sessions) - 1
+        data = encoded(log_text(run, session), crlf=crlf_logs)
+        if plan.outcome == "running" and final:
+            names[j] = folder + name
+            files.append(File(names[j], data, None))
+            continue
+        dated_gzip = name.startswith("log") and rng.random() < (knobs.gzip_share if final else 0.5)
+        if dated_gzip or run.mess.gzip_any_name:
+            name, data = name + ".gz", gzipped(data, level=_GZIP_LEVEL)
+        names[j] = folder + name
+        files.append(File(names[j], data, posix_time(session.ended)))
+    if (
+        sessions
+        and plan.outcome != "running"
+        and plan.user.copies_scheduler_files
+        and not run.mess.on_workstation
+    ):
+        last = sessions[-1]
+        stem = plan.project.case
+        name = (
+            f"{stem}.e{last.jobid}"
+            if plan.user.log_style == "jobname"
+            else f"slurm-{last.jobid}.out"
+        )
+        data = encoded(scheduler_text(run, last), crlf=crlf_logs)
+        if run.mess.gzip_any_name:
+            name, data = name + ".gz", gzipped(data, level=_GZIP_LEVEL)
+        files.append(File(folder + name, data, posix_time(last.ended)))
+    truth = avbp_truth(run, sessions, params, summary, names[-1] if names else None)
+    return RenderedRun(plan.run_path, tuple(files), empty_dirs, truth, truth["status"])

@@ -1,0 +1,311 @@
+"""Every chart of the analyses, drawn from their tables: one function per chart.
+
+A chart function takes the table (or two) it shows, as the analysis stored
+it, and returns PNG bytes. Nothing is computed here beyond pivoting and
+labelling: a chart shows what its table holds, so the Dagster UI, the report
+and the notebook show the numbers stored once per refresh. `draw_charts`
+gives an analysis's charts by file name, in the order the report shows them;
+the shapes themselves are drawn by `charts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from runcrawler_assets.analytics.errors import ERROR_CATEGORY_NAMES
+from runcrawler_assets.analytics.habits import MIN_NODES_PER_PROCESS
+from runcrawler_assets.analytics.setting_effects import MIN_RUNS
+from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
+from runcrawler_assets.reporting import charts
+
+Tables = Mapping[str, pd.DataFrame]
+
+# One colour per category, fixed, so a category keeps its colour whatever the filter.
+CATEGORY_COLORS = dict(zip(ERROR_CATEGORY_NAMES, charts.PALETTE, strict=False))
+# The box plots of `hpc_habit_distributions`: quantity -> (file name, title, axis label).
+DISTRIBUTION_CHARTS: dict[str, tuple[str, str, str]] = {
+    "n_procs": ("procs_by_user.png", "MPI processes per run, by user", "MPI processes"),
+    "ncell_group": (
+        "ncell_group_by_user.png",
+        "ncell_group per run, by user",
+        "ncell_group [cells per group]",
+    ),
+}
+
+
+def _wide(long: pd.DataFrame, index: str, columns: str, values: str) -> pd.DataFrame:
+    """A long table (period, user, runs) as the wide one stacked bars draw, zeros filled."""
+    if long.empty:
+        return pd.DataFrame()
+    return long.pivot_table(
+        index=index, columns=columns, values=values, aggfunc="sum", fill_value=0
+    )
+
+
+# Errors
+
+
+def error_category_pie(categories: pd.DataFrame) -> bytes:
+    """`error_categories`: runs per category of the runs that did not succeed."""
+    errors = categories[categories["category"] != "none"].set_index("category")["runs"]
+    return charts.pie_chart(
+        errors,
+        "Why runs did not succeed: error categories",
+        CATEGORY_COLORS,
+        max_slices=len(ERROR_CATEGORY_NAMES),
+    )
+
+
+def errors_by_user_heatmap(by_user: pd.DataFrame) -> bytes:
+    """`errors_by_user`: users × categories, only the users and categories with errors."""
+    heat = by_user.set_index("user")[list(ERROR_CATEGORY_NAMES)]
+    heat = heat.loc[heat.sum(axis=1) > 0, heat.sum() > 0]
+    return charts.heatmap(heat, "Error categories per user (runs)", "error category", "user")
+
+
+def failure_stage_bars(stages: pd.DataFrame) -> bytes:
+    """`failure_stages`: one panel per solver, its stages in its order, labelled by code."""
+    code = stages["stage_code"].astype("Int64").astype("string") + "  "
+    labelled = stages.assign(label=code.fillna("") + stages["stage"].astype("string"))
+    panels = {
+        f"{solver} ({int(group['runs'].sum())} failed or killed runs)": group.set_index("label")[
+            "runs"
+        ]
+        for solver, group in labelled.groupby("solver", sort=False)
+    }
+    return charts.bar_panels(
+        panels, "Last stage reached by failed and killed runs", "runs", color="tab:red"
+    )
+
+
+def cpu_hours_lost_bars(lost: pd.DataFrame) -> bytes:
+    """`cpu_hours_lost`: CPU hours of failed and killed runs per category."""
+    return charts.bar_panels(
+        {"": lost.set_index("error_category")["cpu_hours"]},
+        "CPU hours spent in failed and killed runs, per error category",
+        "CPU hours [h]",
+        color="tab:orange",
+    )
+
+
+def _error_charts(tables: Tables) -> dict[str, bytes]:
+    return {
+        "err_type.png": error_category_pie(tables["error_categories"]),
+        "errors_by_user.png": errors_by_user_heatmap(tables["errors_by_user"]),
+        "failure_stages.png": failure_stage_bars(tables["failure_stages"]),
+        "cpu_hours_lost.png": cpu_hours_lost_bars(tables["cpu_hours_lost"]),
+    }
+
+
+# Who runs, and when
+
+
+def runs_per_user_pie(users: pd.DataFrame) -> bytes:
+    """`user_activity`: each user's share of the runs."""
+    return charts.pie_chart(users.set_index("user")["runs"], "Runs per user")
+
+
+def runs_per_period_bars(by_period: pd.DataFrame, period: str) -> bytes:
+    """`runs_by_user_year` or `runs_by_user_month`: runs per period, stacked by user."""
+    wide = _wide(by_period, period, "user", "runs")
+    return charts.stacked_bars(wide, f"Runs per {period} and user", period, "runs", "user")
+
+
+def hour_and_weekday_bars(by_hour: pd.DataFrame, by_weekday: pd.DataFrame) -> bytes:
+    """`runs_by_hour` and `runs_by_weekday`: when runs are set up."""
+    return charts.hour_and_weekday(
+        by_hour.set_index("hour")["runs"],
+        by_weekday.set_index("weekday_name")["runs"],
+        "When runs are set up (parameter file time)",
+    )
+
+
+def _activity_charts(tables: Tables) -> dict[str, bytes]:
+    return {
+        "runs_per_user.png": runs_per_user_pie(tables["user_activity"]),
+        "when_year_user.png": runs_per_period_bars(tables["runs_by_user_year"], "year"),
+        "when_month_user.png": runs_per_period_bars(tables["runs_by_user_month"], "month"),
+        "when_hour_weekday.png": hour_and_weekday_bars(
+            tables["runs_by_hour"], tables["runs_by_weekday"]
+        ),
+    }
+
+
+# What was run
+
+
+def setting_count_panels(counts: pd.DataFrame) -> bytes:
+    """`run_settings`: one panel per setting, runs per value."""
+    panels = {
+        SETTING_LABELS.get(setting, setting): group.set_index("value")["runs"]
+        for setting, group in counts.groupby("setting", sort=False)
+    }
+    return charts.bar_panels(panels, "Runs per setting value", "runs", ncols=2)
+
+
+def mixture_dimension_bars(mixtures: pd.DataFrame) -> bytes:
+    """`mixture_by_dimension`: runs per mixture in 2D and in 3D."""
+    dims = mixtures.set_index("mixture_name")[["runs_2d", "runs_3d"]]
+    return charts.grouped_bars(
+        dims.rename(columns={"runs_2d": "2D", "runs_3d": "3D"}),
+        "Runs per mixture in 2D and 3D",
+        "runs",
+        "dimension",
+    )
+
+
+def _settings_charts(tables: Tables) -> dict[str, bytes]:
+    return {
+        "run_settings.png": setting_count_panels(tables["run_settings"]),
+        "mixture_by_dimension.png": mixture_dimension_bars(tables["mixture_by_dimension"]),
+    }
+
+
+# HPC habits
+
+
+def distribution_boxes(distributions: pd.DataFrame, quantity: str) -> bytes:
+    """`hpc_habit_distributions`: one quantity's box plot per user, on a log axis."""
+    _, title, ylabel = DISTRIBUTION_CHARTS[quantity]
+    boxes = distributions[distributions["quantity"] == quantity]
+    boxes = boxes.drop(columns="quantity").rename(columns={"user": "label"})
+    return charts.box_plots(boxes, title, "user", ylabel, log=True)
+
+
+def nodes_per_process_histogram(histogram: pd.DataFrame) -> bytes:
+    """`nodes_per_process`: runs per bin of mesh nodes per process, with the threshold."""
+    return charts.histogram_by_dimension(
+        histogram,
+        MIN_NODES_PER_PROCESS,
+        "Mesh nodes per MPI process (left of the dashed line: too few)",
+        "mesh nodes per MPI process",
+    )
+
+
+def _habit_charts(tables: Tables) -> dict[str, bytes]:
+    boxes = {
+        file_name: distribution_boxes(tables["hpc_habit_distributions"], quantity)
+        for quantity, (file_name, _, _) in DISTRIBUTION_CHARTS.items()
+    }
+    return {
+        **boxes,
+        "nodes_per_process.png": nodes_per_process_histogram(tables["nodes_per_process"]),
+    }
+
+
+# Efficiency
+
+
+def efficiency_scatter(
+    points: pd.DataFrame, table: pd.DataFrame, by_cluster: pd.DataFrame, solver: str
+) -> bytes:
+    """`efficiency_points` over `efficiency`'s bin medians, for one solver; the title says
+    whether the dots are every run (`efficiency_by_cluster` counts them) or a sample."""
+    points = points[points["solver"] == solver]
+    runs = int(by_cluster.loc[by_cluster["solver"] == solver, "runs"].sum())
+    dots = "runs" if len(points) == runs else f"a sample of {len(points):,} of {runs:,} runs"
+    return charts.efficiency_vs_procs(
+        points,
+        table[table["solver"] == solver],
+        f"{solver}: efficiency against MPI processes (successful runs; dots = {dots})",
+    )
+
+
+def cpu_hours_by_user_cluster_bars(hours: pd.DataFrame) -> bytes:
+    """`cpu_hours_by_user_cluster`: CPU hours per user, stacked by cluster, most first."""
+    stacked = _wide(hours, "user", "cluster", "cpu_hours")
+    if not stacked.empty:
+        stacked = stacked.loc[stacked.sum(axis=1).sort_values(ascending=False).index]
+    return charts.stacked_bars(
+        stacked, "CPU hours per user and cluster", "user", "CPU hours [h]", "cluster"
+    )
+
+
+def _efficiency_charts(tables: Tables) -> dict[str, bytes]:
+    """One scatter per solver, in the tables' order (most successful runs first): the first
+    is `efficiency_vs_procs.png`, the others carry their solver's name."""
+    by_cluster = tables["efficiency_by_cluster"]
+    solvers = list(dict.fromkeys(by_cluster["solver"])) or ["avbp"]
+    points, table = tables["efficiency_points"], tables["efficiency"]
+    scatters = {
+        "efficiency_vs_procs.png" if i == 0 else f"efficiency_vs_procs_{solver}.png": (
+            efficiency_scatter(points, table, by_cluster, solver)
+        )
+        for i, solver in enumerate(solvers)
+    }
+    hours = cpu_hours_by_user_cluster_bars(tables["cpu_hours_by_user_cluster"])
+    return {**scatters, "cpu_hours_by_user_cluster.png": hours}
+
+
+# Is it related to a setting?
+
+FOREST_CHARTS: dict[str, tuple[str, str, str, str]] = {
+    # prefix: (file name, runs column, title, axis label)
+    "failure": (
+        "setting_failure_ratios.png",
+        "finished_runs",
+        "Failure rate of each setting value relative to the other runs (95 % CI)",
+        "risk ratio vs the same users' other runs (> 1: fails more often); "
+        "in brackets: finished runs",
+    ),
+    "efficiency": (
+        "setting_efficiency_ratios.png",
+        "successful_runs",
+        "Efficiency of each setting value relative to the other runs (95 % CI)",
+        "efficiency ratio vs same user, cluster and dimension (> 1: slower); "
+        "in brackets: successful runs",
+    ),
+}
+
+
+def setting_ratio_forest(effects: pd.DataFrame, prefix: str) -> bytes:
+    """`setting_effects`: the `failure` or `efficiency` ratio of each tested value."""
+    _, n_col, title, xlabel = FOREST_CHARTS[prefix]
+    tested = effects[effects[n_col] >= MIN_RUNS]
+    runs = " (" + tested[n_col].astype(str) + ")"
+    frame = pd.DataFrame(
+        {
+            "label": tested["setting"] + " = " + tested["value"] + runs,
+            "ratio": tested[f"{prefix}_ratio"],
+            "ci_low": tested[f"{prefix}_ratio_ci_low"],
+            "ci_high": tested[f"{prefix}_ratio_ci_high"],
+            "flagged": tested[f"{prefix}_flagged"],
+        }
+    )
+    return charts.ratio_forest(frame, title, xlabel)
+
+
+def _setting_effect_charts(tables: Tables) -> dict[str, bytes]:
+    return {
+        file_name: setting_ratio_forest(tables["setting_effects"], prefix)
+        for prefix, (file_name, *_) in FOREST_CHARTS.items()
+    }
+
+
+CHARTS: dict[str, Callable[[Tables], dict[str, bytes]]] = {
+    "error_categories": _error_charts,
+    "user_activity": _activity_charts,
+    "run_settings": _settings_charts,
+    "hpc_habits": _habit_charts,
+    "efficiency": _efficiency_charts,
+    "setting_effects": _setting_effect_charts,
+}
+
+
+def draw_charts(analysis: str, tables: Tables) -> dict[str, bytes]:
+    """The charts of `analysis` (its name), drawn from its tables: file name -> PNG."""
+    return CHARTS[analysis](tables)
+
+
+def write_charts(directory: Path, pngs: Mapping[str, bytes]) -> list[Path]:
+    """Write each chart as `directory/<file name>`; returns the paths, in order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for file_name, png in pngs.items():
+        path = directory / file_name
+        path.write_bytes(png)
+        paths.append(path)
+    return paths
