@@ -1,32 +1,53 @@
 """Benchmark 2, incremental refresh: 10 runs land in a crawled archive of N runs.
 
-Timed as the deployment does it: one `archive_sensor` tick (no cursor, so it
-compares with what the crawl recorded), then materializing the ingest assets of
-just the partitions it requested. Compared with the cold crawl of the same N.
+Two paths, each compared with the cold crawl of the same N in the same run:
+
+- **the sensor** (`bench_incremental`): one `archive_sensor` tick (no cursor,
+  so it compares with what the crawl recorded), then materializing the ingest
+  assets of just the partitions it requested, then the analytics and the
+  report, as the automation sensor would;
+- **the CLI** (`bench_recrawl`, issue 16): `runcrawler crawl` again with
+  nothing changed (idle), then after copying 10 runs in (+10), each in a child
+  process as the cold crawl was, with what each did counted from the Dagster
+  instance (partitions swapped, analyses computed, assets skipped); next to
+  the floors an idle crawl cannot go below: the discovery walk of the archive
+  and the start of a Python process importing the Dagster layer.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, SensorResult, build_sensor_context
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    SensorResult,
+    build_sensor_context,
+    materialize,
+)
 
-from benchmarks.common import Workspace, load_average, temporary_workspace
+from benchmarks.common import REPO, Workspace, crawl_in_child, load_average, temporary_workspace
+from runcrawler_assets.analytics import ANALYSES
+from runcrawler_assets.archive.discovery import discover_partition, list_partitions
 from runcrawler_assets.config import Config
+from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.resources import ConfigResource
-from runcrawler_assets.defs.runner import refresh_partition
+from runcrawler_assets.defs.runner import QUIET_LOGS, refresh_partition
 from runcrawler_assets.defs.sensors import archive_sensor
 
 
-def add_runs(workspace: Workspace, n_runs: int, count: int) -> list[str]:
+def add_runs(workspace: Workspace, n_runs: int, count: int, prefix: str = "added") -> list[str]:
     """Copy `count` runs of the first user's first case as new runs of the same case."""
     archive = workspace.archive(n_runs)
     sources = sorted(p.parent for p in archive.glob("*/*/*/*/run.params"))[:count]
     added = []
     for index, source in enumerate(sources):
-        target = source.with_name(f"added_{index}")
+        target = source.with_name(f"{prefix}_{index}")
         shutil.copytree(source, target)
         added.append(target.relative_to(archive).as_posix())
     return added
@@ -52,6 +73,17 @@ def bench_incremental(n_runs: int, workspace: Workspace | None = None, added: in
             outcome = refresh_partition(settings, instance, request.partition_key, parse_workers=2)
             parsed += _parsed_counts(outcome)
         refresh = time.perf_counter() - started
+        started = time.perf_counter()
+        analytics = materialize(
+            [*ANALYSIS_ASSETS, report],
+            instance=instance,
+            resources={"settings": resource},
+            run_config=QUIET_LOGS,
+            raise_on_error=False,
+        )
+        analytics_s = time.perf_counter() - started
+    computed = {e.asset_key.to_user_string() for e in analytics.get_asset_materialization_events()}
+    total = tick + refresh + analytics_s
     return {
         "runs": n_runs,
         "added": len(new_runs),
@@ -59,10 +91,94 @@ def bench_incremental(n_runs: int, workspace: Workspace | None = None, added: in
         "runs_parsed": sum(parsed),
         "tick_s": round(tick, 3),
         "refresh_s": round(refresh, 3),
-        "total_s": round(tick + refresh, 3),
+        "ingest_total_s": round(tick + refresh, 3),
+        "analytics_s": round(analytics_s, 3),
+        "analyses_computed": len(computed & {a.name for a in ANALYSES}),
+        "total_s": round(total, 3),
         "cold_crawl_s": round(crawl.seconds, 2),
-        "vs_cold_crawl": round((tick + refresh) / crawl.seconds, 4),
+        "vs_cold_crawl": round(total / crawl.seconds, 4),
         "load_average": load,
+    }
+
+
+def _new_runs(instance: DagsterInstance, known: set[str]) -> list[str]:
+    return [run.run_id for run in instance.get_runs() if run.run_id not in known]
+
+
+def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
+    """What the crawls since `before` (run ids) materialized, from the Dagster instance."""
+    with DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
+        run_ids = _new_runs(instance, before)
+        materialized: list[str] = []
+        swapped = 0
+        for run_id in run_ids:
+            for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+                event = entry.dagster_event
+                if event is None or event.asset_key is None:
+                    continue
+                materialized.append(event.asset_key.to_user_string())
+                if event.asset_key.to_user_string() == "runs":
+                    metadata = event.step_materialization_data.materialization.metadata
+                    swapped = max(swapped, int(metadata["partitions_swapped"].value))
+        return {
+            "dagster_runs": len(run_ids),
+            "partitions_swapped": swapped,
+            "analyses_computed": len(set(materialized) & {a.name for a in ANALYSES}),
+            "report_written": "report" in materialized,
+        }
+
+
+def _run_ids(data_dir: Path) -> set[str]:
+    with DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
+        return {run.run_id for run in instance.get_runs()}
+
+
+def _timed_crawl(archive: Path, data_dir: Path) -> dict[str, Any]:
+    before = _run_ids(data_dir)
+    crawl = crawl_in_child(archive, data_dir)
+    return {"seconds": round(crawl.seconds, 2), **_what_was_done(data_dir, before)}
+
+
+def discovery_walk_s(settings: Config) -> float:
+    """The discovery walk of the whole archive (listing and stat, as `run_files` does)."""
+    started = time.perf_counter()
+    for cluster, user in list_partitions(settings):
+        discover_partition(settings, cluster, user)
+    return time.perf_counter() - started
+
+
+def dagster_start_s() -> float:
+    """A fresh interpreter importing the Dagster layer: paid by every `runcrawler crawl`."""
+    command = [sys.executable, "-c", "import runcrawler_assets.definitions"]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def bench_recrawl(n_runs: int, workspace: Workspace | None = None, added: int = 10) -> dict:
+    """`runcrawler crawl` idle and after `added` new runs, against the cold crawl of `n_runs`.
+
+    Call it right after the cold crawl (before the sensor benchmark refreshes anything).
+    """
+    workspace = workspace or temporary_workspace()
+    cold = workspace.crawl(n_runs)
+    archive = workspace.archive(n_runs)
+    settings = Config(archive_root=archive, data_dir=cold.data_dir)
+    load = load_average()
+    idle = _timed_crawl(archive, cold.data_dir)
+    walk = discovery_walk_s(settings)
+    start = dagster_start_s()
+    new_runs = add_runs(workspace, n_runs, added, prefix="recrawl_added")
+    plus = _timed_crawl(archive, cold.data_dir)
+    return {
+        "runs": n_runs,
+        "added": len(new_runs),
+        "cold_crawl_s": round(cold.seconds, 2),
+        "idle": {**idle, "vs_cold_crawl": round(idle["seconds"] / cold.seconds, 4)},
+        "plus": {**plus, "vs_cold_crawl": round(plus["seconds"] / cold.seconds, 4)},
+        "discovery_walk_s": round(walk, 2),
+        "dagster_start_s": round(start, 2),
+        "load_average": [load, load_average()],
     }
 
 

@@ -1,11 +1,15 @@
 """Every benchmark at full size, in one run: figures into BENCHMARKS.md and benchmarks/results.json.
 
     .venv/bin/python -m benchmarks [--workdir DIR] [--small]
+    .venv/bin/python -m benchmarks --scale 1000000   # the sensor tick on a 1 M-run archive
 
 Archives are generated under the work folder (default: a new folder in /tmp;
 the 100,000-run archive takes ~2.7 GB) and deleted at the end. The figures go
 between the markers of BENCHMARKS.md, so the prose around them stays.
 `--small` runs every benchmark at a tenth of the size, to try the command.
+`--scale N` generates one archive of N runs (hard links to 10,000 rendered runs above
+100,000: ~3 min and ~10 GB of folders at 1,000,000) and measures the sensor tick on it,
+printing the figures (BENCHMARKS.md, "Big archives", quotes them by hand).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 from benchmarks.analytics import bench_analytics
 from benchmarks.cold_crawl import bench_cold_crawl
 from benchmarks.common import REPO, Workspace, load_average
-from benchmarks.incremental import bench_incremental
+from benchmarks.incremental import bench_incremental, bench_recrawl
 from benchmarks.memory import bench_memory
 from benchmarks.sensor_tick import bench_sensor_tick
 
@@ -37,9 +41,11 @@ def run(workspace: Workspace, scale: float) -> dict[str, Any]:
     figures: dict[str, Any] = {"sizes": [small, medium, large]}
     figures["cold_crawl"] = bench_cold_crawl(medium, workspace, sample_runs=int(5000 * scale))
     figures["analytics"] = bench_analytics(int(1_000_000 * scale), workspace, source_runs=medium)
-    figures["memory"], figures["incremental"] = [], []
+    figures["memory"], figures["incremental"], figures["recrawl"] = [], [], []
     for n in (small, medium):
         figures["memory"].append(bench_memory(n, workspace))
+        # right after the cold crawl, before the sensor benchmark refreshes a partition
+        figures["recrawl"].append(bench_recrawl(n, workspace))
         figures["incremental"].append(bench_incremental(n, workspace))
     workspace.remove(small)
     workspace.remove(medium)
@@ -48,6 +54,21 @@ def run(workspace: Workspace, scale: float) -> dict[str, Any]:
     figures["incremental"].append(bench_incremental(large, workspace))
     workspace.remove(large)
     return figures
+
+
+def at_scale(runs: int, workdir: Path | None) -> dict[str, Any]:
+    """One archive of `runs` runs, its generation timed, and the sensor tick over it."""
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="runcrawler-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    workspace = Workspace(workdir, gigabyte_logs=0)
+    try:
+        started = time.perf_counter()
+        workspace.archive(runs)
+        generated = time.perf_counter() - started
+        figures = bench_sensor_tick(runs, workspace)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"generate_s": round(generated, 1), **figures, "machine": machine()}
 
 
 def machine() -> str:
@@ -128,15 +149,40 @@ def markdown(figures: dict[str, Any]) -> str:
         "",
         "### 2. Incremental refresh (10 runs added to one user's case)",
         "",
-        "| archive | sensor tick | refresh (ingest of the partition) | total | vs cold crawl | "
-        "runs parsed | load |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "Through the sensor (tick, ingest of the partition it requests, then the analytics "
+        "and the report):",
+        "",
+        "| archive | sensor tick | refresh (ingest of the partition) | analytics + report | "
+        "total | vs cold crawl | runs parsed | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in figures["incremental"]:
         lines.append(
             f"| {row['runs']:,} | {row['tick_s']:.2f} s | {row['refresh_s']:.2f} s | "
+            f"{row.get('analytics_s', 0):.2f} s | "
             f"{row['total_s']:.2f} s | {100 * row['vs_cold_crawl']:.1f} % of "
             f"{row['cold_crawl_s']:.0f} s | {row['runs_parsed']} | {row['load_average']} |"
+        )
+    lines += [
+        "",
+        "Through the CLI (`runcrawler crawl` in a child process, as the cold crawl; idle = "
+        "nothing changed; the floors: the discovery walk, and a Python process importing "
+        "the Dagster layer):",
+        "",
+        "| archive | cold crawl | idle | vs cold | +10 runs | vs cold | +10: partitions "
+        "swapped, analyses computed | idle: Dagster runs, swapped, computed | "
+        "discovery walk | Dagster import |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in figures.get("recrawl", []):
+        idle, plus = row["idle"], row["plus"]
+        lines.append(
+            f"| {row['runs']:,} | {row['cold_crawl_s']:.1f} s | {idle['seconds']:.2f} s | "
+            f"{100 * idle['vs_cold_crawl']:.1f} % | {plus['seconds']:.2f} s | "
+            f"{100 * plus['vs_cold_crawl']:.1f} % | {plus['partitions_swapped']}, "
+            f"{plus['analyses_computed']} | {idle['dagster_runs']}, "
+            f"{idle['partitions_swapped']}, {idle['analyses_computed']} | "
+            f"{row['discovery_walk_s']:.2f} s | {row['dagster_start_s']:.2f} s |"
         )
     first, last = figures["incremental"][0], figures["incremental"][-1]
     lines += [
@@ -196,7 +242,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--workdir", type=Path, help="where archives go (default: a temp folder)")
     parser.add_argument("--small", action="store_true", help="a tenth of the sizes, to try it")
+    parser.add_argument("--scale", type=int, metavar="N", help="the sensor tick at N runs only")
     args = parser.parse_args()
+    if args.scale:
+        print(json.dumps(at_scale(args.scale, args.workdir), indent=1))
+        return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="runcrawler-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     started, load_before = time.monotonic(), load_average()

@@ -10,10 +10,17 @@ Crash safety: records are written before the index that lists them, and
 record files are removed only after the index that no longer lists them, so
 a crawl killed at any point leaves an index whose every record exists (at
 worst an orphan record file, rewritten or ignored by the next crawl).
+
+Cost in proportion to change (issue 16): a partition in which nothing was
+parsed, removed or newly quarantined keeps its index and quarantine files
+untouched (a problem seen again keeps the time it was first seen), so its
+content digest (`partition_version`) is unchanged and the warehouse skips it
+without reading its records.
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import stat
@@ -25,19 +32,38 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
+import duckdb
+
 from runcrawler_assets.archive.discovery import (
     DiscoveredRun,
     PartitionDiscovery,
     Problem,
     discover_partition,
 )
-from runcrawler_assets.archive.runstore import IndexEntry, PartitionStore, QuarantineEntry
+from runcrawler_assets.archive.runstore import (
+    INDEX_FILE,
+    IndexEntry,
+    PartitionStore,
+    QuarantineEntry,
+)
 from runcrawler_assets.config import Config
-from runcrawler_assets.records import RunRecord, run_id_for
+from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
 from runcrawler_assets.solvers import registered_parsers
 from runcrawler_assets.solvers.rundir import MAX_JOB_DURATION, bound_file_times
-from runcrawler_assets.warehouse.cleaning import LIMITS, bound_record, clean_record, shorten
-from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
+from runcrawler_assets.warehouse.cleaning import (
+    CLEANING_POLICY,
+    LIMITS,
+    bound_record,
+    clean_record,
+    shorten,
+)
+from runcrawler_assets.warehouse.database import (
+    PartitionRows,
+    connect,
+    partition_key_text,
+    replace_partitions,
+    swapped_versions,
+)
 
 # Below this many runs to parse, worker start-up costs more than it saves.
 MIN_RUNS_FOR_WORKERS = 64
@@ -46,6 +72,13 @@ BATCH_SIZE = 128
 IN_FLIGHT_BATCHES = 3
 # Quarantine reasons given while parsing a run: kept while its fingerprint holds.
 PARSE_REASONS = frozenset({"parser_error", "vanished"})
+# What turns a partition's JSON into rows besides its content: the columns and the cleaning
+# rules. Part of every partition's version, so a change of either swaps every partition again.
+ROWS_CODE_VERSION = hashlib.sha1(
+    repr(
+        ([(c.name, c.sql_type) for c in RUN_COLUMNS], sorted(LIMITS.items()), CLEANING_POLICY)
+    ).encode()
+).hexdigest()[:12]
 
 
 @dataclass
@@ -61,6 +94,7 @@ class PartitionRefresh:
     removed: int = 0
     quarantined: int = 0
     bytes_parsed: int = 0
+    files_unchanged: bool = False  # index and quarantine left as they were: same version
     parsed_run_ids: list[str] = field(default_factory=list)
 
     @property
@@ -152,10 +186,25 @@ def _parse_all(
             yield from zip(batch, future.result(), strict=True)
 
 
-def _problem_entry(cluster: str, user: str, problem: Problem, now: datetime) -> QuarantineEntry:
+def _problem_entry(
+    cluster: str,
+    user: str,
+    problem: Problem,
+    now: datetime,
+    seen: dict[tuple[str, str, str], QuarantineEntry],
+) -> QuarantineEntry:
+    """The quarantine entry of a problem; one already recorded keeps its first `seen_at`
+    (so a partition where nothing changed keeps its files, and its version, as they were)."""
+    previous = seen.get((problem.path, problem.reason, problem.detail))
+    if previous is not None:
+        return previous
     return QuarantineEntry(
         cluster, user, problem.path, problem.reason, problem.detail, now.isoformat()
     )
+
+
+def _entry_key(entry: QuarantineEntry) -> tuple[str, ...]:
+    return (entry.path, entry.reason, entry.detail, entry.seen_at)
 
 
 def refresh_partitions(
@@ -178,16 +227,20 @@ def refresh_partitions(
     indexes: dict[tuple[str, str], dict[str, IndexEntry]] = {}
     quarantines: dict[tuple[str, str], list[QuarantineEntry]] = {}
     stale_records: dict[tuple[str, str], list[str]] = {}
+    previous_files: dict[tuple[str, str], tuple[dict[str, IndexEntry], list[QuarantineEntry]]] = {}
     jobs: list[ParseJob] = []
     for discovery in discoveries:
         cluster, user = key = (discovery.cluster, discovery.user)
         store = PartitionStore(settings.runs_dir, cluster, user)
         old_index = store.read_index()
-        old_quarantine = {q.path: q for q in store.read_quarantine() if q.reason in PARSE_REASONS}
+        old_entries = store.read_quarantine()
+        previous_files[key] = (old_index, old_entries)
+        old_quarantine = {q.path: q for q in old_entries if q.reason in PARSE_REASONS}
+        seen = {(q.path, q.reason, q.detail): q for q in old_entries}
         runs, problems = discovery.runs, discovery.problems
         refresh = PartitionRefresh(cluster, user, discovered=len(runs))
         new_index: dict[str, IndexEntry] = {}
-        quarantine = [_problem_entry(cluster, user, p, now) for p in problems]
+        quarantine = [_problem_entry(cluster, user, p, now, seen) for p in problems]
         for run in runs:
             previous = old_index.get(run.run_path)
             if not reparse_all and previous is not None and previous.fingerprint == run.fingerprint:
@@ -218,11 +271,15 @@ def refresh_partitions(
         key = (job.cluster, job.user)
         if isinstance(outcome, RunRecord):
             PartitionStore(settings.runs_dir, *key).write_record(outcome)
-            indexes[key][job.run.run_path] = IndexEntry(job.run.fingerprint, outcome.run_id)
+            indexes[key][job.run.run_path] = IndexEntry(
+                job.run.fingerprint, outcome.run_id, job.now.isoformat()
+            )
             refreshes[key].parsed_run_ids.append(outcome.run_id)
         else:
             stale_records[key].append(run_id_for(job.run.run_path))
-            indexes[key][job.run.run_path] = IndexEntry(job.run.fingerprint, None)
+            indexes[key][job.run.run_path] = IndexEntry(
+                job.run.fingerprint, None, job.now.isoformat()
+            )
             quarantines[key].append(outcome)
         if on_parsed is not None:
             on_parsed(done, len(jobs))
@@ -230,7 +287,13 @@ def refresh_partitions(
     for key, refresh in refreshes.items():
         store = PartitionStore(settings.runs_dir, *key)
         refresh.quarantined = len(quarantines[key])
-        if refresh.discovered or quarantines[key] or store.folder.exists():
+        old_index, old_entries = previous_files[key]
+        unchanged = indexes[key] == old_index and sorted(
+            map(_entry_key, quarantines[key])
+        ) == sorted(map(_entry_key, old_entries))
+        if unchanged and (store.folder / INDEX_FILE).is_file():
+            refresh.files_unchanged = True
+        elif refresh.discovered or quarantines[key] or store.folder.exists():
             store.write_quarantine(quarantines[key])
             store.write_index(indexes[key])
         for run_id in stale_records[key]:  # only once the index no longer lists them
@@ -238,8 +301,21 @@ def refresh_partitions(
     return list(refreshes.values())
 
 
-def partition_rows(settings: Config, cluster: str, user: str) -> PartitionRows:
-    """A partition's rows for the warehouse: its records cleaned, the rejects quarantined."""
+def partition_version(settings: Config, cluster: str, user: str) -> str:
+    """What a partition's rows are made from, as a digest: its JSON store's index and
+    quarantine (as bytes, nothing parsed) and the code that turns them into rows."""
+    digest = PartitionStore(settings.runs_dir, cluster, user).content_digest()
+    return f"{ROWS_CODE_VERSION}:{digest}"
+
+
+def partition_rows(
+    settings: Config, cluster: str, user: str, version: str | None = None
+) -> PartitionRows:
+    """A partition's rows for the warehouse: its records cleaned, the rejects quarantined.
+
+    `version` (from `partition_version`, taken *before* the records are read) is recorded
+    with the swap, so the next swap of an unchanged partition can be skipped.
+    """
     store = PartitionStore(settings.runs_dir, cluster, user)
     records: list[RunRecord] = []
     quarantine = store.read_quarantine()
@@ -252,7 +328,67 @@ def partition_rows(settings: Config, cluster: str, user: str) -> PartitionRows:
             )
         else:
             records.append(cleaned)
-    return PartitionRows(cluster, user, records, quarantine)
+    return PartitionRows(cluster, user, records, quarantine, version)
+
+
+def changed_partitions(
+    con: duckdb.DuckDBPyConnection, settings: Config, partitions: Iterable[tuple[str, str]]
+) -> list[tuple[tuple[str, str], str]]:
+    """The partitions whose JSON store differs from what their rows were swapped in from,
+    each with its current version: the only ones a swap has to read and rewrite."""
+    swapped = swapped_versions(con)
+    current = ((pair, partition_version(settings, *pair)) for pair in partitions)
+    return [
+        (pair, version)
+        for pair, version in current
+        if swapped.get(partition_key_text(*pair)) != version
+    ]
+
+
+def swap_changed_partitions(
+    con: duckdb.DuckDBPyConnection,
+    settings: Config,
+    partitions: Iterable[tuple[str, str]],
+    on_rows: Callable[[PartitionRows], PartitionRows] = lambda rows: rows,
+) -> int:
+    """Swap the rows of the changed partitions among `partitions` (one transaction, one
+    partition in memory at a time); returns how many were swapped. `on_rows` sees each."""
+    changed = changed_partitions(con, settings, partitions)
+    return replace_partitions(
+        con, (on_rows(partition_rows(settings, c, u, version)) for (c, u), version in changed)
+    )
+
+
+@dataclass(frozen=True)
+class ArchiveCheck:
+    """What a look at the archive (the discovery walk, no file opened) says is left to do."""
+
+    runs: int  # run directories found
+    problems: int  # folders that will be quarantine entries
+    stale: list[tuple[str, str]]  # partitions to refresh: new, changed or not yet in DuckDB
+
+
+def check_archive(
+    settings: Config, partitions: Iterable[tuple[str, str]], swapped: dict[tuple[str, str], str]
+) -> ArchiveCheck:
+    """Walk `partitions` as `run_files` does and list those with anything to do: runs added,
+    changed or removed since the JSON store last recorded them, or a store not yet swapped
+    into DuckDB as it is (`swapped`: `database.swapped_versions`). A partition missing from
+    the archive whose store folder exists is checked too (its rows must go)."""
+    runs = problems = 0
+    stale = []
+    for cluster, user in partitions:
+        store = PartitionStore(settings.runs_dir, cluster, user)
+        discovery = discover_partition(settings, cluster, user)
+        runs, problems = runs + len(discovery.runs), problems + len(discovery.problems)
+        settled = (
+            store.is_settled(discovery)
+            and swapped.get(partition_key_text(cluster, user))
+            == partition_version(settings, cluster, user)
+        ) or not (discovery.found or store.folder.exists())
+        if not settled:
+            stale.append((cluster, user))
+    return ArchiveCheck(runs, problems, stale)
 
 
 def crawl_into_warehouse(
@@ -269,5 +405,5 @@ def crawl_into_warehouse(
         )
     refreshes = refresh_partitions(settings, discoveries, workers=workers)
     with connect(settings.duckdb_path) as con:
-        replace_partitions(con, (partition_rows(settings, c, u) for c, u in partitions))
+        swap_changed_partitions(con, settings, partitions)
     return refreshes

@@ -12,7 +12,7 @@ import pytest
 from benchmarks.analytics import bench_analytics
 from benchmarks.cold_crawl import bench_cold_crawl
 from benchmarks.common import Workspace
-from benchmarks.incremental import bench_incremental
+from benchmarks.incremental import bench_incremental, bench_recrawl
 from benchmarks.memory import bench_memory
 from benchmarks.run_all import END, START, markdown, write_markdown
 from benchmarks.sensor_tick import bench_sensor_tick
@@ -30,6 +30,8 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {
         "sizes": [RUNS],
         "cold_crawl": bench_cold_crawl(RUNS, workspace, sample_runs=40),
+        # right after the cold crawl: the sensor benchmark below refreshes a partition
+        "recrawl": [bench_recrawl(RUNS, workspace, added=3)],
         "analytics": bench_analytics(300, workspace, source_runs=RUNS),
         "memory": [bench_memory(RUNS, workspace)],
         "sensor_tick": bench_sensor_tick(RUNS, workspace),
@@ -53,7 +55,28 @@ def test_cold_crawl_compares_the_same_runs_and_the_parser_extracts_most(figures:
 def test_incremental_refresh_parses_only_the_added_runs(figures: dict) -> None:
     (refresh,) = figures["incremental"]
     assert (refresh["added"], refresh["runs_parsed"], refresh["partitions_refreshed"]) == (3, 3, 1)
+    assert refresh["analyses_computed"] == len(ANALYSES)  # once each, after the refresh
     assert 0 < refresh["vs_cold_crawl"] < 1
+
+
+def test_an_idle_crawl_swaps_no_partition_and_computes_no_analysis(figures: dict) -> None:
+    (recrawl,) = figures["recrawl"]
+    idle = recrawl["idle"]
+    assert (idle["partitions_swapped"], idle["analyses_computed"]) == (0, 0)
+    assert not idle["report_written"]
+    assert idle["dagster_runs"] == 0  # nothing to do, so no run launched at all
+
+
+def test_a_crawl_after_three_new_runs_swaps_their_partition_and_computes_each_analysis_once(
+    figures: dict,
+) -> None:
+    (recrawl,) = figures["recrawl"]
+    plus = recrawl["plus"]
+    assert recrawl["added"] == 3
+    # the three copies land in one user's case: one partition, one run, one refresh
+    assert (plus["partitions_swapped"], plus["dagster_runs"]) == (1, 1)
+    assert plus["analyses_computed"] == len(ANALYSES) and plus["report_written"]
+    assert 0 < recrawl["idle"]["vs_cold_crawl"] < 1 and 0 < plus["vs_cold_crawl"] < 1
 
 
 def test_memory_reports_the_main_process_and_the_workers(figures: dict) -> None:
@@ -95,3 +118,4 @@ def test_the_figures_render_between_the_markers_and_keep_the_prose(
     assert "stale figures" not in text
     assert text.startswith("# Benchmarks\n\nprose") and text.endswith("more prose\n")
     assert "### 5. Sensor tick" in text
+    assert "Through the CLI" in text

@@ -130,3 +130,58 @@ def test_two_partitions_materialized_concurrently_both_succeed(archive, tmp_path
     )
     assert got == expected
     assert os.path.exists(settings.duckdb_path)
+
+
+# ---------------------------------------------------------------- issue 16: cost in proportion
+
+
+def _all_assets() -> list:
+    from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+
+    return [*INGEST_ASSETS, *ANALYSIS_ASSETS, report]
+
+
+def test_an_idle_crawl_launches_no_run_swaps_nothing_and_computes_nothing(archive):
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    cold = crawl(settings, _all_assets(), instance)
+    assert cold.success and cold.analyses_computed == 6 and cold.partitions_swapped > 0
+    runs_before = len(instance.get_runs())
+    idle = crawl(settings, _all_assets(), instance)
+    assert idle.success and (idle.partitions_swapped, idle.analyses_computed) == (0, 0)
+    assert "runs" in idle.skipped and "report" in idle.skipped
+    assert idle.describe_skipped().startswith("skipped: runs unchanged")
+    assert len(instance.get_runs()) == runs_before
+    assert idle.rows == cold.rows and idle.discovered == cold.discovered
+
+
+def test_new_runs_swap_only_their_partition_and_the_analyses_run_once(archive):
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    crawl(settings, _all_assets(), instance)
+    source = _run_dirs(settings.archive_root)[0]
+    shutil.copytree(source, source.with_name("copied"))
+    again = crawl(settings, _all_assets(), instance)
+    assert again.success and (again.parsed, again.partitions_swapped) == (1, 1)
+    assert again.analyses_computed == 6 and again.skipped == ()
+
+
+def test_analyses_left_out_of_date_by_an_ingest_only_crawl_are_computed_by_the_next(archive):
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    assert crawl(settings, INGEST_ASSETS, instance).success
+    summary = crawl(settings, _all_assets(), instance)
+    assert summary.success and summary.partitions_swapped == 0 and summary.analyses_computed == 6
+
+
+def test_a_store_left_unswapped_by_a_killed_crawl_is_swapped_by_the_next(archive):
+    from runcrawler_assets.warehouse.database import connect
+
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    crawl(settings, INGEST_ASSETS, instance)
+    with connect(settings.duckdb_path) as con:  # as if killed between the JSON and the swap
+        con.execute("DELETE FROM partition_versions")
+        con.execute("DELETE FROM runs")
+    summary = crawl(settings, INGEST_ASSETS, instance)
+    assert summary.parsed == 0 and summary.rows == 120 and summary.partitions_swapped > 0

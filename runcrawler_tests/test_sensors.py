@@ -1,6 +1,8 @@
 """archive_sensor and the nightly schedule, evaluated against a real ephemeral instance."""
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -113,17 +115,67 @@ def test_after_a_crawl_the_first_tick_launches_nothing(setup):
     assert result.dynamic_partitions_requests  # the partitions are still registered
 
 
-def test_a_log_growing_in_place_requests_its_partition(setup):
-    """Appending to a log leaves its folder's mtime alone; the file's own size and mtime show it."""
+def test_a_running_runs_log_growing_in_place_requests_its_partition(setup):
+    """Appending to a log leaves its folder's mtime alone; a run whose log was written
+    lately (within the running window) has its files' sizes and mtimes checked every tick."""
     settings, resource, instance = setup
-    first = tick(instance, resource, None)
     cluster, user = partition_folders(settings.archive_root)[0]
     run = next((settings.archive_root / cluster / user).rglob("run.params")).parent
     log = next(run.glob("*.o*"))
+    os.utime(log)  # written just now: the run may still be running
+    first = tick(instance, resource, None)
     folder_mtime = run.stat().st_mtime_ns
     with log.open("a") as out:
         out.write(" ---> Iteration  9999\n")
     assert run.stat().st_mtime_ns == folder_mtime
+    result = tick(instance, resource, first.cursor)
+    assert requested(result) == [str(partition_key(cluster, user))]
+
+
+def test_a_finished_run_whose_folder_did_not_change_is_not_listed_again(setup, monkeypatch):
+    """One stat per finished, unchanged run: a log of a finished run rewritten in place is
+    left to the nightly reconciliation."""
+    settings, resource, instance = setup
+    first = tick(instance, resource, None)
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path):
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert isinstance(tick(instance, resource, first.cursor), SkipReason)
+    monkeypatch.undo()
+    recent = time.time() - 2 * 86400
+    runs = {p.parent for p in settings.archive_root.rglob("run.params")}
+    finished = {
+        r for r in runs if all(f.stat().st_mtime < recent for f in r.rglob("*") if f.is_file())
+    }
+    assert len(finished) > len(runs) / 2
+    assert not finished & {Path(p) for p in listed}
+
+
+def test_a_new_file_in_a_runs_log_folder_requests_its_partition(setup):
+    settings, resource, instance = setup
+    first = tick(instance, resource, None)
+    cluster, user = partition_folders(settings.archive_root)[0]
+    run = next((settings.archive_root / cluster / user).rglob("run.params")).parent
+    (run / "logs").mkdir(exist_ok=True)
+    second = tick(instance, resource, first.cursor)
+    assert requested(second) == [str(partition_key(cluster, user))]
+    (run / "logs" / "avbp.o").write_text(" ---> Iteration  1\n")
+    assert requested(tick(instance, resource, second.cursor)) == requested(second)
+
+
+def test_without_its_saved_state_the_sensor_scans_everything_again(setup):
+    settings, resource, instance = setup
+    first = tick(instance, resource, None)
+    shutil.rmtree(settings.data_dir / "sensor_state")
+    assert isinstance(tick(instance, resource, first.cursor), SkipReason)
+    cluster, user = partition_folders(settings.archive_root)[-1]
+    shutil.rmtree(next((settings.archive_root / cluster / user).rglob("run.params")).parent)
+    shutil.rmtree(settings.data_dir / "sensor_state")
     result = tick(instance, resource, first.cursor)
     assert requested(result) == [str(partition_key(cluster, user))]
 

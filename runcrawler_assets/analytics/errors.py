@@ -129,7 +129,7 @@ def failure_stages(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.
     counts = query(
         con,
         """
-        SELECT solver, stage_code, mode(stage) AS stage, count(*) AS runs
+        SELECT solver, stage_code, mode(stage ORDER BY stage) AS stage, count(*) AS runs
         FROM {runs} WHERE status IN $failed GROUP BY solver, stage_code
         ORDER BY sum(count(*)) OVER (PARTITION BY solver) DESC, solver
         """,

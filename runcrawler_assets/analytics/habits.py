@@ -81,7 +81,8 @@ def habits_by_user_cluster(con: duckdb.DuckDBPyConnection, run_filter: RunFilter
         f"""
         SELECT "user", cluster, count(*) AS runs,
                median(n_procs) AS median_procs, min(n_procs) AS min_procs,
-               max(n_procs) AS max_procs, mode(ncell_group) AS usual_ncell_group,
+               max(n_procs) AS max_procs,
+               mode(ncell_group ORDER BY ncell_group) AS usual_ncell_group,  -- ties: the smallest
                min(ncell_group) AS min_ncell_group, max(ncell_group) AS max_ncell_group,
                round(median(n_nodes / n_procs)) AS median_nodes_per_process,
                {shares}

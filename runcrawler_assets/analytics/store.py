@@ -10,6 +10,10 @@ sees DuckDB's types and shows them the same way.
 Per analysis: its tables, replaced whole, and one row of `analysis_findings`
 (its findings, the version of `runs` they were computed from, and when), in
 one transaction, so a reader never sees new tables with old findings.
+
+The version of `runs` stored with each analysis is also what decides whether
+a refresh has anything to do (`is_current`): an analysis whose stored version
+equals the table's is not computed again (issue 16: nothing changed, nothing done).
 """
 
 from __future__ import annotations
@@ -47,6 +51,29 @@ def runs_version(con: duckdb.DuckDBPyConnection) -> str:
         "SELECT count(*), coalesce(bit_xor(hash(run_id, parsed_at)), 0) FROM runs"
     ).fetchone()
     return f"{rows}:{digest:x}"
+
+
+def stored_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The version of `runs` each stored analysis was computed from, by name (one small
+    query: no table is read)."""
+    if FINDINGS_TABLE not in _tables(con):
+        return {}
+    rows = con.execute(f"SELECT analysis, runs_version FROM {FINDINGS_TABLE}").fetchall()
+    return dict(rows)
+
+
+def out_of_date(
+    con: duckdb.DuckDBPyConnection, analyses: Iterable[Analysis], version: str | None = None
+) -> list[Analysis]:
+    """The analyses among `analyses` not stored, missing a table, or computed from another
+    version of `runs` than `version` (default: the table's now)."""
+    version = version if version is not None else runs_version(con)
+    stored, existing = stored_versions(con), _tables(con)
+    return [
+        analysis
+        for analysis in analyses
+        if stored.get(analysis.name) != version or not existing.issuperset(analysis.stored_tables)
+    ]
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -123,13 +150,18 @@ def load_results(
     return results
 
 
-def refresh(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> AnalysisResult:
-    """Compute the analysis over all runs, store it, and return it as stored: what its
-    asset does once per refresh."""
+def refresh_stored(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> StoredResult:
+    """Compute the analysis over all runs, store it, and return it as stored, with the
+    version of `runs` it was computed from: what its asset does once per refresh."""
     store_result(
         con, analysis, analysis.compute(con, RunFilter()), runs_version(con), datetime.now()
     )
-    return load_results(con, [analysis])[analysis.name].result
+    return load_results(con, [analysis])[analysis.name]
+
+
+def refresh(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> AnalysisResult:
+    """`refresh_stored`'s result alone."""
+    return refresh_stored(con, analysis).result
 
 
 def compute_results(

@@ -9,7 +9,9 @@ subfolders and other entries. Subfolders are never stat'ed: AVBP's MESH/ and
 SOLUT/ hold nothing a parser reads, OpenFOAM's time folders show as new
 names, and an OpenFOAM dictionary edited after its run (system/, constant/)
 is picked up by the nightly reconciliation, which parses every run again.
-This keeps the sensor's tick to one listing and one stat per file of a run.
+This keeps a full scan to one listing and one stat per file of a run; the
+sensor's tick goes further (rescan.py): one stat per finished run whose folder
+did not change.
 
 Symbolic links are never followed, so a link loop or a link out of the
 archive cannot lead the walk astray; each one the walk meets becomes a
@@ -64,13 +66,25 @@ def fingerprint(entries: list[os.DirEntry[str]]) -> tuple[str, int, int]:
     The files of its `LOG_FOLDERS` count too, named `<folder>/<file>`: one more
     listing, only for a run that has such a folder.
     """
+    digest, n_files, n_bytes, _ = _fingerprint(entries)
+    return digest, n_files, n_bytes
+
+
+def fingerprint_with_times(entries: list[os.DirEntry[str]]) -> tuple[str, int]:
+    """(digest, newest mtime_ns of its files, 0 if none): `fingerprint` for the sensor's
+    rescan, which watches a run in full while its newest file is recent."""
+    digest, _, _, newest = _fingerprint(entries)
+    return digest, newest
+
+
+def _fingerprint(entries: list[os.DirEntry[str]]) -> tuple[str, int, int, int]:
     lines: list[str] = []
-    n_files = n_bytes = 0
+    n_files = n_bytes = newest = 0
     named = [(entry.name, entry) for entry in entries]
     for entry in entries:
         if entry.name in LOG_FOLDERS and entry.is_dir(follow_symlinks=False):
             try:
-                named += [(f"{entry.name}/{e.name}", e) for e in _listing(entry.path)]
+                named += [(f"{entry.name}/{e.name}", e) for e in sorted_listing(entry.path)]
             except OSError:
                 continue  # the parser reports it as a warning of the run
     for name, entry in named:
@@ -79,14 +93,15 @@ def fingerprint(entries: list[os.DirEntry[str]]) -> tuple[str, int, int]:
             lines.append(f"{name}\0f\0{info.st_size}\0{info.st_mtime_ns}")
             n_files += 1
             n_bytes += info.st_size
+            newest = max(newest, info.st_mtime_ns)
         else:
             kind = "d" if entry.is_dir(follow_symlinks=False) else "o"
             lines.append(f"{name}\0{kind}")
     digest = hashlib.sha1("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
-    return digest, n_files, n_bytes
+    return digest, n_files, n_bytes, newest
 
 
-def _listing(folder: str) -> list[os.DirEntry[str]]:
+def sorted_listing(folder: str) -> list[os.DirEntry[str]]:
     """The entries of `folder`, sorted by name (deterministic order)."""
     with os.scandir(folder) as it:
         return sorted(it, key=lambda entry: entry.name)
@@ -97,7 +112,7 @@ def _listing(folder: str) -> list[os.DirEntry[str]]:
 Check = tuple[SolverParser, str | None, bool]
 
 
-def _check_of(parser: SolverParser) -> Check:
+def parser_check(parser: SolverParser) -> Check:
     """A `MarkerFileParser` (its own `detect`) is answered from the listing; any other asked."""
     if (
         not isinstance(parser, MarkerFileParser)
@@ -110,7 +125,7 @@ def _check_of(parser: SolverParser) -> Check:
     return parser, parts[0], len(parts) > 1
 
 
-def _claimant(
+def claimant(
     folder: str, entries: dict[str, os.DirEntry[str]], checks: list[Check]
 ) -> SolverParser | None:
     """The first parser claiming `folder`; a nested marker is stat'ed only if listed."""
@@ -155,7 +170,7 @@ def walk_runs(
     Folders travel as strings, not `Path`s: at one folder per run, building paths
     cost a fifth of a tick.
     """
-    checks = [_check_of(p) for p in (parsers if parsers is not None else registered_parsers())]
+    checks = [parser_check(p) for p in (parsers if parsers is not None else registered_parsers())]
     prefix = os.path.join(root, "")
 
     def relative(folder: str) -> str:
@@ -167,8 +182,8 @@ def walk_runs(
     while stack:
         folder = stack.pop()
         try:
-            entries = _listing(folder)
-            parser = _claimant(folder, {e.name: e for e in entries}, checks)
+            entries = sorted_listing(folder)
+            parser = claimant(folder, {e.name: e for e in entries}, checks)
             if parser is not None:
                 digest, n_files, n_bytes = fingerprint(entries)
                 yield DiscoveredRun(relative(folder), parser.name, digest, n_files, n_bytes)
@@ -191,7 +206,7 @@ def _subfolders(folder: Path) -> list[str]:
         return []
 
 
-def _first_link(folder: Path, root: Path) -> Path | None:
+def first_link(folder: Path, root: Path) -> Path | None:
     """The first symbolic link on the way down from `root` to `folder`, if any."""
     current = root
     for part in folder.relative_to(root).parts:
@@ -254,7 +269,7 @@ def discover_partition(settings: Config, cluster: str, user: str) -> PartitionDi
     folder = partition_folder(settings, cluster, user)
     runs: list[DiscoveredRun] = []
     problems: list[Problem] = []
-    if (link := _first_link(folder, root)) is not None:
+    if (link := first_link(folder, root)) is not None:
         problems.append(symlink_problem(link, root))
     elif folder.is_dir():
         for item in walk_runs(folder, root):

@@ -7,15 +7,23 @@ and folders that gave no record, with their reasons). Files are written to a
 temporary name and renamed, so a killed crawl never leaves half a file; the
 temporary name is unique to the writer, so two processes refreshing the same
 partition at once never write into, or rename, each other's half file.
+
+`content_digest` hashes the index and quarantine files as bytes (no JSON
+parsing): a partition's rows in the warehouse come from exactly these two
+files and the records the index lists, and every record written changes its
+index entry (`parsed_at`), so an unchanged digest means unchanged rows and
+the warehouse need not read or rewrite the partition (issue 16).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +51,9 @@ class QuarantineEntry:
 class IndexEntry:
     fingerprint: str
     run_id: str | None  # None when the run is in quarantine
+    # When the run was last parsed: a re-parse with the same fingerprint (the nightly
+    # reconciliation) still changes the index, hence the partition's content digest.
+    parsed_at: str | None = None
 
 
 def _read(path: Path) -> str:
@@ -57,6 +68,20 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _flat(items: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Flat dataclasses as dicts (what `asdict` gives, without its deep copies: an idle
+    crawl serializes every discovered run once to compare)."""
+    if not items:
+        return []
+    names = [f.name for f in fields(items[0])]
+    return [{name: getattr(item, name) for name in names} for item in items]
+
+
+def _discovery_text(discovery: PartitionDiscovery) -> str:
+    payload = {"runs": _flat(discovery.runs), "problems": _flat(discovery.problems)}
+    return json.dumps(payload, ensure_ascii=False)
 
 
 class PartitionStore:
@@ -78,6 +103,16 @@ class PartitionStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         payload = {path: asdict(entry) for path, entry in sorted(index.items())}
         _write_atomic(self.folder / INDEX_FILE, json.dumps(payload, ensure_ascii=False))
+
+    def content_digest(self) -> str:
+        """A digest of the index and quarantine files' bytes: what the partition's rows are
+        made from (see the module's docstring). Missing files hash as empty."""
+        digest = hashlib.sha1()
+        for name in (INDEX_FILE, QUARANTINE_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                digest.update((self.folder / name).read_bytes())
+            digest.update(b"\0")
+        return digest.hexdigest()
 
     def write_record(self, record: RunRecord) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -107,11 +142,17 @@ class PartitionStore:
     def write_discovery(self, discovery: PartitionDiscovery) -> None:
         """Keep what discovery found, for the parse step that follows."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "runs": [asdict(run) for run in discovery.runs],
-            "problems": [asdict(problem) for problem in discovery.problems],
-        }
-        _write_atomic(self.folder / DISCOVERY_FILE, json.dumps(payload, ensure_ascii=False))
+        _write_atomic(self.folder / DISCOVERY_FILE, _discovery_text(discovery))
+
+    def is_settled(self, discovery: PartitionDiscovery) -> bool:
+        """Whether the store already holds exactly `discovery` and every run of it is
+        indexed with its current fingerprint: nothing of this partition to parse or remove.
+        (Compares text and fingerprints; no record is read.)"""
+        path = self.folder / DISCOVERY_FILE
+        if not path.is_file() or _read(path) != _discovery_text(discovery):
+            return False
+        indexed = {run_path: entry.fingerprint for run_path, entry in self.read_index().items()}
+        return indexed == {run.run_path: run.fingerprint for run in discovery.runs}
 
     def read_discovery(self) -> PartitionDiscovery:
         path = self.folder / DISCOVERY_FILE

@@ -2,12 +2,23 @@
 
 Same code path as the UI: the partitions are registered in the Dagster
 instance of `DAGSTER_HOME` (default `<data>/dagster_home`) and the assets are
-materialized there, so the UI shows the crawl in its run history. All
-partitions go into one run (a single-run backfill over the full key range).
-The asset checks of the materialized assets run in the same run, as they do
-in the sensor's: a blocking check that fails keeps the analytics from running
-and fails the run.
-"""
+materialized there, so the UI shows the crawl in its run history. The
+partitions to refresh go into one run (a single-run backfill over their key
+range). The asset checks of the materialized assets run in the same run, as
+they do in the sensor's: a blocking check that fails keeps the analytics from
+running and fails the run.
+
+Nothing changed, nothing done (issue 16). A discovery walk (names and `stat`
+only, as the sensor's) first finds the partitions with anything to do: runs
+added, changed or removed, or a JSON store not yet swapped into DuckDB as it
+is. With none, and every analysis computed from `runs` as it is, no run is
+launched: the summary says "skipped: runs unchanged". Otherwise the run
+covers the key range of those partitions; in it `runs` materializes only
+when a partition's rows were swapped, and each analysis only when `runs`
+differs from what it was computed from; what did not change is skipped by
+Dagster (its step and everything downstream in the run), and the summary
+lists it. Analyses left out of date by an earlier run without them (`crawl
+--no-analytics`, a sensor's ingest) get a run of their own."""
 
 import os
 import time
@@ -16,14 +27,35 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import (
+    AssetsDefinition,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    MultiPartitionKey,
+    PartitionKeyRange,
+    materialize,
+)
 
+from runcrawler_assets.analytics import ANALYSES
+from runcrawler_assets.analytics.store import out_of_date
 from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.config import Config
+from runcrawler_assets.crawl import check_archive
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.defs.checks import checks_for
-from runcrawler_assets.defs.partitions import all_partition_tags, register_partitions
+from runcrawler_assets.defs.partitions import (
+    CLUSTER,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    USER,
+    cluster_partitions,
+    cluster_user_partitions,
+    names_of,
+    register_partitions,
+    user_partitions,
+)
 from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
+from runcrawler_assets.warehouse.database import connect, swapped_versions
 
 
 def dagster_home(settings: Config) -> Path:
@@ -52,6 +84,17 @@ class CrawlSummary:
     rows: int
     seconds: float
     success: bool
+    partitions_swapped: int = 0
+    analyses_computed: int = 0
+    skipped: tuple[str, ...] = ()  # assets asked for that were unchanged, so not materialized
+
+    def describe_skipped(self) -> str:
+        """The skipped assets in a few words, e.g. "skipped: runs unchanged (9 assets)"."""
+        if not self.skipped:
+            return ""
+        if "runs" in self.skipped:
+            return f"skipped: runs unchanged ({len(self.skipped)} assets not rematerialized)"
+        return f"skipped: unchanged {', '.join(self.skipped)}"
 
 
 def _metadata(result: Any, asset: str) -> dict[str, Any]:
@@ -59,6 +102,37 @@ def _metadata(result: Any, asset: str) -> dict[str, Any]:
         if event.asset_key.to_user_string() == asset:
             return {k: v.value for k, v in event.materialization.metadata.items()}
     return {}
+
+
+def _materialized(result: Any) -> set[str]:
+    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+
+
+def _asset_names(assets: list[AssetsDefinition]) -> list[str]:
+    return [key.to_user_string() for asset in assets for key in asset.keys]
+
+
+def _table_counts(settings: Config) -> tuple[int, int]:
+    """Rows of `runs` and entries of `quarantine` now (whether or not this run swapped any)."""
+    if not settings.duckdb_path.exists():
+        return 0, 0
+    with connect(settings.duckdb_path, read_only=True) as con:
+        (rows,) = con.execute("SELECT count(*) FROM runs").fetchone()
+        (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchone()
+    return rows, quarantined
+
+
+def _out_of_date_analyses(
+    settings: Config, assets: list[AssetsDefinition]
+) -> list[AssetsDefinition]:
+    """The analysis assets among `assets` whose stored result is older than `runs`."""
+    wanted = {name for name in _asset_names(assets)}
+    analyses = [a for a in ANALYSES if a.name in wanted]
+    if not analyses or not settings.duckdb_path.exists():
+        return []
+    with connect(settings.duckdb_path, read_only=True) as con:
+        stale = {a.name for a in out_of_date(con, analyses)}
+    return [asset for asset in assets if set(_asset_names([asset])) & stale]
 
 
 def _process_alive(instance: DagsterInstance, run_id: str) -> bool:
@@ -110,6 +184,59 @@ def _resources(
     }
 
 
+def _only_what_changed(assets: list[AssetsDefinition]) -> dict[str, Any]:
+    """Run config asking `runs` and the analyses among `assets` to skip what did not change."""
+    names = set(_asset_names(assets))
+    ops: dict[str, Any] = {}
+    if "runs" in names:
+        ops["runs_table"] = {"config": {"only_changed": True}}
+    for analysis in ANALYSES:
+        if analysis.name in names:
+            ops[analysis.name] = {"config": {"only_if_runs_changed": True}}
+    return {**QUIET_LOGS, "ops": ops}
+
+
+def _swapped(settings: Config) -> dict[tuple[str, str], str]:
+    if not settings.duckdb_path.exists():
+        return {}
+    with connect(settings.duckdb_path, read_only=True) as con:
+        return swapped_versions(con)
+
+
+def _stale_range_tags(
+    instance: DagsterInstance, keys: list[str], stale: set[str]
+) -> dict[str, str]:
+    """Run tags covering a key range that holds every stale partition (those in between
+    are unchanged: discovered again, neither parsed nor swapped).
+
+    A range of multi-partition keys is a box, one interval per dimension, so the range
+    goes from the stale partitions' first cluster and user to their last; if Dagster
+    reads it otherwise, the full range is used.
+    """
+    bounds: dict[str, list[str]] = {}
+    for dimension in (CLUSTER, USER):
+        definition = cluster_partitions if dimension == CLUSTER else user_partitions
+        assert definition.name is not None
+        order = list(instance.get_dynamic_partitions(definition.name))
+        wanted = {
+            cluster_user_partitions.get_partition_key_from_str(key).keys_by_dimension[dimension]
+            for key in stale
+        }
+        positions = [order.index(name) for name in wanted if name in order]
+        bounds[dimension] = [order[min(positions)], order[max(positions)]] if positions else []
+    if all(bounds.values()):
+        start = MultiPartitionKey({d: bounds[d][0] for d in (CLUSTER, USER)})
+        end = MultiPartitionKey({d: bounds[d][1] for d in (CLUSTER, USER)})
+        covered = set(
+            cluster_user_partitions.get_partition_keys_in_range(
+                PartitionKeyRange(str(start), str(end)), dynamic_partitions_store=instance
+            )
+        )
+        if stale <= covered:
+            return {PARTITION_RANGE_START_TAG: str(start), PARTITION_RANGE_END_TAG: str(end)}
+    return {PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]}
+
+
 def crawl(
     settings: Config,
     assets: list[AssetsDefinition],
@@ -117,33 +244,70 @@ def crawl(
     progress: CrawlProgress | None = None,
     parse_workers: int = 2,
 ) -> CrawlSummary:
-    """Register the archive's partitions and materialize `assets` (and their checks) over all."""
+    """Register the archive's partitions and materialize `assets` (and their checks) where
+    something changed.
+
+    A discovery walk first (names and `stat` only) finds the partitions with anything
+    to do; the run covers just their key range. With none, and the analytics current,
+    no run is launched at all: the summary says what was skipped.
+    """
     started = time.monotonic()
     release_dead_claims(instance)
     register_partitions(instance, list_partitions(settings))
-    tags = all_partition_tags(instance)
-    if not tags:
+    keys = [
+        str(k)
+        for k in cluster_user_partitions.get_partition_keys(dynamic_partitions_store=instance)
+    ]
+    if not keys:
         return CrawlSummary(0, 0, 0, 0, 0, 0, 0, time.monotonic() - started, True)
-    result = materialize(
-        [*assets, *checks_for(assets)],
-        instance=instance,
-        resources=_resources(settings, parse_workers, progress),
-        tags={**tags, "runcrawler/trigger": "cli"},
-        run_config=QUIET_LOGS,
-        raise_on_error=False,
-    )
-    parsed = _metadata(result, "parsed_runs")
-    runs = _metadata(result, "runs")
+    names = {key: names_of(key) for key in keys}
+    check = check_archive(settings, names.values(), _swapped(settings))
+    stale = {key for key, pair in names.items() if pair in set(check.stale)}
+    resources = _resources(settings, parse_workers, progress)
+    materialized: set[str] = set()
+    success, parsed, runs = True, {}, {}
+    if stale:
+        result = materialize(
+            [*assets, *checks_for(assets)],
+            instance=instance,
+            resources=resources,
+            tags={**_stale_range_tags(instance, keys, stale), "runcrawler/trigger": "cli"},
+            run_config=_only_what_changed(assets),
+            raise_on_error=False,
+        )
+        materialized, success = _materialized(result), result.success
+        parsed, runs = _metadata(result, "parsed_runs"), _metadata(result, "runs")
+    # Analyses out of date with `runs` although it did not change now (an earlier
+    # `--no-analytics` crawl, a sensor's ingest): Dagster skipped them with `runs`.
+    later = _out_of_date_analyses(settings, assets) if success else []
+    if later:
+        report = [a for a in assets if "report" in _asset_names([a])]
+        again = materialize(
+            [*later, *report],
+            instance=instance,
+            resources=resources,
+            tags={"runcrawler/trigger": "cli"},
+            run_config=_only_what_changed(later),
+            raise_on_error=False,
+        )
+        materialized |= _materialized(again)
+        success = again.success
+    rows, quarantined = _table_counts(settings)
+    n_parsed = int(parsed.get("parsed", 0))
+    analyses = {a.name for a in ANALYSES}
     return CrawlSummary(
-        partitions=int(_metadata(result, "run_files").get("partitions", 0)),
-        discovered=int(runs.get("discovered", 0)),
-        parsed=int(parsed.get("parsed", 0)),
-        unchanged=int(parsed.get("unchanged", 0)),
+        partitions=len(keys),
+        discovered=check.runs + check.problems,
+        parsed=n_parsed,
+        unchanged=check.runs - int(parsed.get("new", 0)) - int(parsed.get("changed", 0)),
         removed=int(parsed.get("removed", 0)),
-        quarantined=int(runs.get("quarantined", 0)),
-        rows=int(runs.get("rows_in_table", 0)),
+        quarantined=quarantined,
+        rows=rows,
         seconds=time.monotonic() - started,
-        success=result.success,
+        success=success,
+        partitions_swapped=int(runs.get("partitions_swapped", 0)),
+        analyses_computed=len(materialized & analyses),
+        skipped=tuple(name for name in _asset_names(assets) if name not in materialized),
     )
 
 

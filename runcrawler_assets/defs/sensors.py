@@ -1,8 +1,11 @@
 """The archive sensor: new clusters, users and runs are picked up on their own.
 
 Each tick scans the archive with directory listings and `stat` only (the
-same discovery the `run_files` asset uses) and keeps, as its cursor, one
-digest per partition — small for any archive size. Partitions whose digest
+same discovery the `run_files` asset uses, archive/rescan.py: a finished run
+whose folder did not change costs one `stat`, running runs are listed in
+full) and keeps, as its cursor, one digest per partition — small for any
+archive size; the per-run memory behind the rescan lives in the data folder
+(`sensor_state/`), one file per partition, rewritten only when it changed. Partitions whose digest
 changed (runs added, modified or removed) get a run; new cluster and user
 folders become partitions. A run key made of the previous and the new
 digest keeps a repeated tick from launching the same work twice. Without a
@@ -26,12 +29,8 @@ from dagster import (
     sensor,
 )
 
-from runcrawler_assets.archive.discovery import (
-    DiscoveredRun,
-    discover_partition,
-    list_partitions,
-    partition_digest,
-)
+from runcrawler_assets.archive.discovery import DiscoveredRun, list_partitions, partition_digest
+from runcrawler_assets.archive.rescan import load_state, rescan_partition, save_state, state_file
 from runcrawler_assets.archive.runstore import PartitionStore
 from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
@@ -59,10 +58,18 @@ def _short(runs: Iterable[DiscoveredRun]) -> str:
 def scan_digests(settings: ConfigResource) -> dict[str, str]:
     """Partition key -> digest of its runs, for every cluster × user folder present."""
     config = settings.config
-    return {
-        str(partition_key(cluster, user)): _short(discover_partition(config, cluster, user).runs)
-        for cluster, user in list_partitions(config)
-    }
+    digests = {}
+    for cluster, user in list_partitions(config):
+        key = str(partition_key(cluster, user))
+        path = state_file(config, key)
+        previous = load_state(path)
+        state = rescan_partition(config, cluster, user, previous)
+        if state.digest != previous.digest or state.runs.keys() != previous.runs.keys():
+            save_state(path, state)
+        elif any(state.runs[run] is not previous.runs[run] for run in state.runs):
+            save_state(path, state)  # same digest, new folder keys (a file touched back)
+        digests[key] = state.digest[:16]
+    return digests
 
 
 def recorded_digests(settings: ConfigResource, keys: Iterable[str]) -> dict[str, str]:

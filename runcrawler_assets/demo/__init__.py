@@ -5,7 +5,8 @@ Import what you need from here; the modules behind it each do one job:
 - team.py: the clusters, the users and their habits, their projects
 - knobs.py: every effect the archive holds, by name (`DemoKnobs`, `KNOBS`)
 - archive.py: `generate_archive`, the AVBP runs of a demo archive (planned in
-  avbp_planning.py, written by avbp_writer.py and the avbp_* modules it names)
+  avbp_planning.py, written by avbp_writer.py and the avbp_* modules it names);
+  linked_copies.py: big archives, most runs hard links to a few rendered ones
 - openfoam_writer.py: `write_openfoam_cases`, OpenFOAM cases added to an archive
   (openfoam_cases.py, openfoam_phenomena.py and the openfoam_* modules they name)
 - truth.py, destination.py, files.py, launchers.py: what both generators share
@@ -13,7 +14,7 @@ Import what you need from here; the modules behind it each do one job:
 Plain Python: importing it loads neither Dagster nor pandas.
 """
 
-from runcrawler_assets.demo.archive import DemoSummary, generate_archive
+from runcrawler_assets.demo.archive import DemoSummary, default_templates, generate_archive
 from runcrawler_assets.demo.destination import DemoArchiveError, check_destination
 from runcrawler_assets.demo.knobs import KNOBS, DemoKnobs
 from runcrawler_assets.demo.openfoam_phenomena import PHENOMENA, PHENOMENON_NAMES, Phenomenon
@@ -40,6 +41,7 @@ __all__ = [
     "Phenomenon",
     "UserHabits",
     "check_destination",
+    "default_templates",
     "generate_archive",
     "generate_openfoam_cases",
     "write_openfoam_cases",

@@ -11,6 +11,10 @@ real time of writing so that a crawl sees them as recent. Plain Python: no Dagst
 The pieces: who works how (team.py), the effects one can tune (knobs.py), what each
 run will be (avbp_planning.py), its files and truth (avbp_writer.py and the modules it
 names). OpenFOAM cases are added to an archive by openfoam_writer.py.
+
+Big archives (`templates`): only that many runs are rendered, the archive `runs=templates`
+would hold, and the others are hard-linked copies of them (linked_copies.py), so that a
+million run directories take minutes and little more disk than their templates.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +31,7 @@ from runcrawler_assets.demo.avbp_writer import RenderedRun, render_run
 from runcrawler_assets.demo.destination import DemoArchiveError, check_destination
 from runcrawler_assets.demo.files import write_file
 from runcrawler_assets.demo.knobs import KNOBS, DemoKnobs
+from runcrawler_assets.demo.linked_copies import Template, linked_files, template_of, write_copies
 from runcrawler_assets.demo.team import USERS, projects_of
 from runcrawler_assets.records import Status
 
@@ -44,15 +50,40 @@ class DemoSummary:
     not_started: int
     files: int
     bytes: int
+    templates: int | None = None  # runs rendered, when the others are hard-linked copies
+    linked_files: int = 0  # of `files`, hard links to the templates' files
+    linked_bytes: int = 0  # of `bytes`, in those links (no disk space of their own)
 
     def describe(self) -> str:
         """One line for a human."""
-        return (
+        line = (
             f"{self.runs} runs in {self.root} ({self.success} success, {self.failed} failed, "
             f"{self.killed} killed, {self.truncated} truncated, {self.running} running, "
             f"{self.not_started} not started), {self.files} files, "
             f"{self.bytes / 1e6:.1f} MB"
         )
+        if self.templates is None:
+            return line
+        return (
+            f"{line}; {self.runs - self.templates} runs are copies of {self.templates} "
+            f"rendered ones: {self.linked_files} hard links, so "
+            f"{(self.bytes - self.linked_bytes) / 1e6:.1f} MB of data on disk"
+        )
+
+
+# The command renders every run of an archive up to this size, and this many templates above.
+RENDER_ALL_UP_TO = 20_000
+DEFAULT_TEMPLATES = 10_000
+
+
+def default_templates(runs: int) -> int | None:
+    """The command's default `templates` for an archive of `runs` runs (None: render all)."""
+    return None if runs <= RENDER_ALL_UP_TO else DEFAULT_TEMPLATES
+
+
+def copies_for(runs: int, templates: int | None) -> int:
+    """How many of `runs` are hard-linked copies when `templates` runs are rendered."""
+    return 0 if templates is None or templates >= runs else runs - templates
 
 
 def generate_archive(
@@ -62,22 +93,30 @@ def generate_archive(
     truth: Path | None = None,
     knobs: DemoKnobs = KNOBS,
     progress: Callable[[int], None] | None = None,
+    templates: int | None = None,
 ) -> DemoSummary:
     """Write a demo archive of `runs` run directories under `root` (new or empty).
 
     `truth`, outside the archive, receives one JSON line per run (`TRUTH_FIELDS`).
     `progress` is called with the number of runs written since its last call.
+    `templates`: render only this many runs (the archive `runs=templates` would hold)
+    and make the others hard-linked copies of them; None renders every run.
     """
     root, truth = Path(root), Path(truth) if truth is not None else None
     if runs < 1:
         raise DemoArchiveError(f"--runs must be at least 1, not {runs}")
+    if templates is not None and templates < 1:
+        raise DemoArchiveError(f"--templates must be at least 1, not {templates}")
     check_destination(root, truth)
+    copies = copies_for(runs, templates)
+    rendered = runs - copies
     projects = {user.login: projects_of(user, seed) for user in USERS}
-    plans = name_runs([plan_run(i, seed, knobs, projects) for i in range(runs)])
+    plans = name_runs([plan_run(i, seed, knobs, projects) for i in range(rendered)])
     root.mkdir(parents=True, exist_ok=True)
     statuses: Counter[str] = Counter()
     files = written = 0
     truth_lines: list[str] = []
+    kept: list[Template] = []
     for plan in plans:
         run = render_run(plan, seed, knobs)
         written += _write_run(root, run)
@@ -85,11 +124,19 @@ def generate_archive(
         statuses[run.status] += 1
         if truth is not None:
             truth_lines.append(json.dumps(run.truth, ensure_ascii=False) + "\n")
+        if copies:
+            kept.append(template_of(root, plan, run))
         if progress is not None:
             progress(1)
     if truth is not None:
         truth.parent.mkdir(parents=True, exist_ok=True)
         truth.write_text("".join(truth_lines), encoding="utf-8")
+    links = link_bytes = 0
+    if copies:  # a million truth lines do not fit in memory: written as they come
+        with truth.open("a", encoding="utf-8") if truth is not None else nullcontext() as out:
+            write = out.write if out is not None else None
+            statuses += write_copies(root, kept, copies, write, progress)
+        links, link_bytes = linked_files(kept, copies)
     return DemoSummary(
         root=root,
         runs=runs,
@@ -99,8 +146,11 @@ def generate_archive(
         running=statuses[Status.RUNNING],
         truncated=statuses[Status.TRUNCATED],
         not_started=statuses[Status.NOT_STARTED],
-        files=files,
-        bytes=written,
+        files=files + links,
+        bytes=written + link_bytes,
+        templates=rendered if copies else None,
+        linked_files=links,
+        linked_bytes=link_bytes,
     )
 
 

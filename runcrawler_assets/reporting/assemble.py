@@ -11,12 +11,20 @@ a crawl with `--no-analytics`, an ingest since the last refresh) every
 analysis is computed for the question into a scratch store (in memory; the
 warehouse is only read) and read back as stored ones are, so the page is
 built the same way from the same types. The page says which it was.
+
+Charts, likewise, are drawn once per refresh: an analysis asset writes its
+charts (drawn from its stored tables) with a manifest naming the stored
+result they were drawn from (`write_chart_manifest`); a report from the store
+reads those files back when the manifest matches, and draws only what is
+missing or older (issue 16: drawing is most of the cost of a refresh).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
@@ -28,11 +36,40 @@ from runcrawler_assets.analytics import (
     load_results,
     runs_version,
 )
+from runcrawler_assets.analytics.store import StoredResult
 from runcrawler_assets.reporting.figures import draw_charts
 from runcrawler_assets.reporting.privacy import pseudonymize_runs
 from runcrawler_assets.reporting.report import render_report
 
 COMPUTED = "computed for this report"
+MANIFEST_SUFFIX = ".charts.json"
+
+
+def _stamp(stored: StoredResult) -> dict[str, str]:
+    return {"runs_version": stored.runs_version, "computed_at": stored.computed_at.isoformat()}
+
+
+def write_chart_manifest(
+    charts_dir: Path, analysis: str, stored: StoredResult, files: list[str]
+) -> None:
+    """Say which stored result the chart files of `analysis` in `charts_dir` were drawn from
+    (call it once they are written: a manifest never names files older than itself)."""
+    manifest = {**_stamp(stored), "files": files}
+    path = charts_dir / f"{analysis}{MANIFEST_SUFFIX}"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest), encoding="utf-8")
+    tmp.replace(path)
+
+
+def drawn_charts(charts_dir: Path, analysis: str, stored: StoredResult) -> dict[str, bytes] | None:
+    """The chart files of `analysis` drawn from exactly `stored`, or None (draw them)."""
+    try:
+        manifest = json.loads((charts_dir / f"{analysis}{MANIFEST_SUFFIX}").read_text("utf-8"))
+        if {k: manifest.get(k) for k in ("runs_version", "computed_at")} != _stamp(stored):
+            return None
+        return {name: (charts_dir / name).read_bytes() for name in manifest["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -42,10 +79,30 @@ class Report:
     html: str
     results: dict[str, AnalysisResult]
     source: str
+    charts_reused: int = 0  # analyses whose chart files were read back, not drawn
 
     @property
     def from_store(self) -> bool:
         return self.source != COMPUTED
+
+
+def _stored_results(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, pseudonym_key: str | None
+) -> dict[str, StoredResult] | None:
+    """The stored results, when the report is for all runs under real names and every
+    analysis is stored from the `runs` table as it is now; else None."""
+    if run_filter != RunFilter() or pseudonym_key is not None:
+        return None
+    stored = load_results(con, ANALYSES)
+    version = runs_version(con)
+    if len(stored) == len(ANALYSES) and all(s.runs_version == version for s in stored.values()):
+        return stored
+    return None
+
+
+def _source(stored: dict[str, StoredResult]) -> str:
+    refreshed = min(s.computed_at for s in stored.values())
+    return f"stored by the refresh of {refreshed.isoformat(sep=' ', timespec='minutes')}"
 
 
 def report_results(
@@ -56,13 +113,9 @@ def report_results(
     `pseudonym_key` (None: real names) hides users behind keyed pseudonyms; it
     shadows `runs` on `con` for the connection's life.
     """
-    if run_filter == RunFilter() and pseudonym_key is None:
-        stored = load_results(con, ANALYSES)
-        version = runs_version(con)
-        if len(stored) == len(ANALYSES) and all(s.runs_version == version for s in stored.values()):
-            refreshed = min(s.computed_at for s in stored.values())
-            source = f"stored by the refresh of {refreshed.isoformat(sep=' ', timespec='minutes')}"
-            return {name: s.result for name, s in stored.items()}, source
+    stored = _stored_results(con, run_filter, pseudonym_key)
+    if stored is not None:
+        return {name: s.result for name, s in stored.items()}, _source(stored)
     if pseudonym_key is not None:
         pseudonymize_runs(con, pseudonym_key)
     return compute_results(con, ANALYSES, run_filter), COMPUTED
@@ -73,8 +126,27 @@ def assemble_report(
     run_filter: RunFilter,
     generated_at: datetime,
     pseudonym_key: str | None = None,
+    charts_dir: Path | None = None,
 ) -> Report:
-    """The report page for `run_filter` over the warehouse `con` (only read)."""
-    results, source = report_results(con, run_filter, pseudonym_key)
-    charts = {name: draw_charts(name, result.tables) for name, result in results.items()}
-    return Report(render_report(results, charts, run_filter, generated_at, source), results, source)
+    """The report page for `run_filter` over the warehouse `con` (only read).
+
+    `charts_dir`: where the analysis assets wrote their charts; those drawn from the very
+    results shown are read back instead of drawn again.
+    """
+    stored = _stored_results(con, run_filter, pseudonym_key)
+    if stored is None:
+        results, source = report_results(con, run_filter, pseudonym_key)
+        drawn: dict[str, dict[str, bytes] | None] = {}
+    else:
+        results, source = {name: s.result for name, s in stored.items()}, _source(stored)
+        drawn = {
+            name: drawn_charts(charts_dir, name, s) if charts_dir else None
+            for name, s in stored.items()
+        }
+    charts = {
+        name: drawn.get(name) or draw_charts(name, result.tables)
+        for name, result in results.items()
+    }
+    page = render_report(results, charts, run_filter, generated_at, source)
+    reused = sum(value is not None for value in drawn.values())
+    return Report(page, results, source, reused)

@@ -3,8 +3,11 @@
 The `runs` DDL is derived from `records.RUN_COLUMNS`, never written by hand.
 A refresh replaces the rows of its partitions (DELETE + INSERT) inside one
 transaction, so a reader sees a partition either before or after, never
-half. DuckDB allows one writing process: `connect` retries briefly while
-another process holds the lock, then says so plainly.
+half. With its rows, a swap records the partition's version (a digest of what
+the rows were made from) in `partition_versions`, in the same transaction:
+a partition whose version is unchanged need not be read or rewritten at all.
+DuckDB allows one writing process: `connect` retries briefly while another
+process holds the lock, then says so plainly.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("seen_at", "TIMESTAMP"),
 )
 LOCK_RETRY_SECONDS = 30.0
+VERSIONS_TABLE = "partition_versions"
+VERSIONS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} "
+    '(cluster VARCHAR, "user" VARCHAR, version VARCHAR, swapped_at TIMESTAMP)'
+)
 
 
 class WarehouseLockedError(RuncrawlerError, RuntimeError):
@@ -79,6 +87,7 @@ def connect(
     if not read_only:
         con.execute(runs_ddl())
         con.execute(quarantine_ddl())
+        con.execute(VERSIONS_DDL)
         _add_new_columns(con)
     return con
 
@@ -175,25 +184,52 @@ class PartitionRows:
     user: str
     records: list[RunRecord]
     quarantine: list[QuarantineEntry]
+    version: str | None = None  # what the rows were made from; None: unknown, never skipped
 
 
-def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[PartitionRows]) -> None:
-    """Swap the rows of every given partition, all in one transaction."""
+def swapped_versions(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """The version each partition's rows were last swapped in with, by (cluster, user)
+    as `partition_key_text` gives them."""
+    rows = con.execute(f'SELECT cluster, "user", version FROM {VERSIONS_TABLE}').fetchall()
+    return {(cluster, user): version for cluster, user, version in rows}
+
+
+def partition_key_text(cluster: str, user: str) -> tuple[str, str]:
+    """A partition's names as the tables store them (see `_clean_text`)."""
+    return str(_clean_text(cluster)), str(_clean_text(user))
+
+
+def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[PartitionRows]) -> int:
+    """Swap the rows of every given partition, all in one transaction; returns how many.
+
+    Each partition's version is recorded with its rows (a partition without one
+    forgets the version it had, so the next versioned swap never skips it).
+    """
     run_types = [(c.name, c.sql_type) for c in RUN_COLUMNS]
+    swapped = 0
+    con.execute(VERSIONS_DDL)
     con.execute("BEGIN TRANSACTION")
     try:
         for part in partitions:
-            for table in ("runs", "quarantine"):
+            names = list(partition_key_text(part.cluster, part.user))
+            for table in ("runs", "quarantine", VERSIONS_TABLE):
                 con.execute(
                     f"DELETE FROM {table} WHERE cluster = ? AND {quote_identifier('user')} = ?",
-                    [_clean_text(part.cluster), _clean_text(part.user)],
+                    names,
                 )
             _insert(con, "runs", records_frame(part.records), run_types)
             _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)
+            if part.version is not None:
+                con.execute(
+                    f"INSERT INTO {VERSIONS_TABLE} VALUES (?, ?, ?, now())",
+                    [*names, part.version],
+                )
+            swapped += 1
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return swapped
 
 
 def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:

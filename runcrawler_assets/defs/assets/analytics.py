@@ -8,6 +8,13 @@ the `runs` table; declarative automation refreshes them once per batch of
 `runs` updates. Missing partitions of `runs` (cluster × user pairs nobody
 ever used) must not hold them back, hence `eager()` without its
 `~any_deps_missing()` clause.
+
+Nothing changed, nothing done (issue 16): asked to (`only_if_runs_changed`,
+as `runcrawler crawl` does), an analysis whose stored result was computed
+from the `runs` table as it is now materializes nothing (its step succeeds,
+the UI shows no new materialization, and in the same run the report
+downstream is skipped). Each materialization carries the version of `runs`
+it was computed from as its Dagster data version.
 """
 
 import time
@@ -19,17 +26,17 @@ from dagster import (
     AssetsDefinition,
     AutomationCondition,
     Config,
+    DataVersion,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
-from runcrawler_assets.analytics import ANALYSES, Analysis, RunFilter, refresh
+from runcrawler_assets.analytics import ANALYSES, Analysis, RunFilter
+from runcrawler_assets.analytics.store import out_of_date, refresh_stored, runs_version
 from runcrawler_assets.defs.assets import metadata
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
 from runcrawler_assets.defs.resources import ConfigResource
-from runcrawler_assets.reporting.assemble import assemble_report
-from runcrawler_assets.reporting.figures import draw_charts, write_charts
 from runcrawler_assets.reporting.privacy import key_from_env
 from runcrawler_assets.warehouse.database import connect
 
@@ -40,6 +47,13 @@ AFTER_RUNS_UPDATE = (
     AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
     & AutomationCondition.all_deps_blocking_checks_passed()
 )
+
+
+class AnalysisConfig(Config):
+    """`only_if_runs_changed`: compute nothing when the stored result was computed from the
+    `runs` table as it is now (what `runcrawler crawl` asks; a manual run computes)."""
+
+    only_if_runs_changed: bool = False
 
 
 def analysis_asset(analysis: Analysis) -> AssetsDefinition:
@@ -55,16 +69,30 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
         kinds={"duckdb", "pandas"},
         pool=DUCKDB_POOL,
         automation_condition=AFTER_RUNS_UPDATE,
+        output_required=False,
     )
-    def _analysis(settings: ConfigResource) -> MaterializeResult:
+    def _analysis(context: AssetExecutionContext, config: AnalysisConfig, settings: ConfigResource):
         started = time.monotonic()
         paths = settings.config
         with connect(paths.duckdb_path) as con:
-            result = refresh(con, analysis)
+            version = runs_version(con)
+            if config.only_if_runs_changed and not out_of_date(con, [analysis], version):
+                context.log.info(f"skipped: runs unchanged (version {version}) since computed")
+                return
+            stored = refresh_stored(con, analysis)
+        # matplotlib is loaded only when a chart is drawn: an idle `runcrawler crawl`,
+        # which imports this module, never pays for it.
+        from runcrawler_assets.reporting.assemble import write_chart_manifest
+        from runcrawler_assets.reporting.figures import draw_charts, write_charts
+
+        result = stored.result
         charts = draw_charts(analysis.name, result.tables)
         write_charts(paths.charts_dir, charts)
+        # The report reads these back instead of drawing them again.
+        write_chart_manifest(paths.charts_dir, analysis.name, stored, list(charts))
         main_name = analysis.tables[0]
-        return MaterializeResult(
+        yield MaterializeResult(
+            data_version=DataVersion(version),
             metadata={
                 "findings": metadata.findings(result.findings),
                 main_name: metadata.table(result.tables[main_name]),
@@ -76,8 +104,9 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
                     {name: len(frame) for name, frame in result.tables.items()}
                 ),
                 "charts_dir": MetadataValue.path(str(paths.charts_dir)),
+                "runs_version": version,
                 "duration_s": round(time.monotonic() - started, 3),
-            }
+            },
         )
 
     return _analysis
@@ -120,11 +149,15 @@ def report(
     context: AssetExecutionContext, config: ReportConfig, settings: ConfigResource
 ) -> MaterializeResult:
     """Assembled from the stored analytics (computed for the config's filter when it has one)."""
+    from runcrawler_assets.reporting.assemble import assemble_report  # loads matplotlib
+
     paths = settings.config
     run_filter = config.run_filter()
     key = key_from_env() if config.pseudonymize else None
     with connect(paths.duckdb_path, read_only=True) as con:
-        page = assemble_report(con, run_filter, datetime.now(), pseudonym_key=key)
+        page = assemble_report(
+            con, run_filter, datetime.now(), pseudonym_key=key, charts_dir=paths.charts_dir
+        )
     out = paths.data_dir / "report.html"
     out.write_text(page.html, encoding="utf-8")
     context.log.info(f"report written to {out} (figures {page.source})")
@@ -134,6 +167,7 @@ def report(
             "path": MetadataValue.path(str(out)),
             "runs_covered": run_filter.describe(),
             "figures": page.source,
+            "charts_reused": page.charts_reused,
             "bytes": len(page.html.encode("utf-8")),
             "summary": metadata.findings(summary),
         }

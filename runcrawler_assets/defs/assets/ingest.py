@@ -4,11 +4,21 @@ Each asset handles every partition of its run (`context.partition_keys`), so a
 first import of a large archive is one run with a single-run backfill policy,
 and parsing uses worker processes inside it. Outputs live in the data folder
 (JSON run store, DuckDB), not in an IO manager: the assets return metadata only.
+
+Cost in proportion to change (issue 16): asked to (`only_changed`, as
+`runcrawler crawl` does), `runs` swaps only the partitions whose JSON store
+changed since their last swap (their version, kept in DuckDB with the rows),
+and when none did it materializes nothing: the UI shows its step *skipped*,
+and Dagster skips what depends on it in the run (its checks, the analytics,
+the report) instead of rematerializing them. A materialization asked for
+otherwise (the UI, the sensor's run of a changed partition) swaps its
+partitions, as one expects of "Materialize".
 """
 
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -23,7 +33,12 @@ from dagster import (
 
 from runcrawler_assets.archive.discovery import discover_partition
 from runcrawler_assets.archive.runstore import PartitionStore
-from runcrawler_assets.crawl import partition_rows, refresh_partitions
+from runcrawler_assets.crawl import (
+    partition_rows,
+    partition_version,
+    refresh_partitions,
+    swap_changed_partitions,
+)
 from runcrawler_assets.defs.assets.metadata import markdown_table
 from runcrawler_assets.defs.partitions import cluster_user_partitions, names_of
 from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
@@ -118,6 +133,8 @@ def parsed_runs(
         name: sum(getattr(r, name) for r in refreshes)
         for name in ("discovered", "new", "changed", "unchanged", "removed", "quarantined")
     }
+    totals["problems"] = sum(len(d.problems) for d in discoveries)
+    totals["partitions_changed"] = sum(not r.files_unchanged for r in refreshes)
     parsed_ids = [run_id for r in refreshes for run_id in r.parsed_run_ids]
     context.log.info(f"parsed {len(parsed_ids)} runs: {totals}")
     return MaterializeResult(
@@ -131,6 +148,13 @@ def parsed_runs(
     )
 
 
+class SwapConfig(Config):
+    """`only_changed` swaps only the partitions whose JSON store changed since their last
+    swap, and materializes nothing when none did (what `runcrawler crawl` asks)."""
+
+    only_changed: bool = False
+
+
 @multi_asset(
     specs=[
         AssetSpec(
@@ -141,6 +165,7 @@ def parsed_runs(
             kinds={"duckdb"},
             group_name=GROUP,
             owners=OWNERS,
+            skippable=True,
         ),
         AssetSpec(
             "quarantine",
@@ -150,33 +175,48 @@ def parsed_runs(
             kinds={"duckdb"},
             group_name=GROUP,
             owners=OWNERS,
+            skippable=True,
         ),
     ],
     partitions_def=cluster_user_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
-def runs_table(context: AssetExecutionContext, settings: ConfigResource):
+def runs_table(context: AssetExecutionContext, config: SwapConfig, settings: ConfigResource):
     started = time.monotonic()
-    config = settings.config
+    paths = settings.config
     pairs = _pairs(context)
-    # Counted from what run_files found, not from the rows: the two must agree.
-    discovered = sum(PartitionStore(config.runs_dir, c, u).read_discovery().found for c, u in pairs)
-    tally = RowTally()
-    with connect(config.duckdb_path) as con:
-        # One partition in memory at a time: the first import of a large archive
-        # is one run over every partition.
-        replace_partitions(con, (tally.add(partition_rows(config, c, u)) for c, u in pairs))
+    tally = RowTally(paths.runs_dir)
+    with connect(paths.duckdb_path) as con:
+        # One partition in memory at a time: the first import of a large archive is one run
+        # over every partition. Asked to, only those whose JSON store changed.
+        if config.only_changed:
+            swapped = swap_changed_partitions(con, paths, pairs, tally.add)
+        else:
+            swapped = replace_partitions(
+                con,
+                (
+                    tally.add(partition_rows(paths, c, u, partition_version(paths, c, u)))
+                    for c, u in pairs
+                ),
+            )
+        if not swapped and config.only_changed:
+            context.log.info(f"skipped: runs unchanged in the {len(pairs)} partitions")
+            return
         total_rows = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
         total_quarantined = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
+    context.log.info(f"swapped {swapped} of {len(pairs)} partitions")
     yield MaterializeResult(
         asset_key="runs",
         metadata={
             # The whole table's, as the UI's "Row count" reads it (not this run's partitions).
             ROW_COUNT: MetadataValue.int(total_rows),
+            "partitions_swapped": swapped,
+            "partitions_unchanged": len(pairs) - swapped,
             "rows_written": tally.rows,
             "quarantined": tally.quarantined,
-            "discovered": discovered,
+            # Of the swapped partitions, counted from what run_files found: they must agree.
+            "discovered": tally.discovered,
             "rows_in_table": total_rows,
             "by_status": MetadataValue.json(dict(tally.by_status)),
             "duration_s": round(time.monotonic() - started, 3),
@@ -197,8 +237,10 @@ def runs_table(context: AssetExecutionContext, settings: ConfigResource):
 
 @dataclass
 class RowTally:
-    """What the `runs` metadata reports, counted as partitions stream past."""
+    """What the `runs` metadata reports, counted as the swapped partitions stream past."""
 
+    runs_dir: Path
+    discovered: int = 0
     rows: int = 0
     quarantined: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
@@ -206,6 +248,9 @@ class RowTally:
     preview: list[list[object]] = field(default_factory=list)
 
     def add(self, part: PartitionRows) -> PartitionRows:
+        self.discovered += (
+            PartitionStore(self.runs_dir, part.cluster, part.user).read_discovery().found
+        )
         self.rows += len(part.records)
         self.quarantined += len(part.quarantine)
         self.by_status.update(record.status for record in part.records)
