@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runcrawler_assets.config import DEFAULT_MAX_JOB_DAYS
 from runcrawler_assets.records import RunRecord, Status, TimingSource, run_id_for
 
 if TYPE_CHECKING:  # the registry imports this module
@@ -257,7 +258,7 @@ def run_times(
 
 
 # The longest job a cluster runs, by default (setting RUNCRAWLER_MAX_JOB_DAYS).
-MAX_JOB_DURATION = timedelta(days=7)
+MAX_JOB_DURATION = timedelta(days=DEFAULT_MAX_JOB_DAYS)
 
 
 def bound_file_times(record: RunRecord, max_duration: timedelta = MAX_JOB_DURATION) -> RunRecord:
