@@ -31,9 +31,7 @@ reconcile_job = define_asset_job(
 @schedule(
     job=reconcile_job,
     cron_schedule="30 2 * * *",
-    default_status=DefaultScheduleStatus.RUNNING
-    if AUTOMATION_ON
-    else DefaultScheduleStatus.STOPPED,
+    default_status=SCHEDULE_STATUS,
     description="Nightly: rescan and re-parse every partition (what the sensor could miss).",
 )
 def nightly_reconciliation(context: ScheduleEvaluationContext):
