@@ -25,11 +25,11 @@ import multiprocessing
 import os
 import stat
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 
 import duckdb
@@ -72,6 +72,8 @@ BATCH_SIZE = 128
 IN_FLIGHT_BATCHES = 3
 # Quarantine reasons given while parsing a run: kept while its fingerprint holds.
 PARSE_REASONS = frozenset({"parser_error", "vanished"})
+# Run ids of the parsed runs kept per partition, for the UI (not a million of them).
+MAX_RUN_IDS_KEPT = 200
 # What turns a partition's JSON into rows besides its content: the columns and the cleaning
 # rules. Part of every partition's version, so a change of either swaps every partition again.
 ROWS_CODE_VERSION = hashlib.sha1(
@@ -93,9 +95,10 @@ class PartitionRefresh:
     unchanged: int = 0
     removed: int = 0
     quarantined: int = 0
+    problems: int = 0  # folders found unreadable by discovery (part of `quarantined`)
     bytes_parsed: int = 0
     files_unchanged: bool = False  # index and quarantine left as they were: same version
-    parsed_run_ids: list[str] = field(default_factory=list)
+    parsed_run_ids: list[str] = field(default_factory=list)  # the first MAX_RUN_IDS_KEPT
 
     @property
     def parsed(self) -> int:
@@ -105,6 +108,7 @@ class PartitionRefresh:
 @dataclass(frozen=True)
 class ParseJob:
     archive_root: Path
+    runs_dir: Path
     cluster: str
     user: str
     run: DiscoveredRun
@@ -123,11 +127,14 @@ def _quarantined(job: ParseJob, reason: str, detail: str) -> QuarantineEntry:
     )
 
 
-def parse_job(job: ParseJob) -> RunRecord | QuarantineEntry:
-    """Parse one run; a run gone since discovery, or any exception, becomes a quarantine entry.
+def parse_job(job: ParseJob) -> str | QuarantineEntry:
+    """Parse one run and write its record into the partition's store; returns its run id.
 
-    A vanished run would otherwise parse as an empty `not_started` row for a run
-    that no longer exists.
+    A run gone since discovery, or any exception, becomes a quarantine entry (a vanished
+    run would otherwise parse as an empty `not_started` row for a run that no longer
+    exists). The record is written here, in the worker, so that both cores share the
+    writing too and only a run id travels back; the index that lists it is written later
+    by the crawl, so a crawl killed in between leaves at worst an orphan record file.
     """
     run_dir = job.archive_root / job.run.run_path
     try:
@@ -138,7 +145,7 @@ def parse_job(job: ParseJob) -> RunRecord | QuarantineEntry:
             parser.parse(run_dir, job.archive_root, job.now), job.max_job_duration
         )
         # Every solver's record, plugins' too, is bounded before it is stored (contract-notes 16).
-        return bound_record(
+        record = bound_record(
             record.replace(
                 cluster=job.cluster,
                 user=job.user,
@@ -150,28 +157,32 @@ def parse_job(job: ParseJob) -> RunRecord | QuarantineEntry:
         return _quarantined(job, "vanished", "removed from the archive while the crawl ran")
     except Exception as error:  # a parser bug must not stop the partition
         return _quarantined(job, "parser_error", f"{type(error).__name__}: {error}")
+    PartitionStore(job.runs_dir, job.cluster, job.user).write_record(record)
+    return record.run_id
 
 
-def parse_jobs(jobs: list[ParseJob]) -> list[RunRecord | QuarantineEntry]:
+def parse_jobs(jobs: list[ParseJob]) -> list[str | QuarantineEntry]:
     """A batch of jobs in one worker call: fewer round trips than one job at a time."""
     return [parse_job(job) for job in jobs]
 
 
 def _parse_all(
-    jobs: list[ParseJob], workers: int
-) -> Iterator[tuple[ParseJob, RunRecord | QuarantineEntry]]:
+    jobs: Iterator[ParseJob], workers: int
+) -> Iterator[tuple[ParseJob, str | QuarantineEntry]]:
     """Parse `jobs` in order, in worker processes when there are enough of them.
 
-    At most `IN_FLIGHT_BATCHES` batches per worker are submitted ahead of the one being
-    written, so parsed records never pile up in memory when writing them is
-    slower than parsing: memory stays flat whatever the archive's size.
+    `jobs` is consumed lazily, and at most `IN_FLIGHT_BATCHES` batches per worker are
+    submitted ahead of the one being handed back, so neither the jobs nor their outcomes
+    pile up in memory: memory stays flat whatever the archive's size.
     """
-    if workers <= 1 or len(jobs) < MIN_RUNS_FOR_WORKERS:
-        for job in jobs:
+    ahead = list(islice(jobs, workers * 8 * BATCH_SIZE))  # enough to size the batches
+    if workers <= 1 or len(ahead) < MIN_RUNS_FOR_WORKERS:
+        for job in chain(ahead, jobs):
             yield job, parse_job(job)
         return
-    size = max(1, min(BATCH_SIZE, len(jobs) // (workers * 8)))
-    batches = iter([jobs[i : i + size] for i in range(0, len(jobs), size)])
+    size = max(1, min(BATCH_SIZE, len(ahead) // (workers * 8)))
+    remaining = chain(ahead, jobs)
+    batches = iter(lambda: list(islice(remaining, size)), [])
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         in_flight = deque(
@@ -207,9 +218,98 @@ def _entry_key(entry: QuarantineEntry) -> tuple[str, ...]:
     return (entry.path, entry.reason, entry.detail, entry.seen_at)
 
 
+@dataclass
+class _PartitionPlan:
+    """One partition's refresh while its runs are parsed: what to write once they all are."""
+
+    store: PartitionStore
+    refresh: PartitionRefresh
+    old_index: dict[str, IndexEntry]
+    old_quarantine: list[QuarantineEntry]
+    index: dict[str, IndexEntry]
+    quarantine: list[QuarantineEntry]
+    stale_records: list[str]
+    jobs: list[ParseJob]
+    pending: int = 0
+
+    def finish(self) -> PartitionRefresh:
+        """Write the index and quarantine (only when they changed), then remove the records
+        the index no longer lists (only now: a crash before leaves an orphan, not a hole)."""
+        refresh, store = self.refresh, self.store
+        refresh.quarantined = len(self.quarantine)
+        unchanged = self.index == self.old_index and sorted(
+            map(_entry_key, self.quarantine)
+        ) == sorted(map(_entry_key, self.old_quarantine))
+        if unchanged and (store.folder / INDEX_FILE).is_file():
+            refresh.files_unchanged = True
+        elif refresh.discovered or self.quarantine or store.folder.exists():
+            store.write_quarantine(self.quarantine)
+            store.write_index(self.index)
+        for run_id in self.stale_records:
+            store.remove_record(run_id)
+        return refresh
+
+
+def _plan(
+    settings: Config, discovery: PartitionDiscovery, now: datetime, reparse_all: bool
+) -> _PartitionPlan:
+    """Compare a partition's discovered runs with its index: the runs to parse, the entries
+    kept, the records to remove."""
+    cluster, user = discovery.cluster, discovery.user
+    store = PartitionStore(settings.runs_dir, cluster, user)
+    old_index, old_entries = store.read_index(), store.read_quarantine()
+    old_parse_problems = {q.path: q for q in old_entries if q.reason in PARSE_REASONS}
+    seen = {(q.path, q.reason, q.detail): q for q in old_entries}
+    plan = _PartitionPlan(
+        store,
+        PartitionRefresh(
+            cluster, user, discovered=len(discovery.runs), problems=len(discovery.problems)
+        ),
+        old_index,
+        old_entries,
+        index={},
+        quarantine=[_problem_entry(cluster, user, p, now, seen) for p in discovery.problems],
+        stale_records=[],
+        jobs=[],
+    )
+    refresh = plan.refresh
+    for run in discovery.runs:
+        previous = old_index.get(run.run_path)
+        if not reparse_all and previous is not None and previous.fingerprint == run.fingerprint:
+            refresh.unchanged += 1
+            plan.index[run.run_path] = previous
+            if previous.run_id is None and run.run_path in old_parse_problems:
+                plan.quarantine.append(old_parse_problems[run.run_path])
+            continue
+        if previous is None:
+            refresh.new += 1
+        else:
+            refresh.changed += 1
+        refresh.bytes_parsed += run.n_bytes
+        plan.jobs.append(
+            ParseJob(
+                settings.archive_root,
+                settings.runs_dir,
+                cluster,
+                user,
+                run,
+                now,
+                settings.max_job_duration,
+            )
+        )
+    present = {run.run_path for run in discovery.runs}
+    for run_path, entry in old_index.items():
+        if run_path not in present:
+            refresh.removed += 1
+            if entry.run_id is not None:
+                plan.stale_records.append(entry.run_id)
+    plan.pending = len(plan.jobs)
+    return plan
+
+
 def refresh_partitions(
     settings: Config,
-    discoveries: Iterable[PartitionDiscovery],
+    discoveries: Collection[PartitionDiscovery],
     *,
     workers: int = 2,
     now: datetime | None = None,
@@ -218,87 +318,52 @@ def refresh_partitions(
 ) -> list[PartitionRefresh]:
     """Bring the JSON store of each discovered partition up to date; returns what changed.
 
+    Partition by partition (issue 16: a million runs in flat memory): `discoveries` is
+    iterated twice, once to count the runs to parse and once to parse them, so it may read
+    each partition's discovery from the store when iterated rather than hold them all.
+    Each partition's files are written as soon as its last run is parsed, while the
+    workers go on with the next partition's runs.
+
     `on_parsed(done, total)` is called as runs are parsed, for progress displays.
     `reparse_all` parses unchanged runs too (catches files edited in place with the
     same size and modification time).
     """
     now = now or utc_now()
-    refreshes: dict[tuple[str, str], PartitionRefresh] = {}
-    indexes: dict[tuple[str, str], dict[str, IndexEntry]] = {}
-    quarantines: dict[tuple[str, str], list[QuarantineEntry]] = {}
-    stale_records: dict[tuple[str, str], list[str]] = {}
-    previous_files: dict[tuple[str, str], tuple[dict[str, IndexEntry], list[QuarantineEntry]]] = {}
-    jobs: list[ParseJob] = []
-    for discovery in discoveries:
-        cluster, user = key = (discovery.cluster, discovery.user)
-        store = PartitionStore(settings.runs_dir, cluster, user)
-        old_index = store.read_index()
-        old_entries = store.read_quarantine()
-        previous_files[key] = (old_index, old_entries)
-        old_quarantine = {q.path: q for q in old_entries if q.reason in PARSE_REASONS}
-        seen = {(q.path, q.reason, q.detail): q for q in old_entries}
-        runs, problems = discovery.runs, discovery.problems
-        refresh = PartitionRefresh(cluster, user, discovered=len(runs))
-        new_index: dict[str, IndexEntry] = {}
-        quarantine = [_problem_entry(cluster, user, p, now, seen) for p in problems]
-        for run in runs:
-            previous = old_index.get(run.run_path)
-            if not reparse_all and previous is not None and previous.fingerprint == run.fingerprint:
-                refresh.unchanged += 1
-                new_index[run.run_path] = previous
-                if previous.run_id is None and run.run_path in old_quarantine:
-                    quarantine.append(old_quarantine[run.run_path])
-                continue
-            if previous is None:
-                refresh.new += 1
-            else:
-                refresh.changed += 1
-            refresh.bytes_parsed += run.n_bytes
-            jobs.append(
-                ParseJob(settings.archive_root, cluster, user, run, now, settings.max_job_duration)
-            )
-        present = {run.run_path for run in runs}
-        stale_records[key] = []
-        for run_path, entry in old_index.items():
-            if run_path in present:
-                continue
-            refresh.removed += 1
-            if entry.run_id is not None:
-                stale_records[key].append(entry.run_id)
-        refreshes[key], indexes[key], quarantines[key] = refresh, new_index, quarantine
+    total = sum(len(_plan(settings, d, now, reparse_all).jobs) for d in discoveries)
+    refreshes: dict[int, PartitionRefresh] = {}  # by position in `discoveries`
+    in_flight: dict[tuple[str, str], tuple[int, _PartitionPlan]] = {}
 
-    for done, (job, outcome) in enumerate(_parse_all(jobs, workers), start=1):
-        key = (job.cluster, job.user)
-        if isinstance(outcome, RunRecord):
-            PartitionStore(settings.runs_dir, *key).write_record(outcome)
-            indexes[key][job.run.run_path] = IndexEntry(
-                job.run.fingerprint, outcome.run_id, job.now.isoformat()
+    def jobs() -> Iterator[ParseJob]:
+        for position, discovery in enumerate(discoveries):
+            plan = _plan(settings, discovery, now, reparse_all)
+            if not plan.pending:
+                refreshes[position] = plan.finish()
+                continue
+            in_flight[(plan.refresh.cluster, plan.refresh.user)] = (position, plan)
+            planned, plan.jobs = plan.jobs, []
+            yield from planned
+
+    for done, (job, outcome) in enumerate(_parse_all(jobs(), workers), start=1):
+        position, plan = in_flight[(job.cluster, job.user)]
+        if isinstance(outcome, str):
+            plan.index[job.run.run_path] = IndexEntry(
+                job.run.fingerprint, outcome, job.now.isoformat()
             )
-            refreshes[key].parsed_run_ids.append(outcome.run_id)
+            if len(plan.refresh.parsed_run_ids) < MAX_RUN_IDS_KEPT:
+                plan.refresh.parsed_run_ids.append(outcome)
         else:
-            stale_records[key].append(run_id_for(job.run.run_path))
-            indexes[key][job.run.run_path] = IndexEntry(
+            plan.stale_records.append(run_id_for(job.run.run_path))
+            plan.index[job.run.run_path] = IndexEntry(
                 job.run.fingerprint, None, job.now.isoformat()
             )
-            quarantines[key].append(outcome)
+            plan.quarantine.append(outcome)
+        plan.pending -= 1
+        if not plan.pending:
+            del in_flight[(job.cluster, job.user)]
+            refreshes[position] = plan.finish()
         if on_parsed is not None:
-            on_parsed(done, len(jobs))
-
-    for key, refresh in refreshes.items():
-        store = PartitionStore(settings.runs_dir, *key)
-        refresh.quarantined = len(quarantines[key])
-        old_index, old_entries = previous_files[key]
-        unchanged = indexes[key] == old_index and sorted(
-            map(_entry_key, quarantines[key])
-        ) == sorted(map(_entry_key, old_entries))
-        if unchanged and (store.folder / INDEX_FILE).is_file():
-            refresh.files_unchanged = True
-        elif refresh.discovered or quarantines[key] or store.folder.exists():
-            store.write_quarantine(quarantines[key])
-            store.write_index(indexes[key])
-        for run_id in stale_records[key]:  # only once the index no longer lists them
-            store.remove_record(run_id)
-    return list(refreshes.values())
+            on_parsed(done, total)
+    return [refreshes[position] for position in sorted(refreshes)]
 
 
 def partition_version(settings: Config, cluster: str, user: str) -> str:
@@ -351,7 +416,7 @@ def swap_changed_partitions(
     partitions: Iterable[tuple[str, str]],
     on_rows: Callable[[PartitionRows], PartitionRows] = lambda rows: rows,
 ) -> int:
-    """Swap the rows of the changed partitions among `partitions` (one transaction, one
+    """Swap the rows of the changed partitions among `partitions` (a transaction per partition, one
     partition in memory at a time); returns how many were swapped. `on_rows` sees each."""
     changed = changed_partitions(con, settings, partitions)
     return replace_partitions(

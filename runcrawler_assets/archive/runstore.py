@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -163,3 +163,20 @@ class PartitionStore:
             tuple(DiscoveredRun(**run) for run in raw["runs"]),
             tuple(Problem(**problem) for problem in raw["problems"]),
         )
+
+
+class StoredDiscoveries(Collection[PartitionDiscovery]):
+    """What discovery last found in these partitions, read from their stores each time it
+    is iterated: one partition in memory at a time, however many runs they hold."""
+
+    def __init__(self, runs_dir: Path, partitions: list[tuple[str, str]]) -> None:
+        self.stores = [PartitionStore(runs_dir, cluster, user) for cluster, user in partitions]
+
+    def __iter__(self) -> Iterator[PartitionDiscovery]:
+        return (store.read_discovery() for store in self.stores)
+
+    def __len__(self) -> int:
+        return len(self.stores)
+
+    def __contains__(self, item: object) -> bool:
+        return any(item == discovery for discovery in self)

@@ -200,18 +200,21 @@ def partition_key_text(cluster: str, user: str) -> tuple[str, str]:
 
 
 def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[PartitionRows]) -> int:
-    """Swap the rows of every given partition, all in one transaction; returns how many.
+    """Swap the rows of every given partition, each in its own transaction; returns how many.
 
-    Each partition's version is recorded with its rows (a partition without one
-    forgets the version it had, so the next versioned swap never skips it).
+    A reader (or a crash) sees each partition all old or all new; committing one partition
+    at a time keeps DuckDB from holding a whole first import's rows uncommitted in memory
+    (issue 16: a million runs in flat memory). Each partition's version is recorded with
+    its rows (a partition without one forgets the version it had, so the next versioned
+    swap never skips it).
     """
     run_types = [(c.name, c.sql_type) for c in RUN_COLUMNS]
     swapped = 0
     con.execute(VERSIONS_DDL)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for part in partitions:
-            names = list(partition_key_text(part.cluster, part.user))
+    for part in partitions:
+        names = list(partition_key_text(part.cluster, part.user))
+        con.execute("BEGIN TRANSACTION")
+        try:
             for table in ("runs", "quarantine", VERSIONS_TABLE):
                 con.execute(
                     f"DELETE FROM {table} WHERE cluster = ? AND {quote_identifier('user')} = ?",
@@ -224,11 +227,11 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
                     f"INSERT INTO {VERSIONS_TABLE} VALUES (?, ?, ?, now())",
                     [*names, part.version],
                 )
-            swapped += 1
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        swapped += 1
     return swapped
 
 

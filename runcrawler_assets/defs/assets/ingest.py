@@ -32,7 +32,7 @@ from dagster import (
 )
 
 from runcrawler_assets.archive.discovery import discover_partition
-from runcrawler_assets.archive.runstore import PartitionStore
+from runcrawler_assets.archive.runstore import PartitionStore, StoredDiscoveries
 from runcrawler_assets.crawl import (
     partition_rows,
     partition_version,
@@ -112,38 +112,43 @@ def parsed_runs(
 ) -> MaterializeResult:
     started = time.monotonic()
     paths = settings.config
-    discoveries = [
-        PartitionStore(paths.runs_dir, c, u).read_discovery() for c, u in _pairs(context)
-    ]
-    step = max(1, sum(len(d.runs) for d in discoveries) // 10)
 
     def on_parsed(done: int, total: int) -> None:
         progress.update("parse", done, total)
-        if done % step == 0 or done == total:
+        if done % max(1, total // 10) == 0 or done == total:
             context.log.info(f"parsed {done}/{total} runs")
 
     refreshes = refresh_partitions(
         paths,
-        discoveries,
+        StoredDiscoveries(paths.runs_dir, _pairs(context)),
         workers=paths.parse_workers,
         on_parsed=on_parsed,
         reparse_all=config.reparse_all,
     )
     totals = {
         name: sum(getattr(r, name) for r in refreshes)
-        for name in ("discovered", "new", "changed", "unchanged", "removed", "quarantined")
+        for name in (
+            "discovered",
+            "new",
+            "changed",
+            "unchanged",
+            "removed",
+            "quarantined",
+            "problems",
+        )
     }
-    totals["problems"] = sum(len(d.problems) for d in discoveries)
     totals["partitions_changed"] = sum(not r.files_unchanged for r in refreshes)
-    parsed_ids = [run_id for r in refreshes for run_id in r.parsed_run_ids]
-    context.log.info(f"parsed {len(parsed_ids)} runs: {totals}")
+    parsed = sum(r.parsed for r in refreshes)
+    context.log.info(f"parsed {parsed} runs: {totals}")
     return MaterializeResult(
         metadata={
             **totals,
-            "parsed": len(parsed_ids),
+            "parsed": parsed,
             "log_bytes_parsed": MetadataValue.int(sum(r.bytes_parsed for r in refreshes)),
             "duration_s": round(time.monotonic() - started, 3),
-            "parsed_run_ids": MetadataValue.json(parsed_ids[:200]),
+            "parsed_run_ids": MetadataValue.json(
+                [run_id for r in refreshes for run_id in r.parsed_run_ids][:200]
+            ),
         }
     )
 
