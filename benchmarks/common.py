@@ -21,6 +21,7 @@ from pathlib import Path
 
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.demo.archive import DEFAULT_TEMPLATES
+from runcrawler_assets.progress import Progress
 
 REPO = Path(__file__).resolve().parent.parent
 GIGABYTE = 1 << 30
@@ -207,7 +208,10 @@ class Workspace:
         if runs not in self.archives:
             path = self.root / f"archive-{runs}"
             templates = DEFAULT_TEMPLATES if runs > self.render_all_up_to else None
-            generate_archive(path, runs=runs, seed=self.seed, templates=templates)
+            with Progress(f"archive of {runs:,} runs", runs, "runs") as bar:
+                generate_archive(
+                    path, runs=runs, seed=self.seed, templates=templates, progress=bar.advance
+                )
             add_gigabyte_logs(path, self.gigabyte_logs, self.big_log_bytes)
             self.archives[runs] = path
         return self.archives[runs]

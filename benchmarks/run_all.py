@@ -21,6 +21,7 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,27 +32,54 @@ from benchmarks.common import REPO, Workspace, load_average
 from benchmarks.incremental import bench_incremental, bench_recrawl
 from benchmarks.memory import bench_memory
 from benchmarks.sensor_tick import bench_sensor_tick
+from runcrawler_assets.progress import Progress
 
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
+PHASES = 11  # the benchmark calls of `run`, for its progress display
 
 
 def run(workspace: Workspace, scale: float) -> dict[str, Any]:
     """All five benchmarks, sharing archives and crawls; sizes as the issue asks times `scale`."""
     small, medium, large = (max(50, int(n * scale)) for n in (2_000, 20_000, 100_000))
     figures: dict[str, Any] = {"sizes": [small, medium, large]}
-    figures["cold_crawl"] = bench_cold_crawl(medium, workspace, sample_runs=int(5000 * scale))
-    figures["analytics"] = bench_analytics(int(1_000_000 * scale), workspace, source_runs=medium)
-    figures["memory"], figures["incremental"], figures["recrawl"] = [], [], []
-    for n in (small, medium):
-        figures["memory"].append(bench_memory(n, workspace))
-        # right after the cold crawl, before the sensor benchmark refreshes a partition
-        figures["recrawl"].append(bench_recrawl(n, workspace))
-        figures["incremental"].append(bench_incremental(n, workspace))
-    workspace.remove(small)
-    workspace.remove(medium)
-    figures["sensor_tick"] = bench_sensor_tick(large, workspace)
-    figures["memory"].append(bench_memory(large, workspace))
-    figures["incremental"].append(bench_incremental(large, workspace))
+    # PHASES phases of minutes each: the bar (or a line in a log) says which one runs, and the ETA.
+    with Progress("benchmarks", PHASES, "phases") as progress:
+
+        def phase(name: str, bench: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            progress.note(name)
+            figure = bench(*args, **kwargs)
+            progress.note(f"{name} done")
+            progress.advance()
+            return figure
+
+        rows = int(1_000_000 * scale)
+        figures["cold_crawl"] = phase(
+            f"cold crawl, {medium:,} runs",
+            bench_cold_crawl,
+            medium,
+            workspace,
+            sample_runs=int(5000 * scale),
+        )
+        figures["analytics"] = phase(
+            f"analytics, {rows:,} rows", bench_analytics, rows, workspace, source_runs=medium
+        )
+        figures["memory"], figures["incremental"], figures["recrawl"] = [], [], []
+        for n in (small, medium):
+            figures["memory"].append(phase(f"memory, {n:,} runs", bench_memory, n, workspace))
+            # right after the cold crawl, before the sensor benchmark refreshes a partition
+            figures["recrawl"].append(phase(f"recrawl, {n:,} runs", bench_recrawl, n, workspace))
+            figures["incremental"].append(
+                phase(f"incremental, {n:,} runs", bench_incremental, n, workspace)
+            )
+        workspace.remove(small)
+        workspace.remove(medium)
+        figures["sensor_tick"] = phase(
+            f"sensor tick, {large:,} runs", bench_sensor_tick, large, workspace
+        )
+        figures["memory"].append(phase(f"memory, {large:,} runs", bench_memory, large, workspace))
+        figures["incremental"].append(
+            phase(f"incremental, {large:,} runs", bench_incremental, large, workspace)
+        )
     workspace.remove(large)
     return figures
 

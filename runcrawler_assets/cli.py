@@ -14,17 +14,20 @@ instant.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from runcrawler_assets.config import VARIABLES, Config, ConfigError
 from runcrawler_assets.errors import RuncrawlerError
+from runcrawler_assets.progress import DEFAULT_INTERVAL_S, Progress
 
 
 class _Runcrawler(click.Group):
@@ -98,6 +101,35 @@ DATA_OPTION = _variable_option(
     help="Where runcrawler writes (DuckDB, JSON runs, charts).",
 )
 
+PROGRESS_OPTION = click.option(
+    "--progress-every",
+    default=DEFAULT_INTERVAL_S,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="When stderr is not a terminal (CI, logs): one plain progress line at most this "
+    "often, in place of the bar.",
+)
+
+
+@contextmanager
+def _stderr_as_now() -> Iterator[TextIO]:
+    """Where progress goes during a crawl: stderr as it is before Dagster starts.
+
+    While a step runs, Dagster points file descriptor 2 at the step's log file
+    (mirrored to the terminal later): seen from there stderr is never a terminal,
+    so the bar would turn into plain lines. A copy of the descriptor taken now
+    still reaches the terminal, or the CI log, directly.
+    """
+    try:
+        copy = os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # click's test runner: no descriptor
+        yield sys.stderr
+        return
+    sys.stderr.flush()
+    with os.fdopen(copy, "w", encoding=sys.stderr.encoding, errors="replace") as stream:
+        yield stream
+
 
 @main.command("demo-archive")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
@@ -127,8 +159,15 @@ DATA_OPTION = _variable_option(
     help="Render only this many runs and make the others hard links to their files "
     "(0: render every run). Default: every run up to 20,000 runs, 10,000 above.",
 )
+@PROGRESS_OPTION
 def demo_archive(
-    path: Path, runs: int, seed: int, truth: Path | None, openfoam: int, templates: int | None
+    path: Path,
+    runs: int,
+    seed: int,
+    truth: Path | None,
+    openfoam: int,
+    templates: int | None,
+    progress_every: float,
 ) -> None:
     """Write a realistic demo archive of AVBP runs into PATH (new or empty directory).
 
@@ -151,9 +190,9 @@ def demo_archive(
 
     check_destination(path, truth)
     templates = default_templates(runs) if templates is None else templates or None
-    with click.progressbar(length=runs, label="writing runs", file=sys.stderr) as bar:
+    with Progress("writing runs", runs, "runs", interval_s=progress_every) as bar:
         summary = generate_archive(
-            path, runs=runs, seed=seed, truth=truth, progress=bar.update, templates=templates
+            path, runs=runs, seed=seed, truth=truth, progress=bar.advance, templates=templates
         )
     if openfoam:
         cases = write_openfoam_cases(path, openfoam, seed=seed)
@@ -182,7 +221,10 @@ def demo_archive(
     show_default=True,
     help="Also rebuild the analytics tables, charts and report.",
 )
-def crawl(archive: str, data: str, layout: str, workers: str, analytics: bool) -> None:
+@PROGRESS_OPTION
+def crawl(
+    archive: str, data: str, layout: str, workers: str, analytics: bool, progress_every: float
+) -> None:
     """Crawl the archive into the data folder, through Dagster.
 
     Registers every cluster and user folder as a partition and materializes the
@@ -207,19 +249,31 @@ def crawl(archive: str, data: str, layout: str, workers: str, analytics: bool) -
     from runcrawler_assets.defs.runner import crawl as crawl_archive
     from runcrawler_assets.defs.runner import dagster_instance
 
-    class StderrProgress(CrawlProgress):
-        def update(self, step: str, done: int, total: int) -> None:
-            if done == total or done % max(1, total // 100) == 0:
-                end = "\n" if done == total else ""
-                click.echo(
-                    f"\r{step}: {done}/{total} runs ({100 * done // total}%)", err=True, nl=False
-                )
-                click.echo(end, err=True, nl=False)
-
+    bars: dict[str, Progress] = {}
     assets = [*INGEST_ASSETS, *ANALYSIS_ASSETS, report] if analytics else INGEST_ASSETS
     click.echo(f"crawling {config.archive_root} into {config.data_dir}", err=True)
-    with dagster_instance(config) as instance:
-        summary = crawl_archive(config, assets, instance, StderrProgress(), config.parse_workers)
+    with _stderr_as_now() as stderr:
+
+        class StderrProgress(CrawlProgress):
+            """One progress display per step, closed when the step reports its last item."""
+
+            def update(self, step: str, done: int, total: int) -> None:
+                if step not in bars:
+                    bars[step] = Progress(
+                        step, total, "runs", stream=stderr, interval_s=progress_every
+                    )
+                bars[step].update_to(done)
+                if done >= total:
+                    bars.pop(step).close()
+
+        try:
+            with dagster_instance(config) as instance:
+                summary = crawl_archive(
+                    config, assets, instance, StderrProgress(), config.parse_workers
+                )
+        finally:  # a step that failed midway: its display ends with where it stopped
+            for bar in bars.values():
+                bar.close(failed=True)
     click.echo(
         f"{summary.discovered} runs found in {summary.partitions} partitions: "
         f"{summary.parsed} parsed, {summary.unchanged} unchanged, {summary.removed} removed, "
