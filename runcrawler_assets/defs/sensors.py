@@ -2,10 +2,11 @@
 
 Each tick scans the archive with directory listings and `stat` only (the
 same discovery the `run_files` asset uses, archive/rescan.py: a finished run
-whose folder did not change costs one `stat`, running runs are listed in
-full) and keeps, as its cursor, one digest per partition — small for any
-archive size; the per-run memory behind the rescan lives in the data folder
-(`sensor_state/`), one file per partition, rewritten only when it changed. Partitions whose digest
+whose folder did not change costs one `stat`, an unchanged folder above the
+runs is not listed again, running runs are listed in full) and keeps, as its
+cursor, one digest per partition — small for any archive size; the per-run
+memory behind the rescan lives in the data folder (`sensor_state/`), one file
+per partition, rewritten only when it changed. Partitions whose digest
 changed (runs added, modified or removed) get a run; new cluster and user
 folders become partitions. A run key made of the previous and the new
 digest keeps a repeated tick from launching the same work twice. Without a
@@ -64,10 +65,8 @@ def scan_digests(settings: ConfigResource) -> dict[str, str]:
         path = state_file(config, key)
         previous = load_state(path)
         state = rescan_partition(config, cluster, user, previous)
-        if state.digest != previous.digest or state.runs.keys() != previous.runs.keys():
+        if state is not previous:  # a run or a folder changed (even if not the digest)
             save_state(path, state)
-        elif any(state.runs[run] is not previous.runs[run] for run in state.runs):
-            save_state(path, state)  # same digest, new folder keys (a file touched back)
         digests[key] = state.digest[:16]
     return digests
 
