@@ -159,6 +159,15 @@ def _stderr_as_now() -> Iterator[TextIO]:
     help="Render only this many runs and make the others hard links to their files "
     "(0: render every run). Default: every run up to 20,000 runs, 10,000 above.",
 )
+@click.option(
+    "--accounting",
+    "accounting_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the Slurm accounting dumps of the runs' jobs into this new or empty "
+    "directory outside PATH (DIR/<cluster>/sacct_<YYYY-MM>.txt); with --truth, each run's "
+    "truth says what the join with them must show, and <truth>.unarchived.jsonl lists the "
+    "jobs no run matches. Every run must be rendered (no hard-linked copies).",
+)
 @PROGRESS_OPTION
 def demo_archive(
     path: Path,
@@ -167,6 +176,7 @@ def demo_archive(
     truth: Path | None,
     openfoam: int,
     templates: int | None,
+    accounting_dir: Path | None,
     progress_every: float,
 ) -> None:
     """Write a realistic demo archive of AVBP runs into PATH (new or empty directory).
@@ -180,27 +190,57 @@ def demo_archive(
     no data blocks of their own: a million runs take ~12 minutes rendered, ~2 with
     links, and the disk of the 10,000 templates, ~70 MB, plus ~10 KB of folders per
     run). The truth gives each copy its own run_id, run_path and log_path.
+
+    Slurm accounting (--accounting): each run's jobs (restarts included) with their
+    queue waits, limits, memory and states, as monthly sacct dumps per cluster; some
+    runs missing from them, jobs no run matches, a retired cluster's dump.
     """
     from runcrawler_assets.demo import (
+        Accounting,
+        JobIds,
+        check_accounting_destination,
         check_destination,
         default_templates,
         generate_archive,
+        unarchived_path,
         write_openfoam_cases,
     )
 
     check_destination(path, truth)
+    if accounting_dir is not None:
+        check_accounting_destination(accounting_dir, path)
     templates = default_templates(runs) if templates is None else templates or None
+    job_ids = JobIds()
+    accounting = Accounting(seed, job_ids) if accounting_dir is not None else None
     with Progress("writing runs", runs, "runs", interval_s=progress_every) as bar:
         summary = generate_archive(
-            path, runs=runs, seed=seed, truth=truth, progress=bar.advance, templates=templates
+            path,
+            runs=runs,
+            seed=seed,
+            truth=truth,
+            progress=bar.advance,
+            templates=templates,
+            job_ids=job_ids,
+            accounting=accounting,
         )
     if openfoam:
-        cases = write_openfoam_cases(path, openfoam, seed=seed)
+        cases = write_openfoam_cases(path, openfoam, seed, job_ids, accounting)
         if truth is not None:
             with truth.open("a", encoding="utf-8") as lines:
                 lines.writelines(json.dumps(case, ensure_ascii=False) + "\n" for case in cases)
     foam = f" and {openfoam} OpenFOAM cases" if openfoam else ""
     click.echo(f"wrote {summary.describe()}{foam}" + (f"; truth in {truth}" if truth else ""))
+    if accounting is not None and accounting_dir is not None:
+        dumps = accounting.write(accounting_dir)
+        said = f"wrote {dumps.files} accounting dumps of {dumps.jobs} jobs in {accounting_dir}"
+        if truth is not None:
+            unarchived = unarchived_path(truth)
+            unarchived.write_text(
+                "".join(json.dumps(job, ensure_ascii=False) + "\n" for job in dumps.unarchived),
+                encoding="utf-8",
+            )
+            said += f"; jobs no run matches in {unarchived}"
+        click.echo(said)
 
 
 @main.command()
@@ -215,6 +255,12 @@ def demo_archive(
 @_variable_option(
     "--workers", variable="RUNCRAWLER_WORKERS", metavar="N", help="Parsing processes."
 )
+@_variable_option(
+    "--accounting",
+    variable="RUNCRAWLER_ACCOUNTING",
+    metavar="DIR",
+    help="Slurm accounting dumps to join (<DIR>/<cluster>/*.txt, sacct --parsable2 output).",
+)
 @click.option(
     "--analytics/--no-analytics",
     default=True,
@@ -223,7 +269,13 @@ def demo_archive(
 )
 @PROGRESS_OPTION
 def crawl(
-    archive: str, data: str, layout: str, workers: str, analytics: bool, progress_every: float
+    archive: str,
+    data: str,
+    layout: str,
+    workers: str,
+    accounting: str,
+    analytics: bool,
+    progress_every: float,
 ) -> None:
     """Crawl the archive into the data folder, through Dagster.
 
@@ -238,6 +290,7 @@ def crawl(
             "RUNCRAWLER_DATA": data,
             "RUNCRAWLER_LAYOUT": layout,
             "RUNCRAWLER_WORKERS": workers,
+            "RUNCRAWLER_ACCOUNTING": accounting,
         }
     )
     config.check_archive()

@@ -170,6 +170,10 @@ class Config:
     )
     # Dagster's own storage; None: <data>/dagster_home (see `dagster_home`).
     explicit_dagster_home: Path | None = _variable("DAGSTER_HOME", _optional_folder, "a folder", "")
+    # Slurm accounting dumps, <dir>/<cluster>/*.txt (issue 17); None: no accounting joined.
+    accounting_dir: Path | None = _variable(
+        "RUNCRAWLER_ACCOUNTING", _optional_folder, "a folder of <cluster>/*.txt sacct dumps", ""
+    )
 
     @classmethod
     def from_env(
@@ -256,6 +260,19 @@ class Config:
             raise ConfigError(
                 f"data folder {self.data_dir} is inside the archive: runcrawler never writes "
                 "into the archive; choose another RUNCRAWLER_DATA (or --data)"
+            )
+        if self.accounting_dir is not None and not self.accounting_dir.is_dir():
+            raise ConfigError(
+                f"accounting folder {self.accounting_dir} does not exist: set "
+                "RUNCRAWLER_ACCOUNTING (or --accounting) to the folder holding <cluster>/*.txt "
+                "sacct dumps, or leave it unset"
+            )
+        if self.accounting_dir is not None and self.accounting_dir.resolve().is_relative_to(
+            self.archive_root.resolve()
+        ):
+            raise ConfigError(
+                f"accounting folder {self.accounting_dir} is inside the archive, where its "
+                "folders would be read as clusters: keep the dumps beside the archive"
             )
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import duckdb
 
+from runcrawler_assets.accounting.load import accounting_versions, load_accounting
 from runcrawler_assets.archive.discovery import (
     DiscoveredRun,
     PartitionDiscovery,
@@ -49,6 +50,7 @@ from runcrawler_assets.archive.runstore import (
 from runcrawler_assets.config import Config
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
 from runcrawler_assets.solvers import registered_parsers
+from runcrawler_assets.solvers.jobs import with_job_id
 from runcrawler_assets.solvers.rundir import MAX_JOB_DURATION, bound_file_times
 from runcrawler_assets.warehouse.cleaning import (
     CLEANING_POLICY,
@@ -142,7 +144,8 @@ def parse_job(job: ParseJob) -> str | QuarantineEntry:
             return _quarantined(job, "vanished", "no longer a folder when parsed")
         parser = next(p for p in registered_parsers() if p.name == job.run.solver)
         record = bound_file_times(
-            parser.parse(run_dir, job.archive_root, job.now), job.max_job_duration
+            with_job_id(run_dir, parser.parse(run_dir, job.archive_root, job.now)),
+            job.max_job_duration,
         )
         # Every solver's record, plugins' too, is bounded before it is stored (contract-notes 16).
         record = bound_record(
@@ -366,11 +369,12 @@ def refresh_partitions(
     return [refreshes[position] for position in sorted(refreshes)]
 
 
-def partition_version(settings: Config, cluster: str, user: str) -> str:
+def partition_version(settings: Config, cluster: str, user: str, accounting: str = "") -> str:
     """What a partition's rows are made from, as a digest: its JSON store's index and
-    quarantine (as bytes, nothing parsed) and the code that turns them into rows."""
+    quarantine (as bytes, nothing parsed), the code that turns them into rows, and the
+    digest of its cluster's accounting dumps (`accounting.load.accounting_versions`)."""
     digest = PartitionStore(settings.runs_dir, cluster, user).content_digest()
-    return f"{ROWS_CODE_VERSION}:{digest}"
+    return f"{ROWS_CODE_VERSION}:{digest}:{accounting}"
 
 
 def partition_rows(
@@ -401,8 +405,11 @@ def changed_partitions(
 ) -> list[tuple[tuple[str, str], str]]:
     """The partitions whose JSON store differs from what their rows were swapped in from,
     each with its current version: the only ones a swap has to read and rewrite."""
-    swapped = swapped_versions(con)
-    current = ((pair, partition_version(settings, *pair)) for pair in partitions)
+    swapped, accounting = swapped_versions(con), accounting_versions(con)
+    current = (
+        (pair, partition_version(settings, *pair, accounting.get(pair[0], "")))
+        for pair in partitions
+    )
     return [
         (pair, version)
         for pair, version in current
@@ -434,11 +441,15 @@ class ArchiveCheck:
 
 
 def check_archive(
-    settings: Config, partitions: Iterable[tuple[str, str]], swapped: dict[tuple[str, str], str]
+    settings: Config,
+    partitions: Iterable[tuple[str, str]],
+    swapped: dict[tuple[str, str], str],
+    accounting: dict[str, str],
 ) -> ArchiveCheck:
     """Walk `partitions` as `run_files` does and list those with anything to do: runs added,
     changed or removed since the JSON store last recorded them, or a store not yet swapped
-    into DuckDB as it is (`swapped`: `database.swapped_versions`). A partition missing from
+    into DuckDB as it is (`swapped`: `database.swapped_versions`; `accounting`: the
+    clusters' accounting digests, `accounting.load.accounting_versions`). A partition missing from
     the archive whose store folder exists is checked too (its rows must go)."""
     runs = problems = 0
     stale = []
@@ -449,7 +460,7 @@ def check_archive(
         settled = (
             store.is_settled(discovery)
             and swapped.get(partition_key_text(cluster, user))
-            == partition_version(settings, cluster, user)
+            == partition_version(settings, cluster, user, accounting.get(cluster, ""))
         ) or not (discovery.found or store.folder.exists())
         if not settled:
             stale.append((cluster, user))
@@ -459,7 +470,8 @@ def check_archive(
 def crawl_into_warehouse(
     settings: Config, partitions: list[tuple[str, str]], *, workers: int = 2
 ) -> list[PartitionRefresh]:
-    """Refresh the JSON store and the warehouse for `partitions`: the whole chain, no Dagster.
+    """Refresh the JSON store, the accounting (when configured) and the warehouse for
+    `partitions`: the whole chain, no Dagster.
 
     The Dagster assets run the same two steps separately; this is for tests and notebooks.
     """
@@ -470,5 +482,7 @@ def crawl_into_warehouse(
         )
     refreshes = refresh_partitions(settings, discoveries, workers=workers)
     with connect(settings.duckdb_path) as con:
+        if settings.accounting_dir is not None:
+            load_accounting(con, settings.accounting_dir)
         swap_changed_partitions(con, settings, partitions)
     return refreshes

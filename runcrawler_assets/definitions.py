@@ -11,6 +11,7 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from runcrawler_assets.config import Config
+from runcrawler_assets.defs.assets.accounting import accounting
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.checks import ASSET_CHECKS, with_report_freshness
@@ -23,7 +24,7 @@ def build_definitions(config: Config | None = None) -> Definitions:
     """The definitions for `config` (default: the environment's, parsed on use)."""
     resource = ConfigResource.from_config(config) if config else ConfigResource.from_env()
     return Definitions(
-        assets=with_report_freshness([*INGEST_ASSETS, *ANALYSIS_ASSETS, report]),
+        assets=with_report_freshness([accounting, *INGEST_ASSETS, *ANALYSIS_ASSETS, report]),
         asset_checks=ASSET_CHECKS,
         sensors=[archive_sensor, automation_sensor],
         schedules=[nightly_reconciliation],

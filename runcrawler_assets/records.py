@@ -137,6 +137,26 @@ class RunRecord:
     )
     log_path: str | None = _col("VARCHAR", "the log that was read, relative to the archive root")
     log_bytes: int | None = _col("BIGINT", "size of the log that was read")
+    # The scheduler's view (issue 17): the job id is read from the run's files; the rest is
+    # joined from the accounting dumps when the run's rows are swapped into DuckDB.
+    job_id: str | None = _col(
+        "VARCHAR", "Slurm job id: from slurm-<id>.out, *.o<id>/*.e<id>, a log, or accounting"
+    )
+    queue: str | None = _col("VARCHAR", "accounting: Slurm partition the job ran in")
+    account: str | None = _col("VARCHAR", "accounting: account charged")
+    time_limit_s: int | None = _col("BIGINT", "accounting: wall time requested (NULL: no limit)")
+    queue_wait_s: int | None = _col("BIGINT", "accounting: Start - Submit")
+    alloc_cpus: int | None = _col("INTEGER", "accounting: CPUs allocated")
+    alloc_nodes: int | None = _col("INTEGER", "accounting: compute nodes allocated")
+    req_mem_mb: float | None = _col("DOUBLE", "accounting: memory requested, whole job, MiB")
+    max_rss_mb: float | None = _col("DOUBLE", "accounting: largest MaxRSS of its steps, MiB")
+    exit_code: str | None = _col("VARCHAR", "accounting: ExitCode as printed, rc:signal")
+    scheduler_state: str | None = _col(
+        "VARCHAR", "accounting: job state (COMPLETED, TIMEOUT, CANCELLED, OUT_OF_MEMORY, ...)"
+    )
+    accounting_matched: bool | None = _col(
+        "BOOLEAN", "a job of the accounting dumps was joined (NULL: no dumps for the cluster)"
+    )
     parse_warnings: tuple[str, ...] = field(
         default=(),
         metadata={"sql": "VARCHAR[]", "doc": "what could not be read, and why"},

@@ -32,6 +32,7 @@ ANY_TEXT = {
     "RUNCRAWLER_CLUSTER",
     "RUNCRAWLER_USER",
     "RUNCRAWLER_PSEUDONYM_KEY",
+    "RUNCRAWLER_ACCOUNTING",  # a folder: checked to exist by `check_archive`
     "DAGSTER_HOME",
 }
 BAD = [(name, value) for name, values in BAD_VALUES.items() for value in values]

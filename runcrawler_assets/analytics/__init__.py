@@ -14,6 +14,7 @@ from runcrawler_assets.analytics import (
     efficiency,
     errors,
     habits,
+    scheduler,
     setting_effects,
     settings_usage,
 )
@@ -34,6 +35,7 @@ ANALYSES: tuple[Analysis, ...] = (
     habits.ANALYSIS,
     efficiency.ANALYSIS,
     setting_effects.ANALYSIS,
+    scheduler.ANALYSIS,
 )
 
 __all__ = [

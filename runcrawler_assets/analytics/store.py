@@ -26,7 +26,7 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter
-from runcrawler_assets.warehouse.database import quote_identifier, write_table
+from runcrawler_assets.warehouse.database import VERSIONS_TABLE, quote_identifier, write_table
 
 FINDINGS_TABLE = "analysis_findings"
 FINDINGS_DDL = (
@@ -45,12 +45,19 @@ class StoredResult:
 
 
 def runs_version(con: duckdb.DuckDBPyConnection) -> str:
-    """What `runs` holds, in a few characters: its rows and a hash of their ids and parse
-    times. Results computed from another version are out of date."""
+    """What `runs` holds, in a few characters: its rows, a hash of their ids and parse
+    times, and one of the versions its partitions were swapped in with (which carry the
+    accounting joined to them: new dumps change rows without a new parse). Results
+    computed from another version are out of date."""
     rows, digest = con.execute(
         "SELECT count(*), coalesce(bit_xor(hash(run_id, parsed_at)), 0) FROM runs"
     ).fetchone()
-    return f"{rows}:{digest:x}"
+    swaps = 0
+    if VERSIONS_TABLE in _tables(con):
+        [(swaps,)] = con.execute(
+            f'SELECT coalesce(bit_xor(hash(cluster, "user", version)), 0) FROM {VERSIONS_TABLE}'
+        ).fetchall()
+    return f"{rows}:{digest:x}:{swaps:x}"
 
 
 def stored_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

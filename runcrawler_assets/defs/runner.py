@@ -36,11 +36,13 @@ from dagster import (
     materialize,
 )
 
+from runcrawler_assets.accounting.load import accounting_versions, dumps_changed
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.analytics.store import out_of_date
 from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import check_archive
+from runcrawler_assets.defs.assets.accounting import accounting
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.defs.checks import checks_for
 from runcrawler_assets.defs.partitions import (
@@ -196,11 +198,12 @@ def _only_what_changed(assets: list[AssetsDefinition]) -> dict[str, Any]:
     return {**QUIET_LOGS, "ops": ops}
 
 
-def _swapped(settings: Config) -> dict[tuple[str, str], str]:
+def _swapped(settings: Config) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+    """The partitions' swapped versions, and the clusters' accounting digests."""
     if not settings.duckdb_path.exists():
-        return {}
+        return {}, {}
     with connect(settings.duckdb_path, read_only=True) as con:
-        return swapped_versions(con)
+        return swapped_versions(con), accounting_versions(con)
 
 
 def _stale_range_tags(
@@ -261,12 +264,14 @@ def crawl(
     if not keys:
         return CrawlSummary(0, 0, 0, 0, 0, 0, 0, time.monotonic() - started, True)
     names = {key: names_of(key) for key in keys}
-    check = check_archive(settings, names.values(), _swapped(settings))
-    stale = {key for key, pair in names.items() if pair in set(check.stale)}
     resources = _resources(settings, parse_workers, progress)
+    success = _load_changed_accounting(settings, instance, resources)
+    check = check_archive(settings, names.values(), *_swapped(settings))
+    stale = {key for key, pair in names.items() if pair in set(check.stale)}
     materialized: set[str] = set()
-    success, parsed, runs = True, {}, {}
-    if stale:
+    parsed: dict[str, Any] = {}
+    runs: dict[str, Any] = {}
+    if stale and success:
         result = materialize(
             [*assets, *checks_for(assets)],
             instance=instance,
@@ -309,6 +314,27 @@ def crawl(
         analyses_computed=len(materialized & analyses),
         skipped=tuple(name for name in _asset_names(assets) if name not in materialized),
     )
+
+
+def _load_changed_accounting(
+    settings: Config, instance: DagsterInstance, resources: dict[str, object]
+) -> bool:
+    """Materialize `accounting` first when its dumps changed (a run of its own: the stale
+    partitions of `runs` are known only once the new dumps are loaded); False if it failed."""
+    if settings.accounting_dir is None:
+        return True
+    with connect(settings.duckdb_path) as con:
+        if not dumps_changed(con, settings.accounting_dir):
+            return True
+    result = materialize(
+        [accounting],
+        instance=instance,
+        resources=resources,
+        tags={"runcrawler/trigger": "cli"},
+        run_config=QUIET_LOGS,
+        raise_on_error=False,
+    )
+    return result.success
 
 
 def refresh_partition(

@@ -15,6 +15,10 @@ names). OpenFOAM cases are added to an archive by openfoam_writer.py.
 Big archives (`templates`): only that many runs are rendered, the archive `runs=templates`
 would hold, and the others are hard-linked copies of them (linked_copies.py), so that a
 million run directories take minutes and little more disk than their templates.
+
+Slurm: every session is a batch job whose id comes from one `JobIds` per archive (jobs.py),
+unique per cluster; with an `Accounting` (accounting.py), each run's jobs go to the
+accounting dumps and its truth gets what the join with them must show.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from runcrawler_assets.demo.accounting import Accounting
 from runcrawler_assets.demo.avbp_planning import name_runs, plan_run
 from runcrawler_assets.demo.avbp_writer import RenderedRun, render_run
 from runcrawler_assets.demo.destination import DemoArchiveError, check_destination
 from runcrawler_assets.demo.files import write_file
+from runcrawler_assets.demo.jobs import JobIds
 from runcrawler_assets.demo.knobs import KNOBS, DemoKnobs
 from runcrawler_assets.demo.linked_copies import Template, linked_files, template_of, write_copies
 from runcrawler_assets.demo.team import USERS, projects_of
@@ -94,6 +100,8 @@ def generate_archive(
     knobs: DemoKnobs = KNOBS,
     progress: Callable[[int], None] | None = None,
     templates: int | None = None,
+    job_ids: JobIds | None = None,
+    accounting: Accounting | None = None,
 ) -> DemoSummary:
     """Write a demo archive of `runs` run directories under `root` (new or empty).
 
@@ -101,6 +109,10 @@ def generate_archive(
     `progress` is called with the number of runs written since its last call.
     `templates`: render only this many runs (the archive `runs=templates` would hold)
     and make the others hard-linked copies of them; None renders every run.
+    `job_ids`: the archive's job ids so far (OpenFOAM cases added later share it);
+    default: the accounting's, else new. `accounting` records every run's jobs (then
+    each truth line gets its `accounting`); it refuses copies, which would share
+    their template's jobs.
     """
     root, truth = Path(root), Path(truth) if truth is not None else None
     if runs < 1:
@@ -109,6 +121,13 @@ def generate_archive(
         raise DemoArchiveError(f"--templates must be at least 1, not {templates}")
     check_destination(root, truth)
     copies = copies_for(runs, templates)
+    if accounting is not None and copies:
+        raise DemoArchiveError(
+            f"--accounting needs every run rendered, and {copies:,} runs would be hard-linked "
+            "copies sharing their template's jobs: give --templates 0"
+        )
+    if job_ids is None:
+        job_ids = accounting.job_ids if accounting is not None else JobIds()
     rendered = runs - copies
     projects = {user.login: projects_of(user, seed) for user in USERS}
     plans = name_runs([plan_run(i, seed, knobs, projects) for i in range(rendered)])
@@ -118,7 +137,9 @@ def generate_archive(
     truth_lines: list[str] = []
     kept: list[Template] = []
     for plan in plans:
-        run = render_run(plan, seed, knobs)
+        run = render_run(plan, seed, knobs, job_ids)
+        if accounting is not None:
+            run.truth["accounting"] = accounting.add_run(run.truth, run.jobs, run.job_id_shown)
         written += _write_run(root, run)
         files += len(run.files)
         statuses[run.status] += 1

@@ -16,6 +16,7 @@ from runcrawler_assets.demo import avbp_mess
 from runcrawler_assets.demo.avbp_endings import Ending, earlier_ending, final_ending
 from runcrawler_assets.demo.avbp_output import LOOP, SolverVersion
 from runcrawler_assets.demo.avbp_planning import RunDraft
+from runcrawler_assets.demo.jobs import JobIds, job_id_near
 from runcrawler_assets.solvers.avbp.milestones import MILESTONES
 
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -51,9 +52,10 @@ class Session:
         return self.ending.iteration // self.print_every * self.print_every
 
 
-def launch(run: RunDraft, started: datetime, final: bool) -> Session:
-    """One launch starting at `started`: where, which job, how it ends, what else it prints."""
-    host, jobid = _host_and_job(run, started)
+def launch(run: RunDraft, started: datetime, final: bool, job_ids: JobIds, after: int) -> Session:
+    """One launch starting at `started`: where, which job (an id of `job_ids` above the
+    run's previous job `after`), how it ends, what else it prints."""
+    host, jobid = _host_and_job(run, started, job_ids, after)
     ending = final_ending(run, host, jobid, started) if final else earlier_ending(run, host, jobid)
     notes = ""
     if run.plan.user.login == "jérôme" and run.version.case == "upper":
@@ -88,13 +90,13 @@ def launch(run: RunDraft, started: datetime, final: bool) -> Session:
     )
 
 
-def _host_and_job(run: RunDraft, started: datetime) -> tuple[str, int]:
+def _host_and_job(run: RunDraft, started: datetime, job_ids: JobIds, after: int) -> tuple[str, int]:
     rng, cluster = run.rng, run.plan.cluster
     host = cluster.host_format.format(
         n=rng.randint(1, 2400), a=rng.randint(1, 8), b=rng.randint(0, 7), c=rng.randint(0, 8)
     )
-    since = (started - datetime(2023, 1, 1)).total_seconds()
-    return host, cluster.first_jobid + int(since / 40) + rng.randrange(40)
+    wanted = job_id_near(cluster, started, rng.randrange(40))
+    return host, job_ids.take(cluster.name, wanted, after)
 
 
 def _printed(value: float, spec: str) -> tuple[str, float]:

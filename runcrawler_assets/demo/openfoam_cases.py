@@ -112,6 +112,11 @@ class OpenFoamCase:
     mess: frozenset[str] = frozenset()
     mess_rng: random.Random = field(default_factory=random.Random)
     deciding_log: str | None = None
+    # Its batch job (cases whose solver runs): the id, when the solver started, how long
+    # the user expected it to run.
+    job_id: int | None = None
+    solver_started: datetime | None = None
+    planned_s: float | None = None
 
     def has(self, phenomenon: str) -> bool:
         return phenomenon in self.mess

@@ -149,6 +149,7 @@ def _solver_log(
     case: OpenFoamCase, truth: dict[str, Any], started: datetime, requested: int, delta_t: float
 ) -> None:
     """The solver's log (and the scheduler's output of a killed run), and the truth they imply."""
+    case.solver_started = started
     if case.has("launcher_missing_executable") or case.has("launcher_singleton_processes"):
         openfoam_mess.launcher_failure(case, truth, started)
         return
@@ -159,6 +160,7 @@ def _solver_log(
     seconds_per_step = case.n_cells / case.n_procs * rng.uniform(2e-6, 6e-6)
     if case.has("serial_copies"):
         seconds_per_step *= case.n_procs  # each copy computes the whole mesh alone
+    case.planned_s = requested * seconds_per_step
     loop = _time_loop(case, steps, delta_t, seconds_per_step)
     copies = openfoam_mess.serial_copy_count(case) if case.has("serial_copies") else 1
     slowest = openfoam_mess.serial_copy_slowdown(copies - 1)
@@ -267,7 +269,8 @@ def _ending(case: OpenFoamCase, log_mtime: datetime) -> _Ending:
     if outcome == "floating_point":
         return _crash(case)
     if outcome == "time_limit":
-        jobid = case.rng.randrange(1_000_000, 9_999_999)
+        case.rng.randrange(1_000_000, 9_999_999)  # the id once drawn: later draws stay
+        jobid = case.job_id
         message = (
             f"slurmstepd: error: *** JOB {jobid} ON {case.host} CANCELLED AT "
             f"{launchers.slurm_time(log_mtime)} DUE TO TIME LIMIT ***"

@@ -299,7 +299,8 @@ def help_summary(case: OpenFoamCase) -> list[str]:
 
 def step_cancelled(case: OpenFoamCase, crashed: datetime) -> None:
     """Slurm tears the step down once a task died (item 6): no reason given, not a verdict."""
-    jobid = case.mess_rng.randrange(1_000_000, 9_999_999)
+    case.mess_rng.randrange(1_000_000, 9_999_999)  # the id once drawn: later draws stay
+    jobid = case.job_id
     at = crashed + timedelta(seconds=case.mess_rng.randrange(1, 30))
     case.files[f"slurm-{jobid}.out"] = (
         f"Running {case.application} on {case.n_procs} processors\n"

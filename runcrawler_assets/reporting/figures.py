@@ -17,6 +17,7 @@ import pandas as pd
 
 from runcrawler_assets.analytics.errors import ERROR_CATEGORY_NAMES
 from runcrawler_assets.analytics.habits import MIN_NODES_PER_PROCESS
+from runcrawler_assets.analytics.scheduler import NOT_ARCHIVED, RATIO_BIN_LABELS
 from runcrawler_assets.analytics.setting_effects import MIN_RUNS
 from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
 from runcrawler_assets.reporting import charts
@@ -285,6 +286,86 @@ def _setting_effect_charts(tables: Tables) -> dict[str, bytes]:
     }
 
 
+# What the scheduler saw
+
+
+def walltime_ratio_bars(bins: pd.DataFrame) -> bytes:
+    """`walltime_ratio_bins`: per cluster, the share of its runs in each bin of wall time
+    used / requested."""
+    wide = _wide(bins, "ratio_bin", "cluster", "share_pct")
+    if not wide.empty:
+        wide = wide.reindex(list(RATIO_BIN_LABELS))
+        wide.index = [f"used {label} of the request" for label in wide.index]
+        runs = bins.groupby("cluster")["runs"].sum()
+        wide.columns = [f"{cluster} ({runs[cluster]:,} runs)" for cluster in wide.columns]
+    return charts.grouped_bars(
+        wide,
+        "Wall time used, as a share of the time requested (matched finished runs)",
+        "share of the cluster's runs [%]",
+        "cluster",
+    )
+
+
+def queue_wait_bars(waits: pd.DataFrame) -> bytes:
+    """`queue_wait`: median and p90 queue wait per cluster, partition and job size, one
+    pair of bars each (a median is not summed over partitions, so each keeps its row)."""
+    labels = (
+        waits["cluster"] + "/" + waits["queue"] + ", " + waits["size_class"]
+        + " (" + waits["jobs"].map("{:,}".format) + " jobs)"
+    )  # fmt: skip
+    hours = waits[["wait_median_h", "wait_p90_h"]].set_axis(["median", "90th percentile"], axis=1)
+    return charts.grouped_bars(
+        hours.set_axis(labels, axis=0),
+        "Queue wait per cluster/partition and job size (matched jobs)",
+        "queue wait [h]",
+        "of the jobs' waits",
+    )
+
+
+def memory_headroom_bars(memory: pd.DataFrame) -> bytes:
+    """`memory_headroom`: per user, memory used / requested (p10, median, p90) in %."""
+    known = memory.dropna(subset=["memory_use_median"])
+    percent = 100 * known.set_index("user")[
+        ["memory_use_p10", "memory_use_median", "memory_use_p90"]
+    ].astype(float)
+    percent.columns = ["10th percentile", "median", "90th percentile"]
+    percent.index = [
+        f"{user} ({runs:,} runs)" for user, runs in zip(percent.index, known["runs"], strict=True)
+    ]
+    return charts.grouped_bars(
+        percent,
+        "Memory used as a share of the memory requested, per user (largest process × processes)",
+        "memory used / requested [%]",
+        "of the user's runs",
+    )
+
+
+def cpu_hours_by_state_bars(states: pd.DataFrame) -> bytes:
+    """`cpu_hours_by_state`: CPU hours per cluster stacked by scheduler state, the jobs
+    missing from the archive last."""
+    wide = _wide(states, "cluster", "scheduler_state", "cpu_hours")
+    if not wide.empty:
+        order = wide.sum().sort_values(ascending=False).index.drop(NOT_ARCHIVED, errors="ignore")
+        wide = wide[[*order, *([NOT_ARCHIVED] if NOT_ARCHIVED in wide.columns else [])]]
+    return charts.stacked_bars(
+        wide,
+        f"CPU hours per cluster and scheduler state ('{NOT_ARCHIVED}': jobs missing from "
+        "the archive)",
+        "cluster",
+        "CPU hours [h] (allocated CPUs × elapsed)",
+        "scheduler state",
+    )
+
+
+def _scheduler_charts(tables: Tables) -> dict[str, bytes]:
+    return {
+        "walltime_used_vs_requested.png": walltime_ratio_bars(tables["walltime_ratio_bins"]),
+        "queue_wait.png": queue_wait_bars(tables["queue_wait"]),
+        "memory_headroom.png": memory_headroom_bars(tables["memory_headroom"]),
+        "cpu_hours_by_scheduler_state.png": cpu_hours_by_state_bars(tables["cpu_hours_by_state"]),
+    }
+
+
 CHARTS: dict[str, Callable[[Tables], dict[str, bytes]]] = {
     "error_categories": _error_charts,
     "user_activity": _activity_charts,
@@ -292,6 +373,7 @@ CHARTS: dict[str, Callable[[Tables], dict[str, bytes]]] = {
     "hpc_habits": _habit_charts,
     "efficiency": _efficiency_charts,
     "setting_effects": _setting_effect_charts,
+    "scheduler": _scheduler_charts,
 }
 
 

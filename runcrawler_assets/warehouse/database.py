@@ -24,6 +24,7 @@ import pandas as pd
 from runcrawler_assets.archive.runstore import QuarantineEntry
 from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord
+from runcrawler_assets.warehouse.accounting_join import join_partition
 
 QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cluster", "VARCHAR"),
@@ -204,9 +205,10 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
 
     A reader (or a crash) sees each partition all old or all new; committing one partition
     at a time keeps DuckDB from holding a whole first import's rows uncommitted in memory
-    (issue 16: a million runs in flat memory). Each partition's version is recorded with
-    its rows (a partition without one forgets the version it had, so the next versioned
-    swap never skips it).
+    (issue 16: a million runs in flat memory). In the same transaction the rows are joined
+    with the scheduler's accounting (`accounting_join`), and the partition's version is
+    recorded with them (a partition without one forgets the version it had, so the next
+    versioned swap never skips it).
     """
     run_types = [(c.name, c.sql_type) for c in RUN_COLUMNS]
     swapped = 0
@@ -221,6 +223,7 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
                     names,
                 )
             _insert(con, "runs", records_frame(part.records), run_types)
+            join_partition(con, *names)
             _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)
             if part.version is not None:
                 con.execute(

@@ -31,6 +31,7 @@ from dagster import (
     multi_asset,
 )
 
+from runcrawler_assets.accounting.load import accounting_versions
 from runcrawler_assets.archive.discovery import discover_partition
 from runcrawler_assets.archive.runstore import PartitionStore, StoredDiscoveries
 from runcrawler_assets.crawl import (
@@ -164,9 +165,10 @@ class SwapConfig(Config):
     specs=[
         AssetSpec(
             "runs",
-            deps=[parsed_runs],
-            description="The cleaned `runs` table in DuckDB, one row per run (runs-schema.md); "
-            "a partition's rows are swapped in one transaction.",
+            deps=[parsed_runs, "accounting"],
+            description="The cleaned `runs` table in DuckDB, one row per run (runs-schema.md), "
+            "joined with the scheduler's accounting; a partition's rows are swapped in one "
+            "transaction.",
             kinds={"duckdb"},
             group_name=GROUP,
             owners=OWNERS,
@@ -198,10 +200,15 @@ def runs_table(context: AssetExecutionContext, config: SwapConfig, settings: Con
         if config.only_changed:
             swapped = swap_changed_partitions(con, paths, pairs, tally.add)
         else:
+            accounting = accounting_versions(con)
             swapped = replace_partitions(
                 con,
                 (
-                    tally.add(partition_rows(paths, c, u, partition_version(paths, c, u)))
+                    tally.add(
+                        partition_rows(
+                            paths, c, u, partition_version(paths, c, u, accounting.get(c, ""))
+                        )
+                    )
                     for c, u in pairs
                 ),
             )
