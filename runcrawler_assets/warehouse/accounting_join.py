@@ -74,7 +74,8 @@ def join_partition(con: duckdb.DuckDBPyConnection, cluster: str, user: str) -> N
             UNION ALL BY NAME
             SELECT p.run_id, j.*,
                 -- the whole path below the user's folder agrees: better than two folders
-                CASE WHEN ends_with(rtrim(j.work_dir, '/'), '/' || {_BELOW_USER}) THEN 1 ELSE 2 END AS how
+                CASE WHEN ends_with(rtrim(j.work_dir, '/'), '/' || {_BELOW_USER})
+                    THEN 1 ELSE 2 END AS how
             FROM part p
             JOIN {JOBS_TABLE} j ON j.cluster = $1 AND j."user" = $2
                 AND regexp_extract(j.work_dir, {_TAIL}, 1) = regexp_extract(p.run_path, {_TAIL}, 1)
