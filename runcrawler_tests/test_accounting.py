@@ -196,3 +196,66 @@ def test_an_accounting_folder_that_is_missing_or_inside_the_archive_is_refused(s
     inside = site.archive_root / "kraken"
     with pytest.raises(ConfigError, match="inside the archive"):
         dataclasses.replace(site, accounting_dir=inside).check_archive()
+
+
+JOINED = (
+    "job_id", "queue", "account", "time_limit_s", "queue_wait_s", "alloc_cpus", "alloc_nodes",
+    "req_mem_mb", "max_rss_mb", "exit_code", "scheduler_state", "accounting_matched",
+    "status", "error_category",
+)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_demo_join_equals_its_truth_field_by_field(tmp_path: Path):
+    """Done when of issue 17: every run's accounting fields as the demo's truth says, and
+    `unarchived_jobs` exactly the planted jobs of the archive's users."""
+    import json
+
+    from click.testing import CliRunner
+
+    from runcrawler_assets.analytics import ANALYSES
+    from runcrawler_assets.analytics.store import refresh
+    from runcrawler_assets.cli import main
+
+    archive, dumps, truth = tmp_path / "archive", tmp_path / "accounting", tmp_path / "t.jsonl"
+    result = CliRunner().invoke(
+        main,
+        ["demo-archive", str(archive), "--runs", "300", "--openfoam", "30", "--seed", "4",
+         "--truth", str(truth), "--accounting", str(dumps)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    settings = Config(archive_root=archive, data_dir=tmp_path / "data", accounting_dir=dumps)
+    crawl_into_warehouse(settings, list_partitions(settings), workers=1)
+    columns = ", ".join(JOINED)
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        rows = {
+            r[0]: r[1:] for r in con.execute(f"SELECT run_path, {columns} FROM runs").fetchall()
+        }
+    lines = [json.loads(line) for line in truth.read_text().splitlines()]
+    wrong = []
+    for line in lines:
+        expected = tuple(line["accounting"][name] for name in JOINED)
+        got = rows[line["run_path"]]
+        differing = [
+            (name, want, have)
+            for name, want, have in zip(JOINED, expected, got, strict=True)
+            if not (want == have or (isinstance(want, float) and have == pytest.approx(want)))
+        ]
+        if differing:
+            wrong.append((line["run_path"], differing))
+    assert len(lines) == len(rows) == 330
+    assert wrong == []
+    with connect(settings.duckdb_path) as con:
+        scheduler = next(a for a in ANALYSES if a.name == "scheduler")
+        unarchived = refresh(con, scheduler).tables["unarchived_jobs"]
+    planted = [
+        json.loads(line) for line in truth.with_name("t.unarchived.jsonl").read_text().splitlines()
+    ]
+    expected_jobs = {
+        (j["cluster"], j["user"], j["job_id"]) for j in planted if not j.get("other_users")
+    }
+    assert len(expected_jobs) >= 3
+    assert (
+        set(zip(unarchived["cluster"], unarchived["user"], unarchived["job_id"], strict=True))
+        == expected_jobs
+    )
