@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 RUNCRAWLER_DATA ?= $(CURDIR)/data
 DAGSTER_HOME ?= $(RUNCRAWLER_DATA)/dagster_home
 DEMO_ARCHIVE := $(CURDIR)/demo_archive
+DEMO_ACCOUNTING := $(CURDIR)/demo_accounting
 DEMO_RUNS ?= 2000
 DEMO_OPENFOAM ?= 200
 HOST ?= 127.0.0.1
@@ -28,9 +29,13 @@ $(DAGSTER_HOME)/dagster.yaml: runcrawler_assets/defs/dagster_local.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp runcrawler_assets/defs/dagster_local.yaml $@
 
-run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## demo archive (unless RUNCRAWLER_ARCHIVE is set), crawl, then the UI
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## demo archive and its Slurm accounting (unless RUNCRAWLER_ARCHIVE is set), crawl, then the UI
 	@if [ -z "$$RUNCRAWLER_ARCHIVE" ] && [ ! -d "$(DEMO_ARCHIVE)" ]; then \
-		$(BIN)/runcrawler demo-archive "$(DEMO_ARCHIVE)" --runs $(DEMO_RUNS) --openfoam $(DEMO_OPENFOAM) --seed 1; fi
+		rm -rf "$(DEMO_ACCOUNTING)"; \
+		$(BIN)/runcrawler demo-archive "$(DEMO_ARCHIVE)" --runs $(DEMO_RUNS) --openfoam $(DEMO_OPENFOAM) --seed 1 \
+			--accounting "$(DEMO_ACCOUNTING)"; fi
+	@if [ -z "$$RUNCRAWLER_ARCHIVE" ] && [ -d "$(DEMO_ACCOUNTING)" ]; then \
+		export RUNCRAWLER_ACCOUNTING="$${RUNCRAWLER_ACCOUNTING:-$(DEMO_ACCOUNTING)}"; fi; \
 	export RUNCRAWLER_ARCHIVE="$${RUNCRAWLER_ARCHIVE:-$(DEMO_ARCHIVE)}" \
 		RUNCRAWLER_DATA="$(RUNCRAWLER_DATA)" DAGSTER_HOME="$(DAGSTER_HOME)"; \
 	$(BIN)/runcrawler crawl && exec $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
@@ -47,4 +52,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:  ## remove generated data (never the archive you pointed at)
-	rm -rf data demo_archive .pytest_cache
+	rm -rf data demo_archive demo_accounting .pytest_cache
