@@ -45,7 +45,10 @@ def test_every_asset_has_a_description_a_group_and_an_owner(tmp_path):
 def test_the_ingest_chain_is_wired_in_order(tmp_path):
     graph = defs(tmp_path).resolve_asset_graph()
     assert graph.get(AssetKey("parsed_runs")).parent_keys == {AssetKey("run_files")}
-    assert graph.get(AssetKey("runs")).parent_keys == {AssetKey("parsed_runs")}
+    assert graph.get(AssetKey("runs")).parent_keys == {
+        AssetKey("parsed_runs"),
+        AssetKey("accounting"),
+    }
 
 
 def test_the_sensor_and_the_schedule_are_on_by_default(tmp_path):
