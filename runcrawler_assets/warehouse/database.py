@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import duckdb
@@ -35,6 +36,8 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("seen_at", "TIMESTAMP"),
 )
 LOCK_RETRY_SECONDS = 30.0
+# Records turned into one pandas frame and inserted at a time, within a partition's swap.
+INSERT_CHUNK = 2_000
 VERSIONS_TABLE = "partition_versions"
 VERSIONS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} "
@@ -222,7 +225,9 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
                     f"DELETE FROM {table} WHERE cluster = ? AND {quote_identifier('user')} = ?",
                     names,
                 )
-            _insert(con, "runs", records_frame(part.records), run_types)
+            records = iter(part.records)  # a frame at a time: a 36,000-run partition's
+            while chunk := list(islice(records, INSERT_CHUNK)):  # dicts never all at once
+                _insert(con, "runs", records_frame(chunk), run_types)
             join_partition(con, *names)
             _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)
             if part.version is not None:
