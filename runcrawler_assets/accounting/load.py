@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.accounting.sacct import DumpProblem, Job, read_dump
+from runcrawler_assets.warehouse.accounting_join import has_table
 
 FILES_TABLE = "accounting_files"
 ROWS_TABLE = "accounting_job_rows"
@@ -223,8 +224,7 @@ def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 def accounting_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Per cluster, a digest of the dumps loaded for it: a partition's rows depend on it."""
-    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    if FILES_TABLE not in tables:
+    if not has_table(con, FILES_TABLE):
         return {}
     rows = con.execute(
         f"SELECT cluster, string_agg(file || '=' || fingerprint, ';' ORDER BY file) "

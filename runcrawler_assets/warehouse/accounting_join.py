@@ -48,12 +48,17 @@ def _case_sql(column: str, index: int) -> str:
     return f"CASE m.state {cases} ELSE r.{column} END"
 
 
-def has_accounting(con: duckdb.DuckDBPyConnection) -> bool:
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the warehouse holds `table` (the accounting tables exist once dumps were read)."""
     rows = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
-        [JOBS_TABLE],
+        [table],
     ).fetchall()
     return rows[0][0] > 0
+
+
+def has_accounting(con: duckdb.DuckDBPyConnection) -> bool:
+    return has_table(con, JOBS_TABLE)
 
 
 def join_partition(con: duckdb.DuckDBPyConnection, cluster: str, user: str) -> None:
