@@ -121,6 +121,9 @@ class RunRecord:
     error_category: str | None = _col("VARCHAR", "error category (runs-schema.md)")
     error_message: str | None = _col("VARCHAR", "first error line as printed, stripped")
     error_signature: str | None = _col("VARCHAR", "error message with variable parts replaced")
+    signature_id: str | None = _col(
+        "VARCHAR", "learned: id of the error's template in signature_templates (set in the swap)"
+    )
     mixture_name: str | None = _col("VARCHAR", "run.params mixture_name, lower-case")
     les_model: str | None = _col("VARCHAR", "run.params LES_model, lower-case")
     artificial_viscosity_model: str | None = _col(

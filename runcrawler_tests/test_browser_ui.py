@@ -117,7 +117,7 @@ def browser(
             executable_path=chromium_path,
             headless=True,
             args=CHROMIUM_FLAGS,
-            viewport={"width": 1600, "height": 1000},
+            viewport={"width": 1600, "height": 1600},
         )
         context.set_default_timeout(TIMEOUT_MS)
         # Dagster's "Join the Dagster community" modal shows once per profile: mark it seen.

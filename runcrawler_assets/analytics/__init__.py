@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from runcrawler_assets.analytics import (
     activity,
+    campaigns,
     efficiency,
     errors,
+    fixes,
     habits,
     scheduler,
     setting_effects,
     settings_usage,
+    signatures,
+    version_effects,
 )
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter
 from runcrawler_assets.analytics.store import (
@@ -30,11 +34,15 @@ from runcrawler_assets.analytics.store import (
 
 ANALYSES: tuple[Analysis, ...] = (
     errors.ANALYSIS,
+    signatures.ANALYSIS,
+    fixes.ANALYSIS,
+    campaigns.ANALYSIS,
     activity.ANALYSIS,
     settings_usage.ANALYSIS,
     habits.ANALYSIS,
     efficiency.ANALYSIS,
     setting_effects.ANALYSIS,
+    version_effects.ANALYSIS,
     scheduler.ANALYSIS,
 )
 

@@ -1,9 +1,9 @@
 """Errors: what goes wrong, how often, for whom, how far runs got, and what it cost.
 
 Answers the seed's first question, "what typical errors do users repeat":
-runs per error category, error signatures ranked by runs with the users they
-hit, categories per user, the stage failed runs stopped at (per solver, in
-the solver's own stages: an OpenFOAM case stops at decomposition, an AVBP run
+runs per error category (the signatures within them are `signatures`'),
+categories per user, the stage failed runs stopped at (per solver, in the
+solver's own stages: an OpenFOAM case stops at decomposition, an AVBP run
 while reading its grid), and the CPU hours spent in runs that failed or were
 killed.
 """
@@ -26,7 +26,6 @@ from runcrawler_assets.records import CATEGORY_NAMES, ERROR_CATEGORIES
 from runcrawler_assets.solvers import stages_of
 
 ERROR_CATEGORY_NAMES: tuple[str, ...] = tuple(n for n in CATEGORY_NAMES if n != "none")
-TOP_SIGNATURES = 50
 NO_STAGE = "no stage in the logs"
 SUCCESS_CODE = 0  # the `stage_code` of a run that reached its end (runs-schema.md)
 
@@ -47,27 +46,6 @@ def category_counts(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd
         }
     )
     return with_share(complete_counts(reference, counts, on="category"))
-
-
-def error_signatures(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """The typical errors: same signature, many runs; who hit them, when, and one example."""
-    return query(
-        con,
-        """
-        SELECT error_signature, any_value(error_category) AS error_category,
-               count(*) AS runs, count(DISTINCT "user") AS users_affected,
-               string_agg(DISTINCT "user", ', ' ORDER BY "user") AS users,
-               min(created_at) AS first_seen, max(created_at) AS last_seen,
-               arg_max(run_path, created_at) AS example_run_path
-        FROM {runs}
-        WHERE error_signature IS NOT NULL
-        GROUP BY error_signature
-        ORDER BY runs DESC, users_affected DESC, error_signature
-        LIMIT $top
-        """,
-        run_filter,
-        top=TOP_SIGNATURES,
-    )
 
 
 def errors_by_user(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
@@ -168,9 +146,7 @@ def cpu_hours_lost(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.
     )
 
 
-def _findings(
-    categories: pd.DataFrame, signatures: pd.DataFrame, stages: pd.DataFrame, lost: pd.DataFrame
-) -> list[str]:
+def _findings(categories: pd.DataFrame, stages: pd.DataFrame, lost: pd.DataFrame) -> list[str]:
     errors = categories[categories["category"] != "none"]
     total = int(categories["runs"].sum())
     failed = int(errors["runs"].sum())
@@ -181,12 +157,6 @@ def _findings(
         f"{failed} of {total} finished runs ({100 * failed / total:.0f} %) did not succeed; "
         f"the most common cause is {top['category']} ({int(top['runs'])} runs)."
     ]
-    if not signatures.empty:
-        first = signatures.iloc[0]
-        findings.append(
-            f"The most repeated error, “{first['error_signature']}”, hit "
-            f"{int(first['runs'])} runs of {int(first['users_affected'])} users."
-        )
     for solver, group in stages.groupby("solver", sort=False):
         stage = group.sort_values("runs", ascending=False, kind="stable").iloc[0]
         findings.append(
@@ -204,18 +174,16 @@ def _findings(
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     categories = category_counts(con, run_filter)
-    signatures = error_signatures(con, run_filter)
     stages = failure_stages(con, run_filter)
     lost = cpu_hours_lost(con, run_filter)
     return AnalysisResult(
         tables={
             "error_categories": categories,
-            "error_signatures": signatures,
             "errors_by_user": errors_by_user(con, run_filter),
             "failure_stages": stages,
             "cpu_hours_lost": lost,
         },
-        findings=_findings(categories, signatures, stages, lost),
+        findings=_findings(categories, stages, lost),
     )
 
 
@@ -226,7 +194,6 @@ ANALYSIS = Analysis(
     compute=compute,
     tables=(
         "error_categories",
-        "error_signatures",
         "errors_by_user",
         "failure_stages",
         "cpu_hours_lost",

@@ -217,6 +217,24 @@ def stacked_bars(
     return _png(fig)
 
 
+def stacked_barh(table: pd.DataFrame, title: str, xlabel: str, legend_title: str) -> bytes:
+    """Horizontal stacked bars, first row on top, for long labels (an error and its fix)."""
+    if table.empty or table.to_numpy().sum() == 0:
+        return no_runs_chart(title)
+    fig, (ax,) = _figure(height=min(13.0, max(3.0, 0.34 * len(table) + 1.6)))
+    positions = np.arange(len(table))[::-1]
+    left = np.zeros(len(table))
+    for i, column in enumerate(table.columns):
+        values = table[column].to_numpy(dtype=float)
+        ax.barh(positions, values, left=left, label=short_label(column), color=PALETTE[i])
+        left += values
+    ax.set_yticks(positions, [short_label(v, 3 * MAX_LABEL_CHARS) for v in table.index], fontsize=8)
+    ax.set_xlabel(_title(xlabel))
+    ax.set_title(_title(title))
+    ax.legend(title=short_label(legend_title), loc="lower right", frameon=False)
+    return _png(fig)
+
+
 def _keep_top_columns(table: pd.DataFrame, keep: int) -> pd.DataFrame:
     """At most `keep` columns, the smallest summed as "others", so colours stay distinct."""
     if table.shape[1] <= keep:

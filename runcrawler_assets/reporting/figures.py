@@ -24,6 +24,7 @@ from runcrawler_assets.reporting import charts
 
 Tables = Mapping[str, pd.DataFrame]
 
+TOP_TEMPLATES = 15  # errors shown in the signature charts
 # One colour per category, fixed, so a category keeps its colour whatever the filter.
 CATEGORY_COLORS = dict(zip(ERROR_CATEGORY_NAMES, charts.PALETTE, strict=False))
 # The box plots of `hpc_habit_distributions`: quantity -> (file name, title, axis label).
@@ -89,6 +90,92 @@ def cpu_hours_lost_bars(lost: pd.DataFrame) -> bytes:
         "CPU hours spent in failed and killed runs, per error category",
         "CPU hours [h]",
         color="tab:orange",
+    )
+
+
+def template_bars(templates: pd.DataFrame) -> bytes:
+    """`unknown_templates`: the learned templates of messages no rule knows, by runs."""
+    top = templates.head(TOP_TEMPLATES)
+    labels = top["template"].astype(str) + "  [" + top["signature_id"].astype(str) + "]"
+    return charts.bar_panels(
+        {"": pd.Series(top["runs"].to_numpy(), index=labels)},
+        "Errors no rule knows ('unknown'), grouped into learned templates",
+        "runs",
+        color=CATEGORY_COLORS["unknown"],
+    )
+
+
+def typical_fix_bars(signatures: pd.DataFrame) -> bytes:
+    """`error_signatures`: the most repeated errors with a typical fix: failures fixed by a
+    change, by a rerun that changed nothing, or by a restart."""
+    fixed = signatures[signatures["fixed_runs"] + signatures["reruns"] > 0].head(TOP_TEMPLATES)
+    fix = fixed["typical_fix"].fillna("(no targeted fix)").str.split(" \\(").str[0]
+    frame = fixed.set_index(fixed["template"].astype(str).map(charts.short_label) + "  →  " + fix)
+    frame = frame[["fixed_runs", "reruns", "restarts"]]
+    frame.columns = ["fixed by a change", "rerun unchanged", "restarted"]
+    return charts.stacked_barh(
+        frame,
+        "Typical errors, their most common targeted fix, and what the next success was",
+        "failed runs followed by a success of the same case",
+        "the next success",
+    )
+
+
+def _signature_charts(tables: Tables) -> dict[str, bytes]:
+    return {
+        "typical_fixes.png": typical_fix_bars(tables["error_signatures"]),
+        "unknown_templates.png": template_bars(tables["unknown_templates"]),
+    }
+
+
+def fix_keyword_bars(typical: pd.DataFrame) -> bytes:
+    """`typical_fixes`: the keywords whose targeted change fixed failures, by error category
+    (weighted: a fix changing k keywords counts 1/k for each)."""
+    wide = _wide(typical, "keyword", "error_category", "weight")
+    if not wide.empty:
+        wide = wide.loc[wide.sum(axis=1).sort_values(ascending=False).index[:TOP_TEMPLATES]]
+    return charts.stacked_barh(
+        wide,
+        "Keywords whose change fixed a failure (next success of the same case)",
+        "fixes (a fix changing k keywords counts 1/k for each)",
+        "error category",
+    )
+
+
+def campaign_bars(attempts: pd.DataFrame) -> bytes:
+    """`campaign_attempts`: campaigns per number of runs, stacked by outcome."""
+    wide = _wide(attempts, "attempts", "outcome", "campaigns")
+    return charts.stacked_bars(
+        wide,
+        "Campaigns: runs a user needed to bring a case to its end",
+        "runs in the campaign",
+        "campaigns",
+        "outcome",
+    )
+
+
+def version_failure_forest(effects: pd.DataFrame) -> bytes:
+    """`version_effects`: each version's failure ratio to the solver's other versions."""
+    tested = effects[effects["finished_runs"] >= MIN_RUNS]
+    frame = pd.DataFrame(
+        {
+            "label": tested["solver"]
+            + " "
+            + tested["solver_version"]
+            + " ("
+            + tested["finished_runs"].astype(str)
+            + ")",
+            "ratio": tested["failure_ratio"],
+            "ci_low": tested["failure_ratio_ci_low"],
+            "ci_high": tested["failure_ratio_ci_high"],
+            "flagged": tested["failure_flagged"],
+        }
+    )
+    return charts.ratio_forest(
+        frame,
+        "Failure risk of each solver version vs its other versions (95 % CI)",
+        "risk ratio within the same user, CFL and artificial viscosity (> 1: fails more); "
+        "in brackets: finished runs",
     )
 
 
@@ -368,11 +455,19 @@ def _scheduler_charts(tables: Tables) -> dict[str, bytes]:
 
 CHARTS: dict[str, Callable[[Tables], dict[str, bytes]]] = {
     "error_categories": _error_charts,
+    "error_signatures": _signature_charts,
+    "fixes": lambda tables: {"fix_keywords.png": fix_keyword_bars(tables["typical_fixes"])},
+    "campaigns": lambda tables: {
+        "campaign_attempts.png": campaign_bars(tables["campaign_attempts"])
+    },
     "user_activity": _activity_charts,
     "run_settings": _settings_charts,
     "hpc_habits": _habit_charts,
     "efficiency": _efficiency_charts,
     "setting_effects": _setting_effect_charts,
+    "version_effects": lambda tables: {
+        "version_failure_risk.png": version_failure_forest(tables["version_effects"])
+    },
     "scheduler": _scheduler_charts,
 }
 

@@ -35,7 +35,8 @@ def key_from_env() -> str:
 
 
 def pseudonymize_runs(con: duckdb.DuckDBPyConnection, key: str) -> None:
-    """Make `runs` on this connection show pseudonyms in `user`, `run_path` and messages."""
+    """Make `runs` on this connection show pseudonyms in `user`, `run_path`, messages and
+    parameters."""
     if not key:
         raise PseudonymKeyError(
             f"set {PSEUDONYM_KEY_VARIABLE} to a secret of your choice: the same key gives "
@@ -59,6 +60,9 @@ def pseudonymize_runs(con: duckdb.DuckDBPyConnection, key: str) -> None:
         ' rc_pseudonym("user") AS "user",'
         ' rc_hide_in(run_path, "user") AS run_path,'
         ' rc_hide_in(log_path, "user") AS log_path,'
-        ' rc_hide_in(error_message, "user") AS error_message'
+        ' rc_hide_in(error_message, "user") AS error_message,'
+        ' rc_hide_in(error_signature, "user") AS error_signature,'
+        # parameters name users' folders too (C:\\Users\\<login>\\...), and fixes show them
+        ' TRY_CAST(rc_hide_in(params::VARCHAR, "user") AS JSON) AS params'
         f") FROM {source}"
     )

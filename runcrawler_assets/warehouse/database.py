@@ -26,6 +26,7 @@ from runcrawler_assets.archive.runstore import QuarantineEntry
 from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord
 from runcrawler_assets.warehouse.accounting_join import join_partition
+from runcrawler_assets.warehouse.signatures import assign_signatures
 
 QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cluster", "VARCHAR"),
@@ -97,18 +98,22 @@ def connect(
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
-    """Columns added to `runs` since the file was made (NULL until their runs are re-parsed).
+    """Columns added to `runs` since the file was made, NULL until their partition is swapped
+    again: the swapped versions are forgotten, so the next crawl swaps every partition (the
+    swap fills the columns it derives, such as `signature_id`).
 
     Inserts name their columns, so the order of an upgraded table does not matter.
     """
     present = {
         name for (name,) in con.execute("SELECT name FROM pragma_table_info('runs')").fetchall()
     }
-    for column in RUN_COLUMNS:
-        if column.name not in present:
-            con.execute(
-                f"ALTER TABLE runs ADD COLUMN {quote_identifier(column.name)} {column.sql_type}"
-            )
+    missing = [column for column in RUN_COLUMNS if column.name not in present]
+    for column in missing:
+        con.execute(
+            f"ALTER TABLE runs ADD COLUMN {quote_identifier(column.name)} {column.sql_type}"
+        )
+    if missing:
+        con.execute(f"DELETE FROM {VERSIONS_TABLE}")
 
 
 def _clean_text(value: object) -> object:
@@ -229,6 +234,7 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
             while chunk := list(islice(records, INSERT_CHUNK)):  # dicts never all at once
                 _insert(con, "runs", records_frame(chunk), run_types)
             join_partition(con, *names)
+            assign_signatures(con, *names)
             _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)
             if part.version is not None:
                 con.execute(

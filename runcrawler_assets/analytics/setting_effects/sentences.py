@@ -11,7 +11,7 @@ import pandas as pd
 from runcrawler_assets.analytics.core import NO_RUNS
 
 
-def _times(row: pd.Series, prefix: str, more: str, less: str) -> str:
+def times(row: pd.Series, prefix: str, more: str, less: str) -> str:
     """`prefix`'s ratio as "1.8× more (95 % CI 1.4–2.3×)", or "less" below 1."""
     ratio, low, high = (row[f"{prefix}_ratio{s}"] for s in ("", "_ci_low", "_ci_high"))
     if ratio >= 1:
@@ -25,13 +25,13 @@ def value_sentence(row: pd.Series) -> str:
     label = f"runs with {row['setting']} = {row['value']}"
     if row["failure_flagged"]:
         parts.append(
-            f"{label} fail {_times(row, 'failure', 'more', 'less')} often than the same "
+            f"{label} fail {times(row, 'failure', 'more', 'less')} often than the same "
             f"users' other runs ({100 * row['failure_rate']:.0f} % vs "
             f"{100 * row['rest_failure_rate']:.0f} % overall, {row['finished_runs']} runs)"
         )
     if row["efficiency_flagged"]:
         parts.append(
-            f"{label} need {_times(row, 'efficiency', 'more', 'less')} time per node and "
+            f"{label} need {times(row, 'efficiency', 'more', 'less')} time per node and "
             f"iteration than the same users' other runs on the same cluster and dimension "
             f"({row['successful_runs']} successful runs)"
         )

@@ -9,6 +9,7 @@ docstring; the sentences are written in `sentences.py`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -79,14 +80,20 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-def _long_runs_sql() -> str:
+# Failure strata: runs are compared with the same users' other runs.
+BY_USER = '"user"'
+
+
+def _long_runs_sql(settings: Sequence[Setting], stratum: str) -> str:
     """The filtered runs unpivoted to one row per (run, setting), so one GROUP BY serves all.
 
-    Per row: user, setting, value label, outcome, efficiency and the log of the
-    efficiency relative to the median of the run's user, cluster and dimension.
+    Per row: the stratum (`stratum`, a trusted SQL expression: the user, or the
+    user and some settings), setting, value label, outcome, efficiency and the log of
+    the efficiency relative to the median of the run's user, cluster and dimension.
+    A setting whose value is NULL for a run leaves the run out of that setting.
     """
-    values = ",\n".join(f'{s.value_sql} AS "{s.name}"' for s in SETTINGS)
-    names = ", ".join(f'"{s.name}"' for s in SETTINGS)
+    values = ",\n".join(f'{s.value_sql} AS "{s.name}"' for s in settings)
+    names = ", ".join(f'"{s.name}"' for s in settings)
     return f"""
         WITH filtered AS (SELECT * FROM {{runs}}),
         usual AS (
@@ -94,7 +101,7 @@ def _long_runs_sql() -> str:
             FROM filtered WHERE status = 'success' AND efficiency > 0 GROUP BY ALL
         ),
         labelled AS (
-            SELECT "user", {values},
+            SELECT {stratum} AS stratum, {values},
                    status NOT IN $unfinished AS finished,
                    status IN $failed AS failed,
                    CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END
@@ -108,11 +115,16 @@ def _long_runs_sql() -> str:
 
 
 def _query_long(
-    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, select: str, **params: object
+    con: duckdb.DuckDBPyConnection,
+    run_filter: RunFilter,
+    settings: Sequence[Setting],
+    stratum: str,
+    select: str,
+    **params: object,
 ) -> pd.DataFrame:
     return query(
         con,
-        _long_runs_sql() + select,
+        _long_runs_sql(settings, stratum) + select,
         run_filter,
         unfinished=list(UNFINISHED_STATUSES),
         failed=list(FAILED_STATUSES),
@@ -120,32 +132,44 @@ def _query_long(
     )
 
 
-def failure_strata(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """Mantel-Haenszel strata per (setting, value, user): `a` failures among `n1` finished
-    runs with the value, `c` failures among `n0` finished runs of the same user without it."""
+def failure_strata(
+    con: duckdb.DuckDBPyConnection,
+    run_filter: RunFilter,
+    settings: Sequence[Setting] = SETTINGS,
+    stratum: str = BY_USER,
+) -> pd.DataFrame:
+    """Mantel-Haenszel strata per (setting, value, stratum): `a` failures among `n1`
+    finished runs with the value, `c` failures among `n0` finished runs of the same stratum
+    without it."""
     return _query_long(
         con,
         run_filter,
+        settings,
+        stratum,
         """
-        , per_user AS (
-            SELECT setting, value, "user",
+        , per_stratum AS (
+            SELECT setting, value, stratum,
                    count(*) FILTER (WHERE failed) AS a, count(*) FILTER (WHERE finished) AS n1
             FROM long GROUP BY ALL
         )
-        SELECT setting, value, "user", a, n1,
-               sum(a) OVER user_runs - a AS c, sum(n1) OVER user_runs - n1 AS n0
-        FROM per_user WINDOW user_runs AS (PARTITION BY setting, "user")
+        SELECT setting, value, stratum, a, n1,
+               sum(a) OVER stratum_runs - a AS c, sum(n1) OVER stratum_runs - n1 AS n0
+        FROM per_stratum WINDOW stratum_runs AS (PARTITION BY setting, stratum)
         """,
     )
 
 
-def value_statistics(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+def value_statistics(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, settings: Sequence[Setting] = SETTINGS
+) -> pd.DataFrame:
     """Per (setting, value): counts, median efficiency with its distribution-free 95 % interval
     (order statistics at the binomial ranks n/2 ± z·√n/2), and sums of log relative
     efficiency, for the value and for the rest of its setting's runs."""
     return _query_long(
         con,
         run_filter,
+        settings,
+        BY_USER,
         """
         , per_value AS (
             SELECT setting, value,
@@ -213,15 +237,20 @@ EFFECT_COLUMNS: list[str] = [
 ]
 
 
-def setting_effects(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per (setting, value), in `SETTINGS` order: counts, rates, intervals, ratios
-    and flags (`EFFECT_COLUMNS`)."""
-    stats = value_statistics(con, run_filter)
+def setting_effects(
+    con: duckdb.DuckDBPyConnection,
+    run_filter: RunFilter,
+    settings: Sequence[Setting] = SETTINGS,
+    stratum: str = BY_USER,
+) -> pd.DataFrame:
+    """One row per (setting, value), in `settings` order: counts, rates, intervals, ratios
+    and flags (`EFFECT_COLUMNS`); failures compared within `stratum` (default: users)."""
+    stats = value_statistics(con, run_filter, settings) if settings else pd.DataFrame()
     if stats.empty:
         return pd.DataFrame(columns=EFFECT_COLUMNS)
     order = [
         (setting.name, value)
-        for setting in SETTINGS
+        for setting in settings
         for value in setting.sorted_values(stats.loc[stats["setting"] == setting.name, "value"])
     ]
     table = stats.set_index(["setting", "value"]).loc[order].reset_index()
@@ -234,7 +263,9 @@ def setting_effects(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd
     table["rest_failure_rate"] = _rate(table["rest_failed_runs"], table["rest_finished_runs"])
     pooled = {
         key: mantel_haenszel_risk_ratio(group)
-        for key, group in failure_strata(con, run_filter).groupby(["setting", "value"])
+        for key, group in failure_strata(con, run_filter, settings, stratum).groupby(
+            ["setting", "value"]
+        )
     }
     table[["failure_log_ratio", "failure_log_se"]] = [pooled[key] for key in order]
     table["efficiency_log_ratio"], table["efficiency_log_se"] = log_mean_ratio(table)

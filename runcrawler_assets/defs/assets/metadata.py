@@ -4,6 +4,7 @@ import base64
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
@@ -16,6 +17,8 @@ def _cell(value: object) -> str | int | float | bool | None:
         return None
     if isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, list | tuple | np.ndarray):  # a list column: changed keywords, runs
+        return ", ".join(str(item) for item in value)
     if hasattr(value, "item"):  # numpy scalars
         return _cell(value.item())
     return str(value)

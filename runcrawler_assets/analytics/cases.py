@@ -1,0 +1,52 @@
+"""Cases: which runs are the same case of the same user, and which run came next (issue 18).
+
+A run's case is its parent folder (`cluster/user/.../case/run_007`): people
+keep a case's runs side by side. A case moved to another cluster or folder is
+still the same case when its runs use the same mesh file (its name) and the
+run folders have the same name once their counter is dropped (`run_007` and
+`run_012` are both `run`). Fixes and campaigns are read from the order of a
+case's runs by `created_at`.
+
+A run *continues* another when one of its parameters is a path into the
+other's folder (`initial_solution_file = ../run_006/SOLUT/last.h5`): it
+restarts from that run's solution.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# SQL over a `runs` row: its case folder, and its mesh-and-name key (NULL without a mesh).
+PARENT_SQL = r"regexp_replace(run_path, '/[^/]*$', '')"
+FOLDER_SQL = r"regexp_extract(run_path, '[^/]*$')"
+MESH_CASE_SQL = (
+    r"CASE WHEN params->>'mesh_file' IS NOT NULL THEN "
+    r"regexp_extract(params->>'mesh_file', '[^/\\]*$') || '|' || "
+    rf"regexp_replace({FOLDER_SQL}, '[-_. ]*\d+$', '') END"
+)
+_INTO_FOLDER = re.compile(r"\.\./([^/\\]+)[/\\]")
+
+
+def params_of(value: Any) -> dict[str, str]:
+    """A run's `params` as a dict, whether DuckDB gave JSON text or NULL."""
+    if value is None or (isinstance(value, float) and value != value):
+        return {}
+    data = json.loads(value) if isinstance(value, str) else value
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def continued_folders(params: dict[str, str]) -> set[str]:
+    """The sibling run folders a run's parameters point into (`../run_006/...`)."""
+    return {m.group(1) for value in params.values() for m in _INTO_FOLDER.finditer(value)}
+
+
+def changed_keywords(before: dict[str, str], after: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(keyword, before, after) for every keyword that differs, added or removed ones too
+    (an absent value is '')."""
+    return [
+        (key, before.get(key, ""), after.get(key, ""))
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key) != after.get(key)
+    ]

@@ -1,0 +1,123 @@
+"""Typical errors, by learned signature, each with the fix that usually followed it.
+
+Every failed run whose log holds an error message carries a `signature_id`
+(given in the warehouse's swap, `warehouse.signatures`): messages a rule
+knows are grouped by their masked text, the others (`unknown`) by the
+template miner, so the `unknown` slice of the error chart becomes a ranked
+list of concrete templates. Ids are stable across crawls. Beside each
+signature: the change that most often fixed it (`fixes`), and how often the
+next success changed nothing.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from runcrawler_assets.analytics import fixes
+from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
+from runcrawler_assets.warehouse.accounting_join import has_table
+from runcrawler_assets.warehouse.signatures import TEMPLATES_TABLE
+
+TOP_SIGNATURES = 50
+SIGNATURE_COLUMNS = [
+    "signature_id",
+    "error_category",
+    "template",
+    "runs",
+    "users",
+    "typical_fix",
+    "fixed_runs",
+    "reruns",
+    "restarts",
+    "cpu_hours",
+    "first_seen",
+    "last_seen",
+    "solver",
+    "user_names",
+    "example_run_path",
+]
+UNKNOWN = "unknown"
+
+
+def signature_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """One row per signature: its template, runs, users, first and last seen, CPU hours."""
+    learned = has_table(con, TEMPLATES_TABLE)
+    template = "t.template" if learned else "NULL"
+    join = f"LEFT JOIN {TEMPLATES_TABLE} t USING (signature_id)" if learned else ""
+    return query(
+        con,
+        f"""
+        SELECT r.signature_id, any_value(r.solver) AS solver,
+               mode(r.error_category ORDER BY r.error_category) AS error_category,
+               coalesce(any_value({template}), any_value(r.error_signature)) AS template,
+               count(*) AS runs, count(DISTINCT r."user") AS users,
+               string_agg(DISTINCT r."user", ', ' ORDER BY r."user") AS user_names,
+               min(r.created_at) AS first_seen, max(r.created_at) AS last_seen,
+               round(sum(coalesce(r.cpu_hours, 0)), 1) AS cpu_hours,
+               arg_max(r.run_path, r.created_at) AS example_run_path
+        FROM {{runs}} r {join}
+        WHERE r.signature_id IS NOT NULL
+        GROUP BY r.signature_id
+        ORDER BY runs DESC, users DESC, r.signature_id
+        """,
+        run_filter,
+    )
+
+
+def with_fixes(
+    signatures: pd.DataFrame, fix_table: pd.DataFrame, typical: pd.DataFrame
+) -> pd.DataFrame:
+    """Each signature with its typical fix, and how many of its failures were fixed or rerun."""
+    kinds = fix_table.pivot_table(
+        index="signature_id", columns="kind", values="failed_run_path", aggfunc="count"
+    ).reindex(columns=[fixes.FIX, fixes.RERUN, fixes.RESTART], fill_value=0)
+    kinds.columns = ["fixed_runs", "reruns", "restarts"]
+    out = signatures.merge(kinds, on="signature_id", how="left").merge(
+        fixes.best_fix_per_signature(typical), on="signature_id", how="left"
+    )
+    counts = ["fixed_runs", "reruns", "restarts"]
+    out[counts] = out[counts].fillna(0).astype("int64")
+    return out[SIGNATURE_COLUMNS]
+
+
+def _findings(table: pd.DataFrame) -> list[str]:
+    if table.empty:
+        return ["No failed run printed an error message."]
+    first = table.iloc[0]
+    findings = [
+        f"{len(table)} distinct error signatures; the most repeated, “{first['template']}”, "
+        f"hit {int(first['runs'])} runs of {int(first['users'])} users."
+    ]
+    learned = table[table["error_category"] == UNKNOWN]
+    if len(learned):
+        findings.append(
+            f"Messages no rule knows fall into {len(learned)} learned templates; the most "
+            f"common, “{learned.iloc[0]['template']}”, hit {int(learned.iloc[0]['runs'])} runs."
+        )
+    for row in table[table["typical_fix"].notna()].head(3).itertuples(index=False):
+        findings.append(
+            f"“{row.template}” ({row.runs} runs): typically fixed by {row.typical_fix}."
+        )
+    return findings
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    fix_table, changes = fixes.fixes(con, run_filter)
+    table = with_fixes(signature_table(con, run_filter), fix_table, fixes.typical_fixes(changes))
+    unknown = table[table["error_category"] == UNKNOWN].head(TOP_SIGNATURES)
+    return AnalysisResult(
+        tables={"error_signatures": table, "unknown_templates": unknown.reset_index(drop=True)},
+        findings=_findings(table),
+    )
+
+
+ANALYSIS = Analysis(
+    name="error_signatures",
+    title="Typical errors and their fixes",
+    description="Errors grouped by signature (messages no rule knows grouped into learned "
+    "templates), ranked by runs, each with the change that usually fixed it.",
+    compute=compute,
+    tables=("error_signatures",),
+    chart_tables=("unknown_templates",),
+)
