@@ -35,8 +35,10 @@ def mantel_haenszel_risk_ratio(strata: pd.DataFrame) -> tuple[float, float]:
 
     `strata` has per stratum: `a` failures among `n1` runs with the value,
     `c` failures among `n0` runs without it. Strata holding only one group
-    carry no comparison and drop out by themselves.
+    carry no comparison and drop out by themselves; strata without a finished run (all
+    running) are left out before dividing by their size.
     """
+    strata = strata[strata["n1"] + strata["n0"] > 0]
     a, n1, c, n0 = (strata[col].to_numpy(dtype=float) for col in ("a", "n1", "c", "n0"))
     total = n1 + n0
     r = (a * n0 / total).sum()

@@ -17,7 +17,7 @@ import re
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import NOT_SET, Analysis, AnalysisResult, RunFilter, query
+from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
 from runcrawler_assets.analytics.setting_effects.sentences import times
 from runcrawler_assets.analytics.setting_effects.tables import SETTINGS, Setting, setting_effects
 
@@ -41,19 +41,19 @@ def version_key(version: str) -> tuple:
 
 
 def version_settings(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> list[Setting]:
-    """One `Setting` per solver with runs: its version, NULL for other solvers' runs."""
+    """One `Setting` per solver with runs: its version, NULL for other solvers' runs and for
+    runs that name none (most stopped before the solver's banner: a launch failure is not
+    the version's)."""
     rows = query(
         con,
-        "SELECT solver, coalesce(list(DISTINCT solver_version) FILTER "
-        "(solver_version IS NOT NULL), []) AS versions FROM {runs} GROUP BY solver ORDER BY solver",
+        "SELECT solver, list(DISTINCT solver_version) AS versions FROM {runs} "
+        "WHERE solver_version IS NOT NULL GROUP BY solver ORDER BY solver",
         run_filter,
     )
     settings = []
     for solver, versions in zip(rows["solver"], rows["versions"], strict=True):
-        order = tuple(sorted((v for v in versions if v), key=version_key))
-        value = (
-            f"CASE WHEN solver = {_literal(solver)} THEN coalesce(solver_version, '{NOT_SET}') END"
-        )
+        order = tuple(sorted(versions, key=version_key))
+        value = f"CASE WHEN solver = {_literal(solver)} THEN solver_version END"
         settings.append(Setting(f"{solver}{SUFFIX}", value, order))
     return settings
 
@@ -72,9 +72,7 @@ def _sentence(row: pd.Series, table: pd.DataFrame) -> str:
     older = [
         v
         for v in table.loc[table["solver"] == row["solver"], "solver_version"]
-        if v != NOT_SET
-        and row["solver_version"] != NOT_SET
-        and version_key(v) < version_key(row["solver_version"])
+        if version_key(v) < version_key(row["solver_version"])
     ]
     parts = []
     if row["failure_flagged"]:

@@ -70,6 +70,8 @@ def _cell_html(value: object) -> str:
         return str(value)
     if isinstance(value, float | np.floating):
         return _number(float(value))
+    if isinstance(value, list | tuple | np.ndarray):  # changed keywords, a campaign's runs
+        value = ", ".join(str(item) for item in value)
     text = str(value)
     shown = shorten(text, MAX_CELL_CHARS)
     if shown == text:
