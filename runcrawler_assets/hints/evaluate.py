@@ -1,0 +1,108 @@
+"""Rules evaluated over the runs: one hint per run a rule's condition holds for.
+
+The conditions read `RULE_VIEW`, the (filtered) runs with the derived
+columns of `rules.DERIVED_COLUMNS` (a run's case and the run before it in its
+case, how many runs in a row ended with its error, the typical fix of its
+error when `error_signatures` was computed). Each condition is bound by
+DuckDB before it runs, so a rule that names a column with the wrong type
+fails with its name, before any hint is made.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from runcrawler_assets.analytics.cases import PARENT_SQL
+from runcrawler_assets.analytics.core import RunFilter, query
+from runcrawler_assets.hints.rules import Rule, RulesError
+from runcrawler_assets.warehouse.accounting_join import has_table
+
+RULE_VIEW = "rule_runs"
+HINT_COLUMNS = ["run_id", "run_path", "user", "cluster", "created_at", "rule", "severity", "text"]
+SIGNATURES_TABLE = "error_signatures"
+
+
+def rule_runs_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """`WITH rule_runs AS (...)`: the runs (`{runs}`, filtered by `core.query`) with the
+    derived columns the conditions may read."""
+    fix = (
+        f"(SELECT typical_fix FROM {SIGNATURES_TABLE} s WHERE s.signature_id = r.signature_id)"
+        if has_table(con, SIGNATURES_TABLE)
+        else "CAST(NULL AS VARCHAR)"
+    )
+    return f"""
+        WITH ordered AS (
+            SELECT *, {PARENT_SQL} AS case_folder,
+                   lag(status) OVER w AS previous_status,
+                   lag(error_category) OVER w AS previous_error_category,
+                   row_number() OVER w AS position
+            FROM {{runs}}
+            WINDOW w AS (PARTITION BY "user", {PARENT_SQL} ORDER BY created_at, run_path)
+        ),
+        islands AS (
+            SELECT *, sum(CASE WHEN error_category IS NOT DISTINCT FROM previous_error_category
+                               THEN 0 ELSE 1 END)
+                          OVER (PARTITION BY "user", case_folder ORDER BY position
+                                ROWS UNBOUNDED PRECEDING) AS island
+            FROM ordered
+        ),
+        {RULE_VIEW} AS (
+            SELECT r.* EXCLUDE (position, island),
+                   CASE WHEN r.n_procs > 0 THEN r.n_nodes // r.n_procs END AS nodes_per_process,
+                   row_number() OVER (PARTITION BY r."user", r.case_folder, r.island
+                                      ORDER BY r.position) AS same_error_in_a_row,
+                   {fix} AS typical_fix
+            FROM islands r
+        )
+    """
+
+
+def _matches(
+    con: duckdb.DuckDBPyConnection, rule: Rule, view: str, run_filter: RunFilter
+) -> pd.DataFrame:
+    columns = ", ".join(f'"{c}"' for c in HINT_COLUMNS[:5])
+    extra = "".join(f', "{p}" AS "p_{p}"' for p in rule.placeholders)
+    sql = (
+        f"{view} SELECT {columns}{extra} FROM {RULE_VIEW} WHERE ({rule.condition}) "
+        "ORDER BY created_at, run_path"
+    )
+    try:
+        return query(con, sql, run_filter)
+    except duckdb.Error as error:
+        first_line = str(error).splitlines()[0]
+        raise RulesError(
+            f"rule {rule.name!r}: DuckDB refuses its condition: {first_line}"
+        ) from None
+
+
+def _shown(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "?"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def evaluate_rules(
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], run_filter: RunFilter
+) -> pd.DataFrame:
+    """`HINT_COLUMNS`: one row per (run, rule) whose condition holds, its hint filled in.
+
+    A rule DuckDB refuses stops the whole file with its name: half the hints would read
+    as if the other runs were fine.
+    """
+    view = rule_runs_sql(con)
+    matched = [(rule, _matches(con, rule, view, run_filter)) for rule in rules]
+    frames = []
+    for rule, found in matched:
+        texts = [
+            rule.hint.format(**{p: _shown(row[f"p_{p}"]) for p in rule.placeholders})
+            for _, row in found.iterrows()
+        ]
+        frames.append(
+            found[HINT_COLUMNS[:5]].assign(rule=rule.name, severity=rule.severity, text=texts)
+        )
+    if not frames or all(f.empty for f in frames):
+        return pd.DataFrame(columns=HINT_COLUMNS)
+    return pd.concat([f for f in frames if not f.empty], ignore_index=True)[HINT_COLUMNS]

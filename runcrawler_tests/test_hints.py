@@ -1,0 +1,151 @@
+"""Rules and hints: conditions checked before they run, evaluated in DuckDB, hints filled in."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from runcrawler_assets.analytics.core import RunFilter
+from runcrawler_assets.hints import RulesError, evaluate_rules, load_rules, parse_rules
+from runcrawler_assets.records import RunRecord, run_id_for
+from runcrawler_tests.conftest import write_warehouse
+
+START = datetime(2025, 3, 1, 9)
+
+
+def _run(user: str, case: str, k: int, category: str, **fields: object) -> RunRecord:
+    status = {"none": "success", "time_limit": "killed"}.get(category, "failed")
+    path = f"kraken/{user}/{case}/run_{k:03d}"
+    values: dict[str, object] = {"n_procs": 36, "n_nodes": 720_000, "cfl": 0.7}
+    values.update(fields)
+    return RunRecord(
+        run_id=run_id_for(path),
+        cluster="kraken",
+        user=user,
+        run_path=path,
+        solver="avbp",
+        created_at=START + timedelta(days=k),
+        status=status,
+        error_category=category,
+        **values,
+    )
+
+
+# One case hits the time limit twice, succeeds, hits it once more; another diverges at CFL 1.
+RECORDS = [
+    _run("ana", "jet", 1, "time_limit"),
+    _run("ana", "jet", 2, "time_limit"),
+    _run("ana", "jet", 3, "none"),
+    _run("ana", "jet", 4, "time_limit"),
+    _run("bob", "flame", 1, "numerical_instability", cfl=1.0),
+    _run("bob", "flame", 2, "none", cfl=0.7, n_procs=576),
+]
+
+RULES = """
+[[rule]]
+name = "time_limit_twice"
+severity = "critical"
+when = "error_category = 'time_limit' AND same_error_in_a_row >= 2"
+hint = "{case_folder}: time limit {same_error_in_a_row} times in a row"
+
+[[rule]]
+name = "high_cfl"
+when = "error_category = 'numerical_instability' AND cfl > 0.9"
+hint = "{run_path} diverged at CFL {cfl}"
+
+[[rule]]
+name = "split_too_finely"
+severity = "info"
+when = "status = 'success' AND nodes_per_process < 5000"
+hint = "{nodes_per_process} nodes per process after a {previous_error_category}"
+"""
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory: pytest.TempPathFactory):
+    path = write_warehouse(tmp_path_factory.mktemp("hints") / "runs.duckdb", RECORDS)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        yield connection
+
+
+def test_each_rule_finds_its_runs_and_fills_its_hint(con: duckdb.DuckDBPyConnection) -> None:
+    hints = evaluate_rules(con, parse_rules(RULES, "test"), RunFilter())
+    found = {(row.rule, row.run_path): (row.severity, row.text) for row in hints.itertuples()}
+    assert found == {
+        ("time_limit_twice", "kraken/ana/jet/run_002"): (
+            "critical",
+            "kraken/ana/jet: time limit 2 times in a row",
+        ),
+        ("high_cfl", "kraken/bob/flame/run_001"): (
+            "warning",
+            "kraken/bob/flame/run_001 diverged at CFL 1",
+        ),
+        ("split_too_finely", "kraken/bob/flame/run_002"): (
+            "info",
+            "1250 nodes per process after a numerical_instability",
+        ),
+    }
+
+
+def test_a_filter_limits_the_runs_rules_see(con: duckdb.DuckDBPyConnection) -> None:
+    hints = evaluate_rules(con, parse_rules(RULES, "test"), RunFilter(user="bob"))
+    assert set(hints["user"]) == {"bob"} and len(hints) == 2
+
+
+def test_the_shipped_rules_load_and_run(con: duckdb.DuckDBPyConnection) -> None:
+    rules = load_rules(None)
+    assert len(rules) >= 5 and len({r.name for r in rules}) == len(rules)
+    hints = evaluate_rules(con, rules, RunFilter())
+    assert "time_limit_twice_in_a_row" in set(hints["rule"])
+
+
+def _one(when: str, hint: str = "x", **extra: str) -> str:
+    fields = "".join(f'{key} = "{value}"\n' for key, value in extra.items())
+    return f'[[rule]]\nname = "bad_one"\nwhen = "{when}"\nhint = "{hint}"\n{fields}'
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (_one("cfl > 1; DROP TABLE runs"), ["bad_one", "';'"]),
+        (_one("cfl > (SELECT max(cfl) FROM runs)"), ["bad_one", "'SELECT'"]),
+        (_one("cfl > 1 -- and more"), ["bad_one", "comments"]),
+        (_one("cfl > 1 /* x */"), ["bad_one", "comments"]),
+        (_one("password = 'x'"), ["bad_one", "'password'", "not a column"]),
+        (_one("read_csv('/etc/passwd') IS NOT NULL"), ["bad_one", "'read_csv'"]),
+        (_one(""), ["bad_one", "empty"]),
+        (_one("cfl > 1", hint="{secret}"), ["bad_one", "{secret}"]),
+        (_one("cfl > 1", hint="{cfl:.2f}"), ["bad_one", "without a format"]),
+        (_one("cfl > 1", severity="fatal"), ["bad_one", "'fatal'"]),
+        (_one("cfl > 1", colour="red"), ["bad_one", "colour"]),
+        ('[[rule]]\nwhen = "cfl > 1"\nhint = "x"\n', ["rule #1", "name"]),
+        ("[[rule]\nname = ", ["not valid TOML"]),
+        ("title = 'no rules'\n", ["no [[rule]]"]),
+        (_one("cfl > 1") + _one("cfl > 2"), ["unique", "bad_one"]),
+    ],
+)
+def test_a_bad_rules_file_is_refused_naming_the_rule_and_the_problem(
+    text: str, words: list[str]
+) -> None:
+    with pytest.raises(RulesError) as raised:
+        parse_rules(text, "rules.toml")
+    assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+def test_a_condition_duckdb_cannot_bind_names_its_rule(con: duckdb.DuckDBPyConnection) -> None:
+    rules = parse_rules(_one("cfl LIKE 1 AND starts_with(cfl, 2)"), "rules.toml")
+    with pytest.raises(RulesError, match=r"bad_one.*DuckDB refuses"):
+        evaluate_rules(con, rules, RunFilter())
+    assert con.execute("SELECT count(*) FROM runs").fetchall() == [(len(RECORDS),)]
+
+
+def test_an_unreadable_rules_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RulesError, match="cannot be read"):
+        load_rules(tmp_path / "missing.toml")
+    binary = tmp_path / "rules.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(RulesError, match="cannot be read"):
+        load_rules(binary)
