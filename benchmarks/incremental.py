@@ -42,9 +42,14 @@ from runcrawler_assets.defs.sensors import archive_sensor
 
 
 def add_runs(workspace: Workspace, n_runs: int, count: int, prefix: str = "added") -> list[str]:
-    """Copy `count` runs of the first user's first case as new runs of the same case."""
+    """Copy `count` runs of the first user who has that many (in one-folder cases) as new
+    runs of the same cases: one partition changes."""
     archive = workspace.archive(n_runs)
-    sources = sorted(p.parent for p in archive.glob("*/*/*/*/run.params"))[:count]
+    runs = sorted(p.parent for p in archive.glob("*/*/*/*/run.params"))
+    by_user: dict[tuple[str, ...], list[Path]] = {}
+    for run in runs:
+        by_user.setdefault(run.relative_to(archive).parts[:2], []).append(run)
+    sources = next((found for found in by_user.values() if len(found) >= count), runs)[:count]
     added = []
     for index, source in enumerate(sources):
         target = source.with_name(f"{prefix}_{index}")

@@ -426,10 +426,10 @@ def test_some_run_params_hold_windows_paths(demo: Demo) -> None:
 # ------------------------------------------------------------------ the truth
 
 
-def test_truth_keys_are_run_record_fields_plus_error_template(demo: Demo) -> None:
+def test_truth_keys_are_run_record_fields_plus_error_template_and_remedy(demo: Demo) -> None:
     record_fields = [f.name for f in dataclasses.fields(RunRecord)]
-    assert set(TRUTH_FIELDS) - set(record_fields) == {"error_template"}
-    assert [f for f in TRUTH_FIELDS if f != "error_template"] == [
+    assert set(TRUTH_FIELDS) - set(record_fields) == {"error_template", "remedy"}
+    assert [f for f in TRUTH_FIELDS if f not in ("error_template", "remedy")] == [
         f for f in record_fields if f in TRUTH_FIELDS
     ]
     assert all(list(run) == list(TRUTH_FIELDS) for run in demo.truth)

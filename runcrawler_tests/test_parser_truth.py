@@ -20,7 +20,7 @@ from runcrawler_assets.solvers import parse_run
 RUNS = 2000
 TIMESTAMP_FIELDS = {"created_at", "started_at", "ended_at"}
 FLOAT_FIELDS = {"cpu_time_s", "wall_time_s", "cpu_hours", "efficiency", "efficiency_printed", "cfl"}
-NOT_RECORD_FIELDS = {"error_template"}
+NOT_RECORD_FIELDS = {"error_template", "remedy"}
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ modification times, except the logs of `running` runs, whose modification time i
 real time of writing so that a crawl sees them as recent. Plain Python: no Dagster here.
 
 The pieces: who works how (team.py), the effects one can tune (knobs.py), what each
-run will be (avbp_planning.py), its files and truth (avbp_writer.py and the modules it
-names). OpenFOAM cases are added to an archive by openfoam_writer.py.
+run will be (avbp_planning.py) and what users do after a failure (avbp_remedies.py),
+its files and truth (avbp_writer.py and the modules it names). OpenFOAM cases are
+added to an archive by openfoam_writer.py.
 
 Big archives (`templates`): only that many runs are rendered, the archive `runs=templates`
 would hold, and the others are hard-linked copies of them (linked_copies.py), so that a
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runcrawler_assets.demo.accounting import Accounting
-from runcrawler_assets.demo.avbp_planning import name_runs, plan_run
+from runcrawler_assets.demo.avbp_remedies import plan_archive
 from runcrawler_assets.demo.avbp_writer import RenderedRun, render_run
 from runcrawler_assets.demo.destination import DemoArchiveError, check_destination
 from runcrawler_assets.demo.files import write_file
@@ -130,7 +131,7 @@ def generate_archive(
         job_ids = accounting.job_ids if accounting is not None else JobIds()
     rendered = runs - copies
     projects = {user.login: projects_of(user, seed) for user in USERS}
-    plans = name_runs([plan_run(i, seed, knobs, projects) for i in range(rendered)])
+    plans = plan_archive(rendered, seed, knobs, projects)
     root.mkdir(parents=True, exist_ok=True)
     statuses: Counter[str] = Counter()
     files = written = 0

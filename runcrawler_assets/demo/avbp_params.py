@@ -2,13 +2,64 @@
 
 Why apart: run.params is the run's settings, written by hand: block names in any case,
 keywords in the user's case, aligned or not, comments, blank lines, Windows paths
-(avbp_mess.py); the truth takes its `params` from here.
+(avbp_mess.py); the truth takes its `params` from here. A follow-up (avbp_remedies.py)
+copies its predecessor's run.params, byte for byte but for the one value it changes.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from runcrawler_assets.demo import avbp_mess
-from runcrawler_assets.demo.avbp_planning import RunDraft
+from runcrawler_assets.demo.avbp_planning import FollowUp, RunDraft, RunPlan, draft_run
+
+
+@dataclass(frozen=True)
+class ParamsFile:
+    """run.params as written: its text, the keywords a parser must read, its line ends."""
+
+    text: str
+    params: dict[str, str]
+    crlf: bool
+
+
+def params_file(run: RunDraft, seed: int) -> ParamsFile:
+    """The run's run.params: drawn from its render stream in the user's style, or, for a
+    follow-up, its predecessor's (drafted again: the same draws) with its one change."""
+    follows = run.plan.follows
+    if follows is None:
+        text, params = run_params(run)
+        return ParamsFile(text, params, run.rng.random() < run.plan.user.crlf_share)
+    previous = params_file(draft_run(follows.previous, seed, run.knobs), seed)
+    keyword = follows.keyword
+    if keyword is None:
+        return previous
+    value = _changed_value(run.plan, follows)
+    text = _with_value(previous.text, keyword, previous.params[keyword], value)
+    return ParamsFile(text, {**previous.params, keyword: value}, previous.crlf)
+
+
+def _changed_value(plan: RunPlan, follows: FollowUp) -> str:
+    """The value a follow-up writes for its keyword: a fix's lower CFL, a restart's
+    solution in its predecessor's folder."""
+    if follows.kind == "fix":
+        return plan.settings.cfl
+    folder = follows.previous.run_path.rpartition("/")[2]
+    return f"../{folder}/SOLUT/{plan.project.case}_last.h5"
+
+
+def _with_value(text: str, keyword: str, old: str, new: str) -> str:
+    """`text` with the value of its one `keyword = old` line (any case, any spacing,
+    a comment kept) replaced by `new`."""
+    line = re.compile(
+        rf"^([ \t]*{re.escape(keyword)}[ \t]*=[ \t]*){re.escape(old)}(?=[ \t]|$)",
+        re.IGNORECASE | re.MULTILINE,
+    )
+    changed, count = line.subn(lambda m: m.group(1) + new, text)
+    if count != 1:
+        raise ValueError(f"{count} lines set {keyword} = {old} in run.params")
+    return changed
 
 
 def run_params(run: RunDraft) -> tuple[str, dict[str, str]]:

@@ -7,7 +7,9 @@ runs do not depend on each other, and runs are named only once all are planned
 draws the version, processes, efficiency and time step from the run's render stream,
 which the writers go on drawing from, in a fixed order, so that a seed gives the same
 archive; the real logs' mess draws from a third stream, so that runs without mess stay
-as they were.
+as they were. A follow-up (avbp_remedies.py) is drafted from its predecessor's draft,
+so that its run.params can be the same (avbp_params.py); a run of the regressed version
+may fail (knobs.py), from a stream of its own.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from runcrawler_assets.demo.team import CLUSTERS, USERS, Cluster, Project, UserH
 
 _CONVECTION_SCHEMES = ("lw", "ttgc", "tt2g")
 _WANTED_ITERATIONS = (2000, 5000, 10000, 20000, 50000, 100000)
+_MORE_PROCS = 6  # a campaign's success runs on at most this many times the processes
 _NICE_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 
 
@@ -56,6 +59,34 @@ class RunPlan:
     outcome: str  # "not_started", "running", "none" or an error category
     created_at: datetime
     run_path: str = ""
+    follows: FollowUp | None = None  # planted after an earlier run of its folder
+    starts_campaign: bool = False  # continued by restarts (avbp_remedies.py)
+
+
+# The run.params keyword each kind of follow-up changes (a rerun changes none).
+CHANGED_KEYWORD = {"fix": "cfl", "restart": "initial_solution_file"}
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """How a run follows the run before it in its folder (avbp_remedies.py): a `fix`
+    (CFL lowered), a `rerun` (nothing changed) or a `restart` (from its last solution)."""
+
+    kind: str
+    previous: RunPlan
+
+    @property
+    def keyword(self) -> str | None:
+        """The one run.params keyword changed, lower-case; None: none."""
+        return CHANGED_KEYWORD.get(self.kind)
+
+    @property
+    def campaign(self) -> RunPlan:
+        """The first run of the chain of restarts this run belongs to."""
+        first = self.previous
+        while first.follows is not None:
+            first = first.follows.previous
+        return first
 
 
 def _weighted(rng: random.Random, weights: Mapping[str, float]) -> str:
@@ -124,15 +155,19 @@ def plan_run(
 
 
 def name_runs(plans: list[RunPlan]) -> list[RunPlan]:
-    """Run folders numbered in set-up order within their parent folder, as people do."""
+    """Run folders numbered in set-up order within their parent folder, as people do; a
+    follow-up then points at its predecessor's named plan (set up before it)."""
     counters: Counter[tuple[str, ...]] = Counter()
-    named = []
+    named: dict[int, RunPlan] = {}
     for plan in sorted(plans, key=lambda p: (p.created_at, p.index)):
         parent = (plan.cluster.name, plan.user.login, *plan.project.folders)
         counters[parent] += 1
         name = plan.user.run_dir_format.format(k=counters[parent], case=plan.project.case)
-        named.append(replace(plan, run_path="/".join((*parent, name))))
-    return named
+        follows = plan.follows
+        if follows is not None:
+            follows = replace(follows, previous=named[follows.previous.index])
+        named[plan.index] = replace(plan, run_path="/".join((*parent, name)), follows=follows)
+    return list(named.values())
 
 
 # ------------------------------------------------------------------ the draft
@@ -164,11 +199,15 @@ class RunDraft:
 
 
 def draft_run(plan: RunPlan, seed: int, knobs: DemoKnobs) -> RunDraft:
-    """The run's version, size and timing, from its render stream, by the knobs' effects."""
+    """The run's version, size and timing, from its render stream, by the knobs' effects;
+    its plan's outcome may have failed by its version (`regressed_version`)."""
+    if plan.follows is not None:
+        return _follow_up_draft(plan, plan.follows, seed, knobs)
     rng = random.Random(f"{seed}:{plan.index}:render")
     project, settings = plan.project, plan.settings
     available = [v for v in SOLVER_VERSIONS if v.released <= plan.created_at.date()]
     version = available[-1] if rng.random() < 0.55 else rng.choice(available)
+    plan = _by_version(plan, version, seed, knobs)
     n_procs = _procs(rng, plan)
     nodes_per_proc = project.n_nodes / n_procs
     efficiency = (
@@ -214,6 +253,70 @@ def draft_run(plan: RunPlan, seed: int, knobs: DemoKnobs) -> RunDraft:
         mess_rng=mess_rng,
         mess=avbp_mess.draw_mess(mess_rng, knobs, plan.outcome),
     )
+
+
+def _by_version(plan: RunPlan, version: SolverVersion, seed: int, knobs: DemoKnobs) -> RunPlan:
+    """A run of the regressed version that would succeed fails with `regression_failure`,
+    drawn from a stream of its own so that the run's other draws stay the same."""
+    if plan.outcome != "none" or version.version != knobs.regressed_version:
+        return plan
+    rng = random.Random(f"{seed}:{plan.index}:regression")
+    if rng.random() >= knobs.regression_failure:
+        return plan
+    return replace(plan, outcome=_weighted(rng, knobs.regression_categories))
+
+
+def _follow_up_draft(plan: RunPlan, follows: FollowUp, seed: int, knobs: DemoKnobs) -> RunDraft:
+    """A follow-up runs its predecessor's version, size and time step (the same run.params),
+    its own streams drawing the rest; a campaign's success runs on enough more processes
+    to fit the time limit (`procs_to_fit`). Never failed by its version: the follow-up's
+    outcome is planted."""
+    previous = draft_run(follows.previous, seed, knobs)
+    mess_rng = random.Random(f"{seed}:{plan.index}:mess")
+    run = replace(
+        previous,
+        plan=plan,
+        rng=random.Random(f"{seed}:{plan.index}:render"),
+        mess_rng=mess_rng,
+        mess=avbp_mess.draw_mess(mess_rng, knobs, plan.outcome),
+    )
+    if follows.kind != "restart" or plan.outcome != "none":
+        return run
+    n_procs = procs_to_fit(previous)
+    if n_procs is None:
+        raise ValueError(f"a campaign's success that cannot fit its time limit: {plan}")
+    # The efficiency model's (1 + knee / nodes per process), for the new count.
+    n_nodes, knee = plan.project.n_nodes, knobs.nodes_per_proc_knee
+    efficiency = (
+        previous.efficiency
+        / (1 + knee * previous.n_procs / n_nodes)
+        * (1 + knee * n_procs / n_nodes)
+    )
+    return replace(
+        run,
+        n_procs=n_procs,
+        efficiency=efficiency,
+        seconds_per_iteration=efficiency * n_nodes / n_procs,
+    )
+
+
+def procs_to_fit(run: RunDraft) -> int | None:
+    """The fewest processes (whole nodes of its cluster) with which the run's iterations
+    fit in 85 % of the time limit, by the efficiency model; None: none would
+    (communication costs too much), or it takes more than `_MORE_PROCS` times as many
+    (people would rather change run.params) or than 8192."""
+    n_nodes, knee = run.plan.project.n_nodes, run.knobs.nodes_per_proc_knee
+    cores = run.plan.cluster.cores_per_node
+    # efficiency = base * (1 + knee / nodes_per_proc): seconds per iteration =
+    # base * (n_nodes / n_procs + knee)
+    base = run.efficiency / (1 + knee * run.n_procs / n_nodes)
+    budget = 0.85 * run.plan.cluster.time_limit_s - run.preprocessing_s
+    room = budget / (base * run.requested) - knee  # the n_nodes / n_procs that fits
+    if room <= 0:
+        return None
+    n_procs = max(run.n_procs + 1, math.ceil(n_nodes / room))
+    n_procs = math.ceil(n_procs / cores) * cores
+    return n_procs if n_procs <= min(8192, _MORE_PROCS * run.n_procs) else None
 
 
 def _procs(rng: random.Random, plan: RunPlan) -> int:

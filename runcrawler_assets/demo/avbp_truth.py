@@ -3,7 +3,7 @@
 Why apart: the truth is derived from what was written (the plan, the last session, the
 printed summary), never from the parser, so that tests compare two independent readings.
 Where contract-notes.md is silent, the truth says: a run without a log has
-iterations_done 0.
+iterations_done 0. `remedy` names the pattern planted around the run (`remedy_of`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from runcrawler_assets.demo.avbp_log import Session
 from runcrawler_assets.demo.avbp_output import LOOP
-from runcrawler_assets.demo.avbp_planning import RunDraft
+from runcrawler_assets.demo.avbp_planning import CHANGED_KEYWORD, RunDraft, RunPlan
 from runcrawler_assets.demo.truth import blank_truth
 from runcrawler_assets.records import ERROR_CATEGORIES, Status
 from runcrawler_assets.solvers.avbp.milestones import MILESTONES
@@ -49,6 +49,7 @@ def avbp_truth(
         cfl=float(settings.cfl),
         n_restarts=max(0, len(sessions) - 1),
         params=params,
+        remedy=remedy_of(plan),
     )
     if not sessions:
         truth["status"] = Status.NOT_STARTED.value
@@ -110,3 +111,25 @@ def avbp_truth(
         efficiency_printed=summary["efficiency"],
     )
     return truth
+
+
+def remedy_of(plan: RunPlan) -> dict[str, str] | None:
+    """What the remedies analysis must recover from this run (knobs.py): a fix's or a
+    rerun's failed run, a restart's previous run and campaign; None: nothing planted."""
+    follows = plan.follows
+    if follows is None:
+        started = plan.starts_campaign
+        return {"kind": "campaign_start", "campaign": plan.run_path} if started else None
+    previous = follows.previous
+    if follows.kind == "fix":
+        return {
+            "kind": "fix",
+            "failed_run": previous.run_path,
+            "keyword": CHANGED_KEYWORD["fix"],
+            "before": previous.settings.cfl,
+            "after": plan.settings.cfl,
+        }
+    if follows.kind == "rerun":
+        return {"kind": "rerun", "failed_run": previous.run_path}
+    campaign = follows.campaign.run_path
+    return {"kind": "restart", "continues": previous.run_path, "campaign": campaign}

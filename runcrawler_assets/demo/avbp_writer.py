@@ -22,7 +22,7 @@ from runcrawler_assets.demo.avbp_log import (
     scheduler_text,
     wrap_up,
 )
-from runcrawler_assets.demo.avbp_params import run_params
+from runcrawler_assets.demo.avbp_params import params_file
 from runcrawler_assets.demo.avbp_planning import RunDraft, RunPlan, draft_run
 from runcrawler_assets.demo.avbp_truth import avbp_truth
 from runcrawler_assets.demo.files import encoded, gzipped, posix_time
@@ -63,11 +63,10 @@ def render_run(plan: RunPlan, seed: int, knobs: DemoKnobs, job_ids: JobIds) -> R
     """Turn one named plan into files and truth, from the run's own random streams; its
     jobs take their ids from `job_ids`."""
     run = draft_run(plan, seed, knobs)
-    rng = run.rng
-    params_text, params = run_params(run)
+    plan, rng = run.plan, run.rng  # the draft's plan: its version may have failed it
+    written = params_file(run, seed)
     created = posix_time(plan.created_at)
-    crlf_params = rng.random() < plan.user.crlf_share
-    files = [File("run.params", encoded(params_text, crlf=crlf_params), created)]
+    files = [File("run.params", encoded(written.text, crlf=written.crlf), created)]
     if rng.random() < 0.6:
         mixture_db = f"$MIXTURE\n  mixture_name = {plan.settings.mixture_name}\n$end_MIXTURE\n"
         files.append(File("mixture_database.dat", mixture_db.encode(), created - 3600))
@@ -128,7 +127,7 @@ def render_run(plan: RunPlan, seed: int, knobs: DemoKnobs, job_ids: JobIds) -> R
         if run.mess.gzip_any_name:
             name, data = name + ".gz", gzipped(data, level=_GZIP_LEVEL)
         files.append(File(folder + name, data, posix_time(last.ended)))
-    truth = avbp_truth(run, sessions, params, summary, names[-1] if names else None)
+    truth = avbp_truth(run, sessions, written.params, summary, names[-1] if names else None)
     shown = None
     if sessions:
         in_names = scheduler_file or plan.user.log_style == "jobname"

@@ -44,6 +44,27 @@ fields of `DemoKnobs`, whose defaults (`KNOBS`) make the archive:
   at once or wrapped onto a second line; progress bars redrawn with bare `\\r`;
   launches that fail before AVBP prints anything (`launch.*` templates); Slurm
   cancelling the step after a crash; run.params with Windows paths.
+- Remedies (issue 18, avbp_remedies.py): what users do after a failure, each run
+  its folder's next by created_at, set up at the user's next habitual hour after
+  the failure ended, with run.params identical but for what the pattern changes.
+  Fixes: `fix_share` (0.25) of numerical_instability and thermo_table failures are
+  followed by a success with only CFL lowered (times `fix_cfl_factors`, 0.7 to
+  0.8, to one decimal: 1.0 -> 0.7).
+  Reruns: `rerun_share` (0.25) of `rerun_categories` (segfault, mpi_abort,
+  cancelled: transient) are followed by a success with run.params unchanged.
+  Campaigns: `campaign_share` (0.85) of time_limit runs are continued by 1 to 3
+  runs whose only change is `initial_solution_file`, into the previous run's
+  SOLUT/; killed by the time limit again until the last, which succeeds
+  (`campaign_success`, 0.75, on enough more processes to fit the limit) or fails
+  (time_limit, or as `campaign_failure_categories`); a run that would need more
+  than six times its processes to succeed is not continued. A follow-up keeps
+  its predecessor's version, processes and efficiency (a campaign's success:
+  more processes, by the efficiency model). Only follow-ups that fit before the
+  folder's next run are planted (a campaign cut short ends as drawn sooner).
+- Versions: runs of `regressed_version` (7.14.0) that would succeed fail with
+  probability `regression_failure` (0.15), as `regression_categories`
+  (numerical_instability, segfault); `neutral_version` (7.13.1) changes nothing.
+  Follow-ups are never flipped.
 """
 
 from __future__ import annotations
@@ -118,6 +139,23 @@ class DemoKnobs:
     launch_failure_share: float = 0.3  # of segfault, mpi_abort, unknown runs: no AVBP output
     step_cancelled_share: float = 0.5  # of segfaults: Slurm then cancels the step
     help_summary_share: float = 0.5  # of MPI_ABORTs: Open MPI's help-message summary follows
+    # Remedies (avbp_remedies.py): follow-ups of failed runs, drawn from a stream of their own.
+    fix_share: float = 0.25  # of settings failures (`settings_failure_categories`)
+    fix_cfl_factors: tuple[float, ...] = (0.7, 0.75, 0.8)  # the fix's CFL, of the failed one
+    rerun_share: float = 0.25  # of `rerun_categories` failures
+    rerun_categories: tuple[str, ...] = ("segfault", "mpi_abort", "cancelled")
+    campaign_share: float = 0.85  # of time_limit runs: continued from their last solution
+    campaign_success: float = 0.75  # of campaigns: the last run succeeds
+    campaign_failure_categories: Mapping[str, float] = _knob(
+        {"time_limit": 0.6, "numerical_instability": 0.25, "segfault": 0.15}
+    )
+    # Versions: one that fails more, one that changes nothing (avbp_output.SOLVER_VERSIONS).
+    regressed_version: str = "7.14.0"
+    neutral_version: str = "7.13.1"
+    regression_failure: float = 0.15  # of its runs that would succeed
+    regression_categories: Mapping[str, float] = _knob(
+        {"numerical_instability": 0.6, "segfault": 0.4}
+    )
 
 
 KNOBS = DemoKnobs()

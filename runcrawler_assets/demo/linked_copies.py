@@ -13,7 +13,8 @@ running template's log is recent, so its copies are running too), and no data bl
 their own; each copy costs its directory entries and the inodes of its folders. Its
 truth is the template's, with the fields that come from the path changed: `run_id`,
 `run_path` and `log_path` (cluster and user are the template's, since the copy sits in
-the same user's folder).
+the same user's folder), and no `remedy`: a copy is not its folder's next run after
+the template's predecessor, so it plants no pattern.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def template_of(root: Path, plan: RunPlan, run: RenderedRun) -> Template:
     truth = run.truth
     log_path = truth.get("log_path")
     log_name = log_path[len(prefix) :] if log_path else None
-    line = dict(truth, run_id=_RUN_ID, run_path=_RUN_PATH)
+    line = dict(truth, run_id=_RUN_ID, run_path=_RUN_PATH, remedy=None)
     if log_name is not None:
         line["log_path"] = _LOG_PATH
     return Template(

@@ -2,7 +2,9 @@
 
 Why: tests compare the parsers with it, field by field. Its columns are `RunRecord`'s
 fields (`TRUTH_FIELDS`, in their order, following docs/contract-notes.md) plus the demo's
-own `error_template`; every run's truth, AVBP or OpenFOAM, starts from `blank_truth`.
+own `error_template` and `remedy` (the pattern planted around the run, avbp_remedies.py;
+null for the others, OpenFOAM cases too); every run's truth, AVBP or OpenFOAM, starts
+from `blank_truth`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from runcrawler_assets.records import run_id_for
 
-# The columns of the truth, in RunRecord's order, then the demo's own key.
+# The columns of the truth, in RunRecord's order, then the demo's own keys.
 TRUTH_FIELDS: tuple[str, ...] = (
     "run_id", "cluster", "user", "run_path", "solver", "solver_version", "created_at",
     "started_at", "ended_at", "host", "n_procs", "n_nodes", "n_cells", "dimension",
@@ -20,7 +22,7 @@ TRUTH_FIELDS: tuple[str, ...] = (
     "efficiency", "efficiency_printed", "status", "stage_code", "stage", "error_category",
     "error_message", "mixture_name", "les_model", "artificial_viscosity_model",
     "convection_scheme", "ncell_group", "reactive_flow", "cfl", "n_restarts", "params",
-    "log_path", "error_template",
+    "log_path", "error_template", "remedy",
 )  # fmt: skip
 
 
