@@ -4,7 +4,8 @@ Each subcommand is a thin shell over a core function: it turns options into
 arguments, shows progress on stderr and prints a one-line result on stdout.
 Errors are handled once, by the group: a `RuncrawlerError` from any command
 ends it with one `Error: ...` line, never a traceback (exit 2 when what it
-was given must change, as click's usage errors, else 1). An option that
+was given must change, as click's usage errors, else 1); `check`, whose exit
+code is its answer, ends every error with 3 instead. An option that
 stands for a variable declares it and is checked by config.py's own parser,
 so `--layout` and RUNCRAWLER_LAYOUT accept the same values and say the same
 thing. Dagster and pandas are imported inside the commands: `--help` stays
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -422,3 +424,83 @@ def export_command(data: str, fmt: str, table: str, out: Path | None) -> None:
 
     path = export_table(config.data_dir, table, fmt, out)
     click.echo(f"{table} written to {path}")
+
+
+class _CheckCommand(click.Command):
+    """`check` answers with its exit code (0 ok, 1 warning, 2 likely failure), so every error,
+    a usage error too, exits with `checking.EXIT_ERROR`: a job script never reads one as a
+    verdict. An unexpected error keeps its traceback, and that exit code."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            from runcrawler_assets.checking import EXIT_ERROR
+
+            error.exit_code = EXIT_ERROR
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from runcrawler_assets.checking import EXIT_ERROR
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except RuncrawlerError as error:
+            failure = click.ClickException(" ".join(str(error).splitlines()))
+            failure.exit_code = EXIT_ERROR
+            raise failure from error
+        except Exception:
+            traceback.print_exc()
+            ctx.exit(EXIT_ERROR)
+
+
+@main.command("check", cls=_CheckCommand)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--solver-version",
+    metavar="VERSION",
+    help="The solver version the job will use (run.params does not name it), e.g. 7.12.0.",
+)
+@DATA_OPTION
+@click.option(
+    "--wait",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How long to wait while a crawl holds the warehouse, before giving up.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict and evidence as JSON.")
+def check_command(
+    path: Path, solver_version: str | None, data: str, wait: float, as_json: bool
+) -> None:
+    """Check a run's settings against the team's history before submitting it.
+
+    PATH is an AVBP run.params (or a folder holding one) or an OpenFOAM case
+    folder. From the crawled warehouse (only read): the failure ratio of each of
+    its setting values, the team's record for runs with the same settings, the
+    nearest past failures with their error and fix, and a regression of the
+    solver version.
+
+    \b
+    Exit codes:
+      0  ok: nothing in the team's history speaks against it
+      1  warning: a setting value or the version fails more often (flagged)
+      2  likely_failure: the same settings failed at least half of 5+ runs,
+         or a flagged value or version fails at least twice as often
+      3  no check was made: a bad PATH or option, no warehouse, or one busy
+    """
+    config = _config({"RUNCRAWLER_DATA": data})
+    from runcrawler_assets.checking import check_run
+
+    result = check_run(path, config.duckdb_path, solver_version, wait)
+    click.echo(result.to_json() if as_json else "\n".join(result.lines()))
+    click.get_current_context().exit(result.exit_code)

@@ -83,6 +83,12 @@ def _col(sql: str, doc: str, default: Any = None) -> Any:
     return field(default=default, metadata={"sql": sql, "doc": doc})
 
 
+def _swapped(sql: str, doc: str) -> Any:
+    """A column only the warehouse's swap fills (a join, a learned id): never in a parsed
+    record, so the cleaning policy has nothing to say of it."""
+    return field(default=None, metadata={"sql": sql, "doc": doc, "swap": True})
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One run directory, as parsed. Field order is the column order of `runs`."""
@@ -121,7 +127,7 @@ class RunRecord:
     error_category: str | None = _col("VARCHAR", "error category (runs-schema.md)")
     error_message: str | None = _col("VARCHAR", "first error line as printed, stripped")
     error_signature: str | None = _col("VARCHAR", "error message with variable parts replaced")
-    signature_id: str | None = _col(
+    signature_id: str | None = _swapped(
         "VARCHAR", "learned: id of the error's template in signature_templates (set in the swap)"
     )
     mixture_name: str | None = _col("VARCHAR", "run.params mixture_name, lower-case")
@@ -145,19 +151,21 @@ class RunRecord:
     job_id: str | None = _col(
         "VARCHAR", "Slurm job id: from slurm-<id>.out, *.o<id>/*.e<id>, a log, or accounting"
     )
-    queue: str | None = _col("VARCHAR", "accounting: Slurm partition the job ran in")
-    account: str | None = _col("VARCHAR", "accounting: account charged")
-    time_limit_s: int | None = _col("BIGINT", "accounting: wall time requested (NULL: no limit)")
-    queue_wait_s: int | None = _col("BIGINT", "accounting: Start - Submit")
-    alloc_cpus: int | None = _col("INTEGER", "accounting: CPUs allocated")
-    alloc_nodes: int | None = _col("INTEGER", "accounting: compute nodes allocated")
-    req_mem_mb: float | None = _col("DOUBLE", "accounting: memory requested, whole job, MiB")
-    max_rss_mb: float | None = _col("DOUBLE", "accounting: largest MaxRSS of its steps, MiB")
-    exit_code: str | None = _col("VARCHAR", "accounting: ExitCode as printed, rc:signal")
-    scheduler_state: str | None = _col(
+    queue: str | None = _swapped("VARCHAR", "accounting: Slurm partition the job ran in")
+    account: str | None = _swapped("VARCHAR", "accounting: account charged")
+    time_limit_s: int | None = _swapped(
+        "BIGINT", "accounting: wall time requested (NULL: no limit)"
+    )
+    queue_wait_s: int | None = _swapped("BIGINT", "accounting: Start - Submit")
+    alloc_cpus: int | None = _swapped("INTEGER", "accounting: CPUs allocated")
+    alloc_nodes: int | None = _swapped("INTEGER", "accounting: compute nodes allocated")
+    req_mem_mb: float | None = _swapped("DOUBLE", "accounting: memory requested, whole job, MiB")
+    max_rss_mb: float | None = _swapped("DOUBLE", "accounting: largest MaxRSS of its steps, MiB")
+    exit_code: str | None = _swapped("VARCHAR", "accounting: ExitCode as printed, rc:signal")
+    scheduler_state: str | None = _swapped(
         "VARCHAR", "accounting: job state (COMPLETED, TIMEOUT, CANCELLED, OUT_OF_MEMORY, ...)"
     )
-    accounting_matched: bool | None = _col(
+    accounting_matched: bool | None = _swapped(
         "BOOLEAN", "a job of the accounting dumps was joined (NULL: no dumps for the cluster)"
     )
     parse_warnings: tuple[str, ...] = field(
@@ -213,10 +221,12 @@ class Column:
     name: str
     sql_type: str
     doc: str
+    swapped: bool = False  # filled by the warehouse's swap, never by a parser
 
 
 RUN_COLUMNS: tuple[Column, ...] = tuple(
-    Column(f.name, f.metadata["sql"], f.metadata["doc"]) for f in dataclasses.fields(RunRecord)
+    Column(f.name, f.metadata["sql"], f.metadata["doc"], f.metadata.get("swap", False))
+    for f in dataclasses.fields(RunRecord)
 )
 
 

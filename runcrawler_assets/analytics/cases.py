@@ -2,10 +2,9 @@
 
 A run's case is its parent folder (`cluster/user/.../case/run_007`): people
 keep a case's runs side by side. A case moved to another cluster or folder is
-still the same case when its runs use the same mesh file (its name) and the
-run folders have the same name once their counter is dropped (`run_007` and
-`run_012` are both `run`). Fixes and campaigns are read from the order of a
-case's runs by `created_at`.
+still the same case when its runs use the same mesh file (its name) and their
+case folders have the same name (`kraken/ana/jet/LES` and `irene/ana/LES`).
+Fixes and campaigns are read from the order of a case's runs by `created_at`.
 
 A run *continues* another when one of its parameters is a path into the
 other's folder (`initial_solution_file = ../run_006/SOLUT/last.h5`): it
@@ -24,7 +23,7 @@ FOLDER_SQL = r"regexp_extract(run_path, '[^/]*$')"
 MESH_CASE_SQL = (
     r"CASE WHEN params->>'mesh_file' IS NOT NULL THEN "
     r"regexp_extract(params->>'mesh_file', '[^/\\]*$') || '|' || "
-    rf"regexp_replace({FOLDER_SQL}, '[-_. ]*\d+$', '') END"
+    rf"regexp_extract({PARENT_SQL}, '[^/]*$') END"
 )
 _INTO_FOLDER = re.compile(r"\.\./([^/\\]+)[/\\]")
 

@@ -1,13 +1,17 @@
-"""Version regressions: does a solver version fail more, or run slower, than the others?
+"""Version regressions: does a solver version fail more, or run slower, than the ones before it?
 
-Each version of a solver is compared with that solver's other versions the
-way `setting_effects` compares a setting's values (the same statistics, the
-same flags), but failures are compared within strata of the same user *and*
-the same settings that drive failures (CFL bin, artificial viscosity model):
-a version adopted by a careless user, or at the time a team raised its CFL,
-is not blamed for it. Efficiency is relative to the median of the run's
-user, cluster and dimension, as there. A flagged version that fails more
-than the others is named in words, with the versions released before it.
+Each version of a solver is compared with that solver's *older* versions
+(a regression is a newer version doing worse than what users had; compared
+with all the others, a good version would look bad beside a better one, and
+a neutral one good beside a regression), the way `setting_effects` compares
+a setting's values: the same statistics and flags, with the failures
+compared within strata of the same user *and* the same settings that drive
+failures (CFL bin, artificial viscosity model), so that a version adopted
+by a careless user, or when a team raised its CFL, is not blamed for it.
+Efficiency is relative to the median of the run's user, cluster and
+dimension, as there. Runs that name no version are left out (most stopped
+before the solver's banner: a launch failure is not the version's); the
+oldest version has nothing to be compared with.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter
 from runcrawler_assets.analytics.setting_effects.sentences import times
 from runcrawler_assets.analytics.setting_effects.tables import SETTINGS, Setting, setting_effects
 
-SUFFIX = " version"
+SEPARATOR = " version "
 _CFL = next(s for s in SETTINGS if s.name == "cfl")
 # Same user, same failure-driving settings: the strata failures are compared in.
 STRATUM_SQL = (
@@ -40,10 +44,12 @@ def version_key(version: str) -> tuple:
     )
 
 
+OLDER = "older versions"
+
+
 def version_settings(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> list[Setting]:
-    """One `Setting` per solver with runs: its version, NULL for other solvers' runs and for
-    runs that name none (most stopped before the solver's banner: a launch failure is not
-    the version's)."""
+    """One two-valued `Setting` per solver version but the oldest: the version, or
+    `OLDER` for the solver's runs on a version released before it (NULL otherwise)."""
     rows = query(
         con,
         "SELECT solver, list(DISTINCT solver_version) AS versions FROM {runs} "
@@ -52,56 +58,60 @@ def version_settings(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> l
     )
     settings = []
     for solver, versions in zip(rows["solver"], rows["versions"], strict=True):
-        order = tuple(sorted(versions, key=version_key))
-        value = f"CASE WHEN solver = {_literal(solver)} THEN solver_version END"
-        settings.append(Setting(f"{solver}{SUFFIX}", value, order))
+        order = sorted(versions, key=version_key)
+        for index, version in enumerate(order[1:], start=1):
+            older = ", ".join(_literal(v) for v in order[:index])
+            value = (
+                f"CASE WHEN solver <> {_literal(solver)} THEN NULL "
+                f"WHEN solver_version = {_literal(version)} THEN {_literal(version)} "
+                f"WHEN solver_version IN ({older}) THEN '{OLDER}' END"
+            )
+            settings.append(Setting(f"{solver}{SEPARATOR}{version}", value, (version, OLDER)))
     return settings
 
 
 def version_effects(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per (solver, version): `setting_effects`' columns, strata `STRATUM_SQL`."""
+    """One row per (solver, version) but each solver's oldest: `setting_effects`' columns
+    against the older versions, strata `STRATUM_SQL`, a `regression` flag and a sentence."""
     table = setting_effects(con, run_filter, version_settings(con, run_filter), STRATUM_SQL)
-    table = table.rename(columns={"setting": "solver", "value": "solver_version"})
-    table["solver"] = table["solver"].str.removesuffix(SUFFIX)
-    sentences = [_sentence(row, table) for _, row in table.iterrows()]
+    table = table[table["value"] != OLDER].reset_index(drop=True)
+    table["solver"] = table.pop("setting").str.partition(SEPARATOR)[0]
+    table = table.rename(columns={"value": "solver_version"})
+    table = table[["solver", *table.columns.drop("solver")]]
+    table["regression"] = table["failure_flagged"] & (table["failure_ratio"] > 1)
+    sentences = [_sentence(row) for _, row in table.iterrows()]
     return table.assign(finding=pd.Series(sentences, index=table.index, dtype=object))
 
 
-def _sentence(row: pd.Series, table: pd.DataFrame) -> str:
-    label = f"{row['solver']} {row['solver_version']}"
-    older = [
-        v
-        for v in table.loc[table["solver"] == row["solver"], "solver_version"]
-        if version_key(v) < version_key(row["solver_version"])
-    ]
+def _sentence(row: pd.Series) -> str:
+    label = f"version {row['solver_version']} of {row['solver']}"
     parts = []
     if row["failure_flagged"]:
-        regression = row["failure_ratio"] > 1 and older
         parts.append(
-            f"{label} fails {times(row, 'failure', 'more', 'less')} often than the solver's "
-            f"other versions in the same users' runs with the same CFL and artificial viscosity "
-            f"({100 * row['failure_rate']:.0f} % of {row['finished_runs']} runs)"
-            + (f": a regression since {older[-1]}" if regression else "")
+            f"{label} fails {times(row, 'failure', 'more', 'less')} often than the versions "
+            "before it, in the same users' runs with the same CFL and artificial viscosity "
+            f"({100 * row['failure_rate']:.0f} % of {row['finished_runs']} runs, against "
+            f"{100 * row['rest_failure_rate']:.0f} %)"
+            + (": a regression" if row["regression"] else "")
         )
     if row["efficiency_flagged"]:
         parts.append(
             f"{label} needs {times(row, 'efficiency', 'more', 'less')} time per node and "
-            f"iteration than its other versions ({row['successful_runs']} successful runs)"
+            f"iteration than the versions before it ({row['successful_runs']} successful runs)"
         )
     return "; ".join(parts)
 
 
 def _findings(table: pd.DataFrame) -> list[str]:
     if table.empty:
-        return ["No run names its solver version."]
+        return ["No solver has runs on two versions to compare."]
     worse = table[
-        (table["failure_flagged"] & (table["failure_ratio"] > 1))
-        | (table["efficiency_flagged"] & (table["efficiency_ratio"] > 1))
+        table["regression"] | (table["efficiency_flagged"] & (table["efficiency_ratio"] > 1))
     ]
     if worse.empty:
         return [
-            f"No version of {', '.join(sorted(table['solver'].unique()))} fails more or runs "
-            "slower than the others beyond the noise."
+            "No solver version fails more or runs slower than the versions before it, "
+            "beyond the noise."
         ]
     return [row["finding"][0].upper() + row["finding"][1:] + "." for _, row in worse.iterrows()]
 
@@ -114,8 +124,8 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
 ANALYSIS = Analysis(
     name="version_effects",
     title="Version regressions",
-    description="Failure rate and efficiency per solver version, compared with the solver's "
-    "other versions within the same users and settings; flagged beyond the noise.",
+    description="Failure rate and efficiency of each solver version against the versions "
+    "before it, within the same users and settings; regressions flagged beyond the noise.",
     compute=compute,
     tables=("version_effects",),
 )

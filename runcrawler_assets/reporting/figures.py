@@ -155,7 +155,7 @@ def campaign_bars(attempts: pd.DataFrame) -> bytes:
 
 
 def version_failure_forest(effects: pd.DataFrame) -> bytes:
-    """`version_effects`: each version's failure ratio to the solver's other versions."""
+    """`version_effects`: each version's failure ratio to the solver's older versions."""
     tested = effects[effects["finished_runs"] >= MIN_RUNS]
     frame = pd.DataFrame(
         {
@@ -173,7 +173,7 @@ def version_failure_forest(effects: pd.DataFrame) -> bytes:
     )
     return charts.ratio_forest(
         frame,
-        "Failure risk of each solver version vs its other versions (95 % CI)",
+        "Failure risk of each solver version vs the versions before it (95 % CI)",
         "risk ratio within the same user, CFL and artificial viscosity (> 1: fails more); "
         "in brackets: finished runs",
     )

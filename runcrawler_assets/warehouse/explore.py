@@ -208,6 +208,10 @@ def _stored_records(runs_dir: Path) -> Iterator[RunRecord]:
             yield from PartitionStore(runs_dir, cluster_dir.name, user_dir.name).records()
 
 
+# The columns a parsed record holds: the swap's joins and learned ids are not the policy's.
+PARSED_COLUMNS = tuple(c for c in RUN_COLUMNS if not c.swapped)
+
+
 def cleaning_effect(data_dir: str | Path | None = None) -> CleaningEffect:
     """Apply `clean_record` to every stored record and count what it dropped and filled.
 
@@ -226,7 +230,7 @@ def cleaning_effect(data_dir: str | Path | None = None) -> CleaningEffect:
         if cleaned is None:
             reasons[reason] += 1
             continue
-        for column in RUN_COLUMNS:
+        for column in PARSED_COLUMNS:
             if getattr(record, column.name) is None:
                 missing[column.name] += 1
                 filled[column.name] += getattr(cleaned, column.name) is not None
@@ -241,7 +245,7 @@ def cleaning_effect(data_dir: str | Path | None = None) -> CleaningEffect:
                 "filled_with_zero": filled[c.name],
                 "still_null": missing[c.name] - filled[c.name],
             }
-            for c in RUN_COLUMNS
+            for c in PARSED_COLUMNS
             if missing[c.name] or c.name in rules
         ],
         columns=["column", "policy", "why", "missing", "filled_with_zero", "still_null"],
