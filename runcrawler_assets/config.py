@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
@@ -103,6 +104,35 @@ def _on_off(text: str) -> bool:
     return word in _ON
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        word = text.strip().lower()
+        if word not in allowed:
+            raise ValueError(text)
+        return word
+
+    return parse
+
+
+def _port(text: str) -> int:
+    number = int(text)
+    if not 1 <= number <= 65535:
+        raise ValueError(text)
+    return number
+
+
+def _optional_file(text: str) -> Path | None:
+    return Path(text).absolute() if text else None
+
+
+def _cron(text: str) -> str:
+    """Five cron fields (minute hour day month weekday): what Dagster's schedules take."""
+    parts = text.split()
+    if len(parts) != 5 or not all(re.fullmatch(r"[\d*/,\-A-Za-z]+", part) for part in parts):
+        raise ValueError(text)
+    return " ".join(parts)
+
+
 _VARIABLE = "variable"  # the metadata key holding a field's `Variable`
 
 
@@ -173,6 +203,46 @@ class Config:
     # Slurm accounting dumps, <dir>/<cluster>/*.txt (issue 17); None: no accounting joined.
     accounting_dir: Path | None = _variable(
         "RUNCRAWLER_ACCOUNTING", _optional_folder, "a folder of <cluster>/*.txt sacct dumps", ""
+    )
+    # Telling people (issue 19). The rules behind the hints; None: runcrawler's default set.
+    rules_file: Path | None = _variable(
+        "RUNCRAWLER_RULES", _optional_file, "a TOML rules file (README, Tell people)", ""
+    )
+    # Who receives the digests: logins to addresses, the managers (README, Tell people).
+    recipients_file: Path | None = _variable(
+        "RUNCRAWLER_RECIPIENTS", _optional_file, "a TOML recipients file", ""
+    )
+    digest_cron: str = _variable(
+        "RUNCRAWLER_DIGEST_CRON",
+        _cron,
+        "five cron fields: minute hour day month weekday",
+        "0 7 * * 1",
+    )
+    # Empty: no SMTP server, the digest schedule starts stopped and digests are only written.
+    smtp_host: str = _variable("RUNCRAWLER_SMTP_HOST", str, "a host name", "")
+    smtp_port: int = _variable("RUNCRAWLER_SMTP_PORT", _port, "a port number (1-65535)", "587")
+    smtp_security: str = _variable(
+        "RUNCRAWLER_SMTP_SECURITY",
+        _choice("starttls", "tls", "none"),
+        "one of: starttls, tls, none",
+        "starttls",
+    )
+    smtp_user: str = _variable("RUNCRAWLER_SMTP_USER", str, "a login on the SMTP server", "")
+    smtp_password: str = _variable(
+        "RUNCRAWLER_SMTP_PASSWORD", str, "the SMTP login's password", "", secret=True
+    )
+    smtp_sender: str = _variable(
+        "RUNCRAWLER_SMTP_FROM", str, "an e-mail address", "runcrawler@localhost"
+    )
+    # An incoming webhook (its URL holds a token: a secret) for the managers' summary.
+    webhook_url: str = _variable(
+        "RUNCRAWLER_WEBHOOK_URL", str, "an incoming-webhook URL", "", secret=True
+    )
+    webhook_kind: str = _variable(
+        "RUNCRAWLER_WEBHOOK_KIND",
+        _choice("slack", "mattermost", "teams"),
+        "one of: slack, mattermost, teams",
+        "slack",
     )
 
     @classmethod

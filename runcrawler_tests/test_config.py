@@ -25,6 +25,10 @@ BAD_VALUES: dict[str, tuple[str, ...]] = {
     "RUNCRAWLER_SENSOR_INTERVAL": ("abc", "4", "0", "1.5"),
     "RUNCRAWLER_AUTOMATION_INTERVAL": ("abc", "1", "-30"),
     "RUNCRAWLER_AUTOMATION": ("maybe", "offf", "2"),
+    "RUNCRAWLER_DIGEST_CRON": ("weekly", "0 7 * *", "0 7 * * 1 *", "0 7 ; * 1"),
+    "RUNCRAWLER_SMTP_PORT": ("abc", "0", "65536", "-25", "25.5"),
+    "RUNCRAWLER_SMTP_SECURITY": ("ssl", "yes", "start tls"),
+    "RUNCRAWLER_WEBHOOK_KIND": ("discord", "email", "slack,teams"),
 }
 ANY_TEXT = {
     "RUNCRAWLER_ARCHIVE",
@@ -33,6 +37,13 @@ ANY_TEXT = {
     "RUNCRAWLER_USER",
     "RUNCRAWLER_PSEUDONYM_KEY",
     "RUNCRAWLER_ACCOUNTING",  # a folder: checked to exist by `check_archive`
+    "RUNCRAWLER_RULES",  # files: read (and refused with their problem) when used
+    "RUNCRAWLER_RECIPIENTS",
+    "RUNCRAWLER_SMTP_HOST",
+    "RUNCRAWLER_SMTP_USER",
+    "RUNCRAWLER_SMTP_PASSWORD",
+    "RUNCRAWLER_SMTP_FROM",
+    "RUNCRAWLER_WEBHOOK_URL",
     "DAGSTER_HOME",
 }
 BAD = [(name, value) for name, values in BAD_VALUES.items() for value in values]

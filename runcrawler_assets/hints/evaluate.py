@@ -24,8 +24,8 @@ SIGNATURES_TABLE = "error_signatures"
 
 
 def rule_runs_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """`WITH rule_runs AS (...)`: the runs (`{runs}`, filtered by `core.query`) with the
-    derived columns the conditions may read."""
+    """`WITH rule_runs AS (...)`: every run with the derived columns the conditions may read
+    (derived over all runs: a run's predecessor may lie before a digest's period)."""
     fix = (
         f"(SELECT typical_fix FROM {SIGNATURES_TABLE} s WHERE s.signature_id = r.signature_id)"
         if has_table(con, SIGNATURES_TABLE)
@@ -37,7 +37,7 @@ def rule_runs_sql(con: duckdb.DuckDBPyConnection) -> str:
                    lag(status) OVER w AS previous_status,
                    lag(error_category) OVER w AS previous_error_category,
                    row_number() OVER w AS position
-            FROM {{runs}}
+            FROM runs
             WINDOW w AS (PARTITION BY "user", {PARENT_SQL} ORDER BY created_at, run_path)
         ),
         islands AS (
@@ -65,7 +65,7 @@ def _matches(
     extra = "".join(f', "{p}" AS "p_{p}"' for p in rule.placeholders)
     sql = (
         f"{view} SELECT {columns}{extra} FROM {RULE_VIEW} WHERE ({rule.condition}) "
-        "ORDER BY created_at, run_path"
+        "AND run_id IN (SELECT run_id FROM {runs}) ORDER BY created_at, run_path"
     )
     try:
         return query(con, sql, run_filter)
