@@ -300,12 +300,13 @@ def crawl(
     warnings.filterwarnings("ignore", module="dagster")
     from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
     from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+    from runcrawler_assets.defs.assets.tell import hints
     from runcrawler_assets.defs.resources import CrawlProgress
     from runcrawler_assets.defs.runner import crawl as crawl_archive
     from runcrawler_assets.defs.runner import dagster_instance
 
     bars: dict[str, Progress] = {}
-    assets = [*INGEST_ASSETS, *ANALYSIS_ASSETS, report] if analytics else INGEST_ASSETS
+    assets = [*INGEST_ASSETS, *ANALYSIS_ASSETS, report, hints] if analytics else INGEST_ASSETS
     click.echo(f"crawling {config.archive_root} into {config.data_dir}", err=True)
     with _stderr_as_now() as stderr:
 
@@ -504,3 +505,45 @@ def check_command(
     result = check_run(path, config.duckdb_path, solver_version, wait)
     click.echo(result.to_json() if as_json else "\n".join(result.lines()))
     click.get_current_context().exit(result.exit_code)
+
+
+@main.command("digest")
+@DATA_OPTION
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+    help="Runs set up on or after. Default: the end of the last digest sent, else a week ago.",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+    help="Runs set up before (a day: its start). Default: now.",
+)
+@click.option(
+    "--dry-run",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write every message that would be sent (one .eml per user with runs, plus "
+    "managers.eml) into DIR and send nothing.",
+)
+def digest_command(
+    data: str, since: datetime | None, until: datetime | None, dry_run: Path | None
+) -> None:
+    """Send each user the digest of their runs, and the managers their summary.
+
+    A user's digest lists their runs of the period, each failure with its cause, the
+    hints of the rules ($RUNCRAWLER_RULES) and a known fix, and the CPU hours lost;
+    addresses come from $RUNCRAWLER_RECIPIENTS (a user without one is skipped and
+    counted). Messages go through $RUNCRAWLER_SMTP_HOST, each once: a period already
+    sent is not sent again, a failed send is retried, then reported.
+    """
+    config = _config({"RUNCRAWLER_DATA": data})
+    from runcrawler_assets.digests import digest_round, next_period
+
+    period = next_period(config, until or datetime.now(), since)
+    outcome = digest_round(config, period, dry_run)
+    for path in outcome.written:
+        click.echo(f"wrote {path}")
+    click.echo(outcome.summary())
+    if outcome.report.failed:
+        raise RuncrawlerError(f"{len(outcome.report.failed)} messages could not be sent")

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from runcrawler_assets.errors import RuncrawlerError
+from runcrawler_assets.notify.smtp import parse_security
+from runcrawler_assets.notify.webhook import parse_webhook_kind
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +104,6 @@ def _on_off(text: str) -> bool:
     if word not in _ON | _OFF:
         raise ValueError(text)
     return word in _ON
-
-
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        word = text.strip().lower()
-        if word not in allowed:
-            raise ValueError(text)
-        return word
-
-    return parse
 
 
 def _port(text: str) -> int:
@@ -223,7 +215,7 @@ class Config:
     smtp_port: int = _variable("RUNCRAWLER_SMTP_PORT", _port, "a port number (1-65535)", "587")
     smtp_security: str = _variable(
         "RUNCRAWLER_SMTP_SECURITY",
-        _choice("starttls", "tls", "none"),
+        parse_security,
         "one of: starttls, tls, none",
         "starttls",
     )
@@ -240,7 +232,7 @@ class Config:
     )
     webhook_kind: str = _variable(
         "RUNCRAWLER_WEBHOOK_KIND",
-        _choice("slack", "mattermost", "teams"),
+        parse_webhook_kind,
         "one of: slack, mattermost, teams",
         "slack",
     )

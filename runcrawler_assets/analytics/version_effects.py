@@ -75,7 +75,8 @@ def version_effects(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd
     against the older versions, strata `STRATUM_SQL`, a `regression` flag and a sentence."""
     table = setting_effects(con, run_filter, version_settings(con, run_filter), STRATUM_SQL)
     table = table[table["value"] != OLDER].reset_index(drop=True)
-    table["solver"] = table.pop("setting").str.partition(SEPARATOR)[0]
+    solvers = [setting.partition(SEPARATOR)[0] for setting in table.pop("setting")]
+    table["solver"] = pd.Series(solvers, index=table.index, dtype=object)
     table = table.rename(columns={"value": "solver_version"})
     table = table[["solver", *table.columns.drop("solver")]]
     table["regression"] = table["failure_flagged"] & (table["failure_ratio"] > 1)

@@ -1,4 +1,5 @@
-"""The Dagster resources: runcrawler's `Config` for every asset and sensor, and progress.
+"""The Dagster resources: runcrawler's `Config` for every asset and sensor, progress, and
+where digests go (SMTP, a chat webhook).
 
 `ConfigResource` holds the variables as text, exactly as given, and parses
 them with `Config.from_env` only when a tick or a run asks for `.config`. So
@@ -16,6 +17,8 @@ from dataclasses import replace
 from dagster import ConfigurableResource
 
 from runcrawler_assets.config import Config, variables_set
+from runcrawler_assets.digests.run import smtp_settings, webhook_settings
+from runcrawler_assets.notify import SmtpSettings, WebhookSettings
 
 
 class ConfigResource(ConfigurableResource):
@@ -46,3 +49,53 @@ class CrawlProgress(ConfigurableResource):
 
     def update(self, step: str, done: int, total: int) -> None:
         """Called as work advances; `done` of `total` items of `step`."""
+
+
+class SmtpResource(ConfigurableResource):
+    """The SMTP server digests go through (RUNCRAWLER_SMTP_*; no host: none). The password
+    is never held here (Dagster shows resources in the UI): it is read from the environment
+    when the digests are sent."""
+
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    user: str = ""
+    sender: str = "runcrawler@localhost"
+
+    @classmethod
+    def from_config(cls, config: Config) -> SmtpResource:
+        return cls(
+            host=config.smtp_host,
+            port=config.smtp_port,
+            security=config.smtp_security,
+            user=config.smtp_user,
+            sender=config.smtp_sender,
+        )
+
+    def settings(self) -> SmtpSettings | None:
+        """The server to send through, password included; None without a host."""
+        return smtp_settings(
+            replace(
+                Config.from_env(),
+                smtp_host=self.host,
+                smtp_port=self.port,
+                smtp_security=self.security,
+                smtp_user=self.user,
+                smtp_sender=self.sender,
+            )
+        )
+
+
+class WebhookResource(ConfigurableResource):
+    """The chat webhook the managers' summary goes to (RUNCRAWLER_WEBHOOK_KIND); its URL
+    holds a token, so it is read from the environment when used, never held here."""
+
+    kind: str = "slack"
+
+    @classmethod
+    def from_config(cls, config: Config) -> WebhookResource:
+        return cls(kind=config.webhook_kind)
+
+    def settings(self) -> WebhookSettings | None:
+        """The webhook to post to; None when RUNCRAWLER_WEBHOOK_URL is not set."""
+        return webhook_settings(replace(Config.from_env(), webhook_kind=self.kind))

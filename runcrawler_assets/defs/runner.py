@@ -286,9 +286,10 @@ def crawl(
     # `--no-analytics` crawl, a sensor's ingest): Dagster skipped them with `runs`.
     later = _out_of_date_analyses(settings, assets) if success else []
     if later:
-        report = [a for a in assets if "report" in _asset_names([a])]
+        # What reads the analyses follows them: the report, and the hints (typical fixes).
+        readers = [a for a in assets if set(_asset_names([a])) & {"report", "hints"}]
         again = materialize(
-            [*later, *report],
+            [*later, *readers],
             instance=instance,
             resources=resources,
             tags={"runcrawler/trigger": "cli"},

@@ -106,3 +106,12 @@ def evaluate_rules(
     if not frames or all(f.empty for f in frames):
         return pd.DataFrame(columns=HINT_COLUMNS)
     return pd.concat([f for f in frames if not f.empty], ignore_index=True)[HINT_COLUMNS]
+
+
+def hint_counts(hints: pd.DataFrame, rules: tuple[Rule, ...]) -> pd.DataFrame:
+    """Per rule, in the file's order (none left out): its severity, runs and users hinted."""
+    counts = hints.groupby("rule").agg(runs=("run_id", "size"), users=("user", "nunique"))
+    frame = pd.DataFrame(
+        {"rule": [r.name for r in rules], "severity": [r.severity for r in rules]}
+    ).merge(counts, left_on="rule", right_index=True, how="left")
+    return frame.fillna({"runs": 0, "users": 0}).astype({"runs": "int64", "users": "int64"})

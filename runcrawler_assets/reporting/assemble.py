@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from runcrawler_assets.analytics import (
     ANALYSES,
@@ -36,10 +37,12 @@ from runcrawler_assets.analytics import (
     load_results,
     runs_version,
 )
+from runcrawler_assets.analytics.core import query
 from runcrawler_assets.analytics.store import StoredResult
 from runcrawler_assets.reporting.figures import draw_charts
 from runcrawler_assets.reporting.privacy import pseudonymize_runs
 from runcrawler_assets.reporting.report import render_report
+from runcrawler_assets.warehouse.accounting_join import has_table
 
 COMPUTED = "computed for this report"
 MANIFEST_SUFFIX = ".charts.json"
@@ -121,6 +124,14 @@ def report_results(
     return compute_results(con, ANALYSES, run_filter), COMPUTED
 
 
+def stored_hints(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame | None:
+    """The hints the `hints` asset stored, of the runs the filter keeps (None: none stored).
+    A pseudonymous report shows none: hints name users and their folders."""
+    if not has_table(con, "hints"):
+        return None
+    return query(con, "SELECT * FROM hints WHERE run_id IN (SELECT run_id FROM {runs})", run_filter)
+
+
 def assemble_report(
     con: duckdb.DuckDBPyConnection,
     run_filter: RunFilter,
@@ -147,6 +158,7 @@ def assemble_report(
         name: drawn.get(name) or draw_charts(name, result.tables)
         for name, result in results.items()
     }
-    page = render_report(results, charts, run_filter, generated_at, source)
+    hints = stored_hints(con, run_filter) if pseudonym_key is None else None
+    page = render_report(results, charts, run_filter, generated_at, source, hints)
     reused = sum(value is not None for value in drawn.values())
     return Report(page, results, source, reused)

@@ -112,15 +112,43 @@ def _findings_html(findings: list[str]) -> str:
     return f"<ul>{items}</ul>" if items else ""
 
 
+def _hints_html(hints: pd.DataFrame | None) -> str:
+    """The hints section: counts per rule, then the hints themselves, the gravest first."""
+    if hints is None:
+        return ""
+    counts = (
+        hints.groupby(["severity", "rule"], observed=True)
+        .agg(runs=("run_path", "size"), users=("user", "nunique"))
+        .reset_index()
+        .sort_values("runs", ascending=False)
+    )
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    shown = hints.assign(rank=hints["severity"].map(rank)).sort_values(
+        ["rank", "created_at"], ascending=[True, False]
+    )[["severity", "rule", "user", "text"]]
+    intro = (
+        "What the rules (RUNCRAWLER_RULES, else runcrawler's default set) say of these runs, "
+        "as last computed by the <code>hints</code> asset."
+    )
+    return (
+        f'<section id="hints"><h2>Hints</h2><p>{intro}</p>'
+        + _table_html("hint_counts", counts)
+        + _table_html("hints", shown)
+        + "</section>"
+    )
+
+
 def render_report(
     results: Mapping[str, AnalysisResult],
     charts: Mapping[str, Mapping[str, bytes]],
     run_filter: RunFilter,
     generated_at: datetime,
     source: str,
+    hints: pd.DataFrame | None = None,
 ) -> str:
     """The report page for `results` and their `charts` (both by analysis name); `source`
-    says where the figures come from (stored by a refresh, or computed for this report)."""
+    says where the figures come from (stored by a refresh, or computed for this report);
+    `hints` (None: no section) the hints of the runs shown."""
     analyses = [a for a in ANALYSES if a.name in results]
     summary = "".join(
         f"<h3>{html.escape(a.title)}</h3>"
@@ -128,6 +156,7 @@ def render_report(
         for a in analyses
     )
     nav = "".join(f'<a href="#{a.name}">{html.escape(a.title)}</a>' for a in analyses)
+    nav += '<a href="#hints">Hints</a>' if hints is not None else ""
     sections = []
     for analysis in analyses:
         result = results[analysis.name]
@@ -151,5 +180,6 @@ def render_report(
         f"<nav>{nav}</nav>"
         f'<div class="summary"><h2 style="margin-top:0.4em">Summary</h2>{summary}</div>'
         + "".join(sections)
+        + _hints_html(hints)
         + "</body></html>"
     )

@@ -17,7 +17,8 @@ partitions, as one expects of "Materialize".
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dagster import (
@@ -33,7 +34,7 @@ from dagster import (
 
 from runcrawler_assets.accounting.load import accounting_versions
 from runcrawler_assets.archive.discovery import discover_partition
-from runcrawler_assets.archive.runstore import PartitionStore, StoredDiscoveries
+from runcrawler_assets.archive.runstore import PartitionStore, QuarantineEntry, StoredDiscoveries
 from runcrawler_assets.crawl import (
     partition_rows,
     partition_version,
@@ -43,6 +44,7 @@ from runcrawler_assets.crawl import (
 from runcrawler_assets.defs.assets.metadata import markdown_table
 from runcrawler_assets.defs.partitions import cluster_user_partitions, names_of
 from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
+from runcrawler_assets.records import RunRecord
 from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
 GROUP = "ingest"
@@ -249,27 +251,41 @@ def runs_table(context: AssetExecutionContext, config: SwapConfig, settings: Con
 
 @dataclass
 class RowTally:
-    """What the `runs` metadata reports, counted as the swapped partitions stream past."""
+    """What the `runs` metadata reports, counted as the swapped partitions stream past
+    (their records one at a time, as the swap reads them: never a partition's all at once)."""
 
     runs_dir: Path
     discovered: int = 0
     rows: int = 0
-    quarantined: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
-    by_reason: Counter[str] = field(default_factory=Counter)
     preview: list[list[object]] = field(default_factory=list)
+    # Each partition's quarantine, complete once the swap has read its records.
+    quarantines: list[list[QuarantineEntry]] = field(default_factory=list)
 
     def add(self, part: PartitionRows) -> PartitionRows:
         self.discovered += (
             PartitionStore(self.runs_dir, part.cluster, part.user).read_discovery().found
         )
-        self.rows += len(part.records)
-        self.quarantined += len(part.quarantine)
-        self.by_status.update(record.status for record in part.records)
-        self.by_reason.update(entry.reason for entry in part.quarantine)
-        for r in part.records[: PREVIEW_ROWS - len(self.preview)]:
-            self.preview.append([r.run_path, r.status, r.error_category, r.n_procs, r.efficiency])
-        return part
+        self.quarantines.append(part.quarantine)
+        return replace(part, records=self._count(part.records))
+
+    def _count(self, records: Iterable[RunRecord]) -> Iterator[RunRecord]:
+        for r in records:
+            self.rows += 1
+            self.by_status[r.status] += 1
+            if len(self.preview) < PREVIEW_ROWS:
+                self.preview.append(
+                    [r.run_path, r.status, r.error_category, r.n_procs, r.efficiency]
+                )
+            yield r
+
+    @property
+    def quarantined(self) -> int:
+        return sum(map(len, self.quarantines))
+
+    @property
+    def by_reason(self) -> Counter[str]:
+        return Counter(entry.reason for entries in self.quarantines for entry in entries)
 
 
 INGEST_ASSETS = [run_files, parsed_runs, runs_table]
