@@ -23,6 +23,7 @@ from dagster import AssetKey, DagsterInstance
 from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.assets.tell import digests, hints
 from runcrawler_assets.defs.checks import ASSET_CHECKS
 from runcrawler_assets.defs.runner import crawl
 from runcrawler_assets.demo import generate_archive
@@ -41,7 +42,8 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "test-output" / "browser"
-ALL_ASSETS = [*INGEST_ASSETS, *ANALYSIS_ASSETS, report]
+CRAWLED = [*INGEST_ASSETS, *ANALYSIS_ASSETS, report, hints]  # what `runcrawler crawl` runs
+ALL_ASSETS = [*CRAWLED, digests]
 # Headless as root in a container: no sandbox, no GPU, nothing phoning home.
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -73,7 +75,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path]:
     template = files("runcrawler_assets.defs").joinpath("dagster_local.yaml")
     (home / "dagster.yaml").write_bytes(template.read_bytes())
     with DagsterInstance.from_config(str(home)) as instance:
-        assert crawl(settings, ALL_ASSETS, instance).success
+        assert crawl(settings, CRAWLED, instance).success
     return settings, home
 
 
@@ -199,4 +201,22 @@ def test_the_runs_checks_tab_lists_the_ingest_checks(
     expect(page.get_by_text("Succeeded", exact=True)).to_have_count(len(ASSET_CHECKS))
     expect(page.get_by_text("This is a blocking asset check")).to_be_visible()
     snapshot(page, "runs_checks")
+    page.close()
+
+
+def test_the_hints_and_the_digest_schedule_show(
+    chromium_path: str, webserver: str, browser: BrowserContext
+):
+    """Issue 19: the `hints` asset's counts per rule, and the digest schedule, stopped until
+    an SMTP server is set."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(f"{webserver}/assets/hints")
+    expect(page.get_by_text("hint_counts", exact=True).first).to_be_visible()
+    snapshot(page, "hints")
+    page.goto(f"{webserver}/automation")
+    page.wait_for_load_state("networkidle")
+    snapshot(page, "automation")
+    expect(page.get_by_text("digest_schedule", exact=True)).to_be_visible()
     page.close()
