@@ -23,7 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +75,18 @@ class DeliveryReport:
             "failed": len(self.failed),
             "failures": [{"key": key, "reason": reason} for key, reason in self.failed],
         }
+
+
+def one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """A parser of settings' texts: the choice named (any case), or ValueError."""
+
+    def parse(text: str) -> str:
+        word = text.strip().lower()
+        if word not in choices:
+            raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+        return word
+
+    return parse
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -22,17 +22,12 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from runcrawler_assets.notify.ledger import DeliveryReport, Ledger, one_line
+from runcrawler_assets.notify.ledger import DeliveryReport, Ledger, one_line, one_of
 
 SECURITIES = ("starttls", "tls", "none")
 
 
-def parse_security(text: str) -> str:
-    """The connection security named by `text` (any case), or ValueError."""
-    word = text.strip().lower()
-    if word not in SECURITIES:
-        raise ValueError(f"{text!r} is not one of {', '.join(SECURITIES)}")
-    return word
+parse_security = one_of(SECURITIES)  # the settings' text, checked
 
 
 @dataclass(frozen=True)

@@ -19,19 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from runcrawler_assets.notify.ledger import DeliveryReport, Ledger, one_line
+from runcrawler_assets.notify.ledger import DeliveryReport, Ledger, one_line, one_of
 
 WEBHOOK_KINDS = ("slack", "mattermost", "teams")
 # The longest wait a server's Retry-After may impose between two tries.
 MAX_RETRY_AFTER_S = 60.0
 
 
-def parse_webhook_kind(text: str) -> str:
-    """The chat service named by `text` (any case), or ValueError."""
-    word = text.strip().lower()
-    if word not in WEBHOOK_KINDS:
-        raise ValueError(f"{text!r} is not one of {', '.join(WEBHOOK_KINDS)}")
-    return word
+parse_webhook_kind = one_of(WEBHOOK_KINDS)  # the settings' text, checked
 
 
 @dataclass(frozen=True)
