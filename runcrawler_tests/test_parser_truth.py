@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from runcrawler_assets.demo import generate_archive
+from runcrawler_assets.demo.avbp_endings import VARYING_WORDS
+from runcrawler_assets.demo.avbp_output import ERROR_TEMPLATES
 from runcrawler_assets.records import RunRecord
 from runcrawler_assets.solvers import parse_run
 
@@ -84,11 +86,18 @@ def test_every_truth_field_agrees_with_the_parsed_record(truth_and_records) -> N
     assert not problems, "\n".join(problems[:30])
 
 
+WORDS_VARY = {t.id for t in ERROR_TEMPLATES if any(f"{{{w}}}" in t.text for w in VARYING_WORDS)}
+
+
 @pytest.mark.slow
 def test_runs_sharing_an_error_template_share_one_signature(truth_and_records) -> None:
+    """Masking numbers, paths and hosts groups a template's messages; those whose words vary
+    (a routine's name) are grouped by the template miner (test_signature_ids.py)."""
     truth, records = truth_and_records
     signatures: dict[str, set[str | None]] = defaultdict(set)
     for expected in truth:
+        if expected.get("error_template") in WORDS_VARY:
+            continue
         if expected.get("error_template") and expected["run_path"] in records:
             signatures[expected["error_template"]].add(
                 records[expected["run_path"]].error_signature

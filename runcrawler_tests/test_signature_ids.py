@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import crawl_into_warehouse
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.warehouse.signatures import MESSAGES_TABLE, TEMPLATES_TABLE
+from runcrawler_tests.conftest import DemoWarehouse
 
 
 def _ids(settings: Config) -> dict[str, str | None]:
@@ -87,3 +89,31 @@ def test_a_warehouse_from_before_signature_ids_gets_them_on_the_next_crawl(
     with duckdb.connect(str(settings.duckdb_path)) as con:
         con.execute("ALTER TABLE runs DROP COLUMN signature_id")
     assert _crawl(settings) == first
+
+
+def test_messages_no_rule_knows_are_grouped_one_template_each(
+    demo_warehouse: DemoWarehouse,
+) -> None:
+    """The demo's `unknown` messages vary in their words (a routine, an array, a patch):
+    each of its templates becomes one learned signature, and no two share one."""
+    truth = [json.loads(line) for line in demo_warehouse.truth.read_text().splitlines()]
+    template_of = {
+        t["run_path"]: t["error_template"]
+        for t in truth
+        if (t["error_template"] or "").startswith("unknown.")
+    }
+    with duckdb.connect(str(demo_warehouse.settings.duckdb_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT run_path, signature_id, error_signature FROM runs "
+            "WHERE error_category = 'unknown' AND signature_id IS NOT NULL"
+        ).fetchall()
+    ids: dict[str, set[str]] = {}
+    messages: dict[str, set[str]] = {}
+    for run_path, signature_id, message in rows:
+        if run_path in template_of:
+            ids.setdefault(template_of[run_path], set()).add(signature_id)
+            messages.setdefault(template_of[run_path], set()).add(message)
+    varying = [t for t in ids if len(messages[t]) > 3]
+    assert varying, messages  # the miner had work to do
+    assert all(len(found) == 1 for found in ids.values()), ids
+    assert len({next(iter(found)) for found in ids.values()}) == len(ids)

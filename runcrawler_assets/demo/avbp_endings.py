@@ -196,7 +196,25 @@ def _fill(
         jobid=jobid,
         host=host,
         at=launchers.slurm_time(at) if at else "",
+        **_words(template, rng),
     )
+
+
+# The words of the messages whose words vary (drawn only for them: other runs' draws stay).
+VARYING_WORDS = {
+    "routine": ("lsqr_solve", "grad_op_3d", "visc_flux", "chem_source", "bc_inlet_nscbc"),
+    "array": ("w_cons", "dw_dt", "grad_u", "yk_mass"),
+    "patch": ("inlet_air", "outlet", "wall_chamber", "fuel_injector"),
+    "state": ("RHO_REF", "P_REF", "T_REF"),
+}
+
+
+def _words(template: ErrorTemplate, rng: random.Random) -> dict[str, str]:
+    return {
+        key: rng.choice(words)
+        for key, words in VARYING_WORDS.items()
+        if f"{{{key}}}" in template.text
+    }
 
 
 def _as_printed(

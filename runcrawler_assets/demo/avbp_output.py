@@ -119,7 +119,8 @@ class ErrorTemplate:
 
     id: str
     category: str
-    text: str  # str.format with node, it, temperature, path, db, rank, code, n, jobid, host, at
+    text: str  # str.format: node, it, temperature, path, db, rank, code, n, jobid, host, at, and
+    # the varying words of avbp_endings.VARYING_WORDS (routine, array, patch, state)
     milestones: tuple[int, ...]  # indexes into MILESTONES of the last milestone printed
     stream: str  # "stdout" (the solver's log) or "stderr" (scheduler file, or merged in the log)
 
@@ -186,6 +187,17 @@ ERROR_TEMPLATES: tuple[ErrorTemplate, ...] = (
     ErrorTemplate(
         "unknown.ghost_numbering", "unknown",
         "ERROR : Inconsistent ghost node numbering on rank {rank}", (7, LOOP), "stdout",
+    ),
+    # Messages no rule knows whose words vary (a routine, an array, a patch): what the
+    # template miner must group, one template each (issue 18).
+    ErrorTemplate(
+        "unknown.not_allocated", "unknown",
+        "ERROR in routine {routine} : array {array} is not allocated", (LOOP,), "stdout",
+    ),
+    ErrorTemplate(
+        "unknown.reference_state", "unknown",
+        "Error : boundary patch {patch} has an inconsistent reference state {state}", (7, LOOP),
+        "stdout",
     ),
     ErrorTemplate(
         "scheduler.time_limit", "time_limit",

@@ -95,6 +95,8 @@ def _learn(con: duckdb.DuckDBPyConnection, new: list[tuple[str, str, str]]) -> N
     rows += [
         (t.signature_id, t.solver, LEARNED_CATEGORY, t.text, True) for t in miner.changed.values()
     ]
+    if not rows:  # the new messages all fit the templates as they were
+        return
     con.executemany(
         f"""
         INSERT INTO {TEMPLATES_TABLE} VALUES (?, ?, ?, ?, ?, now())
