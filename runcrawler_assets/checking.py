@@ -10,7 +10,7 @@ warehouse already holds, read, never computed again:
   very bin the team's statistics speak of;
 - the team's record for runs of the same solver whose labels are all the same;
 - the nearest past failures (same solver, most labels alike, most recent), with
-  their error (`error_signatures`) and what fixed them (`fixes`);
+  their error and what fixed them (`fixes`, `error_fixes`);
 - a regression of the solver version the job will use (`version_effects`).
 
 An analytics table that is not there yet is named in the notes and its evidence
@@ -450,9 +450,9 @@ def _past_failure(
     """A failed run's row with its error's template and its fix, where those tables exist."""
     path, created, status, category, masked, signature, alike, their_labels = row
     template = typical = None
-    if "error_signatures" in tables and signature is not None:
+    if "error_fixes" in tables and signature is not None:
         found = con.execute(
-            "SELECT template, typical_fix FROM error_signatures WHERE signature_id = ?",
+            "SELECT template, typical_fix FROM error_fixes WHERE signature_id = ?",
             [signature],
         ).fetchall()
         template, typical = found[0] if found else (None, None)
@@ -504,7 +504,7 @@ def _nearest_failures(
     return [_past_failure(con, row, labels, tables) for row in rows]
 
 
-EVIDENCE_TABLES = ("runs", "setting_effects", "version_effects", "fixes", "error_signatures")
+EVIDENCE_TABLES = ("runs", "setting_effects", "version_effects", "fixes", "error_fixes")
 
 
 def gather_evidence(

@@ -25,7 +25,7 @@ from runcrawler_assets.warehouse.database import connect
 from runcrawler_tests.conftest import DemoWarehouse
 
 # The analyses whose tables `check` reads (`runs` aside).
-EVIDENCE_ANALYSES = ("setting_effects", "version_effects", "fixes", "error_signatures")
+EVIDENCE_ANALYSES = ("setting_effects", "version_effects", "fixes")
 WAREHOUSE = "runcrawler.duckdb"
 
 

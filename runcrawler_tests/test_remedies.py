@@ -67,7 +67,7 @@ def test_the_typical_fix_of_the_planted_errors_is_the_planted_keyword(
 ) -> None:
     """Each error the demo fixed by lowering CFL reads, beside it, "change cfl"."""
     keywords = {p["keyword"] for p in planted[FIX]}
-    signatures = demo_results["error_signatures"].tables["error_signatures"]
+    signatures = demo_results["fixes"].tables["error_fixes"]
     fixed_categories = {"numerical_instability", "thermo_table"}  # knobs' settings failures
     fixed = signatures[
         signatures["error_category"].isin(fixed_categories) & (signatures["fixed_runs"] >= 3)

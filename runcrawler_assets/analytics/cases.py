@@ -13,10 +13,6 @@ restarts from that run's solution.
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Any
-
 # SQL over a `runs` row: its case folder, and its mesh-and-name key (NULL without a mesh).
 PARENT_SQL = r"regexp_replace(run_path, '/[^/]*$', '')"
 FOLDER_SQL = r"regexp_extract(run_path, '[^/]*$')"
@@ -25,27 +21,3 @@ MESH_CASE_SQL = (
     r"regexp_extract(params->>'mesh_file', '[^/\\]*$') || '|' || "
     rf"regexp_extract({PARENT_SQL}, '[^/]*$') END"
 )
-_INTO_FOLDER = re.compile(r"\.\./([^/\\]+)[/\\]")
-
-
-def params_of(value: Any) -> dict[str, str]:
-    """A run's `params` as a dict, whether DuckDB gave JSON text or NULL."""
-    if value is None or (isinstance(value, float) and value != value):
-        return {}
-    data = json.loads(value) if isinstance(value, str) else value
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def continued_folders(params: dict[str, str]) -> set[str]:
-    """The sibling run folders a run's parameters point into (`../run_006/...`)."""
-    return {m.group(1) for value in params.values() for m in _INTO_FOLDER.finditer(value)}
-
-
-def changed_keywords(before: dict[str, str], after: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(keyword, before, after) for every keyword that differs, added or removed ones too
-    (an absent value is '')."""
-    return [
-        (key, before.get(key, ""), after.get(key, ""))
-        for key in sorted(before.keys() | after.keys())
-        if before.get(key) != after.get(key)
-    ]

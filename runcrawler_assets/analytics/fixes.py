@@ -17,13 +17,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.cases import (
-    MESH_CASE_SQL,
-    PARENT_SQL,
-    changed_keywords,
-    continued_folders,
-    params_of,
-)
+from runcrawler_assets.analytics.cases import MESH_CASE_SQL, PARENT_SQL
 from runcrawler_assets.analytics.core import (
     FAILED_STATUSES,
     NO_RUNS,
@@ -32,6 +26,7 @@ from runcrawler_assets.analytics.core import (
     RunFilter,
     query,
 )
+from runcrawler_assets.analytics.signatures import signature_table
 
 MAX_DAYS_TO_FIX = 30
 MAX_TARGETED_CHANGES = 3
@@ -50,6 +45,17 @@ FIX_COLUMNS = [
     "changes",
     "days_later",
 ]
+ERROR_FIX_COLUMNS = [
+    "signature_id",
+    "error_category",
+    "template",
+    "runs",
+    "users",
+    "typical_fix",
+    "fixed_runs",
+    "reruns",
+    "restarts",
+]
 TYPICAL_COLUMNS = [
     "signature_id",
     "error_category",
@@ -62,93 +68,119 @@ TYPICAL_COLUMNS = [
 ]
 
 
-def fix_pairs(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """Each failed or killed run with the next success of its case (same folder, or same
-    mesh and run name) by the same user: their paths, ids and parameters."""
-    return query(
-        con,
-        f"""
-        WITH r AS (
-            SELECT run_id, run_path, "user", solver, status, created_at, error_category,
-                   signature_id, params::VARCHAR AS params, {PARENT_SQL} AS parent,
-                   {MESH_CASE_SQL} AS mesh_case
-            FROM {{runs}} WHERE created_at IS NOT NULL
-        ),
-        failed AS (SELECT * FROM r WHERE status IN $failed),
-        success AS (SELECT * FROM r WHERE status = 'success'),
-        candidates AS (
-            SELECT f.run_id, s.run_id AS fixing_id, s.created_at AS fixing_at
-            FROM failed f ASOF JOIN success s
-              ON f."user" = s."user" AND f.parent = s.parent AND f.created_at < s.created_at
-            UNION ALL
-            SELECT f.run_id, s.run_id, s.created_at
-            FROM failed f ASOF JOIN success s
-              ON f."user" = s."user" AND f.mesh_case = s.mesh_case
-                 AND f.created_at < s.created_at
-        ),
-        next_success AS (
-            SELECT run_id, arg_min(fixing_id, fixing_at) AS fixing_id
-            FROM candidates GROUP BY run_id
-        )
-        SELECT f.run_path AS failed_run_path, s.run_path AS fixing_run_path, f."user",
-               f.solver, f.error_category, f.signature_id, f.params AS failed_params,
-               s.params AS fixing_params,
+_PAIRS_SQL = f"""
+    WITH r AS (
+        SELECT run_id, run_path, "user", solver, status, created_at, error_category,
+               signature_id, params, {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case
+        FROM {{runs}} WHERE created_at IS NOT NULL
+    ),
+    failed AS (SELECT * FROM r WHERE status IN $failed),
+    success AS (SELECT * FROM r WHERE status = 'success'),
+    candidates AS (
+        SELECT f.run_id, s.run_id AS fixing_id, s.created_at AS fixing_at
+        FROM failed f ASOF JOIN success s
+          ON f."user" = s."user" AND f.parent = s.parent AND f.created_at < s.created_at
+        UNION ALL
+        SELECT f.run_id, s.run_id, s.created_at
+        FROM failed f ASOF JOIN success s
+          ON f."user" = s."user" AND f.mesh_case = s.mesh_case AND f.created_at < s.created_at
+    ),
+    next_success AS (
+        SELECT run_id, arg_min(fixing_id, fixing_at) AS fixing_id FROM candidates GROUP BY run_id
+    ),
+    pairs AS (
+        SELECT f.run_path AS failed_run_path, s.run_path AS fixing_run_path, f."user", f.solver,
+               f.error_category, f.signature_id, f.created_at, f.params AS before_params,
+               s.params AS after_params,
                round(epoch(s.created_at - f.created_at) / 86400, 2) AS days_later
-        FROM next_success n JOIN failed f USING (run_id) JOIN success s
-          ON s.run_id = n.fixing_id
+        FROM next_success n JOIN failed f USING (run_id) JOIN success s ON s.run_id = n.fixing_id
         WHERE s.created_at - f.created_at <= to_days($max_days)
-        ORDER BY f.created_at, f.run_path
-        """,
-        run_filter,
-        failed=list(FAILED_STATUSES),
-        max_days=MAX_DAYS_TO_FIX,
+    ),
+    maps AS (
+        SELECT failed_run_path, before_params::VARCHAR AS before_text,
+               json_transform(before_params, '"MAP(VARCHAR, VARCHAR)"') AS b,
+               json_transform(after_params, '"MAP(VARCHAR, VARCHAR)"') AS a
+        FROM pairs WHERE before_params IS DISTINCT FROM after_params
+    ),
+    keywords AS (
+        SELECT failed_run_path, before_text, b, a,
+               unnest(list_distinct(list_concat(map_keys(b), map_keys(a)))) AS keyword
+        FROM maps
+    ),
+    changed AS (
+        SELECT failed_run_path, keyword, coalesce(b[keyword], '') AS before,
+               coalesce(a[keyword], '') AS after,
+               -- a path into another run's folder that the failed run did not point at
+               regexp_extract(after, '\\.\\./([^/\\\\]+)[/\\\\]', 1) AS into_folder,
+               into_folder <> ''
+                   AND NOT contains(before_text, '../' || into_folder || '/')
+                   AS continues
+        FROM keywords
+        WHERE before IS DISTINCT FROM after
     )
+"""
 
 
-def _kind(changes: list[tuple[str, str, str]], before: dict[str, str]) -> str:
-    """Rerun (nothing changed), restart (only paths into another run's folder), or fix."""
-    if not changes:
-        return RERUN
-    old = continued_folders(before)
-    if all(continued_folders({k: after}) - old for k, _, after in changes):
-        return RESTART
-    return FIX
+_CHANGES = "rc_fix_changes"  # the pairs' changes, computed once per analysis (temporary)
 
 
 def fixes(
     con: duckdb.DuckDBPyConnection, run_filter: RunFilter
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`FIX_COLUMNS`: one row per failure that a later success of its case followed; and the
-    fixes' changes, one row per keyword (`_CHANGE_COLUMNS`), for `typical_fixes`."""
-    pairs = fix_pairs(con, run_filter)
-    kinds, keywords, texts, changed = [], [], [], []
-    for row, failed, fixing in zip(
-        pairs.itertuples(index=False), pairs["failed_params"], pairs["fixing_params"], strict=True
-    ):
-        before = params_of(failed)
-        changes = changed_keywords(before, params_of(fixing))
-        kind = _kind(changes, before)
-        kinds.append(kind)
-        keywords.append([k for k, _, _ in changes])
-        texts.append("; ".join(f"{k}: {b or '(unset)'} → {a or '(unset)'}" for k, b, a in changes))
-        if kind == FIX and len(changes) <= MAX_TARGETED_CHANGES:
-            changed += [
-                (
-                    row.signature_id,
-                    row.error_category,
-                    k,
-                    1 / len(changes),
-                    len(changes) == 1,
-                    row.user,
-                    a,
-                )
-                for k, _, a in changes
-            ]
-    table = pairs.assign(kind=kinds, changed_keywords=keywords, changes=texts)[FIX_COLUMNS]
-    return table, pd.DataFrame(changed, columns=_CHANGE_COLUMNS)
+    """`FIX_COLUMNS`: one row per failure that a later success of its case followed; and
+    the targeted fixes' changes, one row per keyword, for `typical_fixes`.
 
-
-_CHANGE_COLUMNS = ["signature_id", "error_category", "keyword", "w", "alone", "user", "new"]
+    All in DuckDB, the parameters compared key by key in SQL (a million runs hold a few
+    hundred thousand pairs, too many for Python), into a temporary table read twice.
+    """
+    params = {"failed": list(FAILED_STATUSES), "max_days": MAX_DAYS_TO_FIX}
+    try:
+        query(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE {_CHANGES} AS "
+            + _PAIRS_SQL
+            + """
+            SELECT p.* EXCLUDE (before_params, after_params), c.keyword, c.before, c.after,
+                   c.continues
+            FROM pairs p LEFT JOIN changed c USING (failed_run_path)
+            """,
+            run_filter,
+            **params,
+        )
+        table = con.execute(
+            f"""
+            WITH per_pair AS (
+                SELECT failed_run_path, any_value(COLUMNS(* EXCLUDE (failed_run_path, keyword,
+                           before, after, continues))),
+                       coalesce(list(keyword ORDER BY keyword) FILTER (keyword IS NOT NULL),
+                                [])::VARCHAR[] AS changed_keywords,
+                       string_agg(keyword || ': ' || if(before = '', '(unset)', before) || ' → '
+                                  || if(after = '', '(unset)', after), '; ' ORDER BY keyword)
+                           AS changes,
+                       bool_and(continues) AS only_continues
+                FROM {_CHANGES} GROUP BY failed_run_path
+            )
+            SELECT *, CASE WHEN len(changed_keywords) = 0 THEN '{RERUN}'
+                           WHEN only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
+            FROM per_pair ORDER BY created_at, failed_run_path
+            """
+        ).df()
+        table["changes"] = table["changes"].fillna("")
+        changes = con.execute(
+            f"""
+            SELECT signature_id, error_category, keyword,
+                   1 / count(*) OVER pair AS w, count(*) OVER pair = 1 AS alone, "user",
+                   after AS new, bool_and(continues) OVER pair AS only_continues,
+                   count(*) OVER pair AS changed
+            FROM {_CHANGES} WHERE keyword IS NOT NULL
+            WINDOW pair AS (PARTITION BY failed_run_path)
+            QUALIFY NOT only_continues AND changed <= $targeted
+            """,
+            {"targeted": MAX_TARGETED_CHANGES},
+        ).df()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_CHANGES}")
+    return table[FIX_COLUMNS], changes
 
 
 def typical_fixes(changes: pd.DataFrame) -> pd.DataFrame:
@@ -185,9 +217,9 @@ def best_fix_per_signature(typical: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"signature_id": best["signature_id"].to_numpy(), "typical_fix": text})
 
 
-def _findings(table: pd.DataFrame, typical: pd.DataFrame) -> list[str]:
+def _findings(table: pd.DataFrame, errors: pd.DataFrame) -> list[str]:
     if table.empty:
-        return [NO_RUNS if typical.empty else "No failure was followed by a success of its case."]
+        return [NO_RUNS if errors.empty else "No failure was followed by a success of its case."]
     counts = table["kind"].value_counts()
     findings = [
         f"{len(table)} failed or killed runs were followed within {MAX_DAYS_TO_FIX} days by a "
@@ -195,30 +227,47 @@ def _findings(table: pd.DataFrame, typical: pd.DataFrame) -> list[str]:
         f"{counts.get(RERUN, 0)} reruns that changed nothing, {counts.get(RESTART, 0)} "
         "restarts from a run's solution."
     ]
-    strong = typical[typical["times"] >= MIN_TIMES_TYPICAL].sort_values("weight", ascending=False)
-    for row in strong.drop_duplicates("signature_id").head(3).itertuples(index=False):
+    for row in errors[errors["typical_fix"].notna()].head(3).itertuples(index=False):
         findings.append(
-            f"Runs failing with {row.signature_id} ({row.error_category}) were fixed by changing "
-            f"{row.keyword} ({row.users} users, {row.times} times; most often to "
-            f"{row.new_values.split(' (')[0]})."
+            f"“{row.template}” ({row.runs} runs, {row.error_category}): typically fixed by "
+            f"{row.typical_fix}."
         )
     return findings
+
+
+def error_fixes(
+    signatures: pd.DataFrame, table: pd.DataFrame, typical: pd.DataFrame
+) -> pd.DataFrame:
+    """`ERROR_FIX_COLUMNS`: each typical error (by signature, most runs first) with its
+    typical fix, and how many of its failures the next success fixed, reran or restarted."""
+    kinds = table.pivot_table(
+        index="signature_id", columns="kind", values="failed_run_path", aggfunc="count"
+    ).reindex(columns=[FIX, RERUN, RESTART], fill_value=0)
+    kinds.columns = ["fixed_runs", "reruns", "restarts"]
+    out = signatures.merge(kinds, on="signature_id", how="left").merge(
+        best_fix_per_signature(typical), on="signature_id", how="left"
+    )
+    counts = ["fixed_runs", "reruns", "restarts"]
+    out[counts] = out[counts].fillna(0).astype("int64")
+    return out[ERROR_FIX_COLUMNS]
 
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     table, changes = fixes(con, run_filter)
     typical = typical_fixes(changes)
+    errors = error_fixes(signature_table(con, run_filter), table, typical)
     return AnalysisResult(
-        tables={"fixes": table, "typical_fixes": typical},
-        findings=_findings(table, typical),
+        tables={"fixes": table, "error_fixes": errors, "typical_fixes": typical},
+        findings=_findings(table, errors),
     )
 
 
 ANALYSIS = Analysis(
     name="fixes",
     title="What fixed it",
-    description="Each failed run's next success on the same case and the parameters changed "
-    "between them; reruns and restarts apart; the typical fix of each error.",
+    description="Each typical error with the change that usually fixed it: each failed run's "
+    "next success on the same case and the parameters changed between them, reruns and "
+    "restarts apart.",
     compute=compute,
-    tables=("fixes", "typical_fixes"),
+    tables=("fixes", "error_fixes", "typical_fixes"),
 )

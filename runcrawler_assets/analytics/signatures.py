@@ -1,12 +1,11 @@
-"""Typical errors, by learned signature, each with the fix that usually followed it.
+"""Typical errors, by learned signature: who they hit, when, and what they cost.
 
 Every failed run whose log holds an error message carries a `signature_id`
 (given in the warehouse's swap, `warehouse.signatures`): messages a rule
 knows are grouped by their masked text, the others (`unknown`) by the
 template miner, so the `unknown` slice of the error chart becomes a ranked
-list of concrete templates. Ids are stable across crawls. Beside each
-signature: the change that most often fixed it (`fixes`), and how often the
-next success changed nothing.
+list of concrete templates. Ids are stable across crawls. The fix that
+usually followed each is `fixes`' table `error_fixes`.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics import fixes
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
 from runcrawler_assets.warehouse.accounting_join import has_table
 from runcrawler_assets.warehouse.signatures import TEMPLATES_TABLE
@@ -26,10 +24,6 @@ SIGNATURE_COLUMNS = [
     "template",
     "runs",
     "users",
-    "typical_fix",
-    "fixed_runs",
-    "reruns",
-    "restarts",
     "cpu_hours",
     "first_seen",
     "last_seen",
@@ -65,22 +59,6 @@ def signature_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd
     )
 
 
-def with_fixes(
-    signatures: pd.DataFrame, fix_table: pd.DataFrame, typical: pd.DataFrame
-) -> pd.DataFrame:
-    """Each signature with its typical fix, and how many of its failures were fixed or rerun."""
-    kinds = fix_table.pivot_table(
-        index="signature_id", columns="kind", values="failed_run_path", aggfunc="count"
-    ).reindex(columns=[fixes.FIX, fixes.RERUN, fixes.RESTART], fill_value=0)
-    kinds.columns = ["fixed_runs", "reruns", "restarts"]
-    out = signatures.merge(kinds, on="signature_id", how="left").merge(
-        fixes.best_fix_per_signature(typical), on="signature_id", how="left"
-    )
-    counts = ["fixed_runs", "reruns", "restarts"]
-    out[counts] = out[counts].fillna(0).astype("int64")
-    return out[SIGNATURE_COLUMNS]
-
-
 def _findings(table: pd.DataFrame) -> list[str]:
     if table.empty:
         return ["No failed run printed an error message."]
@@ -95,16 +73,11 @@ def _findings(table: pd.DataFrame) -> list[str]:
             f"Messages no rule knows fall into {len(learned)} learned templates; the most "
             f"common, “{learned.iloc[0]['template']}”, hit {int(learned.iloc[0]['runs'])} runs."
         )
-    for row in table[table["typical_fix"].notna()].head(3).itertuples(index=False):
-        findings.append(
-            f"“{row.template}” ({row.runs} runs): typically fixed by {row.typical_fix}."
-        )
     return findings
 
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    fix_table, changes = fixes.fixes(con, run_filter)
-    table = with_fixes(signature_table(con, run_filter), fix_table, fixes.typical_fixes(changes))
+    table = signature_table(con, run_filter)[SIGNATURE_COLUMNS]
     unknown = table[table["error_category"] == UNKNOWN].head(TOP_SIGNATURES)
     return AnalysisResult(
         tables={"error_signatures": table, "unknown_templates": unknown.reset_index(drop=True)},
@@ -114,9 +87,9 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
 
 ANALYSIS = Analysis(
     name="error_signatures",
-    title="Typical errors and their fixes",
+    title="Typical errors",
     description="Errors grouped by signature (messages no rule knows grouped into learned "
-    "templates), ranked by runs, each with the change that usually fixed it.",
+    "templates), ranked by runs: who they hit, when, and what they cost.",
     compute=compute,
     tables=("error_signatures",),
     chart_tables=("unknown_templates",),

@@ -3,7 +3,7 @@
 A user's digest lists their runs set up in the period; for each failure, its
 cause (the error and its template), the hints the rules give, and a known
 fix: the one they already made (`fixes`) or, else, the team's usual one
-(`error_signatures`); then the CPU hours the failures cost. The managers'
+(`error_fixes`); then the CPU hours the failures cost. The managers'
 digest gathers the report's summary (the stored findings), a line per user
 and the most frequent hints, with the report attached; recipients outside
 the team get it with users as pseudonyms, no path, no finding, no report.
@@ -92,8 +92,8 @@ def _runs(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
         columns.append("f.kind AS fix_kind, f.fixing_run_path, f.changes")
     else:
         columns.append("NULL AS fix_kind, NULL AS fixing_run_path, NULL AS changes")
-    if has_table(con, "error_signatures"):
-        joins.append("LEFT JOIN error_signatures s ON s.signature_id = r.signature_id")
+    if has_table(con, "error_fixes"):
+        joins.append("LEFT JOIN error_fixes s ON s.signature_id = r.signature_id")
         columns.append("s.typical_fix")
     else:
         columns.append("NULL AS typical_fix")

@@ -3,7 +3,7 @@
 The conditions read `RULE_VIEW`, the (filtered) runs with the derived
 columns of `rules.DERIVED_COLUMNS` (a run's case and the run before it in its
 case, how many runs in a row ended with its error, the typical fix of its
-error when `error_signatures` was computed). Each condition is bound by
+error when the `fixes` analysis was computed). Each condition is bound by
 DuckDB before it runs, so a rule that names a column with the wrong type
 fails with its name, before any hint is made.
 """
@@ -20,17 +20,15 @@ from runcrawler_assets.warehouse.accounting_join import has_table
 
 RULE_VIEW = "rule_runs"
 HINT_COLUMNS = ["run_id", "run_path", "user", "cluster", "created_at", "rule", "severity", "text"]
-SIGNATURES_TABLE = "error_signatures"
+SIGNATURES_TABLE = "error_fixes"  # each signature's typical fix (analysis `fixes`)
 
 
 def rule_runs_sql(con: duckdb.DuckDBPyConnection) -> str:
     """`WITH rule_runs AS (...)`: every run with the derived columns the conditions may read
     (derived over all runs: a run's predecessor may lie before a digest's period)."""
-    fix = (
-        f"(SELECT typical_fix FROM {SIGNATURES_TABLE} s WHERE s.signature_id = r.signature_id)"
-        if has_table(con, SIGNATURES_TABLE)
-        else "CAST(NULL AS VARCHAR)"
-    )
+    fixes = has_table(con, SIGNATURES_TABLE)
+    fix = "s.typical_fix" if fixes else "CAST(NULL AS VARCHAR)"
+    join = f"LEFT JOIN {SIGNATURES_TABLE} s USING (signature_id)" if fixes else ""
     return f"""
         WITH ordered AS (
             SELECT *, {PARENT_SQL} AS case_folder,
@@ -53,22 +51,15 @@ def rule_runs_sql(con: duckdb.DuckDBPyConnection) -> str:
                    row_number() OVER (PARTITION BY r."user", r.case_folder, r.island
                                       ORDER BY r.position) AS same_error_in_a_row,
                    {fix} AS typical_fix
-            FROM islands r
+            FROM islands r {join}
         )
     """
 
 
-def _matches(
-    con: duckdb.DuckDBPyConnection, rule: Rule, view: str, run_filter: RunFilter
-) -> pd.DataFrame:
-    columns = ", ".join(f'"{c}"' for c in HINT_COLUMNS[:5])
-    extra = "".join(f', "{p}" AS "p_{p}"' for p in rule.placeholders)
-    sql = (
-        f"{view} SELECT {columns}{extra} FROM {RULE_VIEW} WHERE ({rule.condition}) "
-        "AND run_id IN (SELECT run_id FROM {runs}) ORDER BY created_at, run_path"
-    )
+def _check(con: duckdb.DuckDBPyConnection, rule: Rule, view: str) -> None:
+    """Bind the rule's condition (EXPLAIN: nothing runs), or name the rule and the problem."""
     try:
-        return query(con, sql, run_filter)
+        con.execute(f"EXPLAIN {view} SELECT 1 FROM {RULE_VIEW} WHERE ({rule.condition})")
     except duckdb.Error as error:
         first_line = str(error).splitlines()[0]
         raise RulesError(
@@ -93,17 +84,36 @@ def evaluate_rules(
     as if the other runs were fine.
     """
     view = rule_runs_sql(con)
-    matched = [(rule, _matches(con, rule, view, run_filter)) for rule in rules]
+    for rule in rules:
+        _check(con, rule, view)
+    if not rules:
+        return pd.DataFrame(columns=HINT_COLUMNS)
+    # One pass over the runs for every rule: a column per rule says whether it holds.
+    shown = dict.fromkeys(p for rule in rules for p in rule.placeholders)
+    holds = [f'coalesce(({rule.condition}), false) AS "holds_{i}"' for i, rule in enumerate(rules)]
+    columns = [*(f'"{c}"' for c in HINT_COLUMNS[:5]), *(f'"{p}" AS "p_{p}"' for p in shown)]
+    any_holds = " OR ".join(f'"holds_{i}"' for i in range(len(rules)))
+    found = query(
+        con,
+        f"""{view}, checked AS (
+            SELECT {", ".join([*columns, *holds])} FROM {RULE_VIEW}
+            WHERE run_id IN (SELECT run_id FROM {{runs}})
+        )
+        SELECT * FROM checked WHERE {any_holds} ORDER BY created_at, run_path""",
+        run_filter,
+    )
     frames = []
-    for rule, found in matched:
+    for i, rule in enumerate(rules):
+        matched = found[found[f"holds_{i}"]]
+        values = matched[[f"p_{p}" for p in rule.placeholders]].itertuples(index=False, name=None)
         texts = [
-            rule.hint.format(**{p: _shown(row[f"p_{p}"]) for p in rule.placeholders})
-            for _, row in found.iterrows()
+            rule.hint.format(**{p: _shown(v) for p, v in zip(rule.placeholders, row, strict=True)})
+            for row in values
         ]
         frames.append(
-            found[HINT_COLUMNS[:5]].assign(rule=rule.name, severity=rule.severity, text=texts)
+            matched[HINT_COLUMNS[:5]].assign(rule=rule.name, severity=rule.severity, text=texts)
         )
-    if not frames or all(f.empty for f in frames):
+    if all(f.empty for f in frames):
         return pd.DataFrame(columns=HINT_COLUMNS)
     return pd.concat([f for f in frames if not f.empty], ignore_index=True)[HINT_COLUMNS]
 

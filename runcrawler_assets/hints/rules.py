@@ -35,7 +35,7 @@ DERIVED_COLUMNS: dict[str, str] = {
     "previous_error_category": "error_category of the case's run before this one",
     "same_error_in_a_row": "how many of the case's runs in a row, this one included, ended "
     "with this run's error_category",
-    "typical_fix": "the change that usually fixed this run's error (error_signatures)",
+    "typical_fix": "the change that usually fixed this run's error (error_fixes)",
 }
 RULE_COLUMNS: frozenset[str] = frozenset({c.name for c in RUN_COLUMNS} | set(DERIVED_COLUMNS))
 KEYWORDS = frozenset(

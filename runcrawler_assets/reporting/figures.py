@@ -105,10 +105,10 @@ def template_bars(templates: pd.DataFrame) -> bytes:
     )
 
 
-def typical_fix_bars(signatures: pd.DataFrame) -> bytes:
-    """`error_signatures`: the most repeated errors with a typical fix: failures fixed by a
+def typical_fix_bars(errors: pd.DataFrame) -> bytes:
+    """`error_fixes`: the most repeated errors with a typical fix: failures fixed by a
     change, by a rerun that changed nothing, or by a restart."""
-    fixed = signatures[signatures["fixed_runs"] + signatures["reruns"] > 0].head(TOP_TEMPLATES)
+    fixed = errors[errors["fixed_runs"] + errors["reruns"] > 0].head(TOP_TEMPLATES)
     fix = fixed["typical_fix"].fillna("(no targeted fix)").str.split(" \\(").str[0]
     frame = fixed.set_index(fixed["template"].astype(str).map(charts.short_label) + "  →  " + fix)
     frame = frame[["fixed_runs", "reruns", "restarts"]]
@@ -121,9 +121,21 @@ def typical_fix_bars(signatures: pd.DataFrame) -> bytes:
     )
 
 
+def signature_bars(signatures: pd.DataFrame) -> bytes:
+    """`error_signatures`: the most repeated errors, by runs."""
+    top = signatures.head(TOP_TEMPLATES)
+    labels = top["template"].astype(str) + "  [" + top["error_category"].astype(str) + "]"
+    return charts.bar_panels(
+        {"": pd.Series(top["runs"].to_numpy(), index=labels)},
+        "The most repeated errors (failed and killed runs)",
+        "runs",
+        color="tab:red",
+    )
+
+
 def _signature_charts(tables: Tables) -> dict[str, bytes]:
     return {
-        "typical_fixes.png": typical_fix_bars(tables["error_signatures"]),
+        "error_signatures.png": signature_bars(tables["error_signatures"]),
         "unknown_templates.png": template_bars(tables["unknown_templates"]),
     }
 
@@ -456,7 +468,10 @@ def _scheduler_charts(tables: Tables) -> dict[str, bytes]:
 CHARTS: dict[str, Callable[[Tables], dict[str, bytes]]] = {
     "error_categories": _error_charts,
     "error_signatures": _signature_charts,
-    "fixes": lambda tables: {"fix_keywords.png": fix_keyword_bars(tables["typical_fixes"])},
+    "fixes": lambda tables: {
+        "typical_fixes.png": typical_fix_bars(tables["error_fixes"]),
+        "fix_keywords.png": fix_keyword_bars(tables["typical_fixes"]),
+    },
     "campaigns": lambda tables: {
         "campaign_attempts.png": campaign_bars(tables["campaign_attempts"])
     },

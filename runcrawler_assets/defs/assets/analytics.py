@@ -90,12 +90,11 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
         write_charts(paths.charts_dir, charts)
         # The report reads these back instead of drawing them again.
         write_chart_manifest(paths.charts_dir, analysis.name, stored, list(charts))
-        main_name = analysis.tables[0]
         yield MaterializeResult(
             data_version=DataVersion(version),
             metadata={
                 "findings": metadata.findings(result.findings),
-                main_name: metadata.table(result.tables[main_name]),
+                **{name: metadata.table(result.tables[name]) for name in analysis.tables},
                 **{
                     f"chart_{Path(name).stem}": metadata.chart(png, Path(name).stem)
                     for name, png in charts.items()

@@ -36,7 +36,7 @@ GROUP = "tell_people"
 
 
 @asset(
-    deps=["runs", "error_signatures"],
+    deps=["runs", "fixes"],
     description="The rules (RUNCRAWLER_RULES, else runcrawler's default set) over every run: "
     "one hint per run a rule holds for, in `hints`; counts per rule in `hint_counts`.",
     group_name=GROUP,
