@@ -122,11 +122,16 @@ class PartitionStore:
         (self.folder / f"{run_id}.json").unlink(missing_ok=True)
 
     def records(self) -> Iterator[RunRecord]:
-        """The partition's records, in the index's order of run paths."""
-        for entry in self.read_index().values():
-            if entry.run_id is not None:
-                text = _read(self.folder / f"{entry.run_id}.json")
-                yield RunRecord.from_json(text)
+        """The partition's records, in the index's order of run paths, read one at a time;
+        of the index only the run ids are kept meanwhile (150,000 entries are ~60 MB)."""
+        path = self.folder / INDEX_FILE
+        if not path.is_file():
+            return
+        entries: dict[str, dict[str, Any]] = json.loads(_read(path))
+        run_ids = [entry["run_id"] for entry in entries.values() if entry["run_id"] is not None]
+        del entries
+        for run_id in run_ids:
+            yield RunRecord.from_json(_read(self.folder / f"{run_id}.json"))
 
     def read_quarantine(self) -> list[QuarantineEntry]:
         path = self.folder / QUARANTINE_FILE

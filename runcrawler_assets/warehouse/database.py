@@ -7,7 +7,10 @@ half. With its rows, a swap records the partition's version (a digest of what
 the rows were made from) in `partition_versions`, in the same transaction:
 a partition whose version is unchanged need not be read or rewritten at all.
 DuckDB allows one writing process: `connect` retries briefly while another
-process holds the lock, then says so plainly.
+process holds the lock, then says so plainly. A writing connection caps
+DuckDB's memory (`WRITER_MEMORY_LIMIT`): left at its default (80 % of RAM),
+DuckDB keeps what it allocated while a large crawl swaps partition after
+partition, and the crawl's memory grows with the archive (issue 16).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("seen_at", "TIMESTAMP"),
 )
 LOCK_RETRY_SECONDS = 30.0
+# DuckDB's memory on a writing connection (its buffer pool, the swaps' inserts and deletes, the
+# analytics' queries): past it DuckDB frees cached blocks and spills to `<warehouse>.tmp/`.
+WRITER_MEMORY_LIMIT = "256MB"
 # Records turned into one pandas frame and inserted at a time, within a partition's swap.
 INSERT_CHUNK = 2_000
 VERSIONS_TABLE = "partition_versions"
@@ -90,6 +96,7 @@ def connect(
                 raise
             time.sleep(0.2)
     if not read_only:
+        con.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
         con.execute(runs_ddl())
         con.execute(quarantine_ddl())
         con.execute(VERSIONS_DDL)
@@ -174,24 +181,31 @@ def _insert(
     frame: pd.DataFrame,
     types: Sequence[tuple[str, str]],
 ) -> None:
+    """Insert `frame`, read by DuckDB's scan of the local variable `incoming_rows`.
+
+    Not `con.register`: inside a swap's transaction, an unregistered view (and the frame it
+    holds) is kept until the commit, so a partition's every frame would stay in memory.
+    """
     if frame.empty:
         return
-    con.register("incoming", frame)
-    try:
-        names = ", ".join(quote_identifier(n) for n, _ in types)
-        select = ", ".join(f"CAST(incoming.{quote_identifier(n)} AS {t})" for n, t in types)
-        con.execute(f"INSERT INTO {table} ({names}) SELECT {select} FROM incoming")
-    finally:
-        con.unregister("incoming")
+    incoming_rows = frame  # noqa: F841 -- the name the SQL reads
+    names = ", ".join(quote_identifier(n) for n, _ in types)
+    select = ", ".join(f"CAST(incoming_rows.{quote_identifier(n)} AS {t})" for n, t in types)
+    con.execute(f"INSERT INTO {table} ({names}) SELECT {select} FROM incoming_rows")
 
 
 @dataclass(frozen=True)
 class PartitionRows:
-    """What a partition holds after a refresh: its rows and its quarantine."""
+    """What a partition holds after a refresh: its rows and its quarantine.
+
+    `records` may be a one-pass stream (`crawl.partition_rows` reads them from the JSON store
+    as the swap inserts them: a partition of 150,000 runs is never all in memory); the swap
+    reads `quarantine` only after the last record, so a stream may still add to it.
+    """
 
     cluster: str
     user: str
-    records: list[RunRecord]
+    records: Iterable[RunRecord]
     quarantine: list[QuarantineEntry]
     version: str | None = None  # what the rows were made from; None: unknown, never skipped
 
@@ -230,8 +244,8 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
                     f"DELETE FROM {table} WHERE cluster = ? AND {quote_identifier('user')} = ?",
                     names,
                 )
-            records = iter(part.records)  # a frame at a time: a 36,000-run partition's
-            while chunk := list(islice(records, INSERT_CHUNK)):  # dicts never all at once
+            records = iter(part.records)  # a frame at a time: a partition's records,
+            while chunk := list(islice(records, INSERT_CHUNK)):  # dicts, frame never all at once
                 _insert(con, "runs", records_frame(chunk), run_types)
             join_partition(con, *names)
             assign_signatures(con, *names)
