@@ -68,10 +68,12 @@ TYPICAL_COLUMNS = [
 ]
 
 
+# A path into a sibling run's folder, `../run_006/...`: the folder's name.
+_INTO_FOLDER = r"\.\./([^/\\]+)[/\\]"
 _PAIRS_SQL = f"""
     WITH r AS (
         SELECT run_id, run_path, "user", solver, status, created_at, error_category,
-               signature_id, params, {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case
+               signature_id, {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case
         FROM {{runs}} WHERE created_at IS NOT NULL
     ),
     failed AS (SELECT * FROM r WHERE status IN $failed),
@@ -88,13 +90,19 @@ _PAIRS_SQL = f"""
     next_success AS (
         SELECT run_id, arg_min(fixing_id, fixing_at) AS fixing_id FROM candidates GROUP BY run_id
     ),
-    pairs AS (
-        SELECT f.run_path AS failed_run_path, s.run_path AS fixing_run_path, f."user", f.solver,
-               f.error_category, f.signature_id, f.created_at, f.params AS before_params,
-               s.params AS after_params,
+    paired AS (
+        SELECT f.run_id AS failed_id, s.run_id AS fixing_id, f.run_path AS failed_run_path,
+               s.run_path AS fixing_run_path, f."user", f.solver, f.error_category,
+               f.signature_id, f.created_at,
                round(epoch(s.created_at - f.created_at) / 86400, 2) AS days_later
         FROM next_success n JOIN failed f USING (run_id) JOIN success s ON s.run_id = n.fixing_id
         WHERE s.created_at - f.created_at <= to_days($max_days)
+    ),
+    -- the parameters joined last, to the pairs only: joins above carry ids, not texts
+    pairs AS (
+        SELECT p.* EXCLUDE (failed_id, fixing_id), b.params AS before_params,
+               a.params AS after_params
+        FROM paired p JOIN runs b ON b.run_id = p.failed_id JOIN runs a ON a.run_id = p.fixing_id
     ),
     maps AS (
         SELECT failed_run_path, before_params::VARCHAR AS before_text,
@@ -102,21 +110,26 @@ _PAIRS_SQL = f"""
                json_transform(after_params, '"MAP(VARCHAR, VARCHAR)"') AS a
         FROM pairs WHERE before_params IS DISTINCT FROM after_params
     ),
-    keywords AS (
+    -- per pair, the keywords whose values differ (map lookups, no row per keyword)
+    diffs AS (
         SELECT failed_run_path, before_text, b, a,
-               unnest(list_distinct(list_concat(map_keys(b), map_keys(a)))) AS keyword
+               list_sort(list_filter(list_distinct(list_concat(map_keys(b), map_keys(a))),
+                                     lambda k: b[k] IS DISTINCT FROM a[k])) AS keys
         FROM maps
     ),
     changed AS (
-        SELECT failed_run_path, keyword, coalesce(b[keyword], '') AS before,
-               coalesce(a[keyword], '') AS after,
-               -- a path into another run's folder that the failed run did not point at
-               regexp_extract(after, '\\.\\./([^/\\\\]+)[/\\\\]', 1) AS into_folder,
-               into_folder <> ''
-                   AND NOT contains(before_text, '../' || into_folder || '/')
-                   AS continues
-        FROM keywords
-        WHERE before IS DISTINCT FROM after
+        SELECT failed_run_path, keys AS changed_keywords,
+               list_transform(keys, lambda k: coalesce(a[k], '')) AS afters,
+               array_to_string(list_transform(keys, lambda k: k || ': '
+                   || coalesce(nullif(b[k], ''), '(unset)') || ' → '
+                   || coalesce(nullif(a[k], ''), '(unset)')), '; ') AS changes,
+               -- every change a path into another run's folder the failed run did not name
+               list_bool_and(list_transform(keys, lambda k:
+                   regexp_extract(coalesce(a[k], ''), '{_INTO_FOLDER}', 1) <> ''
+                   AND NOT contains(before_text, '../'
+                       || regexp_extract(coalesce(a[k], ''), '{_INTO_FOLDER}', 1) || '/')))
+                   AS only_continues
+        FROM diffs
     )
 """
 
@@ -130,8 +143,9 @@ def fixes(
     """`FIX_COLUMNS`: one row per failure that a later success of its case followed; and
     the targeted fixes' changes, one row per keyword, for `typical_fixes`.
 
-    All in DuckDB, the parameters compared key by key in SQL (a million runs hold a few
-    hundred thousand pairs, too many for Python), into a temporary table read twice.
+    All in DuckDB, the parameters compared key by key within each pair (a million runs
+    hold a few hundred thousand pairs, too many for Python), into a temporary table read
+    twice.
     """
     params = {"failed": list(FAILED_STATUSES), "max_days": MAX_DAYS_TO_FIX}
     try:
@@ -139,42 +153,25 @@ def fixes(
             con,
             f"CREATE OR REPLACE TEMP TABLE {_CHANGES} AS "
             + _PAIRS_SQL
-            + """
-            SELECT p.* EXCLUDE (before_params, after_params), c.keyword, c.before, c.after,
-                   c.continues
+            + f"""
+            SELECT p.* EXCLUDE (before_params, after_params),
+                   coalesce(c.changed_keywords, [])::VARCHAR[] AS changed_keywords,
+                   coalesce(c.afters, [])::VARCHAR[] AS afters,
+                   coalesce(c.changes, '') AS changes,
+                   CASE WHEN len(coalesce(c.changed_keywords, [])) = 0 THEN '{RERUN}'
+                        WHEN c.only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
             FROM pairs p LEFT JOIN changed c USING (failed_run_path)
             """,
             run_filter,
             **params,
         )
-        table = con.execute(
-            f"""
-            WITH per_pair AS (
-                SELECT failed_run_path, any_value(COLUMNS(* EXCLUDE (failed_run_path, keyword,
-                           before, after, continues))),
-                       coalesce(list(keyword ORDER BY keyword) FILTER (keyword IS NOT NULL),
-                                [])::VARCHAR[] AS changed_keywords,
-                       string_agg(keyword || ': ' || if(before = '', '(unset)', before) || ' → '
-                                  || if(after = '', '(unset)', after), '; ' ORDER BY keyword)
-                           AS changes,
-                       bool_and(continues) AS only_continues
-                FROM {_CHANGES} GROUP BY failed_run_path
-            )
-            SELECT *, CASE WHEN len(changed_keywords) = 0 THEN '{RERUN}'
-                           WHEN only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
-            FROM per_pair ORDER BY created_at, failed_run_path
-            """
-        ).df()
-        table["changes"] = table["changes"].fillna("")
+        table = con.execute(f"SELECT * FROM {_CHANGES} ORDER BY created_at, failed_run_path").df()
         changes = con.execute(
             f"""
-            SELECT signature_id, error_category, keyword,
-                   1 / count(*) OVER pair AS w, count(*) OVER pair = 1 AS alone, "user",
-                   after AS new, bool_and(continues) OVER pair AS only_continues,
-                   count(*) OVER pair AS changed
-            FROM {_CHANGES} WHERE keyword IS NOT NULL
-            WINDOW pair AS (PARTITION BY failed_run_path)
-            QUALIFY NOT only_continues AND changed <= $targeted
+            SELECT signature_id, error_category, unnest(changed_keywords) AS keyword,
+                   1 / len(changed_keywords) AS w, len(changed_keywords) = 1 AS alone,
+                   "user", unnest(afters) AS new
+            FROM {_CHANGES} WHERE kind = '{FIX}' AND len(changed_keywords) <= $targeted
             """,
             {"targeted": MAX_TARGETED_CHANGES},
         ).df()

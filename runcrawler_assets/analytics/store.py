@@ -26,7 +26,13 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter
-from runcrawler_assets.warehouse.database import VERSIONS_TABLE, quote_identifier, write_table
+from runcrawler_assets.warehouse.database import (
+    ANALYTICS_MEMORY_LIMIT,
+    VERSIONS_TABLE,
+    memory_limit,
+    quote_identifier,
+    write_table,
+)
 
 FINDINGS_TABLE = "analysis_findings"
 FINDINGS_DDL = (
@@ -160,9 +166,9 @@ def load_results(
 def refresh_stored(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> StoredResult:
     """Compute the analysis over all runs, store it, and return it as stored, with the
     version of `runs` it was computed from: what its asset does once per refresh."""
-    store_result(
-        con, analysis, analysis.compute(con, RunFilter()), runs_version(con), datetime.now()
-    )
+    with memory_limit(con, ANALYTICS_MEMORY_LIMIT):
+        result = analysis.compute(con, RunFilter())
+    store_result(con, analysis, result, runs_version(con), datetime.now())
     return load_results(con, [analysis])[analysis.name]
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -43,6 +44,9 @@ LOCK_RETRY_SECONDS = 30.0
 # DuckDB's memory on a writing connection (its buffer pool, the swaps' inserts and deletes, the
 # analytics' queries): past it DuckDB frees cached blocks and spills to `<warehouse>.tmp/`.
 WRITER_MEMORY_LIMIT = "256MB"
+# ... raised while an analysis computes: its lists and texts per group (a million runs' fixes)
+# are held whole, they cannot spill.
+ANALYTICS_MEMORY_LIMIT = "1GB"
 # Records turned into one pandas frame and inserted at a time, within a partition's swap.
 INSERT_CHUNK = 2_000
 VERSIONS_TABLE = "partition_versions"
@@ -102,6 +106,17 @@ def connect(
         con.execute(VERSIONS_DDL)
         _add_new_columns(con)
     return con
+
+
+@contextmanager
+def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """DuckDB's memory limit on `con` set to `limit` for the block, then set back."""
+    [(before,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{before}'")
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
