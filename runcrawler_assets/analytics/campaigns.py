@@ -21,14 +21,21 @@ ATTEMPT_BINS: tuple[str, ...] = ("1", "2", "3", "4", "5+")
 SUCCEEDED, GAVE_UP, ONGOING = "succeeded", "never succeeded", "still running"
 
 
-def campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per campaign: its runs (paths in order), restarts, CPU hours, outcome and span."""
-    return query(
+_CAMPAIGNS = "rc_campaigns"  # every campaign, computed once per analysis (temporary)
+
+
+def _create_campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> None:
+    """Every campaign into a temporary table: its runs (paths in order), restarts, CPU
+    hours, outcome and span. A run's parameters are read once, for the folders they point
+    into (`../run_006/...`), not carried through the ordering."""
+    query(
         con,
         f"""
+        CREATE OR REPLACE TEMP TABLE {_CAMPAIGNS} AS
         WITH r AS (
             SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours,
-                   params::VARCHAR AS params, {PARENT_SQL} AS parent, {FOLDER_SQL} AS folder
+                   regexp_extract_all(params::VARCHAR, '\\.\\./([^/"\\\\]+)/', 1) AS points_into,
+                   {PARENT_SQL} AS parent, {FOLDER_SQL} AS folder
             FROM {{runs}} WHERE created_at IS NOT NULL
         ),
         ordered AS (
@@ -36,7 +43,7 @@ def campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataF
             FROM r WINDOW w AS (PARTITION BY "user", parent ORDER BY created_at, run_path)
         ),
         marked AS (
-            SELECT *, coalesce(contains(params, '../' || previous || '/'), false) AS restart,
+            SELECT *, coalesce(list_contains(points_into, previous), false) AS restart,
                    NOT (coalesce(previous_status IN $retried, false) OR restart) AS starts
             FROM ordered
         ),
@@ -58,39 +65,56 @@ def campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataF
                    AS days,
                list(run_path ORDER BY created_at, run_path) AS run_paths
         FROM numbered GROUP BY "user", parent, k
-        ORDER BY runs DESC, cpu_hours DESC, campaign_id
         """,
         run_filter,
         retried=list(RETRIED_STATUSES),
     )
 
 
-def attempts_by_outcome(table: pd.DataFrame) -> pd.DataFrame:
-    """Campaigns per number of runs (`ATTEMPT_BINS`) and outcome, for the chart."""
-    bins = (
-        table["runs"].clip(upper=len(ATTEMPT_BINS)).astype(int).map(lambda n: ATTEMPT_BINS[n - 1])
-    )
-    counts = table.assign(attempts=bins).groupby(["attempts", "outcome"]).size()
-    frame = counts.rename("campaigns").reset_index()
-    return frame.astype({"campaigns": "int64"})
+def campaigns(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The campaigns of more than one run (a table a manager reads: the rest are single
+    successes or single failures), and every campaign counted by runs (`ATTEMPT_BINS`) and
+    outcome, with their CPU hours."""
+    _create_campaigns(con, run_filter)
+    try:
+        table = con.execute(
+            f"SELECT * FROM {_CAMPAIGNS} WHERE runs > 1 "
+            "ORDER BY runs DESC, cpu_hours DESC, campaign_id"
+        ).df()
+        last = len(ATTEMPT_BINS)
+        attempts = con.execute(
+            f"""
+            SELECT CASE WHEN runs >= {last} THEN '{ATTEMPT_BINS[-1]}' ELSE runs::VARCHAR END
+                       AS attempts,
+                   outcome, count(*) AS campaigns, round(sum(cpu_hours), 1) AS cpu_hours
+            FROM {_CAMPAIGNS} GROUP BY ALL ORDER BY attempts, outcome
+            """
+        ).df()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_CAMPAIGNS}")
+    return table, attempts
 
 
-def _findings(table: pd.DataFrame) -> list[str]:
-    if table.empty:
+def _findings(table: pd.DataFrame, attempts: pd.DataFrame) -> list[str]:
+    if attempts.empty:
         return [NO_RUNS]
-    done = table[table["outcome"] != ONGOING]
-    retried = done[done["runs"] > 1]
+    done = attempts[attempts["outcome"] != ONGOING]
+    single = done.loc[done["attempts"] == "1", "campaigns"].sum()
+    finished = done["campaigns"].sum()
     never = done[done["outcome"] == GAVE_UP]
+    several = table[table["outcome"] != ONGOING]
     findings = [
-        f"{len(table)} campaigns (a case's runs until it succeeded or was left): "
-        f"{100 * (done['runs'] == 1).mean():.0f} % took a single run; those that took more "
-        f"needed {retried['runs'].mean() if len(retried) else 0:.1f} runs on average."
+        f"{int(attempts['campaigns'].sum())} campaigns (a case's runs until it succeeded or was "
+        f"left): {100 * single / max(finished, 1):.0f} % took a single run; those that took "
+        f"more needed {several['runs'].mean() if len(several) else 0:.1f} runs on average."
     ]
-    if len(done):
+    if finished:
         findings.append(
-            f"{100 * len(never) / len(done):.0f} % of finished campaigns never succeeded "
-            f"({never['cpu_hours'].sum():,.0f} CPU hours); "
-            f"{100 * (retried['outcome'] == GAVE_UP).mean() if len(retried) else 0:.0f} % of "
+            f"{100 * never['campaigns'].sum() / finished:.0f} % of finished campaigns never "
+            f"succeeded ({never['cpu_hours'].sum():,.0f} CPU hours); "
+            f"{100 * (several['outcome'] == GAVE_UP).mean() if len(several) else 0:.0f} % of "
             "those with several runs."
         )
     chains = table[table["restarts"] > 0]
@@ -104,10 +128,10 @@ def _findings(table: pd.DataFrame) -> list[str]:
 
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    table = campaigns(con, run_filter)
+    table, attempts = campaigns(con, run_filter)
     return AnalysisResult(
-        tables={"campaigns": table, "campaign_attempts": attempts_by_outcome(table)},
-        findings=_findings(table),
+        tables={"campaigns": table, "campaign_attempts": attempts},
+        findings=_findings(table, attempts),
     )
 
 
@@ -115,7 +139,8 @@ ANALYSIS = Analysis(
     name="campaigns",
     title="Campaigns and restart chains",
     description="The successive runs a user needed to bring a case to its end: attempts, "
-    "restarts, CPU hours, outcome and time from first to last run.",
+    "restarts, CPU hours, outcome and time from first to last run (the table lists the "
+    "campaigns of several runs; the chart counts them all).",
     compute=compute,
     tables=("campaigns",),
     chart_tables=("campaign_attempts",),
