@@ -98,27 +98,23 @@ _PAIRS_SQL = f"""
         FROM next_success n JOIN failed f USING (run_id) JOIN success s ON s.run_id = n.fixing_id
         WHERE s.created_at - f.created_at <= to_days($max_days)
     ),
-    -- the parameters joined last, to the pairs only: joins above carry ids, not texts
-    pairs AS (
-        SELECT p.* EXCLUDE (failed_id, fixing_id), b.params AS before_params,
-               a.params AS after_params
+    -- the parameters joined last, to the pairs only (joins above carry ids, not texts), as
+    -- maps; each pair's changed keywords found by lookups in its own row, none per keyword
+    maps AS (
+        SELECT p.* EXCLUDE (failed_id, fixing_id), b.params::VARCHAR AS before_text,
+               json_transform(b.params, '"MAP(VARCHAR, VARCHAR)"') AS b,
+               json_transform(a.params, '"MAP(VARCHAR, VARCHAR)"') AS a
         FROM paired p JOIN runs b ON b.run_id = p.failed_id JOIN runs a ON a.run_id = p.fixing_id
     ),
-    maps AS (
-        SELECT failed_run_path, before_params::VARCHAR AS before_text,
-               json_transform(before_params, '"MAP(VARCHAR, VARCHAR)"') AS b,
-               json_transform(after_params, '"MAP(VARCHAR, VARCHAR)"') AS a
-        FROM pairs WHERE before_params IS DISTINCT FROM after_params
-    ),
-    -- per pair, the keywords whose values differ (map lookups, no row per keyword)
     diffs AS (
-        SELECT failed_run_path, before_text, b, a,
-               list_sort(list_filter(list_distinct(list_concat(map_keys(b), map_keys(a))),
-                                     lambda k: b[k] IS DISTINCT FROM a[k])) AS keys
+        SELECT *, list_sort(list_filter(
+                      list_distinct(list_concat(coalesce(map_keys(b), []),
+                                                coalesce(map_keys(a), []))),
+                      lambda k: b[k] IS DISTINCT FROM a[k])) AS keys
         FROM maps
     ),
     changed AS (
-        SELECT failed_run_path, keys AS changed_keywords,
+        SELECT * EXCLUDE (before_text, b, a, keys), keys AS changed_keywords,
                list_transform(keys, lambda k: coalesce(a[k], '')) AS afters,
                array_to_string(list_transform(keys, lambda k: k || ': '
                    || coalesce(nullif(b[k], ''), '(unset)') || ' → '
@@ -154,13 +150,10 @@ def fixes(
             f"CREATE OR REPLACE TEMP TABLE {_CHANGES} AS "
             + _PAIRS_SQL
             + f"""
-            SELECT p.* EXCLUDE (before_params, after_params),
-                   coalesce(c.changed_keywords, [])::VARCHAR[] AS changed_keywords,
-                   coalesce(c.afters, [])::VARCHAR[] AS afters,
-                   coalesce(c.changes, '') AS changes,
-                   CASE WHEN len(coalesce(c.changed_keywords, [])) = 0 THEN '{RERUN}'
-                        WHEN c.only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
-            FROM pairs p LEFT JOIN changed c USING (failed_run_path)
+            SELECT * EXCLUDE (only_continues),
+                   CASE WHEN len(changed_keywords) = 0 THEN '{RERUN}'
+                        WHEN only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
+            FROM changed
             """,
             run_filter,
             **params,
