@@ -93,15 +93,13 @@ def cpu_hours_lost_bars(lost: pd.DataFrame) -> bytes:
     )
 
 
-def template_bars(templates: pd.DataFrame) -> bytes:
-    """`unknown_templates`: the learned templates of messages no rule knows, by runs."""
-    top = templates.head(TOP_TEMPLATES)
-    labels = top["template"].astype(str) + "  [" + top["signature_id"].astype(str) + "]"
+def signature_bars(signatures: pd.DataFrame, title: str, tag: str, color: str) -> bytes:
+    """`error_signatures` or `unknown_templates`: the most repeated errors by runs, each
+    labelled with its template and its `tag` column (category, or id)."""
+    top = signatures.head(TOP_TEMPLATES)
+    labels = top["template"].astype(str) + "  [" + top[tag].astype(str) + "]"
     return charts.bar_panels(
-        {"": pd.Series(top["runs"].to_numpy(), index=labels)},
-        "Errors no rule knows ('unknown'), grouped into learned templates",
-        "runs",
-        color=CATEGORY_COLORS["unknown"],
+        {"": pd.Series(top["runs"].to_numpy(), index=labels)}, title, "runs", color=color
     )
 
 
@@ -121,22 +119,20 @@ def typical_fix_bars(errors: pd.DataFrame) -> bytes:
     )
 
 
-def signature_bars(signatures: pd.DataFrame) -> bytes:
-    """`error_signatures`: the most repeated errors, by runs."""
-    top = signatures.head(TOP_TEMPLATES)
-    labels = top["template"].astype(str) + "  [" + top["error_category"].astype(str) + "]"
-    return charts.bar_panels(
-        {"": pd.Series(top["runs"].to_numpy(), index=labels)},
-        "The most repeated errors (failed and killed runs)",
-        "runs",
-        color="tab:red",
-    )
-
-
 def _signature_charts(tables: Tables) -> dict[str, bytes]:
     return {
-        "error_signatures.png": signature_bars(tables["error_signatures"]),
-        "unknown_templates.png": template_bars(tables["unknown_templates"]),
+        "error_signatures.png": signature_bars(
+            tables["error_signatures"],
+            "The most repeated errors (failed and killed runs)",
+            "error_category",
+            "tab:red",
+        ),
+        "unknown_templates.png": signature_bars(
+            tables["unknown_templates"],
+            "Errors no rule knows ('unknown'), grouped into learned templates",
+            "signature_id",
+            CATEGORY_COLORS["unknown"],
+        ),
     }
 
 
