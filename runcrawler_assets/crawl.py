@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
-import stat
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import chain, islice
-from pathlib import Path
 
 import duckdb
 
@@ -48,16 +45,12 @@ from runcrawler_assets.archive.runstore import (
     QuarantineEntry,
 )
 from runcrawler_assets.config import Config
+from runcrawler_assets.parsing import ParseJob, parse_job, parse_jobs
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
-from runcrawler_assets.solvers import registered_parsers
-from runcrawler_assets.solvers.jobs import with_job_id
-from runcrawler_assets.solvers.rundir import MAX_JOB_DURATION, bound_file_times
 from runcrawler_assets.warehouse.cleaning import (
     CLEANING_POLICY,
     LIMITS,
-    bound_record,
     clean_record,
-    shorten,
 )
 from runcrawler_assets.warehouse.database import (
     PartitionRows,
@@ -107,72 +100,15 @@ class PartitionRefresh:
         return self.new + self.changed
 
 
-@dataclass(frozen=True)
-class ParseJob:
-    archive_root: Path
-    runs_dir: Path
-    cluster: str
-    user: str
-    run: DiscoveredRun
-    now: datetime
-    max_job_duration: timedelta = MAX_JOB_DURATION
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _quarantined(job: ParseJob, reason: str, detail: str) -> QuarantineEntry:
-    detail = shorten(detail, LIMITS["message"])  # an exception may quote a whole file
-    return QuarantineEntry(
-        job.cluster, job.user, job.run.run_path, reason, detail, job.now.isoformat()
-    )
-
-
-def parse_job(job: ParseJob) -> str | QuarantineEntry:
-    """Parse one run and write its record into the partition's store; returns its run id.
-
-    A run gone since discovery, or any exception, becomes a quarantine entry (a vanished
-    run would otherwise parse as an empty `not_started` row for a run that no longer
-    exists). The record is written here, in the worker, so that both cores share the
-    writing too and only a run id travels back; the index that lists it is written later
-    by the crawl, so a crawl killed in between leaves at worst an orphan record file.
-    """
-    run_dir = job.archive_root / job.run.run_path
-    try:
-        if not stat.S_ISDIR(os.lstat(run_dir).st_mode):
-            return _quarantined(job, "vanished", "no longer a folder when parsed")
-        parser = next(p for p in registered_parsers() if p.name == job.run.solver)
-        record = bound_file_times(
-            with_job_id(run_dir, parser.parse(run_dir, job.archive_root, job.now)),
-            job.max_job_duration,
-        )
-        # Every solver's record, plugins' too, is bounded before it is stored (contract-notes 16).
-        record = bound_record(
-            record.replace(
-                cluster=job.cluster,
-                user=job.user,
-                fingerprint=job.run.fingerprint,
-                parsed_at=job.now,
-            )
-        )
-    except FileNotFoundError:
-        return _quarantined(job, "vanished", "removed from the archive while the crawl ran")
-    except Exception as error:  # a parser bug must not stop the partition
-        return _quarantined(job, "parser_error", f"{type(error).__name__}: {error}")
-    PartitionStore(job.runs_dir, job.cluster, job.user).write_record(record)
-    return record.run_id
-
-
-def parse_jobs(jobs: list[ParseJob]) -> list[str | QuarantineEntry]:
-    """A batch of jobs in one worker call: fewer round trips than one job at a time."""
-    return [parse_job(job) for job in jobs]
 
 
 def _parse_all(
     jobs: Iterator[ParseJob], workers: int
 ) -> Iterator[tuple[ParseJob, str | QuarantineEntry]]:
-    """Parse `jobs` in order, in worker processes when there are enough of them.
+    """Parse `jobs` in order, in worker processes when there are enough of them (they
+    import `parsing`, not this module: no pandas or DuckDB in a worker).
 
     `jobs` is consumed lazily, and at most `IN_FLIGHT_BATCHES` batches per worker are
     submitted ahead of the one being handed back, so neither the jobs nor their outcomes
@@ -223,7 +159,12 @@ def _entry_key(entry: QuarantineEntry) -> tuple[str, ...]:
 
 @dataclass
 class _PartitionPlan:
-    """One partition's refresh while its runs are parsed: what to write once they all are."""
+    """One partition's refresh while its runs are parsed: what to write once they all are.
+
+    Its runs to parse are kept as the discovered runs themselves, and each becomes a
+    `ParseJob` only when the workers are about to take it (`jobs`): the largest partition
+    of a million runs would otherwise hold ~150,000 jobs besides its discovery.
+    """
 
     store: PartitionStore
     refresh: PartitionRefresh
@@ -232,8 +173,25 @@ class _PartitionPlan:
     index: dict[str, IndexEntry]
     quarantine: list[QuarantineEntry]
     stale_records: list[str]
-    jobs: list[ParseJob]
+    to_parse: list[DiscoveredRun]
     pending: int = 0
+
+    def jobs(self, settings: Config, now: datetime) -> Iterator[ParseJob]:
+        """The parse jobs of the runs to parse, made one at a time; each run is let go of
+        as it is handed out, so that a partition parsed holds only its index."""
+        to_parse, self.to_parse = self.to_parse, []
+        to_parse.reverse()  # handed out from the end: in discovery order
+        cluster, user = self.refresh.cluster, self.refresh.user
+        while to_parse:
+            yield ParseJob(
+                settings.archive_root,
+                settings.runs_dir,
+                cluster,
+                user,
+                to_parse.pop(),
+                now,
+                settings.max_job_duration,
+            )
 
     def finish(self) -> PartitionRefresh:
         """Write the index and quarantine (only when they changed), then remove the records
@@ -273,7 +231,7 @@ def _plan(
         index={},
         quarantine=[_problem_entry(cluster, user, p, now, seen) for p in discovery.problems],
         stale_records=[],
-        jobs=[],
+        to_parse=[],
     )
     refresh = plan.refresh
     for run in discovery.runs:
@@ -289,24 +247,14 @@ def _plan(
         else:
             refresh.changed += 1
         refresh.bytes_parsed += run.n_bytes
-        plan.jobs.append(
-            ParseJob(
-                settings.archive_root,
-                settings.runs_dir,
-                cluster,
-                user,
-                run,
-                now,
-                settings.max_job_duration,
-            )
-        )
-    present = {run.run_path for run in discovery.runs}
+        plan.to_parse.append(run)
+    present = {run.run_path for run in discovery.runs} if old_index else set()
     for run_path, entry in old_index.items():
         if run_path not in present:
             refresh.removed += 1
             if entry.run_id is not None:
                 plan.stale_records.append(entry.run_id)
-    plan.pending = len(plan.jobs)
+    plan.pending = len(plan.to_parse)
     return plan
 
 
@@ -324,7 +272,9 @@ def refresh_partitions(
     Partition by partition (issue 16: a million runs in flat memory): `discoveries` is
     iterated twice, once to count the runs to parse and once to parse them, so it may read
     each partition's discovery from the store when iterated rather than hold them all.
-    Each partition's files are written as soon as its last run is parsed, while the
+    A partition's parse jobs are made as the workers take them, and its index holds
+    tuples. Each partition's files are written as soon as its last run is parsed (never
+    before: a crawl killed midway leaves each index all old or all new), while the
     workers go on with the next partition's runs.
 
     `on_parsed(done, total)` is called as runs are parsed, for progress displays.
@@ -332,33 +282,35 @@ def refresh_partitions(
     same size and modification time).
     """
     now = now or utc_now()
-    total = sum(len(_plan(settings, d, now, reparse_all).jobs) for d in discoveries)
+    parsed_at = now.isoformat()  # one string shared by every index entry written
     refreshes: dict[int, PartitionRefresh] = {}  # by position in `discoveries`
     in_flight: dict[tuple[str, str], tuple[int, _PartitionPlan]] = {}
 
-    def jobs() -> Iterator[ParseJob]:
-        for position, discovery in enumerate(discoveries):
+    def plans() -> Iterator[_PartitionPlan]:
+        for discovery in discoveries:
             plan = _plan(settings, discovery, now, reparse_all)
+            del discovery  # released before the next partition's discovery is read
+            yield plan
+
+    total = sum(plan.pending for plan in plans())
+
+    def jobs() -> Iterator[ParseJob]:
+        for position, plan in enumerate(plans()):
             if not plan.pending:
                 refreshes[position] = plan.finish()
                 continue
             in_flight[(plan.refresh.cluster, plan.refresh.user)] = (position, plan)
-            planned, plan.jobs = plan.jobs, []
-            yield from planned
+            yield from plan.jobs(settings, now)
 
     for done, (job, outcome) in enumerate(_parse_all(jobs(), workers), start=1):
         position, plan = in_flight[(job.cluster, job.user)]
         if isinstance(outcome, str):
-            plan.index[job.run.run_path] = IndexEntry(
-                job.run.fingerprint, outcome, job.now.isoformat()
-            )
+            plan.index[job.run.run_path] = IndexEntry(job.run.fingerprint, outcome, parsed_at)
             if len(plan.refresh.parsed_run_ids) < MAX_RUN_IDS_KEPT:
                 plan.refresh.parsed_run_ids.append(outcome)
         else:
             plan.stale_records.append(run_id_for(job.run.run_path))
-            plan.index[job.run.run_path] = IndexEntry(
-                job.run.fingerprint, None, job.now.isoformat()
-            )
+            plan.index[job.run.run_path] = IndexEntry(job.run.fingerprint, None, parsed_at)
             plan.quarantine.append(outcome)
         plan.pending -= 1
         if not plan.pending:

@@ -1,11 +1,15 @@
-"""A swap's memory does not grow with its partition (issue 16, goal 4: a million runs in
+"""A crawl's memory does not grow with its partition (issue 16, goal 4: a million runs in
 500 MB): DuckDB's memory is capped on the writing connection, a partition's records are
-streamed from the JSON store into the inserts, and no chunk outlives its insert."""
+streamed from the JSON store into the inserts, and no chunk outlives its insert; the parse
+step makes its jobs as the workers take them and keeps its index as tuples; the coverage
+check compares one partition's paths at a time."""
 
 from __future__ import annotations
 
 import gc
+import json
 import weakref
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -14,18 +18,27 @@ import duckdb
 import pandas as pd
 import pytest
 
-from runcrawler_assets.archive.runstore import IndexEntry, PartitionStore
+from runcrawler_assets import crawl
+from runcrawler_assets.archive import runstore
+from runcrawler_assets.archive.discovery import DiscoveredRun, PartitionDiscovery, Problem
+from runcrawler_assets.archive.runstore import INDEX_FILE, IndexEntry, PartitionStore
 from runcrawler_assets.config import Config
-from runcrawler_assets.crawl import partition_rows, swap_changed_partitions
+from runcrawler_assets.crawl import (
+    ParseJob,
+    partition_rows,
+    refresh_partitions,
+    swap_changed_partitions,
+)
 from runcrawler_assets.defs.assets.ingest import RowTally
 from runcrawler_assets.records import RunRecord, run_id_for
-from runcrawler_assets.warehouse import database
+from runcrawler_assets.warehouse import database, health
 from runcrawler_assets.warehouse.database import (
     WRITER_MEMORY_LIMIT,
     PartitionRows,
     connect,
     replace_partitions,
 )
+from runcrawler_assets.warehouse.health import Coverage, coverage, open_warehouse
 
 
 def record(name: str, status: str = "success") -> RunRecord:
@@ -145,3 +158,172 @@ def test_the_swap_holds_the_same_rows_whatever_the_chunk(tmp_path: Path, monkeyp
     with connect(settings.duckdb_path) as con:
         swap_changed_partitions(con, settings, [("k", "u")])
         assert con.execute("SELECT count(DISTINCT run_id) FROM runs").fetchall() == [(5,)]
+
+
+# The parse step.
+
+
+def discovery_of(user: str, n: int) -> PartitionDiscovery:
+    runs = tuple(DiscoveredRun(f"k/{user}/r{i:05d}", "avbp", f"f{i}", 1, 1) for i in range(n))
+    return PartitionDiscovery("k", user, runs, ())
+
+
+def test_the_index_is_written_as_one_json_document_would_be(tmp_path: Path, monkeypatch):
+    """Written a slice at a time, with the same bytes (so the same content digest)."""
+    monkeypatch.setattr(runstore, "INDEX_WRITE_SLICE", 2)
+    store = PartitionStore(tmp_path, "k", "u")
+    for n in (0, 1, 5):
+        index = {
+            f"k/u/é{i}": IndexEntry(f"f{i}", None if i == 3 else f"id{i}", "t") for i in range(n)
+        }
+        store.write_index(dict(reversed(index.items())))
+        payload = {path: entry._asdict() for path, entry in sorted(index.items())}
+        written = (store.folder / INDEX_FILE).read_text(encoding="utf-8")
+        assert written == json.dumps(payload, ensure_ascii=False)
+        assert store.read_index() == index
+        assert all(type(entry) is IndexEntry for entry in store.read_index().values())
+
+
+def test_an_index_without_parse_times_still_reads(tmp_path: Path):
+    store = PartitionStore(tmp_path, "k", "u")
+    store.folder.mkdir(parents=True)
+    raw = {"fingerprint": {"fingerprint": "f", "run_id": "x"}}  # a run folder so named
+    (store.folder / INDEX_FILE).write_text(json.dumps(raw), encoding="utf-8")
+    assert store.read_index() == {"fingerprint": IndexEntry("f", "x", None)}
+
+
+def test_a_discovery_reads_back_as_written(tmp_path: Path):
+    discovery = PartitionDiscovery(
+        "k", "u", discovery_of("u", 3).runs, (Problem("k/u/x", "unreadable", "denied"),)
+    )
+    store = PartitionStore(tmp_path, "k", "u")
+    store.write_discovery(discovery)
+    assert store.read_discovery() == discovery
+    assert store.discovered_paths() == ["k/u/r00000", "k/u/r00001", "k/u/r00002", "k/u/x"]
+
+
+def fake_parse(parsed: list[ParseJob]):
+    def parse_job(job: ParseJob) -> str:
+        parsed.append(job)
+        return run_id_for(job.run.run_path)
+
+    return parse_job
+
+
+def test_parse_jobs_are_made_as_they_are_taken_not_a_partition_at_once(tmp_path: Path, monkeypatch):
+    settings = Config(archive_root=tmp_path / "archive", data_dir=tmp_path / "data")
+    made: list[int] = []
+    parsed: list[ParseJob] = []
+
+    class CountedJob(ParseJob):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)  # type: ignore[arg-type]
+            made.append(1)
+
+    monkeypatch.setattr(crawl, "ParseJob", CountedJob)
+    parse = fake_parse(parsed)
+    ahead: list[int] = []
+
+    def spying_parse(job: ParseJob) -> str:
+        ahead.append(len(made) - len(parsed))
+        return parse(job)
+
+    monkeypatch.setattr(crawl, "parse_job", spying_parse)
+    n = 3 * crawl.BATCH_SIZE * 8
+    (refresh,) = refresh_partitions(settings, [discovery_of("u", n)], workers=1)
+    assert refresh.new == n and len(parsed) == n
+    assert [job.run.run_path for job in parsed] == sorted(job.run.run_path for job in parsed)
+    assert max(ahead) <= crawl.BATCH_SIZE * 8 + 1 < n  # never the partition's every job
+    index = PartitionStore(settings.runs_dir, "k", "u").read_index()
+    assert len(index) == n and len({entry.parsed_at for entry in index.values()}) == 1
+
+
+def test_a_partition_index_is_written_only_once_all_its_runs_are_parsed(
+    tmp_path: Path, monkeypatch
+):
+    """A crawl stopped midway leaves each partition's index all old (here: none) or all new."""
+    settings = Config(archive_root=tmp_path / "archive", data_dir=tmp_path / "data")
+    parsed: list[ParseJob] = []
+    parse = fake_parse(parsed)
+
+    def stopping_parse(job: ParseJob) -> str:
+        if job.user == "b" and job.run.run_path.endswith("r00005"):
+            raise KeyboardInterrupt  # as a kill would, midway through partition b
+        return parse(job)
+
+    monkeypatch.setattr(crawl, "parse_job", stopping_parse)
+    with pytest.raises(KeyboardInterrupt):
+        refresh_partitions(settings, [discovery_of("a", 7), discovery_of("b", 9)], workers=1)
+    assert len(PartitionStore(settings.runs_dir, "k", "a").read_index()) == 7
+    assert not (settings.runs_dir / "k" / "b" / INDEX_FILE).exists()
+
+
+# The coverage check.
+
+
+def warehouse_with(tmp_path: Path, stored: list[tuple[str, str, str]]) -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse whose `runs` hold `stored` (cluster, user, path) rows."""
+    con = open_warehouse(tmp_path / "absent.duckdb")
+    for i, (cluster, user, path) in enumerate(stored):
+        con.execute(
+            'INSERT INTO runs (run_id, cluster, "user", run_path) VALUES (?, ?, ?, ?)',
+            [f"id{i}", cluster, user, path],
+        )
+    return con
+
+
+def expected_coverage(
+    discovered: list[tuple[str, str, str]], stored: list[tuple[str, str, str]], partitions: int
+) -> Coverage:
+    """The comparison of every path at once, as a multiset difference."""
+    found, kept = Counter(discovered), Counter(stored)
+    missing = sorted(path for _, _, path in (found - kept).elements())
+    unexpected = sorted(path for _, _, path in (kept - found).elements())
+    return Coverage(
+        partitions,
+        len(discovered),
+        len(stored),
+        tuple(missing[: health.EXAMPLES]),
+        len(missing),
+        tuple(unexpected[: health.EXAMPLES]),
+        len(unexpected),
+    )
+
+
+@pytest.fixture
+def uneven(tmp_path: Path):
+    """Partitions a (12 runs missing, one stored twice) and b (a problem, one stray row);
+    rows of partition c, which no discovery recorded."""
+    runs_dir = tmp_path / "runs"
+    a = discovery_of("a", 20)
+    b = PartitionDiscovery("k", "b", discovery_of("b", 4).runs, (Problem("k/b/x", "bad", ""),))
+    for discovery in (a, b):
+        PartitionStore(runs_dir, "k", discovery.user).write_discovery(discovery)
+    discovered = [
+        ("k", d.user, path)
+        for d in (a, b)
+        for path in PartitionStore(runs_dir, "k", d.user).discovered_paths()
+    ]
+    stored = [t for t in discovered if not (t[1] == "a" and t[2] < "k/a/r00012")]
+    stored += [("k", "a", "k/a/r00015"), ("k", "b", "k/b/stray"), ("k", "c", "k/c/r1")]
+    return runs_dir, discovered, stored, warehouse_with(tmp_path, stored)
+
+
+def test_coverage_compares_one_partition_at_a_time_with_the_same_result(uneven, monkeypatch):
+    runs_dir, discovered, stored, con = uneven
+    compared: list[tuple[tuple[str, str], int]] = []
+    compare = health._partition_coverage
+
+    def spying_compare(con, key, paths, *, count_stored):
+        compared.append((key, len(paths)))
+        return compare(con, key, paths, count_stored=count_stored)
+
+    monkeypatch.setattr(health, "_partition_coverage", spying_compare)
+    everything = coverage(con, runs_dir)
+    assert compared == [(("k", "a"), 20), (("k", "b"), 5)]
+    assert everything == expected_coverage(discovered, stored, 2)
+    assert everything.n_missing == 12 and everything.n_unexpected == 3
+    in_b = [t for t in stored if t[1] == "b"]
+    assert coverage(con, runs_dir, [("k", "b")]) == expected_coverage(
+        [t for t in discovered if t[1] == "b"], in_b, 1
+    )

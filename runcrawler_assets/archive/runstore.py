@@ -21,16 +21,20 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from runcrawler_assets.archive.discovery import DiscoveredRun, PartitionDiscovery, Problem
 from runcrawler_assets.records import RunRecord
 
 INDEX_FILE = "_index.json"
+# Index entries serialized per piece of the index file (the whole index as one payload of
+# dicts and one string doubled the partition's memory while it was written).
+INDEX_WRITE_SLICE = 2_000
 DISCOVERY_FILE = "_discovery.json"
 QUARANTINE_FILE = "_quarantine.json"
 
@@ -47,8 +51,10 @@ class QuarantineEntry:
     seen_at: str  # ISO 8601
 
 
-@dataclass(frozen=True)
-class IndexEntry:
+class IndexEntry(NamedTuple):
+    """A run's line of the index: a tuple (the largest partition of a million runs holds
+    ~150,000 of them while it is refreshed; as dataclasses they were ~4× larger)."""
+
     fingerprint: str
     run_id: str | None  # None when the run is in quarantine
     # When the run was last parsed: a re-parse with the same fingerprint (the nightly
@@ -60,10 +66,15 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="surrogateescape")
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write `text` (or its pieces, in order) to a temporary file, then rename it."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+        with tmp.open("w", encoding="utf-8", errors="surrogateescape") as file:
+            if isinstance(text, str):
+                file.write(text)
+            else:
+                file.writelines(text)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -96,13 +107,27 @@ class PartitionStore:
         path = self.folder / INDEX_FILE
         if not path.is_file():
             return {}
-        raw: dict[str, dict[str, Any]] = json.loads(_read(path))
-        return {run_path: IndexEntry(**entry) for run_path, entry in raw.items()}
+        # Each entry becomes a tuple as it is decoded: no dict per run held until the end.
+        index: dict[str, IndexEntry] = json.loads(_read(path), object_hook=_index_entry)
+        return index
 
     def write_index(self, index: dict[str, IndexEntry]) -> None:
+        """The index as `json.dumps` of its sorted entries would write it (the same bytes,
+        so the same content digest), serialized `INDEX_WRITE_SLICE` entries at a time."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        payload = {path: asdict(entry) for path, entry in sorted(index.items())}
-        _write_atomic(self.folder / INDEX_FILE, json.dumps(payload, ensure_ascii=False))
+        ordered = sorted(index)
+
+        def pieces() -> Iterator[str]:
+            yield "{"
+            for start in range(0, len(ordered), INDEX_WRITE_SLICE):
+                piece = {
+                    path: index[path]._asdict()
+                    for path in ordered[start : start + INDEX_WRITE_SLICE]
+                }
+                yield (", " if start else "") + json.dumps(piece, ensure_ascii=False)[1:-1]
+            yield "}"
+
+        _write_atomic(self.folder / INDEX_FILE, pieces())
 
     def content_digest(self) -> str:
         """A digest of the index and quarantine files' bytes: what the partition's rows are
@@ -124,11 +149,8 @@ class PartitionStore:
     def records(self) -> Iterator[RunRecord]:
         """The partition's records, in the index's order of run paths, read one at a time;
         of the index only the run ids are kept meanwhile (150,000 entries are ~60 MB)."""
-        path = self.folder / INDEX_FILE
-        if not path.is_file():
-            return
-        entries: dict[str, dict[str, Any]] = json.loads(_read(path))
-        run_ids = [entry["run_id"] for entry in entries.values() if entry["run_id"] is not None]
+        entries = self.read_index()  # tuples as decoded: no dict per run, even briefly
+        run_ids = [entry.run_id for entry in entries.values() if entry.run_id is not None]
         del entries
         for run_id in run_ids:
             yield RunRecord.from_json(_read(self.folder / f"{run_id}.json"))
@@ -161,13 +183,42 @@ class PartitionStore:
 
     def read_discovery(self) -> PartitionDiscovery:
         path = self.folder / DISCOVERY_FILE
-        raw = json.loads(_read(path)) if path.is_file() else {"runs": [], "problems": []}
-        return PartitionDiscovery(
-            self.cluster,
-            self.user,
-            tuple(DiscoveredRun(**run) for run in raw["runs"]),
-            tuple(Problem(**problem) for problem in raw["problems"]),
+        raw = (
+            json.loads(_read(path), object_hook=_discovered_item)
+            if path.is_file()
+            else {"runs": [], "problems": []}
         )
+        return PartitionDiscovery(
+            self.cluster, self.user, tuple(raw["runs"]), tuple(raw["problems"])
+        )
+
+    def discovered_paths(self) -> list[str]:
+        """The paths of the runs and problems discovery recorded, and nothing else of them."""
+        path = self.folder / DISCOVERY_FILE
+        if not path.is_file():
+            return []
+        raw = json.loads(_read(path), object_hook=_item_path)
+        return [*raw["runs"], *raw["problems"]]
+
+
+def _index_entry(item: dict[str, Any]) -> Any:
+    """`json.loads` hook: an index entry as an `IndexEntry` (the outer object, whose values
+    are entries by then, stays a dict)."""
+    return IndexEntry(**item) if isinstance(item.get("fingerprint"), str) else item
+
+
+def _discovered_item(item: dict[str, Any]) -> Any:
+    """`json.loads` hook: a discovered run or problem as its object as soon as it is read."""
+    if "run_path" in item:
+        return DiscoveredRun(**{**item, "solver": sys.intern(item["solver"])})
+    if "reason" in item:
+        return Problem(**item)
+    return item
+
+
+def _item_path(item: dict[str, Any]) -> Any:
+    """`json.loads` hook: a discovered run or problem as its path alone."""
+    return item.get("run_path", item.get("path", item))
 
 
 class StoredDiscoveries(Collection[PartitionDiscovery]):

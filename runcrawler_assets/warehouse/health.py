@@ -17,10 +17,11 @@ cleaning the partition swap applies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from runcrawler_assets.archive.runstore import DISCOVERY_FILE, PartitionStore, QuarantineEntry
 from runcrawler_assets.warehouse.database import (
@@ -31,6 +32,8 @@ from runcrawler_assets.warehouse.database import (
 )
 
 EXAMPLES = 10
+# Discovered paths cleaned at a time (see `_cleaned_paths`).
+CLEANING_SLICE = 5_000
 
 # Every stored entry of a run directory or problem, as (cluster, user, path).
 STORED = """
@@ -80,51 +83,124 @@ def coverage(
     partitions: list[tuple[str, str]] | None = None,
 ) -> Coverage:
     """Compare the recorded discovery of `partitions` (default: every recorded one, and
-    then every stored row too) with what `runs` and `quarantine` hold for them."""
+    then every stored row too) with what `runs` and `quarantine` hold for them.
+
+    Partition by partition (issue 16, goal 4): only one partition's paths are in memory at
+    a time (the largest of a million runs holds ~150,000), and of the missing and
+    unexpected paths only the counts and the first `EXAMPLES` are kept.
+    """
     scoped = partitions is not None
     pairs = partitions if partitions is not None else recorded_partitions(runs_dir)
-    found: list[QuarantineEntry] = []
-    for cluster, user in pairs:
-        discovery = PartitionStore(runs_dir, cluster, user).read_discovery()
-        paths = [*(r.run_path for r in discovery.runs), *(p.path for p in discovery.problems)]
-        found += [QuarantineEntry(cluster, user, path, "", "", "") for path in paths]
-    # As the partition swap would store them: the same cleaning of names and paths.
-    expected = quarantine_frame(found)[["cluster", "user", "path"]]
-    scope = quarantine_frame(QuarantineEntry(c, u, "", "", "", "") for c, u in pairs)
-    stored = f'SELECT cluster, "user", path FROM ({STORED}) AS s'
-    if scoped:
-        stored += (
-            " WHERE EXISTS (SELECT 1 FROM coverage_scope AS p"
-            ' WHERE p.cluster = s.cluster AND p."user" = s."user")'
-        )
-    # Cast: an empty frame has no column types.
-    expected_sql = (
-        'SELECT CAST(cluster AS VARCHAR), CAST("user" AS VARCHAR), CAST(path AS VARCHAR)'
-        " FROM coverage_expected"
-    )
-    con.register("coverage_expected", expected)
-    con.register("coverage_scope", scope[["cluster", "user"]])
-    try:
-        n_stored = con.execute(f"SELECT count(*) FROM ({stored})").fetchall()[0][0]
-        missing = _paths(con, f"{expected_sql} EXCEPT ALL {stored}")
-        unexpected = _paths(con, f"{stored} EXCEPT ALL {expected_sql}")
-    finally:
-        con.unregister("coverage_expected")
-        con.unregister("coverage_scope")
+    # As the partition swap stores them: names cleaned (two raw names never clean alike,
+    # but should they, their paths are compared together, as one partition's).
+    cleaned: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for pair, (cluster, user) in zip(pairs, _cleaned_pairs(pairs), strict=True):
+        cleaned.setdefault((cluster, user), []).append(pair)
+    total = _Tally()
+    for key, raw_pairs in cleaned.items():
+        paths = _discovered(runs_dir, raw_pairs)
+        total.add(_partition_coverage(con, key, paths, count_stored=scoped))
+        del paths  # not held while the next partition's paths are read
+    if not scoped:
+        total.stored = con.execute(f"SELECT count(*) FROM ({STORED})").fetchall()[0][0]
+        total.add(_unrecorded(con, list(cleaned)))
     return Coverage(
         partitions=len(pairs),
-        discovered=len(expected),
-        stored=n_stored,
-        missing=tuple(missing[:EXAMPLES]),
-        n_missing=len(missing),
-        unexpected=tuple(unexpected[:EXAMPLES]),
-        n_unexpected=len(unexpected),
+        discovered=total.discovered,
+        stored=total.stored,
+        missing=tuple(sorted(total.missing)[:EXAMPLES]),
+        n_missing=total.n_missing,
+        unexpected=tuple(sorted(total.unexpected)[:EXAMPLES]),
+        n_unexpected=total.n_unexpected,
     )
 
 
-def _paths(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
-    ordered = f'SELECT path FROM ({sql}) AS d(cluster, "user", path) ORDER BY path'
-    return [path for (path,) in con.execute(ordered).fetchall()]
+@dataclass
+class _Tally:
+    """Counts summed over partitions, with each partition's first examples."""
+
+    discovered: int = 0
+    stored: int = 0
+    missing: list[str] = field(default_factory=list)
+    n_missing: int = 0
+    unexpected: list[str] = field(default_factory=list)
+    n_unexpected: int = 0
+
+    def add(self, other: _Tally) -> None:
+        self.discovered += other.discovered
+        self.stored += other.stored
+        self.missing += other.missing
+        self.n_missing += other.n_missing
+        self.unexpected += other.unexpected
+        self.n_unexpected += other.n_unexpected
+
+
+def _cleaned_pairs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    frame = quarantine_frame(QuarantineEntry(c, u, "", "", "", "") for c, u in pairs)
+    return list(zip(frame["cluster"], frame["user"], strict=True))
+
+
+def _discovered(runs_dir: Path, pairs: list[tuple[str, str]]) -> list[str]:
+    """The paths discovery recorded in `pairs`, as the swap stores them: cleaned a slice at
+    a time (the cleaning's frame for the largest partition at once would be ~100 MB)."""
+    cleaned: list[str] = []
+    for cluster, user in pairs:
+        paths = PartitionStore(runs_dir, cluster, user).discovered_paths()
+        for start in range(0, len(paths), CLEANING_SLICE):
+            entries = (
+                QuarantineEntry(cluster, user, path, "", "", "")
+                for path in paths[start : start + CLEANING_SLICE]
+            )
+            cleaned += quarantine_frame(entries)["path"].tolist()
+    return cleaned
+
+
+def _partition_coverage(
+    con: duckdb.DuckDBPyConnection, key: tuple[str, str], paths: list[str], *, count_stored: bool
+) -> _Tally:
+    """One partition's discovered `paths` against its stored rows and entries."""
+    stored = f'SELECT path FROM ({STORED}) AS s WHERE cluster = $cluster AND "user" = $user'
+    # Cast: an empty frame has no column types.
+    expected = "SELECT CAST(path AS VARCHAR) FROM coverage_expected"
+    params = {"cluster": key[0], "user": key[1]}
+    con.register("coverage_expected", pd.DataFrame({"path": pd.Series(paths, dtype=object)}))
+    try:
+        n_stored = (
+            con.execute(f"SELECT count(*) FROM ({stored})", params).fetchall()[0][0]
+            if count_stored
+            else 0
+        )
+        missing, n_missing = _examples(con, f"{expected} EXCEPT ALL {stored}", params)
+        unexpected, n_unexpected = _examples(con, f"{stored} EXCEPT ALL {expected}", params)
+    finally:
+        con.unregister("coverage_expected")
+    return _Tally(len(paths), n_stored, missing, n_missing, unexpected, n_unexpected)
+
+
+def _unrecorded(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]]) -> _Tally:
+    """Stored rows and entries of partitions no discovery recorded: all unexpected."""
+    con.register("coverage_scope", pd.DataFrame(keys, columns=["cluster", "user"], dtype=object))
+    try:
+        unexpected, n_unexpected = _examples(
+            con,
+            f"SELECT path FROM ({STORED}) AS s WHERE NOT EXISTS (SELECT 1 FROM coverage_scope"
+            ' AS p WHERE p.cluster = s.cluster AND p."user" = s."user")',
+            {},
+        )
+    finally:
+        con.unregister("coverage_scope")
+    return _Tally(unexpected=unexpected, n_unexpected=n_unexpected)
+
+
+def _examples(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, str]
+) -> tuple[list[str], int]:
+    """The first `EXAMPLES` paths of `sql` (in path order) and how many there are."""
+    rows = con.execute(
+        f"SELECT path, count(*) OVER () FROM ({sql}) AS d(path) ORDER BY path LIMIT {EXAMPLES}",
+        params,
+    ).fetchall()
+    return [path for path, _ in rows], rows[0][1] if rows else 0
 
 
 def duplicate_run_ids(con: duckdb.DuckDBPyConnection) -> list[tuple[str | None, int]]:
