@@ -30,7 +30,12 @@ from runcrawler_assets.defs.assets.analytics import AFTER_RUNS_UPDATE
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
 from runcrawler_assets.defs.resources import ConfigResource, SmtpResource, WebhookResource
 from runcrawler_assets.hints import evaluate_rules, hint_counts, load_rules
-from runcrawler_assets.warehouse.database import connect, write_table
+from runcrawler_assets.warehouse.database import (
+    ANALYTICS_MEMORY_LIMIT,
+    connect,
+    memory_limit,
+    write_table,
+)
 
 GROUP = "tell_people"
 
@@ -49,7 +54,7 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
     started = time.monotonic()
     config = settings.config
     rules = load_rules(config.rules_file)
-    with connect(config.duckdb_path) as con:
+    with connect(config.duckdb_path) as con, memory_limit(con, ANALYTICS_MEMORY_LIMIT):
         found = evaluate_rules(con, rules, RunFilter())
         counts = hint_counts(found, rules)
         write_table(con, "hints", found)
