@@ -13,7 +13,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.cases import FOLDER_SQL, PARENT_SQL
+from runcrawler_assets.analytics.cases import FOLDER_SQL, INTO_FOLDER_REGEX, PARENT_SQL
 from runcrawler_assets.analytics.core import NO_RUNS, Analysis, AnalysisResult, RunFilter, query
 
 RETRIED_STATUSES: tuple[str, ...] = ("failed", "killed", "truncated", "not_started")
@@ -34,7 +34,7 @@ def _create_campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> 
         CREATE OR REPLACE TEMP TABLE {_CAMPAIGNS} AS
         WITH r AS (
             SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours,
-                   regexp_extract_all(params::VARCHAR, '\\.\\./([^/"\\\\]+)/', 1) AS points_into,
+                   regexp_extract_all(params::VARCHAR, '{INTO_FOLDER_REGEX}', 1) AS points_into,
                    {PARENT_SQL} AS parent, {FOLDER_SQL} AS folder
             FROM {{runs}} WHERE created_at IS NOT NULL
         ),

@@ -21,3 +21,6 @@ MESH_CASE_SQL = (
     r"regexp_extract(params->>'mesh_file', '[^/\\]*$') || '|' || "
     rf"regexp_extract({PARENT_SQL}, '[^/]*$') END"
 )
+# A path into a sibling run's folder (`../run_006/SOLUT/last.h5`), in a parameter's value or
+# in the parameters' JSON text: group 1 is the folder's name. Read by fixes and campaigns.
+INTO_FOLDER_REGEX = r'\.\./([^/"\\]+)[/\\]'

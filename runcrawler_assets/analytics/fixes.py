@@ -17,7 +17,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.cases import MESH_CASE_SQL, PARENT_SQL
+from runcrawler_assets.analytics.cases import INTO_FOLDER_REGEX, MESH_CASE_SQL, PARENT_SQL
 from runcrawler_assets.analytics.core import (
     FAILED_STATUSES,
     NO_RUNS,
@@ -68,8 +68,6 @@ TYPICAL_COLUMNS = [
 ]
 
 
-# A path into a sibling run's folder, `../run_006/...`: the folder's name.
-_INTO_FOLDER = r"\.\./([^/\\]+)[/\\]"
 _PAIRS_SQL = f"""
     WITH r AS (
         SELECT run_id, run_path, "user", solver, status, created_at, error_category,
@@ -121,9 +119,9 @@ _PAIRS_SQL = f"""
                    || coalesce(nullif(a[k], ''), '(unset)')), '; ') AS changes,
                -- every change a path into another run's folder the failed run did not name
                list_bool_and(list_transform(keys, lambda k:
-                   regexp_extract(coalesce(a[k], ''), '{_INTO_FOLDER}', 1) <> ''
+                   regexp_extract(coalesce(a[k], ''), '{INTO_FOLDER_REGEX}', 1) <> ''
                    AND NOT contains(before_text, '../'
-                       || regexp_extract(coalesce(a[k], ''), '{_INTO_FOLDER}', 1) || '/')))
+                       || regexp_extract(coalesce(a[k], ''), '{INTO_FOLDER_REGEX}', 1) || '/')))
                    AS only_continues
         FROM diffs
     )
