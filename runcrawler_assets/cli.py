@@ -269,6 +269,12 @@ def demo_archive(
     show_default=True,
     help="Also rebuild the analytics tables, charts and report.",
 )
+@click.option(
+    "--full-scan",
+    is_flag=True,
+    help="Stat every file of every run to find changes, not only folders (finds a "
+    "finished run's file rewritten in place; slower on a big archive).",
+)
 @PROGRESS_OPTION
 def crawl(
     archive: str,
@@ -277,6 +283,7 @@ def crawl(
     workers: str,
     accounting: str,
     analytics: bool,
+    full_scan: bool,
     progress_every: float,
 ) -> None:
     """Crawl the archive into the data folder, through Dagster.
@@ -285,6 +292,11 @@ def crawl(
     asset chain in one run, recorded in the Dagster instance of $DAGSTER_HOME
     (default: DATA/dagster_home), so the UI shows it. Only new and changed runs
     are parsed: running it twice in a row parses nothing the second time.
+
+    Changes are found as the archive sensor finds them: a finished run (no file
+    newer than 2 days) whose folders did not change costs one stat, so a file
+    rewritten in place in it is seen only with --full-scan (or by the nightly
+    reconciliation).
     """
     config = _config(
         {
@@ -325,7 +337,7 @@ def crawl(
         try:
             with dagster_instance(config) as instance:
                 summary = crawl_archive(
-                    config, assets, instance, StderrProgress(), config.parse_workers
+                    config, assets, instance, StderrProgress(), config.parse_workers, full_scan
                 )
         finally:  # a step that failed midway: its display ends with where it stopped
             for bar in bars.values():

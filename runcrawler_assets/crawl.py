@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, islice
+from pathlib import Path
 
 import duckdb
 
@@ -38,6 +39,7 @@ from runcrawler_assets.archive.discovery import (
     Problem,
     discover_partition,
 )
+from runcrawler_assets.archive.rescan import scan_partition
 from runcrawler_assets.archive.runstore import (
     INDEX_FILE,
     IndexEntry,
@@ -390,11 +392,26 @@ def swap_changed_partitions(
 
 @dataclass(frozen=True)
 class ArchiveCheck:
-    """What a look at the archive (the discovery walk, no file opened) says is left to do."""
+    """What a look at the archive (names and `stat`, no file opened) says is left to do."""
 
-    runs: int  # run directories found
-    problems: int  # folders that will be quarantine entries
+    runs: int  # run directories found in the partitions not stale
+    problems: int  # folders that will be quarantine entries, in the partitions not stale
     stale: list[tuple[str, str]]  # partitions to refresh: new, changed or not yet in DuckDB
+
+    def found(self, runs_dir: Path) -> tuple[int, int]:
+        """Runs and problems found in the whole archive, once the stale partitions were
+        refreshed (their discovery, recorded then, counts them)."""
+        counts = [PartitionStore(runs_dir, c, u).recorded_counts() for c, u in self.stale]
+        return self.runs + sum(r for r, _ in counts), self.problems + sum(p for _, p in counts)
+
+
+def _walked(
+    settings: Config, store: PartitionStore, cluster: str, user: str
+) -> tuple[bool, int, int]:
+    """The partition walked as `run_files` does: whether its store holds exactly that, and
+    how many runs and problems were found."""
+    discovery = discover_partition(settings, cluster, user)
+    return store.is_settled(discovery), len(discovery.runs), len(discovery.problems)
 
 
 def check_archive(
@@ -402,25 +419,40 @@ def check_archive(
     partitions: Iterable[tuple[str, str]],
     swapped: dict[tuple[str, str], str],
     accounting: dict[str, str],
+    full_scan: bool = False,
 ) -> ArchiveCheck:
-    """Walk `partitions` as `run_files` does and list those with anything to do: runs added,
-    changed or removed since the JSON store last recorded them, or a store not yet swapped
-    into DuckDB as it is (`swapped`: `database.swapped_versions`; `accounting`: the
-    clusters' accounting digests, `accounting.load.accounting_versions`). A partition missing from
-    the archive whose store folder exists is checked too (its rows must go)."""
+    """List the partitions among `partitions` with anything to do: runs added, changed or
+    removed since the JSON store last indexed them, or a store not yet swapped into DuckDB as
+    it is (`swapped`: `database.swapped_versions`; `accounting`: the clusters' accounting
+    digests, `accounting.load.accounting_versions`). A partition missing from the archive
+    whose store folder exists is checked too (its rows must go).
+
+    The archive is scanned as the sensor does (`archive.rescan`: one `stat` per finished run
+    whose folder did not change, so a finished run's file rewritten in place without any
+    folder changing is not seen). Where a folder changed but every run kept its fingerprint
+    (a file added beside the runs), and everywhere with `full_scan`, the partition is walked
+    as `run_files` does (every file stated) and compared with what its store recorded."""
     runs = problems = 0
     stale = []
     for cluster, user in partitions:
         store = PartitionStore(settings.runs_dir, cluster, user)
-        discovery = discover_partition(settings, cluster, user)
-        runs, problems = runs + len(discovery.runs), problems + len(discovery.problems)
-        settled = (
-            store.is_settled(discovery)
-            and swapped.get(partition_key_text(cluster, user))
-            == partition_version(settings, cluster, user, accounting.get(cluster, ""))
-        ) or not (discovery.found or store.folder.exists())
-        if not settled:
+        if full_scan:
+            settled, found, found_problems = _walked(settings, store, cluster, user)
+        else:
+            state, changed = scan_partition(settings, cluster, user)
+            indexed = {path: entry.fingerprint for path, entry in store.read_index().items()}
+            settled = indexed == {path: run[0] for path, run in state.runs.items()}
+            if settled and changed:
+                settled, found, found_problems = _walked(settings, store, cluster, user)
+            else:
+                found, found_problems = len(state.runs), store.recorded_counts()[1]
+        settled = settled and swapped.get(partition_key_text(cluster, user)) == partition_version(
+            settings, cluster, user, accounting.get(cluster, "")
+        )
+        if not (settled or not (found or found_problems or store.folder.exists())):
             stale.append((cluster, user))
+        else:
+            runs, problems = runs + found, problems + found_problems
     return ArchiveCheck(runs, problems, stale)
 
 

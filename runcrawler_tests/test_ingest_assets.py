@@ -4,6 +4,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -11,6 +12,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, MetadataValue
 
 from runcrawler_assets.analytics import ANALYSES
+from runcrawler_assets.archive.rescan import SETTLE_NS
 from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.partitions import partition_key, register_partitions
@@ -154,6 +156,41 @@ def test_an_idle_crawl_launches_no_run_swaps_nothing_and_computes_nothing(archiv
     assert idle.describe_skipped().startswith("skipped: runs unchanged")
     assert len(instance.get_runs()) == runs_before
     assert idle.rows == cold.rows and idle.discovered == cold.discovered
+
+
+def test_a_folder_added_beside_the_runs_launches_no_run(archive):
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    cold = crawl(settings, INGEST_ASSETS, instance)
+    (_run_dirs(settings.archive_root)[0].parent / "notes").mkdir()
+    runs_before = len(instance.get_runs())
+    again = crawl(settings, INGEST_ASSETS, instance)
+    assert again.success and (again.parsed, again.partitions_swapped) == (0, 0)
+    assert len(instance.get_runs()) == runs_before and again.discovered == cold.discovered
+
+
+def test_a_finished_runs_log_rewritten_in_place_is_found_by_a_full_scan(archive):
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    run = _run_dirs(settings.archive_root)[0]
+    finished = time.time_ns() - 10 * 86_400 * 1_000_000_000  # no file within 2 days
+    for path in run.rglob("*"):
+        os.utime(path, ns=(finished, finished))
+    time.sleep(SETTLE_NS / 1e9)  # folders changed within it are listed again by the next scan
+    crawl(settings, INGEST_ASSETS, instance)
+    log = max((p for p in run.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    folders = {f: f.stat() for f in (run, *run.rglob("*")) if f.is_dir()}
+    times = log.stat()
+    with log.open("r+b") as handle:  # in place: no entry added to any folder
+        handle.seek(0)
+        handle.write(b"#" + handle.read(1))
+    os.utime(log, ns=(times.st_atime_ns, times.st_mtime_ns + 1_000_000_000))
+    assert all(f.stat().st_mtime_ns == info.st_mtime_ns for f, info in folders.items())
+    # The default scan trusts the folders of a finished run, as the sensor does ...
+    assert crawl(settings, INGEST_ASSETS, instance).parsed == 0
+    # ... a full scan states every file.
+    full = crawl(settings, INGEST_ASSETS, instance, full_scan=True)
+    assert full.success and (full.parsed, full.partitions_swapped) == (1, 1)
 
 
 def test_new_runs_swap_only_their_partition_and_the_analyses_run_once(archive):

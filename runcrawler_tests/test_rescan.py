@@ -153,7 +153,7 @@ def test_a_folder_changed_just_before_the_scan_is_listed_again(settings):
 
 
 def test_a_state_file_rewritten_by_another_process_is_read_again(settings):
-    path = state_file(settings, "the partition")
+    path = state_file(settings, CLUSTER, USER)
     first = scan(settings, PartitionState())
     save_state(path, first)
     assert load_state(path) == first
@@ -175,7 +175,7 @@ save_state(path, rescan_partition(settings, {CLUSTER!r}, {USER!r}, load_state(pa
 @pytest.mark.parametrize("damage", ["truncated", "bit flipped", "empty", "not a state"])
 def test_a_corrupt_state_file_means_one_full_scan_with_the_right_answer(settings, damage):
     first = scan(settings, PartitionState())
-    path = state_file(settings, "the partition")
+    path = state_file(settings, CLUSTER, USER)
     save_state(path, first)
     saved = path.read_bytes()
     at = saved.index(first.digest.encode())  # a flipped bit there still reads as a state

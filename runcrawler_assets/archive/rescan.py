@@ -19,8 +19,10 @@ the mtime back), so a folder that kept its (mtime, ctime, inode) kept its listin
 The per-partition memory (`PartitionState`) is plain tuples, saved with `marshal` (a
 million runs load in under a second, JSON took 2.5 s; never pickle) in the data folder,
 one file per partition, rewritten only when the partition changed, read at each tick
-(one partition in memory at a time). A lost, corrupt (checksum) or foreign file, or
-another set of parsers, means one full scan, never a wrong answer.
+(one partition in memory at a time). `runcrawler crawl` reads and keeps the same files
+to find what changed (`crawl.check_archive`), so an idle crawl costs what a tick does.
+A lost, corrupt (checksum) or foreign file, or another set of parsers, means one full
+scan, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -205,10 +207,22 @@ def rescan_partition(
     return PartitionState(names, digest_of(runs), runs, folders)
 
 
-def state_file(settings: Config, key: str) -> Path:
-    """Where the sensor keeps a partition's state (a hash of its key: any name is a file name)."""
-    name = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return settings.data_dir / "sensor_state" / f"{name}.state"
+def state_file(settings: Config, cluster: str, user: str) -> Path:
+    """Where a partition's state is kept (a hash of its names: any name is a file name)."""
+    key = f"{cluster}\0{user}".encode("utf-8", "surrogateescape")
+    return settings.data_dir / "sensor_state" / f"{hashlib.sha1(key).hexdigest()[:20]}.state"
+
+
+def scan_partition(settings: Config, cluster: str, user: str) -> tuple[PartitionState, bool]:
+    """The partition's state now, and whether anything in it changed since the last scan
+    (by the sensor or by `runcrawler crawl`: both keep the same files); a changed state is
+    saved for the next one."""
+    path = state_file(settings, cluster, user)
+    previous = load_state(path)
+    state = rescan_partition(settings, cluster, user, previous)
+    if state is not previous:
+        save_state(path, state)
+    return state, state is not previous
 
 
 def load_state(path: Path) -> PartitionState:

@@ -192,6 +192,14 @@ class PartitionStore:
             self.cluster, self.user, tuple(raw["runs"]), tuple(raw["problems"])
         )
 
+    def recorded_counts(self) -> tuple[int, int]:
+        """How many runs and problems discovery last recorded (none of them made an object)."""
+        path = self.folder / DISCOVERY_FILE
+        if not path.is_file():
+            return 0, 0
+        raw = json.loads(_read(path))
+        return len(raw["runs"]), len(raw["problems"])
+
     def discovered_paths(self) -> list[str]:
         """The paths of the runs and problems discovery recorded, and nothing else of them."""
         path = self.folder / DISCOVERY_FILE

@@ -8,10 +8,10 @@ range). The asset checks of the materialized assets run in the same run, as
 they do in the sensor's: a blocking check that fails keeps the analytics from
 running and fails the run.
 
-Nothing changed, nothing done (issue 16). A discovery walk (names and `stat`
-only, as the sensor's) first finds the partitions with anything to do: runs
-added, changed or removed, or a JSON store not yet swapped into DuckDB as it
-is. With none, and every analysis computed from `runs` as it is, no run is
+Nothing changed, nothing done (issue 16). A scan of the archive (names and
+`stat` only, with the sensor's per-run state) first finds the partitions with
+anything to do: runs added, changed or removed, or a JSON store not yet
+swapped into DuckDB as it is. With none, and every analysis computed from `runs` as it is, no run is
 launched: the summary says "skipped: runs unchanged". Otherwise the run
 covers the key range of those partitions; in it `runs` materializes only
 when a partition's rows were swapped, and each analysis only when `runs`
@@ -246,13 +246,15 @@ def crawl(
     instance: DagsterInstance,
     progress: CrawlProgress | None = None,
     parse_workers: int = 2,
+    full_scan: bool = False,
 ) -> CrawlSummary:
     """Register the archive's partitions and materialize `assets` (and their checks) where
     something changed.
 
-    A discovery walk first (names and `stat` only) finds the partitions with anything
-    to do; the run covers just their key range. With none, and the analytics current,
-    no run is launched at all: the summary says what was skipped.
+    A scan first (names and `stat` only, as the sensor's; every file stated with
+    `full_scan`) finds the partitions with anything to do; the run covers just their key
+    range. With none, and the analytics current, no run is launched at all: the summary
+    says what was skipped.
     """
     started = time.monotonic()
     release_dead_claims(instance)
@@ -266,7 +268,7 @@ def crawl(
     names = {key: names_of(key) for key in keys}
     resources = _resources(settings, parse_workers, progress)
     success = _load_changed_accounting(settings, instance, resources)
-    check = check_archive(settings, names.values(), *_swapped(settings))
+    check = check_archive(settings, names.values(), *_swapped(settings), full_scan)
     stale = {key for key, pair in names.items() if pair in set(check.stale)}
     materialized: set[str] = set()
     parsed: dict[str, Any] = {}
@@ -301,11 +303,12 @@ def crawl(
     rows, quarantined = _table_counts(settings)
     n_parsed = int(parsed.get("parsed", 0))
     analyses = {a.name for a in ANALYSES}
+    found, problems = check.found(settings.runs_dir)
     return CrawlSummary(
         partitions=len(keys),
-        discovered=check.runs + check.problems,
+        discovered=found + problems,
         parsed=n_parsed,
-        unchanged=check.runs - int(parsed.get("new", 0)) - int(parsed.get("changed", 0)),
+        unchanged=found - int(parsed.get("new", 0)) - int(parsed.get("changed", 0)),
         removed=int(parsed.get("removed", 0)),
         quarantined=quarantined,
         rows=rows,

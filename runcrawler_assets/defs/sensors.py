@@ -31,7 +31,7 @@ from dagster import (
 )
 
 from runcrawler_assets.archive.discovery import DiscoveredRun, list_partitions, partition_digest
-from runcrawler_assets.archive.rescan import load_state, rescan_partition, save_state, state_file
+from runcrawler_assets.archive.rescan import scan_partition
 from runcrawler_assets.archive.runstore import PartitionStore
 from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
@@ -61,13 +61,8 @@ def scan_digests(settings: ConfigResource) -> dict[str, str]:
     config = settings.config
     digests = {}
     for cluster, user in list_partitions(config):
-        key = str(partition_key(cluster, user))
-        path = state_file(config, key)
-        previous = load_state(path)
-        state = rescan_partition(config, cluster, user, previous)
-        if state is not previous:  # a run or a folder changed (even if not the digest)
-            save_state(path, state)
-        digests[key] = state.digest[:16]
+        state, _ = scan_partition(config, cluster, user)
+        digests[str(partition_key(cluster, user))] = state.digest[:16]
     return digests
 
 
