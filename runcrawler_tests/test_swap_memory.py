@@ -33,6 +33,7 @@ from runcrawler_assets.defs.assets.ingest import RowTally
 from runcrawler_assets.records import RunRecord, run_id_for
 from runcrawler_assets.warehouse import database, health
 from runcrawler_assets.warehouse.database import (
+    SWAP_MEMORY_LIMIT,
     WRITER_MEMORY_LIMIT,
     PartitionRows,
     connect,
@@ -75,6 +76,32 @@ def test_a_writing_connection_caps_duckdbs_memory(tmp_path: Path):
         expected = memory_limit(reference)
     with connect(tmp_path / "w.duckdb") as con:
         assert memory_limit(con) == expected
+
+
+def test_a_swap_runs_under_its_own_lower_cap_and_gives_the_writers_back(tmp_path: Path):
+    seen: list[str] = []
+
+    def records() -> Iterator[RunRecord]:
+        with connect(tmp_path / "other.duckdb") as other:  # the cap is the swap's connection's
+            seen.append(memory_limit(other))
+        seen.append(memory_limit(con))
+        yield record("r0")
+
+    with duckdb.connect() as reference:
+        expected = []
+        for limit in (WRITER_MEMORY_LIMIT, SWAP_MEMORY_LIMIT, WRITER_MEMORY_LIMIT):
+            reference.execute(f"SET memory_limit = '{limit}'")
+            expected.append(memory_limit(reference))
+    with connect(tmp_path / "w.duckdb") as con:
+        replace_partitions(con, [PartitionRows("k", "u", records(), [])])
+        seen.append(memory_limit(con))
+
+    def mib(setting: str) -> float:  # DuckDB shows a limit rounded: set back, it may lose 0.1
+        number, unit = setting.split()
+        return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
+
+    assert [mib(s) for s in seen] == pytest.approx([mib(e) for e in expected], abs=0.2)
+    assert mib(expected[1]) < mib(expected[0]) / 1.5
 
 
 def test_a_swap_reads_its_records_a_chunk_at_a_time(tmp_path: Path, monkeypatch):
