@@ -36,6 +36,7 @@ from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.archive.discovery import discover_partition, list_partitions
 from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.tell import hints
 from runcrawler_assets.defs.resources import ConfigResource
 from runcrawler_assets.defs.runner import QUIET_LOGS, refresh_partition
 from runcrawler_assets.defs.sensors import archive_sensor
@@ -79,8 +80,8 @@ def bench_incremental(n_runs: int, workspace: Workspace | None = None, added: in
             parsed += _parsed_counts(outcome)
         refresh = time.perf_counter() - started
         started = time.perf_counter()
-        analytics = materialize(
-            [*ANALYSIS_ASSETS, report],
+        analytics = materialize(  # what `runcrawler_automation` refreshes after `runs`
+            [*ANALYSIS_ASSETS, report, hints],
             instance=instance,
             resources={"settings": resource},
             run_config=QUIET_LOGS,

@@ -26,11 +26,10 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.accounting.sacct import DumpProblem, Job, read_dump
-from runcrawler_assets.warehouse.accounting_join import has_table
+from runcrawler_assets.warehouse.accounting_join import JOBS_TABLE, has_table
 
 FILES_TABLE = "accounting_files"
 ROWS_TABLE = "accounting_job_rows"
-JOBS_TABLE = "accounting_jobs"
 PROBLEMS_TABLE = "accounting_problems"
 DUMP_PATTERN = "*.txt"
 BATCH_ROWS = 20_000

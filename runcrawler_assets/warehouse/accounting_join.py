@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import duckdb
 
-JOBS_TABLE = "accounting_jobs"  # accounting.load.JOBS_TABLE: the warehouse reads what it wrote
+JOBS_TABLE = "accounting_jobs"  # written by accounting.load, read by the swap's join
 # The scheduler's verdict on a run the files could not judge: status, error category.
 SCHEDULER_VERDICTS: dict[str, tuple[str, str]] = {
     "TIMEOUT": ("killed", "time_limit"),
