@@ -3,9 +3,10 @@
 The rows are a crawled demo warehouse replicated (new run ids, users spread
 over more names, dates shifted) up to N, so the distributions stay realistic.
 Each analysis is computed, stored and read back, and its charts drawn from the
-stored tables and written, as its asset does; compared with the same rebuild
-on the source warehouse. Then the report is assembled from what was stored,
-as the `report` asset does after a refresh.
+stored tables and written with their manifest, as its asset does; compared
+with the same rebuild on the source warehouse. Then the report is assembled
+from what was stored, reading those charts back, as the `report` asset does
+after a refresh.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.common import Workspace, load_average, temporary_workspace
-from runcrawler_assets.analytics import ANALYSES, RunFilter, refresh
-from runcrawler_assets.reporting.assemble import assemble_report
+from runcrawler_assets.analytics import ANALYSES, RunFilter
+from runcrawler_assets.analytics.store import refresh_stored
+from runcrawler_assets.reporting.assemble import assemble_report, write_chart_manifest
 from runcrawler_assets.reporting.figures import draw_charts, write_charts
 from runcrawler_assets.warehouse.database import connect
 
@@ -49,17 +51,22 @@ def replicate_runs(source: Path, target: Path, n_rows: int) -> int:
 
 
 def rebuild(database: Path, charts: Path) -> dict[str, float]:
-    """Seconds per analysis (compute, store, draw and write its charts), then the report's."""
+    """Seconds per analysis (compute, store, draw and write its charts with their manifest),
+    then the report's (which reads those charts back)."""
     seconds = {}
     with connect(database) as con:
         for analysis in ANALYSES:
             started = time.perf_counter()
-            write_charts(charts, draw_charts(analysis.name, refresh(con, analysis).tables))
+            stored = refresh_stored(con, analysis)
+            drawn = draw_charts(analysis.name, stored.result.tables)
+            write_charts(charts, drawn)
+            write_chart_manifest(charts, analysis.name, stored, list(drawn))
             seconds[analysis.name] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     with connect(database, read_only=True) as con:
-        page = assemble_report(con, RunFilter(), datetime.now())
+        page = assemble_report(con, RunFilter(), datetime.now(), charts_dir=charts)
     assert page.from_store, "the report should read the stored analytics"
+    assert page.charts_reused == len(ANALYSES), "the report should read the charts back"
     seconds["report"] = round(time.perf_counter() - started, 3)
     return seconds
 

@@ -14,24 +14,37 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.cases import FOLDER_SQL, INTO_FOLDER_REGEX, PARENT_SQL
-from runcrawler_assets.analytics.core import NO_RUNS, Analysis, AnalysisResult, RunFilter, query
+from runcrawler_assets.analytics.core import (
+    NO_RUNS,
+    Analysis,
+    AnalysisResult,
+    RunFilter,
+    StagedTable,
+    query,
+    temporary_name,
+)
 
 RETRIED_STATUSES: tuple[str, ...] = ("failed", "killed", "truncated", "not_started")
 ATTEMPT_BINS: tuple[str, ...] = ("1", "2", "3", "4", "5+")
 SUCCEEDED, GAVE_UP, ONGOING = "succeeded", "never succeeded", "still running"
 
 
-_CAMPAIGNS = "rc_campaigns"  # every campaign, computed once per analysis (temporary)
+# A campaign's outcome from its last run's status (`{status}`: an SQL expression).
+_OUTCOME_SQL = (
+    f"CASE WHEN {{status}} = 'success' THEN '{SUCCEEDED}' "
+    f"WHEN {{status}} = 'running' THEN '{ONGOING}' ELSE '{GAVE_UP}' END"
+)
 
 
-def _create_campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> None:
-    """Every campaign into a temporary table: its runs (paths in order), restarts, CPU
-    hours, outcome and span. A run's parameters are read once, for the folders they point
-    into (`../run_006/...`), not carried through the ordering."""
+def _stage_campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> str:
+    """Every campaign into a temporary table, its name: its runs (paths in order), restarts,
+    CPU hours, outcome and span. A run's parameters are read once, for the folders they
+    point into (`../run_006/...`), not carried through the ordering."""
+    name = temporary_name("campaigns")
     query(
         con,
         f"""
-        CREATE OR REPLACE TEMP TABLE {_CAMPAIGNS} AS
+        CREATE TEMP TABLE {name} AS
         WITH r AS (
             SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours,
                    regexp_extract_all(params::VARCHAR, '{INTO_FOLDER_REGEX}', 1) AS points_into,
@@ -48,90 +61,113 @@ def _create_campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> 
             FROM ordered
         ),
         numbered AS (
-            SELECT *, sum(starts::INTEGER) OVER (
-                PARTITION BY "user", parent ORDER BY created_at, run_path
-                ROWS UNBOUNDED PRECEDING) AS k
-            FROM marked
+            SELECT *, sum(starts::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING) AS k,
+                   starts AND coalesce(lead(starts) OVER w, true) AS alone
+            FROM marked WINDOW w AS (PARTITION BY "user", parent ORDER BY created_at, run_path)
         )
+        -- most campaigns are one run: only the others are grouped (and their paths listed
+        -- in order, the dearest aggregate)
         SELECT arg_min(run_path, created_at) AS campaign_id, "user", any_value(solver) AS solver,
                parent AS case_folder, count(*) AS runs, count(*) FILTER (WHERE restart) AS restarts,
                round(sum(coalesce(cpu_hours, 0)), 2) AS cpu_hours,
                arg_max(status, created_at) AS last_status,
-               CASE WHEN arg_max(status, created_at) = 'success' THEN '{SUCCEEDED}'
-                    WHEN arg_max(status, created_at) = 'running' THEN '{ONGOING}'
-                    ELSE '{GAVE_UP}' END AS outcome,
+               {_OUTCOME_SQL.format(status="arg_max(status, created_at)")} AS outcome,
                min(created_at) AS started_at, max(coalesce(ended_at, created_at)) AS ended_at,
                round(epoch(max(coalesce(ended_at, created_at)) - min(created_at)) / 86400, 2)
                    AS days,
                list(run_path ORDER BY created_at, run_path) AS run_paths
-        FROM numbered GROUP BY "user", parent, k
+        FROM numbered WHERE NOT alone GROUP BY "user", parent, k
+        UNION ALL
+        SELECT run_path, "user", solver, parent, 1, 0, round(coalesce(cpu_hours, 0), 2), status,
+               {_OUTCOME_SQL.format(status="status")}, created_at, coalesce(ended_at, created_at),
+               round(epoch(coalesce(ended_at, created_at) - created_at) / 86400, 2), [run_path]
+        FROM numbered WHERE alone
         """,
         run_filter,
         retried=list(RETRIED_STATUSES),
     )
+    return name
 
 
-def campaigns(
-    con: duckdb.DuckDBPyConnection, run_filter: RunFilter
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The campaigns of more than one run (a table a manager reads: the rest are single
-    successes or single failures), and every campaign counted by runs (`ATTEMPT_BINS`) and
-    outcome, with their CPU hours."""
-    _create_campaigns(con, run_filter)
-    try:
-        table = con.execute(
-            f"SELECT * FROM {_CAMPAIGNS} WHERE runs > 1 "
-            "ORDER BY runs DESC, cpu_hours DESC, campaign_id"
-        ).df()
-        last = len(ATTEMPT_BINS)
-        attempts = con.execute(
-            f"""
-            SELECT CASE WHEN runs >= {last} THEN '{ATTEMPT_BINS[-1]}' ELSE runs::VARCHAR END
-                       AS attempts,
-                   outcome, count(*) AS campaigns, round(sum(cpu_hours), 1) AS cpu_hours
-            FROM {_CAMPAIGNS} GROUP BY ALL ORDER BY attempts, outcome
-            """
-        ).df()
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {_CAMPAIGNS}")
-    return table, attempts
+def _attempts(con: duckdb.DuckDBPyConnection, campaigns: str) -> pd.DataFrame:
+    """Every campaign counted by runs (`ATTEMPT_BINS`) and outcome, with their CPU hours."""
+    last = len(ATTEMPT_BINS)
+    return con.execute(
+        f"""
+        SELECT CASE WHEN runs >= {last} THEN '{ATTEMPT_BINS[-1]}' ELSE runs::VARCHAR END
+                   AS attempts,
+               outcome, count(*) AS campaigns, round(sum(cpu_hours), 1) AS cpu_hours
+        FROM temp.{campaigns} GROUP BY ALL ORDER BY attempts, outcome
+        """
+    ).df()
 
 
-def _findings(table: pd.DataFrame, attempts: pd.DataFrame) -> list[str]:
+def _several(con: duckdb.DuckDBPyConnection, campaigns: str) -> dict[str, float]:
+    """What the findings say of the campaigns of several runs (the table's)."""
+    [(mean_runs, gave_up, chains, restarts, longest)] = con.execute(
+        f"""
+        SELECT avg(runs) FILTER (WHERE outcome <> '{ONGOING}'),
+               avg((outcome = '{GAVE_UP}')::INTEGER) FILTER (WHERE outcome <> '{ONGOING}'),
+               count(*) FILTER (WHERE restarts > 0), sum(restarts) FILTER (WHERE restarts > 0),
+               max(days) FILTER (WHERE restarts > 0)
+        FROM temp.{campaigns} WHERE runs > 1
+        """
+    ).fetchall()
+    return {
+        "mean_runs": mean_runs or 0,
+        "gave_up_share": gave_up or 0,
+        "chains": chains,
+        "restarts": restarts or 0,
+        "longest_days": longest or 0,
+    }
+
+
+def _findings(several: dict[str, float], attempts: pd.DataFrame) -> list[str]:
     if attempts.empty:
         return [NO_RUNS]
     done = attempts[attempts["outcome"] != ONGOING]
     single = done.loc[done["attempts"] == "1", "campaigns"].sum()
     finished = done["campaigns"].sum()
     never = done[done["outcome"] == GAVE_UP]
-    several = table[table["outcome"] != ONGOING]
     findings = [
         f"{int(attempts['campaigns'].sum())} campaigns (a case's runs until it succeeded or was "
         f"left): {100 * single / max(finished, 1):.0f} % took a single run; those that took "
-        f"more needed {several['runs'].mean() if len(several) else 0:.1f} runs on average."
+        f"more needed {several['mean_runs']:.1f} runs on average."
     ]
     if finished:
         findings.append(
             f"{100 * never['campaigns'].sum() / finished:.0f} % of finished campaigns never "
             f"succeeded ({never['cpu_hours'].sum():,.0f} CPU hours); "
-            f"{100 * (several['outcome'] == GAVE_UP).mean() if len(several) else 0:.0f} % of "
-            "those with several runs."
+            f"{100 * several['gave_up_share']:.0f} % of those with several runs."
         )
-    chains = table[table["restarts"] > 0]
-    if len(chains):
+    if several["chains"]:
         findings.append(
-            f"{len(chains)} campaigns restarted from a previous run's solution "
-            f"({int(chains['restarts'].sum())} restarts); the longest took "
-            f"{chains['days'].max():.0f} days from first to last run."
+            f"{several['chains']} campaigns restarted from a previous run's solution "
+            f"({int(several['restarts'])} restarts); the longest took "
+            f"{several['longest_days']:.0f} days from first to last run."
         )
     return findings
 
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    table, attempts = campaigns(con, run_filter)
+    """The campaigns of more than one run (a table a manager reads: the rest are single
+    successes or single failures), left in DuckDB (`StagedTable`), and every campaign
+    counted by runs and outcome."""
+    campaigns = _stage_campaigns(con, run_filter)
+    table = StagedTable(
+        con,
+        f"SELECT * FROM temp.{campaigns} WHERE runs > 1 "
+        "ORDER BY runs DESC, cpu_hours DESC, campaign_id",
+        (campaigns,),
+    )
+    try:
+        attempts = _attempts(con, campaigns)
+        findings = _findings(_several(con, campaigns), attempts)
+    except BaseException:
+        table.drop()
+        raise
     return AnalysisResult(
-        tables={"campaigns": table, "campaign_attempts": attempts},
-        findings=_findings(table, attempts),
+        tables={"campaigns": table, "campaign_attempts": attempts}, findings=findings
     )
 
 

@@ -1,6 +1,7 @@
 """What every analysis shares: the manager's filter, the result shape, and filtered queries.
 
-An analysis reads only the `runs` table and returns plain DataFrames and
+An analysis reads only the `runs` table and returns plain DataFrames (or, for
+a table too big to cross pandas, a `StagedTable` the store copies in SQL) and
 sentences, never pictures: the charts are drawn from its tables afterwards
 (`reporting.figures`), so that the tables and the findings can be stored once
 and everything shown (the Dagster UI, the report, the notebook) is drawn from
@@ -10,6 +11,7 @@ them. Filters reach SQL as bound parameters only: a user named
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -120,12 +122,42 @@ def with_share(frame: pd.DataFrame, within: str | None = None) -> pd.DataFrame:
     return frame
 
 
+def temporary_name(what: str) -> str:
+    """A temporary table's name no other result on the connection uses (a staged table lives
+    until stored, maybe past the next analysis)."""
+    return f"rc_{what}_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """A result table still in DuckDB: `select`, a query over the temporary tables
+    `temporary` on `con`, the connection the analysis computed on.
+
+    A million runs give hundreds of thousands of fixes and campaigns (issue 16): read into
+    pandas only to be written back, they cost more than computing them. The store runs
+    `select` into the stored table in SQL when it writes to `con` (else it reads it into
+    pandas), then drops the temporary tables; a result never stored keeps them until `con`
+    closes.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    select: str
+    temporary: tuple[str, ...]
+
+    def df(self) -> pd.DataFrame:
+        return self.con.execute(self.select).df()
+
+    def drop(self) -> None:
+        for name in self.temporary:
+            self.con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
 @dataclass(frozen=True)
 class AnalysisResult:
     """What an analysis produced: tables by name, in the order its `Analysis` declares, and
-    findings, sentences a manager reads."""
+    findings, sentences a manager reads. A stored result's tables are all DataFrames."""
 
-    tables: dict[str, pd.DataFrame]
+    tables: dict[str, pd.DataFrame | StagedTable]
     findings: list[str] = field(default_factory=list)
 
 

@@ -24,7 +24,9 @@ from runcrawler_assets.analytics.core import (
     Analysis,
     AnalysisResult,
     RunFilter,
+    StagedTable,
     query,
+    temporary_name,
 )
 from runcrawler_assets.analytics.signatures import signature_table
 
@@ -33,6 +35,7 @@ MAX_TARGETED_CHANGES = 3
 MIN_TIMES_TYPICAL = 2  # a fix seen once is an anecdote, not a typical fix
 TOP_VALUES = 3
 FIX, RERUN, RESTART = "fix", "rerun", "restart"
+KIND_COLUMNS = {FIX: "fixed_runs", RERUN: "reruns", RESTART: "restarts"}
 FIX_COLUMNS = [
     "failed_run_path",
     "fixing_run_path",
@@ -71,7 +74,8 @@ TYPICAL_COLUMNS = [
 _PAIRS_SQL = f"""
     WITH r AS (
         SELECT run_id, run_path, "user", solver, status, created_at, error_category,
-               signature_id, {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case
+               signature_id, {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case,
+               md5_number(params::VARCHAR) AS params_key
         FROM {{runs}} WHERE created_at IS NOT NULL
     ),
     failed AS (SELECT * FROM r WHERE status IN $failed),
@@ -92,17 +96,24 @@ _PAIRS_SQL = f"""
         SELECT f.run_id AS failed_id, s.run_id AS fixing_id, f.run_path AS failed_run_path,
                s.run_path AS fixing_run_path, f."user", f.solver, f.error_category,
                f.signature_id, f.created_at,
-               round(epoch(s.created_at - f.created_at) / 86400, 2) AS days_later
+               round(epoch(s.created_at - f.created_at) / 86400, 2) AS days_later,
+               f.params_key AS before_key, s.params_key AS after_key
         FROM next_success n JOIN failed f USING (run_id) JOIN success s ON s.run_id = n.fixing_id
         WHERE s.created_at - f.created_at <= to_days($max_days)
     ),
-    -- the parameters joined last, to the pairs only (joins above carry ids, not texts), as
-    -- maps; each pair's changed keywords found by lookups in its own row, none per keyword
+    -- what changed depends on the two parameter sets alone (known by their digests), and a
+    -- user's runs share few: each distinct couple is compared once, its texts joined last
+    -- (joins above carry ids, not texts), as maps, by lookups in its own row (none per key)
+    couples AS (
+        SELECT before_key, after_key, any_value(failed_id) AS failed_id,
+               any_value(fixing_id) AS fixing_id
+        FROM paired GROUP BY before_key, after_key
+    ),
     maps AS (
-        SELECT p.* EXCLUDE (failed_id, fixing_id), b.params::VARCHAR AS before_text,
+        SELECT c.before_key, c.after_key, b.params AS before,
                json_transform(b.params, '"MAP(VARCHAR, VARCHAR)"') AS b,
                json_transform(a.params, '"MAP(VARCHAR, VARCHAR)"') AS a
-        FROM paired p JOIN runs b ON b.run_id = p.failed_id JOIN runs a ON a.run_id = p.fixing_id
+        FROM couples c JOIN runs b ON b.run_id = c.failed_id JOIN runs a ON a.run_id = c.fixing_id
     ),
     diffs AS (
         SELECT *, list_sort(list_filter(
@@ -112,7 +123,7 @@ _PAIRS_SQL = f"""
         FROM maps
     ),
     changed AS (
-        SELECT * EXCLUDE (before_text, b, a, keys), keys AS changed_keywords,
+        SELECT before_key, after_key, keys AS changed_keywords,
                list_transform(keys, lambda k: coalesce(a[k], '')) AS afters,
                array_to_string(list_transform(keys, lambda k: k || ': '
                    || coalesce(nullif(b[k], ''), '(unset)') || ' → '
@@ -120,55 +131,64 @@ _PAIRS_SQL = f"""
                -- every change a path into another run's folder the failed run did not name
                list_bool_and(list_transform(keys, lambda k:
                    regexp_extract(coalesce(a[k], ''), '{INTO_FOLDER_REGEX}', 1) <> ''
-                   AND NOT contains(before_text, '../'
+                   AND NOT contains(before::VARCHAR, '../'
                        || regexp_extract(coalesce(a[k], ''), '{INTO_FOLDER_REGEX}', 1) || '/')))
                    AS only_continues
         FROM diffs
     )
+    SELECT p.* EXCLUDE (failed_id, fixing_id, before_key, after_key), c.changed_keywords,
+           c.afters, c.changes,
+           CASE WHEN len(c.changed_keywords) = 0 THEN '{RERUN}'
+                WHEN c.only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
+    FROM paired p JOIN changed c ON p.before_key IS NOT DISTINCT FROM c.before_key
+                                AND p.after_key IS NOT DISTINCT FROM c.after_key
 """
 
 
-_CHANGES = "rc_fix_changes"  # the pairs' changes, computed once per analysis (temporary)
+def _stage_pairs(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> str:
+    """Every pair, its changes and kind into a temporary table; its name.
 
-
-def fixes(
-    con: duckdb.DuckDBPyConnection, run_filter: RunFilter
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`FIX_COLUMNS`: one row per failure that a later success of its case followed; and
-    the targeted fixes' changes, one row per keyword, for `typical_fixes`.
-
-    All in DuckDB, the parameters compared key by key within each pair (a million runs
-    hold a few hundred thousand pairs, too many for Python), into a temporary table read
-    twice.
+    All in DuckDB, the parameters compared key by key (a million runs hold a few hundred
+    thousand pairs, too many for Python, and too many to cross pandas: the table is stored
+    from there, `StagedTable`).
     """
-    params = {"failed": list(FAILED_STATUSES), "max_days": MAX_DAYS_TO_FIX}
-    try:
-        query(
-            con,
-            f"CREATE OR REPLACE TEMP TABLE {_CHANGES} AS "
-            + _PAIRS_SQL
-            + f"""
-            SELECT * EXCLUDE (only_continues),
-                   CASE WHEN len(changed_keywords) = 0 THEN '{RERUN}'
-                        WHEN only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
-            FROM changed
-            """,
-            run_filter,
-            **params,
-        )
-        table = con.execute(f"SELECT * FROM {_CHANGES} ORDER BY created_at, failed_run_path").df()
-        changes = con.execute(
-            f"""
-            SELECT signature_id, error_category, unnest(changed_keywords) AS keyword,
-                   1 / len(changed_keywords) AS w, len(changed_keywords) = 1 AS alone,
-                   "user", unnest(afters) AS new
-            FROM {_CHANGES} WHERE kind = '{FIX}' AND len(changed_keywords) <= $targeted
-            """,
-            {"targeted": MAX_TARGETED_CHANGES},
-        ).df()
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {_CHANGES}")
-    return table[FIX_COLUMNS], changes
+    name = temporary_name("fixes")
+    query(
+        con,
+        f"CREATE TEMP TABLE {name} AS " + _PAIRS_SQL,
+        run_filter,
+        failed=list(FAILED_STATUSES),
+        max_days=MAX_DAYS_TO_FIX,
+    )
+    return name
+
+
+def _changes(con: duckdb.DuckDBPyConnection, pairs: str) -> pd.DataFrame:
+    """The targeted fixes' changes, one row per keyword, for `typical_fixes`, in time order
+    (the order a typical fix's values tie in)."""
+    return con.execute(
+        f"""
+        SELECT signature_id, error_category, unnest(changed_keywords) AS keyword,
+               1 / len(changed_keywords) AS w, len(changed_keywords) = 1 AS alone,
+               "user", unnest(afters) AS new
+        FROM temp.{pairs} WHERE kind = '{FIX}' AND len(changed_keywords) <= $targeted
+        ORDER BY created_at, failed_run_path
+        """,
+        {"targeted": MAX_TARGETED_CHANGES},
+    ).df()
+
+
+def _kinds(con: duckdb.DuckDBPyConnection, pairs: str) -> pd.DataFrame:
+    """Per signature (one row without), how many of its failures the next success fixed,
+    reran or restarted."""
+    return con.execute(
+        f"""
+        SELECT signature_id, count(*) FILTER (WHERE kind = '{FIX}') AS fixed_runs,
+               count(*) FILTER (WHERE kind = '{RERUN}') AS reruns,
+               count(*) FILTER (WHERE kind = '{RESTART}') AS restarts
+        FROM temp.{pairs} GROUP BY signature_id
+        """
+    ).df()
 
 
 def typical_fixes(changes: pd.DataFrame) -> pd.DataFrame:
@@ -187,8 +207,9 @@ def typical_fixes(changes: pd.DataFrame) -> pd.DataFrame:
 
 
 def _top_values(values: pd.Series) -> str:
-    counts = values.value_counts().head(TOP_VALUES)
-    return ", ".join(f"{value or '(unset)'} ({n})" for value, n in counts.items())
+    """The commonest values, ties in the order first set (`_changes` comes in time order)."""
+    counts = values.value_counts(sort=False).sort_values(ascending=False, kind="stable")
+    return ", ".join(f"{value or '(unset)'} ({n})" for value, n in counts.head(TOP_VALUES).items())
 
 
 def best_fix_per_signature(typical: pd.DataFrame) -> pd.DataFrame:
@@ -205,14 +226,15 @@ def best_fix_per_signature(typical: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"signature_id": best["signature_id"].to_numpy(), "typical_fix": text})
 
 
-def _findings(table: pd.DataFrame, errors: pd.DataFrame) -> list[str]:
-    if table.empty:
+def _findings(kinds: pd.DataFrame, errors: pd.DataFrame) -> list[str]:
+    counts = {kind: int(kinds[column].sum()) for kind, column in KIND_COLUMNS.items()}
+    followed = sum(counts.values())
+    if not followed:
         return [NO_RUNS if errors.empty else "No failure was followed by a success of its case."]
-    counts = table["kind"].value_counts()
     findings = [
-        f"{len(table)} failed or killed runs were followed within {MAX_DAYS_TO_FIX} days by a "
-        f"success of the same case: {counts.get(FIX, 0)} after a change of parameters, "
-        f"{counts.get(RERUN, 0)} reruns that changed nothing, {counts.get(RESTART, 0)} "
+        f"{followed} failed or killed runs were followed within {MAX_DAYS_TO_FIX} days by a "
+        f"success of the same case: {counts[FIX]} after a change of parameters, "
+        f"{counts[RERUN]} reruns that changed nothing, {counts[RESTART]} "
         "restarts from a run's solution."
     ]
     for row in errors[errors["typical_fix"].notna()].head(3).itertuples(index=False):
@@ -224,29 +246,36 @@ def _findings(table: pd.DataFrame, errors: pd.DataFrame) -> list[str]:
 
 
 def error_fixes(
-    signatures: pd.DataFrame, table: pd.DataFrame, typical: pd.DataFrame
+    signatures: pd.DataFrame, kinds: pd.DataFrame, typical: pd.DataFrame
 ) -> pd.DataFrame:
     """`ERROR_FIX_COLUMNS`: each typical error (by signature, most runs first) with its
     typical fix, and how many of its failures the next success fixed, reran or restarted."""
-    kinds = table.pivot_table(
-        index="signature_id", columns="kind", values="failed_run_path", aggfunc="count"
-    ).reindex(columns=[FIX, RERUN, RESTART], fill_value=0)
-    kinds.columns = ["fixed_runs", "reruns", "restarts"]
+    kinds = kinds[kinds["signature_id"].notna()]
     out = signatures.merge(kinds, on="signature_id", how="left").merge(
         best_fix_per_signature(typical), on="signature_id", how="left"
     )
-    counts = ["fixed_runs", "reruns", "restarts"]
+    counts = list(KIND_COLUMNS.values())
     out[counts] = out[counts].fillna(0).astype("int64")
     return out[ERROR_FIX_COLUMNS]
 
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    table, changes = fixes(con, run_filter)
-    typical = typical_fixes(changes)
-    errors = error_fixes(signature_table(con, run_filter), table, typical)
+    pairs = _stage_pairs(con, run_filter)
+    table = StagedTable(
+        con,
+        f"SELECT {', '.join(FIX_COLUMNS)} FROM temp.{pairs} ORDER BY created_at, failed_run_path",
+        (pairs,),
+    )
+    try:
+        kinds = _kinds(con, pairs)
+        typical = typical_fixes(_changes(con, pairs))
+        errors = error_fixes(signature_table(con, run_filter), kinds, typical)
+    except BaseException:
+        table.drop()
+        raise
     return AnalysisResult(
         tables={"fixes": table, "error_fixes": errors, "typical_fixes": typical},
-        findings=_findings(table, errors),
+        findings=_findings(kinds, errors),
     )
 
 

@@ -42,9 +42,9 @@ def signature_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd
     return query(
         con,
         f"""
-        SELECT r.signature_id, any_value(r.solver) AS solver,
+        SELECT r.signature_id, min(r.solver) AS solver,
                mode(r.error_category ORDER BY r.error_category) AS error_category,
-               coalesce(any_value({template}), any_value(r.error_signature)) AS template,
+               coalesce(min({template}), min(r.error_signature)) AS template,  -- min: stable
                count(*) AS runs, count(DISTINCT r."user") AS users,
                string_agg(DISTINCT r."user", ', ' ORDER BY r."user") AS user_names,
                min(r.created_at) AS first_seen, max(r.created_at) AS last_seen,

@@ -9,7 +9,9 @@ sees DuckDB's types and shows them the same way.
 
 Per analysis: its tables, replaced whole, and one row of `analysis_findings`
 (its findings, the version of `runs` they were computed from, and when), in
-one transaction, so a reader never sees new tables with old findings.
+one transaction, so a reader never sees new tables with old findings. A big
+table left in DuckDB by its analysis (`StagedTable`) is copied in SQL, never
+through pandas, when computed on the store's own connection.
 
 The version of `runs` stored with each analysis is also what decides whether
 a refresh has anything to do (`is_current`): an analysis whose stored version
@@ -25,7 +27,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter
+from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, StagedTable
 from runcrawler_assets.warehouse.database import (
     ANALYTICS_MEMORY_LIMIT,
     VERSIONS_TABLE,
@@ -100,6 +102,15 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(dict.fromkeys(text, "string"))
 
 
+def _write(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame | StagedTable) -> None:
+    """One table into the store: a staged one on the same connection in SQL, never through
+    pandas (the big tables: `StagedTable`)."""
+    if isinstance(table, StagedTable) and table.con is con:
+        con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS {table.select}")
+    else:
+        write_table(con, name, _typed(table.df() if isinstance(table, StagedTable) else table))
+
+
 def store_result(
     con: duckdb.DuckDBPyConnection,
     analysis: Analysis,
@@ -107,26 +118,32 @@ def store_result(
     version: str,
     computed_at: datetime,
 ) -> None:
-    """Replace the analysis's tables and findings in the store, in one transaction."""
-    if set(result.tables) != set(analysis.stored_tables):
-        raise ValueError(
-            f"{analysis.name} returned tables {sorted(result.tables)}, "
-            f"declares {sorted(analysis.stored_tables)}"
-        )
-    con.execute(FINDINGS_DDL)
-    con.execute("BEGIN TRANSACTION")
+    """Replace the analysis's tables and findings in the store, in one transaction (the
+    result's staged tables are dropped, stored or not)."""
+    staged = [table for table in result.tables.values() if isinstance(table, StagedTable)]
     try:
-        for name in analysis.stored_tables:
-            write_table(con, name, _typed(result.tables[name]))
-        con.execute(f"DELETE FROM {FINDINGS_TABLE} WHERE analysis = ?", [analysis.name])
-        con.execute(
-            f"INSERT INTO {FINDINGS_TABLE} VALUES (?, ?, ?, ?)",
-            [analysis.name, list(result.findings), version, computed_at],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        if set(result.tables) != set(analysis.stored_tables):
+            raise ValueError(
+                f"{analysis.name} returned tables {sorted(result.tables)}, "
+                f"declares {sorted(analysis.stored_tables)}"
+            )
+        con.execute(FINDINGS_DDL)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name in analysis.stored_tables:
+                _write(con, name, result.tables[name])
+            con.execute(f"DELETE FROM {FINDINGS_TABLE} WHERE analysis = ?", [analysis.name])
+            con.execute(
+                f"INSERT INTO {FINDINGS_TABLE} VALUES (?, ?, ?, ?)",
+                [analysis.name, list(result.findings), version, computed_at],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        for table in staged:
+            table.drop()
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -1,0 +1,75 @@
+"""The analytics store keeps big tables out of pandas (issue 16) and shows them the same."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, compute_results
+from runcrawler_assets.analytics.core import StagedTable
+from runcrawler_assets.analytics.store import refresh_stored, store_result
+from runcrawler_tests.conftest import DemoWarehouse
+
+STAGED = ("fixes", "campaigns")
+
+
+def _temporary_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    return [name for (name,) in rows]
+
+
+@pytest.fixture
+def demo_copy(demo_warehouse: DemoWarehouse, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writable copy of the demo warehouse, nothing stored in it yet by these tests."""
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(demo_warehouse.settings.duckdb_path, path)
+    with duckdb.connect(str(path)) as con:
+        yield con
+
+
+def test_fixes_and_campaigns_leave_their_big_table_in_duckdb(
+    demo_copy: duckdb.DuckDBPyConnection,
+) -> None:
+    for analysis in (a for a in ANALYSES if a.name in STAGED):
+        result = analysis.compute(demo_copy, RunFilter())
+        assert isinstance(result.tables[analysis.name], StagedTable)
+        store_result(demo_copy, analysis, result, "0:0", datetime(2026, 1, 1))
+
+
+def test_a_table_stored_in_sql_reads_back_as_one_stored_through_pandas(
+    demo_copy: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult]
+) -> None:
+    """`demo_results` went through pandas into a scratch store; a refresh copies in SQL."""
+    for analysis in (a for a in ANALYSES if a.name in STAGED):
+        stored = refresh_stored(demo_copy, analysis).result
+        assert stored.findings == demo_results[analysis.name].findings
+        for name in analysis.stored_tables:
+            pd.testing.assert_frame_equal(
+                stored.tables[name], demo_results[analysis.name].tables[name]
+            )
+
+
+def test_storing_drops_the_staged_tables_in_either_store(
+    demo_copy: duckdb.DuckDBPyConnection,
+) -> None:
+    staged = [a for a in ANALYSES if a.name in STAGED]
+    for analysis in staged:
+        refresh_stored(demo_copy, analysis)
+    compute_results(demo_copy, staged, RunFilter(user="nobody"))
+    assert _temporary_tables(demo_copy) == []
+
+
+def test_a_result_refused_by_the_store_still_drops_its_staged_tables(
+    demo_copy: duckdb.DuckDBPyConnection,
+) -> None:
+    fixes, campaigns = (next(a for a in ANALYSES if a.name == name) for name in STAGED)
+    result = campaigns.compute(demo_copy, RunFilter())
+    with pytest.raises(ValueError, match="declares"):
+        store_result(demo_copy, fixes, result, "0:0", datetime(2026, 1, 1))
+    assert _temporary_tables(demo_copy) == []
