@@ -73,3 +73,28 @@ def test_a_result_refused_by_the_store_still_drops_its_staged_tables(
     with pytest.raises(ValueError, match="declares"):
         store_result(demo_copy, fixes, result, "0:0", datetime(2026, 1, 1))
     assert _temporary_tables(demo_copy) == []
+
+
+def test_previewed_tables_read_back_as_their_first_rows_and_their_count(
+    demo_copy: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult]
+) -> None:
+    for analysis in (a for a in ANALYSES if a.previewed):
+        whole = demo_results[analysis.name]
+        shown = refresh_stored(demo_copy, analysis, preview_rows=3).result
+        for name in analysis.stored_tables:
+            full = whole.tables[name]
+            assert shown.rows(name) == len(full)
+            expected = full.head(3) if name in analysis.previewed else full
+            pd.testing.assert_frame_equal(shown.tables[name], expected)
+        assert all(len(whole.tables[name]) > 3 for name in analysis.previewed)
+
+
+def test_no_chart_draws_a_previewed_table(
+    demo_copy: duckdb.DuckDBPyConnection, demo_charts: dict[str, dict[str, bytes]]
+) -> None:
+    """Charts are drawn from what the UI reads back: a previewed table must not feed one."""
+    from runcrawler_assets.reporting.figures import draw_charts
+
+    for analysis in (a for a in ANALYSES if a.previewed):
+        shown = refresh_stored(demo_copy, analysis, preview_rows=1).result
+        assert draw_charts(analysis.name, shown.tables) == demo_charts[analysis.name]

@@ -180,4 +180,5 @@ ANALYSIS = Analysis(
     compute=compute,
     tables=("campaigns",),
     chart_tables=("campaign_attempts",),
+    previewed=("campaigns",),  # a row per campaign of several runs
 )

@@ -159,6 +159,12 @@ class AnalysisResult:
 
     tables: dict[str, pd.DataFrame | StagedTable]
     findings: list[str] = field(default_factory=list)
+    # The full length of the tables read back as a preview (`Analysis.previewed`).
+    row_counts: dict[str, int] = field(default_factory=dict)
+
+    def rows(self, name: str) -> int:
+        """How many rows the table has, whether all of them were read back or its first."""
+        return self.row_counts.get(name, len(self.tables[name]))
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,9 @@ class Analysis:
     `tables` are what the report shows, the first named after the analysis;
     `chart_tables` are stored too, but only for drawing (a sample of runs, box
     statistics, histogram bins). `compute` returns exactly these tables.
+    `previewed`, among `tables`, are lists no chart draws, of a row per run or so
+    (hundreds of thousands at a million runs): shown, they are read back as their
+    first rows and their count (`store.load_results`), never whole.
     """
 
     name: str
@@ -176,6 +185,7 @@ class Analysis:
     compute: Callable[[duckdb.DuckDBPyConnection, RunFilter], AnalysisResult]
     tables: tuple[str, ...]
     chart_tables: tuple[str, ...] = ()
+    previewed: tuple[str, ...] = ()
 
     @property
     def stored_tables(self) -> tuple[str, ...]:

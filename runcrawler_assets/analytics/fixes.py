@@ -287,4 +287,5 @@ ANALYSIS = Analysis(
     "restarts apart.",
     compute=compute,
     tables=("fixes", "error_fixes", "typical_fixes"),
+    previewed=("fixes",),  # a row per failure followed by a success
 )

@@ -155,9 +155,14 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def load_results(
-    con: duckdb.DuckDBPyConnection, analyses: Iterable[Analysis]
+    con: duckdb.DuckDBPyConnection,
+    analyses: Iterable[Analysis],
+    preview_rows: int | None = None,
 ) -> dict[str, StoredResult]:
-    """What the store holds of `analyses`, by name; an analysis missing a table is left out."""
+    """What the store holds of `analyses`, by name; an analysis missing a table is left out.
+
+    With `preview_rows`, an analysis's `previewed` tables are read back as their first
+    `preview_rows` rows and their count (what the UI and the report show of them)."""
     existing = _tables(con)
     if FINDINGS_TABLE not in existing:
         return {}
@@ -170,23 +175,30 @@ def load_results(
         if analysis.name not in stored or not existing.issuperset(analysis.stored_tables):
             continue
         findings, version, computed_at = stored[analysis.name]
-        tables = {
-            name: con.execute(f"SELECT * FROM {quote_identifier(name)}").df()
-            for name in analysis.stored_tables
-        }
+        tables, counts = {}, {}
+        for name in analysis.stored_tables:
+            table = quote_identifier(name)
+            limit = ""
+            if preview_rows is not None and name in analysis.previewed:
+                [(counts[name],)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+                limit = f" LIMIT {int(preview_rows)}"
+            tables[name] = con.execute(f"SELECT * FROM {table}{limit}").df()
         results[analysis.name] = StoredResult(
-            AnalysisResult(tables, findings), version, computed_at
+            AnalysisResult(tables, findings, counts), version, computed_at
         )
     return results
 
 
-def refresh_stored(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> StoredResult:
-    """Compute the analysis over all runs, store it, and return it as stored, with the
-    version of `runs` it was computed from: what its asset does once per refresh."""
+def refresh_stored(
+    con: duckdb.DuckDBPyConnection, analysis: Analysis, preview_rows: int | None = None
+) -> StoredResult:
+    """Compute the analysis over all runs, store it, and return it as stored (its
+    `previewed` tables cut to `preview_rows`), with the version of `runs` it was computed
+    from: what its asset does once per refresh."""
     with memory_limit(con, ANALYTICS_MEMORY_LIMIT):
         result = analysis.compute(con, RunFilter())
     store_result(con, analysis, result, runs_version(con), datetime.now())
-    return load_results(con, [analysis])[analysis.name]
+    return load_results(con, [analysis], preview_rows)[analysis.name]
 
 
 def refresh(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> AnalysisResult:

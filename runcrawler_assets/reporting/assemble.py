@@ -41,7 +41,7 @@ from runcrawler_assets.analytics.core import query
 from runcrawler_assets.analytics.store import StoredResult
 from runcrawler_assets.reporting.figures import draw_charts
 from runcrawler_assets.reporting.privacy import pseudonymize_runs
-from runcrawler_assets.reporting.report import render_report
+from runcrawler_assets.reporting.report import MAX_TABLE_ROWS, render_report
 from runcrawler_assets.warehouse.accounting_join import has_table
 
 COMPUTED = "computed for this report"
@@ -96,7 +96,7 @@ def _stored_results(
     analysis is stored from the `runs` table as it is now; else None."""
     if run_filter != RunFilter() or pseudonym_key is not None:
         return None
-    stored = load_results(con, ANALYSES)
+    stored = load_results(con, ANALYSES, preview_rows=MAX_TABLE_ROWS)
     version = runs_version(con)
     if len(stored) == len(ANALYSES) and all(s.runs_version == version for s in stored.values()):
         return stored

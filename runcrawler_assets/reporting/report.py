@@ -88,14 +88,16 @@ def _frame_html(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def _table_html(name: str, frame: pd.DataFrame) -> str:
+def _table_html(name: str, frame: pd.DataFrame, rows: int | None = None) -> str:
+    """The table's first `MAX_TABLE_ROWS` rows; `rows`: its length, if `frame` is a preview."""
+    rows = len(frame) if rows is None else rows
     if frame.empty:
         return f'<h3>{html.escape(name)}</h3><p class="note">No rows.</p>'
     shown = frame.head(MAX_TABLE_ROWS)
     note = (
-        f'<p class="note">First {MAX_TABLE_ROWS} of {len(frame)} rows; the full table is '
+        f'<p class="note">First {MAX_TABLE_ROWS} of {rows} rows; the full table is '
         f"<code>{html.escape(name)}</code> in DuckDB.</p>"
-        if len(frame) > MAX_TABLE_ROWS
+        if rows > MAX_TABLE_ROWS
         else ""
     )
     table = _frame_html(shown)
@@ -166,7 +168,7 @@ def render_report(
             f"<p>{html.escape(analysis.description)}</p>"
             + _findings_html(result.findings)
             + "".join(_chart_html(name, png) for name, png in charts.get(analysis.name, {}).items())
-            + "".join(_table_html(name, result.tables[name]) for name in shown)
+            + "".join(_table_html(name, result.tables[name], result.rows(name)) for name in shown)
             + "</section>"
         )
     return (

@@ -79,7 +79,7 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
             if config.only_if_runs_changed and not out_of_date(con, [analysis], version):
                 context.log.info(f"skipped: runs unchanged (version {version}) since computed")
                 return
-            stored = refresh_stored(con, analysis)
+            stored = refresh_stored(con, analysis, preview_rows=metadata.TABLE_ROWS)
         # matplotlib is loaded only when a chart is drawn: an idle `runcrawler crawl`,
         # which imports this module, never pays for it.
         from runcrawler_assets.reporting.assemble import write_chart_manifest
@@ -99,9 +99,7 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
                     f"chart_{Path(name).stem}": metadata.chart(png, Path(name).stem)
                     for name, png in charts.items()
                 },
-                "tables": MetadataValue.json(
-                    {name: len(frame) for name, frame in result.tables.items()}
-                ),
+                "tables": MetadataValue.json({name: result.rows(name) for name in result.tables}),
                 "charts_dir": MetadataValue.path(str(paths.charts_dir)),
                 "runs_version": version,
                 "duration_s": round(time.monotonic() - started, 3),
