@@ -18,8 +18,8 @@ from pathlib import Path
 from benchmarks.common import Workspace, load_average, temporary_workspace
 from runcrawler_assets.analytics import ANALYSES, RunFilter
 from runcrawler_assets.analytics.store import refresh_stored
-from runcrawler_assets.reporting.assemble import assemble_report, write_chart_manifest
-from runcrawler_assets.reporting.figures import draw_charts, write_charts
+from runcrawler_assets.defs.assets.metadata import TABLE_ROWS
+from runcrawler_assets.reporting.assemble import assemble_report, draw_stored_charts
 from runcrawler_assets.warehouse.database import connect
 
 BUDGET_S = 10.0
@@ -57,10 +57,8 @@ def rebuild(database: Path, charts: Path) -> dict[str, float]:
     with connect(database) as con:
         for analysis in ANALYSES:
             started = time.perf_counter()
-            stored = refresh_stored(con, analysis)
-            drawn = draw_charts(analysis.name, stored.result.tables)
-            write_charts(charts, drawn)
-            write_chart_manifest(charts, analysis.name, stored, list(drawn))
+            stored = refresh_stored(con, analysis, preview_rows=TABLE_ROWS)
+            draw_stored_charts(charts, analysis.name, stored)
             seconds[analysis.name] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     with connect(database, read_only=True) as con:

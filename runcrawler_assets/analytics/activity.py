@@ -16,6 +16,7 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     RunFilter,
     complete_counts,
+    exact_sum,
     query,
     share_pct,
 )
@@ -31,7 +32,7 @@ def user_activity(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.D
         SELECT "user", count(*) AS runs, {share_pct("count(*)")} AS share_pct,
                string_agg(DISTINCT cluster, ', ' ORDER BY cluster) AS clusters,
                min(created_at) AS first_run, max(created_at) AS last_run,
-               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours
+               {exact_sum("cpu_hours")} AS cpu_hours
         FROM {{runs}} GROUP BY "user" ORDER BY runs DESC, "user"
         """,
         run_filter,
@@ -42,11 +43,11 @@ def runs_by_solver(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.
     """One row per solver: runs, users, and how many succeeded (a mixed archive at a glance)."""
     return query(
         con,
-        """
+        f"""
         SELECT solver, count(*) AS runs, count(DISTINCT "user") AS users,
                count(*) FILTER (WHERE status = 'success') AS succeeded,
-               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours
-        FROM {runs} GROUP BY solver ORDER BY runs DESC, solver
+               {exact_sum("cpu_hours")} AS cpu_hours
+        FROM {{runs}} GROUP BY solver ORDER BY runs DESC, solver
         """,
         run_filter,
     )

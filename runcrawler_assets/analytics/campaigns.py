@@ -20,6 +20,7 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     RunFilter,
     StagedTable,
+    exact_sum,
     query,
     temporary_name,
 )
@@ -67,9 +68,9 @@ def _stage_campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> s
         )
         -- most campaigns are one run: only the others are grouped (and their paths listed
         -- in order, the dearest aggregate)
-        SELECT arg_min(run_path, created_at) AS campaign_id, "user", any_value(solver) AS solver,
+        SELECT arg_min(run_path, created_at) AS campaign_id, "user", min(solver) AS solver,
                parent AS case_folder, count(*) AS runs, count(*) FILTER (WHERE restart) AS restarts,
-               round(sum(coalesce(cpu_hours, 0)), 2) AS cpu_hours,
+               {exact_sum("cpu_hours", 2)} AS cpu_hours,
                arg_max(status, created_at) AS last_status,
                {_OUTCOME_SQL.format(status="arg_max(status, created_at)")} AS outcome,
                min(created_at) AS started_at, max(coalesce(ended_at, created_at)) AS ended_at,
@@ -96,7 +97,8 @@ def _attempts(con: duckdb.DuckDBPyConnection, campaigns: str) -> pd.DataFrame:
         f"""
         SELECT CASE WHEN runs >= {last} THEN '{ATTEMPT_BINS[-1]}' ELSE runs::VARCHAR END
                    AS attempts,
-               outcome, count(*) AS campaigns, round(sum(cpu_hours), 1) AS cpu_hours
+               outcome, count(*) AS campaigns,
+               {exact_sum("cpu_hours")} AS cpu_hours
         FROM temp.{campaigns} GROUP BY ALL ORDER BY attempts, outcome
         """
     ).df()

@@ -122,6 +122,13 @@ def with_share(frame: pd.DataFrame, within: str | None = None) -> pd.DataFrame:
     return frame
 
 
+def exact_sum(column: str, digits: int = 1) -> str:
+    """SQL for the sum of a DOUBLE column, rounded to `digits`, computed in decimals: DuckDB
+    sums doubles in any order (in parallel), and a float sum that lands on a rounding tie
+    (6969.95) would round either way from one refresh to the next."""
+    return f"round(sum(coalesce({column}, 0)::DECIMAL(18, 3)), {digits})::DOUBLE"
+
+
 def temporary_name(what: str) -> str:
     """A temporary table's name no other result on the connection uses (a staged table lives
     until stored, maybe past the next analysis)."""

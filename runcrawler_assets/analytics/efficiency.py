@@ -19,6 +19,7 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     Bins,
     RunFilter,
+    exact_sum,
     query,
     share_pct,
 )
@@ -112,7 +113,7 @@ def cpu_hours_by_user_cluster(
         con,
         f"""
         SELECT "user", cluster, count(*) AS runs,
-               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours,
+               {exact_sum("cpu_hours")} AS cpu_hours,
                {share_pct("sum(coalesce(cpu_hours, 0))")} AS share_pct
         FROM {{runs}} GROUP BY ALL ORDER BY cpu_hours DESC, "user", cluster
         """,
@@ -128,10 +129,10 @@ def timing_basis(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.Da
     """
     return query(
         con,
-        """
+        f"""
         SELECT coalesce(timing_source, 'none') AS timing_source, count(*) AS runs,
-               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours
-        FROM {runs} WHERE status NOT IN ('running', 'not_started')
+               {exact_sum("cpu_hours")} AS cpu_hours
+        FROM {{runs}} WHERE status NOT IN ('running', 'not_started')
         GROUP BY ALL ORDER BY runs DESC, timing_source
         """,
         run_filter,

@@ -19,6 +19,7 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     RunFilter,
     complete_counts,
+    exact_sum,
     query,
     with_share,
 )
@@ -130,13 +131,13 @@ def cpu_hours_lost(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.
     """CPU hours spent in failed and killed runs, per category, as a share of all CPU hours."""
     return query(
         con,
-        """
-        WITH totals AS (SELECT sum(cpu_hours) AS all_hours FROM {runs})
+        f"""
+        WITH totals AS (SELECT sum(cpu_hours) AS all_hours FROM {{runs}})
         SELECT error_category, any_value(status) AS status, count(*) AS runs,
-               round(sum(coalesce(cpu_hours, 0)), 1) AS cpu_hours,
+               {exact_sum("cpu_hours")} AS cpu_hours,
                round(100 * sum(coalesce(cpu_hours, 0)) / any_value(all_hours), 1)
                    AS share_of_all_cpu_hours_pct
-        FROM {runs}, totals
+        FROM {{runs}}, totals
         WHERE status IN $failed
         GROUP BY error_category
         ORDER BY cpu_hours DESC

@@ -13,7 +13,13 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
+from runcrawler_assets.analytics.core import (
+    Analysis,
+    AnalysisResult,
+    RunFilter,
+    exact_sum,
+    query,
+)
 from runcrawler_assets.warehouse.accounting_join import has_table
 from runcrawler_assets.warehouse.signatures import TEMPLATES_TABLE
 
@@ -48,7 +54,7 @@ def signature_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd
                count(*) AS runs, count(DISTINCT r."user") AS users,
                string_agg(DISTINCT r."user", ', ' ORDER BY r."user") AS user_names,
                min(r.created_at) AS first_seen, max(r.created_at) AS last_seen,
-               round(sum(coalesce(r.cpu_hours, 0)), 1) AS cpu_hours,
+               {exact_sum("r.cpu_hours")} AS cpu_hours,
                arg_max(r.run_path, r.created_at) AS example_run_path
         FROM {{runs}} r {join}
         WHERE r.signature_id IS NOT NULL

@@ -39,7 +39,7 @@ from runcrawler_assets.analytics import (
 )
 from runcrawler_assets.analytics.core import query
 from runcrawler_assets.analytics.store import StoredResult
-from runcrawler_assets.reporting.figures import draw_charts
+from runcrawler_assets.reporting.figures import draw_charts, write_charts
 from runcrawler_assets.reporting.privacy import pseudonymize_runs
 from runcrawler_assets.reporting.report import MAX_TABLE_ROWS, render_report
 from runcrawler_assets.warehouse.accounting_join import has_table
@@ -62,6 +62,16 @@ def write_chart_manifest(
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest), encoding="utf-8")
     tmp.replace(path)
+
+
+def draw_stored_charts(charts_dir: Path, analysis: str, stored: StoredResult) -> dict[str, bytes]:
+    """Draw the charts of `analysis` from its stored result into `charts_dir`, with their
+    manifest (the report reads them back instead of drawing them again): what an analysis's
+    asset does after each refresh. Returns them by file name."""
+    charts = draw_charts(analysis, stored.result.tables)
+    write_charts(charts_dir, charts)
+    write_chart_manifest(charts_dir, analysis, stored, list(charts))
+    return charts
 
 
 def drawn_charts(charts_dir: Path, analysis: str, stored: StoredResult) -> dict[str, bytes] | None:

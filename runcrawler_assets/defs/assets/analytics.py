@@ -82,14 +82,10 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
             stored = refresh_stored(con, analysis, preview_rows=metadata.TABLE_ROWS)
         # matplotlib is loaded only when a chart is drawn: an idle `runcrawler crawl`,
         # which imports this module, never pays for it.
-        from runcrawler_assets.reporting.assemble import write_chart_manifest
-        from runcrawler_assets.reporting.figures import draw_charts, write_charts
+        from runcrawler_assets.reporting.assemble import draw_stored_charts
 
         result = stored.result
-        charts = draw_charts(analysis.name, result.tables)
-        write_charts(paths.charts_dir, charts)
-        # The report reads these back instead of drawing them again.
-        write_chart_manifest(paths.charts_dir, analysis.name, stored, list(charts))
+        charts = draw_stored_charts(paths.charts_dir, analysis.name, stored)
         yield MaterializeResult(
             data_version=DataVersion(version),
             metadata={
