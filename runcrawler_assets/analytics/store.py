@@ -28,6 +28,7 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, StagedTable
+from runcrawler_assets.warehouse.accounting_join import table_names
 from runcrawler_assets.warehouse.database import (
     ANALYTICS_MEMORY_LIMIT,
     VERSIONS_TABLE,
@@ -61,7 +62,7 @@ def runs_version(con: duckdb.DuckDBPyConnection) -> str:
         "SELECT count(*), coalesce(bit_xor(hash(run_id, parsed_at)), 0) FROM runs"
     ).fetchone()
     swaps = 0
-    if VERSIONS_TABLE in _tables(con):
+    if VERSIONS_TABLE in table_names(con):
         [(swaps,)] = con.execute(
             f'SELECT coalesce(bit_xor(hash(cluster, "user", version)), 0) FROM {VERSIONS_TABLE}'
         ).fetchall()
@@ -71,7 +72,7 @@ def runs_version(con: duckdb.DuckDBPyConnection) -> str:
 def stored_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The version of `runs` each stored analysis was computed from, by name (one small
     query: no table is read)."""
-    if FINDINGS_TABLE not in _tables(con):
+    if FINDINGS_TABLE not in table_names(con):
         return {}
     rows = con.execute(f"SELECT analysis, runs_version FROM {FINDINGS_TABLE}").fetchall()
     return dict(rows)
@@ -83,7 +84,7 @@ def out_of_date(
     """The analyses among `analyses` not stored, missing a table, or computed from another
     version of `runs` than `version` (default: the table's now)."""
     version = version if version is not None else runs_version(con)
-    stored, existing = stored_versions(con), _tables(con)
+    stored, existing = stored_versions(con), table_names(con)
     return [
         analysis
         for analysis in analyses
@@ -146,14 +147,6 @@ def store_result(
             table.drop()
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute(
-        "SELECT table_name FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name = 'main'"
-    ).fetchall()
-    return {name for (name,) in rows}
-
-
 def load_results(
     con: duckdb.DuckDBPyConnection,
     analyses: Iterable[Analysis],
@@ -163,7 +156,7 @@ def load_results(
 
     With `preview_rows`, an analysis's `previewed` tables are read back as their first
     `preview_rows` rows and their count (what the UI and the report show of them)."""
-    existing = _tables(con)
+    existing = table_names(con)
     if FINDINGS_TABLE not in existing:
         return {}
     rows = con.execute(

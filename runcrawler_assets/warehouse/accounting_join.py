@@ -48,13 +48,19 @@ def _case_sql(column: str, index: int) -> str:
     return f"CASE m.state {cases} ELSE r.{column} END"
 
 
-def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether the warehouse holds `table` (the accounting tables exist once dumps were read)."""
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables of the warehouse on `con` (its own main schema: no temporary table)."""
     rows = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
-        [table],
+        "SELECT table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'main'"
     ).fetchall()
-    return rows[0][0] > 0
+    return {name for (name,) in rows}
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the warehouse holds `table` (the accounting tables exist once dumps were read,
+    an analysis's once it was computed)."""
+    return table in table_names(con)
 
 
 def has_accounting(con: duckdb.DuckDBPyConnection) -> bool:

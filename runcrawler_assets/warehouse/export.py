@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runcrawler_assets.errors import RuncrawlerError
+from runcrawler_assets.warehouse.accounting_join import table_names
 from runcrawler_assets.warehouse.database import LOCK_RETRY_SECONDS, quote_identifier
 from runcrawler_assets.warehouse.explore import connect_read_only, warehouse_path
 
@@ -50,13 +51,7 @@ def export_table(
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
     with connect_read_only(data_dir, wait) as con:
-        tables = [
-            row[0]
-            for row in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-                "ORDER BY table_name"
-            ).fetchall()
-        ]
+        tables = sorted(table_names(con))
         if table not in tables:
             raise ExportError(f"no table {table!r} in the warehouse; tables: {', '.join(tables)}")
         path = Path(out) if out is not None else default_export_path(data_dir, table, fmt)
