@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -144,6 +145,16 @@ def demo_charts(demo_results: dict[str, AnalysisResult]) -> dict[str, dict[str, 
     from runcrawler_assets.reporting.figures import draw_charts  # loads matplotlib: only if used
 
     return {name: draw_charts(name, result.tables) for name, result in demo_results.items()}
+
+
+@pytest.fixture
+def data_copy(demo_warehouse: DemoWarehouse, tmp_path: Path) -> Path:
+    """A data folder of our own holding a copy of the demo warehouse: what a test writes
+    beside it (an export, the digests' ledger) stays out of the shared one."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(demo_warehouse.settings.duckdb_path, data / "runcrawler.duckdb")
+    return data
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import shutil
 import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,15 +23,6 @@ from runcrawler_tests.conftest import DemoWarehouse
 from runcrawler_tests.test_notify_smtp import Inbox, _free_port, serve  # noqa: F401 (fixture)
 
 SINCE, UNTIL = datetime(2026, 8, 1), datetime(2026, 11, 1)
-
-
-@pytest.fixture
-def data(demo_warehouse: DemoWarehouse, tmp_path: Path) -> Path:
-    """A data folder of our own: the ledger is written beside the warehouse."""
-    folder = tmp_path / "data"
-    folder.mkdir()
-    shutil.copy(demo_warehouse.settings.duckdb_path, folder / "runcrawler.duckdb")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +52,12 @@ def _parts(raw: bytes) -> tuple[email.message.EmailMessage, str, str]:
 
 
 def test_a_dry_run_writes_one_message_per_user_with_runs_and_the_managers(
-    data: Path, tmp_path: Path, period_users: dict[str, int]
+    data_copy: Path, tmp_path: Path, period_users: dict[str, int]
 ) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(
         main,
-        ["digest", "--data", str(data), "--since", "2026-08-01", "--until", "2026-11-01",
+        ["digest", "--data", str(data_copy), "--since", "2026-08-01", "--until", "2026-11-01",
          "--dry-run", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -85,11 +75,11 @@ def test_a_dry_run_writes_one_message_per_user_with_runs_and_the_managers(
     managers, text, page = _parts((out / "managers.eml").read_bytes())
     assert f"{sum(period_users.values())} runs" in managers["Subject"]
     assert all(login in text for login in period_users) and "Most frequent hints" in page
-    assert not ledger_of(Config(data, data)).path.exists(), "a dry run sends nothing"
+    assert not ledger_of(Config(data_copy, data_copy)).path.exists(), "a dry run sends nothing"
 
 
 def test_sending_delivers_each_message_once_even_when_run_twice(
-    data: Path,
+    data_copy: Path,
     tmp_path: Path,
     period_users: dict[str, int],
     serve,  # noqa: F811
@@ -100,7 +90,7 @@ def test_sending_delivers_each_message_once_even_when_run_twice(
     recipients = _recipients(tmp_path, {login: f"u{i}@lab.example" for i, login in
                                         enumerate(addressed)})  # fmt: skip
     settings = Config(
-        data, data, recipients_file=recipients, smtp_host="127.0.0.1", smtp_port=port,
+        data_copy, data_copy, recipients_file=recipients, smtp_host="127.0.0.1", smtp_port=port,
         smtp_security="none",
     )  # fmt: skip
     first = digest_round(settings, Period(SINCE, UNTIL))
@@ -117,7 +107,7 @@ def test_sending_delivers_each_message_once_even_when_run_twice(
 
 
 def test_a_refused_connection_is_retried_then_reported_and_sent_next_time(
-    data: Path,
+    data_copy: Path,
     tmp_path: Path,
     period_users: dict[str, int],
     serve,  # noqa: F811
@@ -125,11 +115,12 @@ def test_a_refused_connection_is_retried_then_reported_and_sent_next_time(
     port = _free_port()  # nothing listens there yet
     recipients = _recipients(tmp_path, {login: "x@lab.example" for login in period_users})
     settings = Config(
-        data, data, recipients_file=recipients, smtp_host="127.0.0.1", smtp_port=port,
+        data_copy, data_copy, recipients_file=recipients, smtp_host="127.0.0.1", smtp_port=port,
         smtp_security="none",
     )  # fmt: skip
     result = CliRunner().invoke(
-        main, ["digest", "--data", str(data), "--since", "2026-08-01", "--until", "2026-11-01"],
+        main,
+        ["digest", "--data", str(data_copy), "--since", "2026-08-01", "--until", "2026-11-01"],
         env=settings.to_env(),
     )  # fmt: skip
     assert result.exit_code == 1 and "could not be sent" in result.output
@@ -143,7 +134,7 @@ def test_a_refused_connection_is_retried_then_reported_and_sent_next_time(
 
 
 def test_the_managers_summary_goes_to_the_webhook_once(
-    data: Path,
+    data_copy: Path,
     tmp_path: Path,
     serve,  # noqa: F811
 ) -> None:
@@ -162,8 +153,9 @@ def test_the_managers_summary_goes_to_the_webhook_once(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         settings = Config(
-            data, data, smtp_host="127.0.0.1", smtp_port=serve(Inbox()), smtp_security="none",
-            webhook_url=f"http://127.0.0.1:{server.server_port}/hook", webhook_kind="mattermost",
+            data_copy, data_copy, smtp_host="127.0.0.1", smtp_port=serve(Inbox()),
+            smtp_security="none", webhook_url=f"http://127.0.0.1:{server.server_port}/hook",
+            webhook_kind="mattermost",
         )  # fmt: skip
         digest_round(settings, Period(SINCE, UNTIL))
         digest_round(settings, Period(SINCE, UNTIL))
@@ -173,14 +165,14 @@ def test_the_managers_summary_goes_to_the_webhook_once(
 
 
 def test_the_next_round_starts_where_the_last_one_ended(
-    data: Path,
+    data_copy: Path,
     tmp_path: Path,
     serve,  # noqa: F811
 ) -> None:
     from runcrawler_assets.digests import next_period
 
     settings = Config(
-        data, data, smtp_host="127.0.0.1", smtp_port=serve(Inbox()), smtp_security="none",
+        data_copy, data_copy, smtp_host="127.0.0.1", smtp_port=serve(Inbox()), smtp_security="none",
         recipients_file=_recipients(tmp_path, {"jdupont": "j@lab.example"}),
     )  # fmt: skip
     assert next_period(settings, UNTIL).since == datetime(2026, 10, 25)  # a week, the first time
@@ -199,9 +191,9 @@ def test_the_next_round_starts_where_the_last_one_ended(
     ],
 )
 def test_bad_digest_options_are_clear_errors(
-    data: Path, tmp_path: Path, args: list[str], words: list[str]
+    data_copy: Path, tmp_path: Path, args: list[str], words: list[str]
 ) -> None:
-    result = CliRunner().invoke(main, ["digest", "--data", str(data), *args])
+    result = CliRunner().invoke(main, ["digest", "--data", str(data_copy), *args])
     assert result.exit_code != 0 and all(w in result.output for w in words), result.output
     assert "Traceback" not in result.output
 
@@ -229,12 +221,13 @@ def test_a_bad_recipients_file_says_where(text: str, words: list[str]) -> None:
     assert all(w in str(raised.value) for w in ["recipients.toml", *words]), str(raised.value)
 
 
-def test_outside_managers_need_the_pseudonym_key(data: Path, tmp_path: Path) -> None:
+def test_outside_managers_need_the_pseudonym_key(data_copy: Path, tmp_path: Path) -> None:
     recipients = tmp_path / "r.toml"
     recipients.write_text('[managers]\noutside = ["partner@agency.example"]\n')
     with pytest.raises(DigestError, match="RUNCRAWLER_PSEUDONYM_KEY"):
-        digest_round(Config(data, data, recipients_file=recipients), Period(SINCE, UNTIL), tmp_path)
-    keyed = Config(data, data, recipients_file=recipients, pseudonym_key="s3cret")
+        unkeyed = Config(data_copy, data_copy, recipients_file=recipients)
+        digest_round(unkeyed, Period(SINCE, UNTIL), tmp_path)
+    keyed = Config(data_copy, data_copy, recipients_file=recipients, pseudonym_key="s3cret")
     digest_round(keyed, Period(SINCE, UNTIL), tmp_path / "out")
     _, text, page = _parts((tmp_path / "out" / "managers-outside.eml").read_bytes())
     assert "jdupont" not in text and "jdupont" not in page and "user-" in text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -38,15 +37,6 @@ def read_back(path: Path, fmt: str, db: Path) -> pd.DataFrame:
             return table_frame(con, "read_parquet($path)", {"path": str(path)})
         types = {name: sql for name, sql, *_ in con.execute("DESCRIBE runs").fetchall()}
         return table_frame(con, READERS[fmt], {"path": str(path), "types": types})
-
-
-@pytest.fixture
-def data_copy(demo_warehouse: DemoWarehouse, tmp_path: Path) -> Path:
-    """A data folder of our own, so default export paths do not write into the shared one."""
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copy(demo_warehouse.settings.duckdb_path, data / "runcrawler.duckdb")
-    return data
 
 
 @pytest.mark.parametrize("fmt", list(EXPORT_FORMATS))
