@@ -440,8 +440,7 @@ def check_archive(
             settled, found, found_problems = _walked(settings, store, cluster, user)
         else:
             state, changed = scan_partition(settings, cluster, user)
-            indexed = {path: entry.fingerprint for path, entry in store.read_index().items()}
-            settled = indexed == {path: run[0] for path, run in state.runs.items()}
+            settled = store.indexes({path: run[0] for path, run in state.runs.items()})
             if settled and changed:
                 settled, found, found_problems = _walked(settings, store, cluster, user)
             else:
@@ -449,10 +448,11 @@ def check_archive(
         settled = settled and swapped.get(partition_key_text(cluster, user)) == partition_version(
             settings, cluster, user, accounting.get(cluster, "")
         )
-        if not (settled or not (found or found_problems or store.folder.exists())):
-            stale.append((cluster, user))
-        else:
+        nothing_there = not (found or found_problems or store.folder.exists())
+        if settled or nothing_there:
             runs, problems = runs + found, problems + found_problems
+        else:
+            stale.append((cluster, user))
     return ArchiveCheck(runs, problems, stale)
 
 

@@ -178,8 +178,13 @@ class PartitionStore:
         path = self.folder / DISCOVERY_FILE
         if not path.is_file() or _read(path) != _discovery_text(discovery):
             return False
+        return self.indexes({run.run_path: run.fingerprint for run in discovery.runs})
+
+    def indexes(self, fingerprints: dict[str, str]) -> bool:
+        """Whether the index lists exactly these runs (path -> fingerprint), each parsed as
+        it is: none of them to parse, none to remove."""
         indexed = {run_path: entry.fingerprint for run_path, entry in self.read_index().items()}
-        return indexed == {run.run_path: run.fingerprint for run in discovery.runs}
+        return indexed == fingerprints
 
     def read_discovery(self) -> PartitionDiscovery:
         path = self.folder / DISCOVERY_FILE
