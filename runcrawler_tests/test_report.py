@@ -27,6 +27,7 @@ from runcrawler_assets.reporting.privacy import pseudonym
 from runcrawler_assets.reporting.report import (
     MAX_CELL_CHARS,
     MAX_FINDING_CHARS,
+    MAX_TABLE_ROWS,
     MAX_TITLE_CHARS,
     render_report,
 )
@@ -180,3 +181,32 @@ def test_a_pseudonymous_report_never_reads_the_stored_names(refreshed: Path) -> 
     assert report.source == COMPUTED
     users = set(report.results["user_activity"].tables["user_activity"]["user"])
     assert users == {pseudonym(u, "secret") for u in ("alice", "bob", "o'neil")}
+
+
+def test_the_report_shows_the_stored_hints_counted_and_gravest_first(data_copy: Path) -> None:
+    from runcrawler_assets.hints import evaluate_rules, load_rules
+    from runcrawler_assets.reporting.assemble import stored_hints
+    from runcrawler_assets.warehouse.database import write_table
+
+    path = data_copy / "runcrawler.duckdb"
+    with connect(path) as con:
+        found = evaluate_rules(con, load_rules(None), RunFilter())
+        write_table(con, "hints", found)
+    assert len(found) > MAX_TABLE_ROWS
+    with duckdb.connect(str(path), read_only=True) as con:
+        shown = stored_hints(con, RunFilter())
+        assert shown is not None
+        page = assemble_report(con, RunFilter(), GENERATED)
+    by_rule = found.groupby(["severity", "rule"]).agg(
+        runs=("run_id", "size"), users=("user", "nunique")
+    )
+    counted = shown.counts.set_index(["severity", "rule"])[["runs", "users"]]
+    pd.testing.assert_frame_equal(counted.sort_index(), by_rule.sort_index(), check_dtype=False)
+    assert list(shown.counts["runs"]) == sorted(shown.counts["runs"], reverse=True)
+    assert shown.total == len(found) and len(shown.first) == MAX_TABLE_ROWS
+    gravest_first = found.assign(
+        gravity=found["severity"].map({"critical": 0, "warning": 1, "info": 2})
+    ).sort_values(["gravity", "created_at", "run_path", "rule"], ascending=[1, 0, 1, 1])
+    expected = gravest_first[["severity", "rule", "user", "text"]].head(MAX_TABLE_ROWS)
+    pd.testing.assert_frame_equal(shown.first, expected.reset_index(drop=True), check_dtype=False)
+    assert f"First {MAX_TABLE_ROWS} of {len(found)} rows" in page.html

@@ -27,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from runcrawler_assets.analytics import (
     ANALYSES,
@@ -39,9 +38,10 @@ from runcrawler_assets.analytics import (
 )
 from runcrawler_assets.analytics.core import query
 from runcrawler_assets.analytics.store import StoredResult
+from runcrawler_assets.hints.rules import SEVERITIES
 from runcrawler_assets.reporting.figures import draw_charts, write_charts
 from runcrawler_assets.reporting.privacy import pseudonymize_runs
-from runcrawler_assets.reporting.report import MAX_TABLE_ROWS, render_report
+from runcrawler_assets.reporting.report import MAX_TABLE_ROWS, HintsShown, render_report
 from runcrawler_assets.warehouse.accounting_join import has_table
 
 COMPUTED = "computed for this report"
@@ -134,12 +134,30 @@ def report_results(
     return compute_results(con, ANALYSES, run_filter), COMPUTED
 
 
-def stored_hints(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame | None:
-    """The hints the `hints` asset stored, of the runs the filter keeps (None: none stored).
-    A pseudonymous report shows none: hints name users and their folders."""
+def stored_hints(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> HintsShown | None:
+    """What the report shows of the hints the `hints` asset stored, of the runs the filter
+    keeps (None: none stored), counted and ordered in DuckDB: only the rows shown are read
+    (a million runs hold ~500,000 hints). A pseudonymous report shows none: hints name
+    users and their folders."""
     if not has_table(con, "hints"):
         return None
-    return query(con, "SELECT * FROM hints WHERE run_id IN (SELECT run_id FROM {runs})", run_filter)
+    kept = "SELECT * FROM hints WHERE run_id IN (SELECT run_id FROM {runs})"
+    counts = query(
+        con,
+        f'SELECT severity, rule, count(*) AS runs, count(DISTINCT "user") AS users '
+        f"FROM ({kept}) GROUP BY ALL ORDER BY runs DESC, severity, rule",
+        run_filter,
+    )
+    gravest = "CASE severity " + " ".join(
+        f"WHEN '{severity}' THEN {rank}" for rank, severity in enumerate(reversed(SEVERITIES))
+    )
+    first = query(
+        con,
+        f'SELECT severity, rule, "user", text FROM ({kept}) '
+        f"ORDER BY {gravest} END, created_at DESC, run_path, rule LIMIT {MAX_TABLE_ROWS}",
+        run_filter,
+    )
+    return HintsShown(counts, first, int(counts["runs"].sum()))
 
 
 def assemble_report(

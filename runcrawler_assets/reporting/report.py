@@ -19,6 +19,7 @@ import base64
 import html
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -114,28 +115,28 @@ def _findings_html(findings: list[str]) -> str:
     return f"<ul>{items}</ul>" if items else ""
 
 
-def _hints_html(hints: pd.DataFrame | None) -> str:
+@dataclass(frozen=True)
+class HintsShown:
+    """What the report shows of the hints of its runs: the counts per rule (most runs
+    first), the first `MAX_TABLE_ROWS` hints (gravest, then newest, first), how many in all."""
+
+    counts: pd.DataFrame  # severity, rule, runs, users
+    first: pd.DataFrame  # severity, rule, user, text
+    total: int
+
+
+def _hints_html(hints: HintsShown | None) -> str:
     """The hints section: counts per rule, then the hints themselves, the gravest first."""
     if hints is None:
         return ""
-    counts = (
-        hints.groupby(["severity", "rule"], observed=True)
-        .agg(runs=("run_path", "size"), users=("user", "nunique"))
-        .reset_index()
-        .sort_values("runs", ascending=False)
-    )
-    rank = {"critical": 0, "warning": 1, "info": 2}
-    shown = hints.assign(rank=hints["severity"].map(rank)).sort_values(
-        ["rank", "created_at"], ascending=[True, False]
-    )[["severity", "rule", "user", "text"]]
     intro = (
         "What the rules (RUNCRAWLER_RULES, else runcrawler's default set) say of these runs, "
         "as last computed by the <code>hints</code> asset."
     )
     return (
         f'<section id="hints"><h2>Hints</h2><p>{intro}</p>'
-        + _table_html("hint_counts", counts)
-        + _table_html("hints", shown)
+        + _table_html("hint_counts", hints.counts)
+        + _table_html("hints", hints.first, hints.total)
         + "</section>"
     )
 
@@ -146,7 +147,7 @@ def render_report(
     run_filter: RunFilter,
     generated_at: datetime,
     source: str,
-    hints: pd.DataFrame | None = None,
+    hints: HintsShown | None = None,
 ) -> str:
     """The report page for `results` and their `charts` (both by analysis name); `source`
     says where the figures come from (stored by a refresh, or computed for this report);
