@@ -11,8 +11,9 @@ running and fails the run.
 Nothing changed, nothing done (issue 16). A scan of the archive (names and
 `stat` only, with the sensor's per-run state) first finds the partitions with
 anything to do: runs added, changed or removed, or a JSON store not yet
-swapped into DuckDB as it is. With none, and every analysis computed from `runs` as it is, no run is
-launched: the summary says "skipped: runs unchanged". Otherwise the run
+swapped into DuckDB as it is. With none, and every analysis computed from
+`runs` as it is, no run is launched: the summary says "skipped: runs
+unchanged". Otherwise the run
 covers the key range of those partitions; in it `runs` materializes only
 when a partition's rows were swapped, and each analysis only when `runs`
 differs from what it was computed from; what did not change is skipped by
