@@ -6,10 +6,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from runcrawler_assets.analytics.core import RunFilter
-from runcrawler_assets.hints import RulesError, evaluate_rules, load_rules, parse_rules
+from runcrawler_assets.hints import (
+    RulesError,
+    evaluate_rules,
+    load_rules,
+    parse_rules,
+    store_hints,
+)
 from runcrawler_assets.records import RunRecord, run_id_for
 from runcrawler_tests.conftest import write_warehouse
 
@@ -149,3 +156,41 @@ def test_an_unreadable_rules_file_is_a_clear_error(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(RulesError, match="cannot be read"):
         load_rules(binary)
+
+
+def test_the_stored_hints_are_those_evaluated_counted_per_rule_in_the_files_order(
+    tmp_path: Path,
+) -> None:
+    rules = parse_rules(RULES + _one("cfl > 100", hint="never"), "test")
+    path = write_warehouse(tmp_path / "runs.duckdb", RECORDS)
+    with duckdb.connect(str(path)) as con:
+        evaluated = evaluate_rules(con, rules, RunFilter())
+        assert store_hints(con, rules) == len(evaluated) == 3
+        stored = con.execute("SELECT * FROM hints").df()
+        counts = con.execute("SELECT * FROM hint_counts").df()
+    pd.testing.assert_frame_equal(stored, evaluated)
+    assert list(stored["rule"]) == ["time_limit_twice", "high_cfl", "split_too_finely"]
+    assert counts.to_dict("records") == [
+        {"rule": "time_limit_twice", "severity": "critical", "runs": 1, "users": 1},
+        {"rule": "high_cfl", "severity": "warning", "runs": 1, "users": 1},
+        {"rule": "split_too_finely", "severity": "info", "runs": 1, "users": 1},
+        {"rule": "bad_one", "severity": "warning", "runs": 0, "users": 0},
+    ]
+
+
+def test_a_hint_shows_values_as_written_and_a_missing_one_as_a_question_mark(
+    tmp_path: Path,
+) -> None:
+    records = [
+        _run("ana", "jet", 1, "numerical_instability", cfl=None, n_nodes=None),
+        _run("ana", "jet", 2, "numerical_instability", cfl=1.23456789, n_nodes=2_345_678),
+    ]
+    hint = "it's {{not}} a field: CFL {cfl}, {n_nodes} nodes, {previous_error_category}"
+    rules = parse_rules(_one("status = 'failed'", hint=hint), "test")
+    path = write_warehouse(tmp_path / "runs.duckdb", records)
+    with duckdb.connect(str(path), read_only=True) as con:
+        texts = list(evaluate_rules(con, rules, RunFilter())["text"])
+    assert texts == [
+        "it's {not} a field: CFL ?, ? nodes, ?",
+        "it's {not} a field: CFL 1.23457, 2345678 nodes, numerical_instability",
+    ]

@@ -184,14 +184,13 @@ def test_a_pseudonymous_report_never_reads_the_stored_names(refreshed: Path) -> 
 
 
 def test_the_report_shows_the_stored_hints_counted_and_gravest_first(data_copy: Path) -> None:
-    from runcrawler_assets.hints import evaluate_rules, load_rules
+    from runcrawler_assets.hints import load_rules, store_hints
     from runcrawler_assets.reporting.assemble import stored_hints
-    from runcrawler_assets.warehouse.database import write_table
 
     path = data_copy / "runcrawler.duckdb"
     with connect(path) as con:
-        found = evaluate_rules(con, load_rules(None), RunFilter())
-        write_table(con, "hints", found)
+        store_hints(con, load_rules(None))
+        found = con.execute("SELECT * FROM hints").df()
     assert len(found) > MAX_TABLE_ROWS
     with duckdb.connect(str(path), read_only=True) as con:
         shown = stored_hints(con, RunFilter())

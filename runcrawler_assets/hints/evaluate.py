@@ -6,9 +6,17 @@ case, how many runs in a row ended with its error, the typical fix of its
 error when the `fixes` analysis was computed). Each condition is bound by
 DuckDB before it runs, so a rule that names a column with the wrong type
 fails with its name, before any hint is made.
+
+The hints are made, worded and counted in SQL (`hints_sql`): a million runs
+give hundreds of thousands of hints, which the `hints` asset keeps in DuckDB
+without a round trip through pandas (`store_hints`); a digest's period reads
+its few into a frame (`evaluate_rules`).
 """
 
 from __future__ import annotations
+
+import string
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -21,6 +29,7 @@ from runcrawler_assets.warehouse.accounting_join import has_table
 RULE_VIEW = "rule_runs"
 HINT_COLUMNS = ["run_id", "run_path", "user", "cluster", "created_at", "rule", "severity", "text"]
 SIGNATURES_TABLE = "error_fixes"  # each signature's typical fix (analysis `fixes`)
+FLOAT_TYPES = ("DOUBLE", "FLOAT")
 
 
 def rule_runs_sql(con: duckdb.DuckDBPyConnection) -> str:
@@ -67,18 +76,33 @@ def _check(con: duckdb.DuckDBPyConnection, rule: Rule, view: str) -> None:
         ) from None
 
 
-def _shown(value: object) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return "?"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def _shown(column: str, column_type: str) -> str:
+    """SQL: a column's value as a hint shows it: a float as Python's `{:g}` would (`%g`),
+    anything else as its text, and a missing value (NULL, NaN) as `?`."""
+    if column_type in FLOAT_TYPES:
+        return f"CASE WHEN isnan({column}) THEN '?' ELSE printf('%g', {column}) END"
+    return f"CAST({column} AS VARCHAR)"
 
 
-def evaluate_rules(
-    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], run_filter: RunFilter
-) -> pd.DataFrame:
-    """`HINT_COLUMNS`: one row per (run, rule) whose condition holds, its hint filled in.
+def _text_sql(rule: Rule, index: int, types: dict[str, str], params: dict[str, Any]) -> str:
+    """SQL: the rule's hint with each `{column}` filled in; its literal parts become bound
+    parameters (added to `params`), so a quote in a hint is just a quote."""
+    parts = []
+    for k, (literal, field, _, _) in enumerate(string.Formatter().parse(rule.hint)):
+        if literal:
+            params[f"hint_{index}_{k}"] = literal
+            parts.append(f"$hint_{index}_{k}")
+        if field:
+            parts.append(f"""coalesce({_shown(f'"{field}"', types[field])}, '?')""")
+    return " || ".join(parts) or "''"
+
+
+def hints_sql(
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]
+) -> tuple[str, dict[str, Any]]:
+    """A query of `HINT_COLUMNS` (with `{runs}` for the runs hinted, as `core.query` takes
+    it) and its parameters: one row per (run, rule) whose condition holds, its hint worded,
+    in the file's order of rules, then by time.
 
     A rule DuckDB refuses stops the whole file with its name: half the hints would read
     as if the other runs were fine.
@@ -87,41 +111,68 @@ def evaluate_rules(
     for rule in rules:
         _check(con, rule, view)
     if not rules:
-        return pd.DataFrame(columns=HINT_COLUMNS)
+        return "SELECT " + ", ".join(f"NULL::VARCHAR AS {c}" for c in HINT_COLUMNS) + " LIMIT 0", {}
+    shown = list(dict.fromkeys(p for rule in rules for p in rule.placeholders))
+    types = dict(
+        con.execute(
+            f"SELECT column_name, column_type FROM (DESCRIBE {view} SELECT * FROM {RULE_VIEW})"
+        ).fetchall()
+    )
     # One pass over the runs for every rule: a column per rule says whether it holds.
-    shown = dict.fromkeys(p for rule in rules for p in rule.placeholders)
     holds = [f'coalesce(({rule.condition}), false) AS "holds_{i}"' for i, rule in enumerate(rules)]
-    columns = [*(f'"{c}"' for c in HINT_COLUMNS[:5]), *(f'"{p}" AS "p_{p}"' for p in shown)]
-    any_holds = " OR ".join(f'"holds_{i}"' for i in range(len(rules)))
-    found = query(
-        con,
-        f"""{view}, checked AS (
+    columns = [*(f'"{c}"' for c in HINT_COLUMNS[:5]), *(f'"{p}"' for p in shown)]
+    params = _rule_params(rules)
+    selects = []
+    for i, rule in enumerate(rules):
+        selects.append(
+            f"""SELECT {", ".join(f'"{c}"' for c in HINT_COLUMNS[:5])}, $rule_{i} AS rule,
+                   $severity_{i} AS severity, {_text_sql(rule, i, types, params)} AS text,
+                   {i} AS rule_order
+            FROM checked WHERE "holds_{i}\""""
+        )
+    sql = f"""{view}, checked AS (
             SELECT {", ".join([*columns, *holds])} FROM {RULE_VIEW}
             WHERE run_id IN (SELECT run_id FROM {{runs}})
         )
-        SELECT * FROM checked WHERE {any_holds} ORDER BY created_at, run_path""",
-        run_filter,
+        SELECT * EXCLUDE (rule_order) FROM ({" UNION ALL ".join(selects)})
+        ORDER BY rule_order, created_at, run_path"""
+    return sql, params
+
+
+def evaluate_rules(
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], run_filter: RunFilter
+) -> pd.DataFrame:
+    """`HINT_COLUMNS`: the hints of the runs `run_filter` keeps, as a frame (a period's)."""
+    sql, params = hints_sql(con, rules)
+    return query(con, sql, run_filter, **params)
+
+
+def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> int:
+    """Every run's hints into the table `hints` and, per rule in the file's order (none left
+    out), its severity and the runs and users hinted into `hint_counts`, all in DuckDB; the
+    number of hints."""
+    sql, params = hints_sql(con, rules)
+    query(con, f"CREATE OR REPLACE TABLE hints AS {sql}", RunFilter(), **params)
+    listed = ", ".join(f"({i}, $rule_{i}, $severity_{i})" for i in range(len(rules)))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE hint_counts AS
+        SELECT r.rule, r.severity, coalesce(h.runs, 0) AS runs, coalesce(h.users, 0) AS users
+        FROM (VALUES {listed}) AS r(position, rule, severity)
+        LEFT JOIN (SELECT rule, count(*) AS runs, count(DISTINCT "user") AS users
+                   FROM hints GROUP BY rule) h USING (rule)
+        ORDER BY r.position
+        """,
+        _rule_params(rules),
     )
-    frames = []
-    for i, rule in enumerate(rules):
-        matched = found[found[f"holds_{i}"]]
-        values = matched[[f"p_{p}" for p in rule.placeholders]].itertuples(index=False, name=None)
-        texts = [
-            rule.hint.format(**{p: _shown(v) for p, v in zip(rule.placeholders, row, strict=True)})
-            for row in values
-        ]
-        frames.append(
-            matched[HINT_COLUMNS[:5]].assign(rule=rule.name, severity=rule.severity, text=texts)
-        )
-    if all(f.empty for f in frames):
-        return pd.DataFrame(columns=HINT_COLUMNS)
-    return pd.concat([f for f in frames if not f.empty], ignore_index=True)[HINT_COLUMNS]
+    [(found,)] = con.execute("SELECT count(*) FROM hints").fetchall()
+    return found
 
 
-def hint_counts(hints: pd.DataFrame, rules: tuple[Rule, ...]) -> pd.DataFrame:
-    """Per rule, in the file's order (none left out): its severity, runs and users hinted."""
-    counts = hints.groupby("rule").agg(runs=("run_id", "size"), users=("user", "nunique"))
-    frame = pd.DataFrame(
-        {"rule": [r.name for r in rules], "severity": [r.severity for r in rules]}
-    ).merge(counts, left_on="rule", right_index=True, how="left")
-    return frame.fillna({"runs": 0, "users": 0}).astype({"runs": "int64", "users": "int64"})
+def _rule_params(rules: tuple[Rule, ...]) -> dict[str, Any]:
+    """Each rule's name and severity as bound parameters `rule_i`, `severity_i`."""
+    return {
+        f"{key}_{i}": value
+        for i, rule in enumerate(rules)
+        for key, value in (("rule", rule.name), ("severity", rule.severity))
+    }

@@ -24,17 +24,15 @@ from dagster import (
     asset,
 )
 
-from runcrawler_assets.analytics import RunFilter
 from runcrawler_assets.defs.assets import metadata
 from runcrawler_assets.defs.assets.analytics import AFTER_RUNS_UPDATE
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
 from runcrawler_assets.defs.resources import ConfigResource, SmtpResource, WebhookResource
-from runcrawler_assets.hints import evaluate_rules, hint_counts, load_rules
+from runcrawler_assets.hints import load_rules, store_hints
 from runcrawler_assets.warehouse.database import (
     ANALYTICS_MEMORY_LIMIT,
     connect,
     memory_limit,
-    write_table,
 )
 
 GROUP = "tell_people"
@@ -55,21 +53,20 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
     config = settings.config
     rules = load_rules(config.rules_file)
     with connect(config.duckdb_path) as con, memory_limit(con, ANALYTICS_MEMORY_LIMIT):
-        found = evaluate_rules(con, rules, RunFilter())
-        counts = hint_counts(found, rules)
-        write_table(con, "hints", found)
-        write_table(con, "hint_counts", counts)
-    context.log.info(f"{len(found)} hints from {len(rules)} rules")
+        found = store_hints(con, rules)
+        counts = con.execute("SELECT * FROM hint_counts").df()
+        latest = con.execute(
+            """SELECT severity, rule, run_path, text FROM hints
+               ORDER BY created_at DESC, run_path, rule LIMIT $rows""",
+            {"rows": metadata.TABLE_ROWS},
+        ).df()
+    context.log.info(f"{found} hints from {len(rules)} rules")
     return MaterializeResult(
         metadata={
             "hint_counts": metadata.table(counts),
-            "latest_hints": metadata.table(
-                found.sort_values("created_at", ascending=False)[
-                    ["severity", "rule", "run_path", "text"]
-                ]
-            ),
+            "latest_hints": metadata.table(latest),
             "rules_file": str(config.rules_file or "runcrawler's default rules"),
-            "hints": len(found),
+            "hints": found,
             "duration_s": round(time.monotonic() - started, 3),
         }
     )
