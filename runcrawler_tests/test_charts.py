@@ -122,8 +122,8 @@ def test_every_chart_of_megabyte_labels_stays_small(tmp_path) -> None:
     counts = pd.Series([5, 3, 1], index=names)
     table = pd.DataFrame({names[0]: [1, 2], names[1]: [3, 0]}, index=[HUGE, "2024"])
     boxes = pd.DataFrame(
-        [{"label": n, "q1": 8, "med": 16, "q3": 32, "whislo": 4, "whishi": 64, "fliers": []}
-         for n in names]
+        [{"label": n, "runs": 9, "q1": 8, "med": 16, "q3": 32, "whislo": 4, "whishi": 64,
+          "fliers": []} for n in names]
     )  # fmt: skip
     runs = pd.DataFrame(
         {"dimension": [3, 3], "cluster": [HUGE, "c"], "n_procs": [36, 72],

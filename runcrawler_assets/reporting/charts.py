@@ -41,6 +41,8 @@ DPI = 100
 WIDTH_IN = 9.0
 HEIGHT_IN = 4.8
 MAX_PIE_SLICES = 9
+MAX_HEATMAP_ROWS = 20  # rows drawn one by one (users), the rest summed in one more
+MAX_BOXES = 20  # boxes side by side whose labels (user names) still fit the width
 MAX_LABEL_CHARS = 40  # a tick label or legend entry: a mixture, user or host name
 MAX_TITLE_CHARS = 160  # a title or axis label (the longest the analyses give: ~110)
 Color = tuple[float, float, float]
@@ -245,20 +247,49 @@ def _keep_top_columns(table: pd.DataFrame, keep: int) -> pd.DataFrame:
     return head
 
 
-def heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str) -> bytes:
-    """A count matrix (users × error categories) with the numbers written in the cells."""
+def _top_rows_with_others(table: pd.DataFrame, keep: int, plural: str) -> pd.DataFrame:
+    """The `keep` rows with the largest sums, in the table's order (ties: the first), then
+    one row summing the rest, "others (K <plural>)", so rows stay tall enough to read."""
+    if len(table) <= keep + 1:  # folding one row would hide its name and save no room
+        return table
+    top = np.zeros(len(table), dtype=bool)
+    top[np.argsort(-table.sum(axis=1).to_numpy(), kind="stable")[:keep]] = True
+    others = table[~top].sum().rename(f"others ({(~top).sum()} {plural})")
+    return pd.concat([table[top], others.to_frame().T])
+
+
+def heatmap(
+    table: pd.DataFrame,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    plural: str = "rows",
+    max_rows: int = MAX_HEATMAP_ROWS,
+) -> bytes:
+    """A count matrix (users × error categories) with the numbers written in the cells.
+
+    Beyond `max_rows` rows (`plural` names them), those with the largest sums are drawn
+    and the rest summed in a last row, grey: its sums would set the colour scale alone.
+    """
     if table.empty or table.to_numpy().sum() == 0:
         return no_runs_chart(title)
-    height = min(HEIGHT_IN * 1.8, max(3.0, 0.32 * len(table) + 1.8))
+    shown = _top_rows_with_others(table, max_rows, plural)
+    values = shown.to_numpy(dtype=float)
+    colored = np.ma.masked_array(values)
+    if len(shown) < len(table):
+        colored[-1] = np.ma.masked
+        title = (
+            f"{title}: the {max_rows} {plural} with most, the other {len(table) - max_rows} summed"
+        )
+    height = min(HEIGHT_IN * 1.8, max(3.0, 0.32 * len(shown) + 1.8))
     fig, (ax,) = _figure(height=height)
-    values = table.to_numpy(dtype=float)
-    image = ax.imshow(values, cmap="Reds", aspect="auto")
-    ax.set_xticks(np.arange(table.shape[1]), _labels(table.columns), rotation=35, ha="right")
-    ax.set_yticks(np.arange(table.shape[0]), _labels(table.index))
-    threshold = values.max() / 2
+    image = ax.imshow(colored, cmap=plt.get_cmap("Reds").with_extremes(bad="0.88"), aspect="auto")
+    ax.set_xticks(np.arange(shown.shape[1]), _labels(shown.columns), rotation=35, ha="right")
+    ax.set_yticks(np.arange(shown.shape[0]), _labels(shown.index))
+    dark = colored.filled(0) > colored.max() / 2
     for (row, col), value in np.ndenumerate(values):
         if value:
-            color = "white" if value > threshold else "black"
+            color = "white" if dark[row, col] else "black"
             ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=8, color=color)
     ax.set_xlabel(_title(xlabel))
     ax.set_ylabel(_title(ylabel))
@@ -308,15 +339,31 @@ def grouped_bars(table: pd.DataFrame, title: str, xlabel: str, legend_title: str
     return _png(fig)
 
 
-def box_plots(boxes: pd.DataFrame, title: str, xlabel: str, ylabel: str, log: bool) -> bytes:
+def box_plots(
+    boxes: pd.DataFrame,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    log: bool,
+    plural: str = "groups",
+    max_boxes: int = MAX_BOXES,
+) -> bytes:
     """Box plots of one quantity per group (MPI processes per user), on a log axis if it spans.
 
     `boxes` holds the statistics, not the runs, so a million runs draw as fast as
-    a hundred: one row per group, in drawing order, with label, q1, med, q3,
+    a hundred: one row per group, in drawing order, with label, runs, q1, med, q3,
     whislo, whishi (as matplotlib's `boxplot` computes them) and fliers (a list).
+    Beyond `max_boxes` groups (`plural` names them), only those with most runs are
+    drawn (ties: by label), in that order, so that their labels do not overlap.
     """
     if boxes.empty:
         return no_runs_chart(title)
+    if len(boxes) > max_boxes:
+        busiest = boxes.reset_index(drop=True).sort_values(
+            ["runs", "label"], ascending=[False, True], kind="stable"
+        )
+        boxes = boxes.iloc[sorted(busiest.index[:max_boxes])]
+        title = f"{title} (the {max_boxes} {plural} with most runs)"
     fig, (ax,) = _figure()
     stats = [
         {**row, "label": short_label(row["label"]), "fliers": list(row["fliers"])}

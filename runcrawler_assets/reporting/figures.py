@@ -65,7 +65,9 @@ def errors_by_user_heatmap(by_user: pd.DataFrame) -> bytes:
     """`errors_by_user`: users × categories, only the users and categories with errors."""
     heat = by_user.set_index("user")[list(ERROR_CATEGORY_NAMES)]
     heat = heat.loc[heat.sum(axis=1) > 0, heat.sum() > 0]
-    return charts.heatmap(heat, "Error categories per user (runs)", "error category", "user")
+    return charts.heatmap(
+        heat, "Error categories per user (runs)", "error category", "user", plural="users"
+    )
 
 
 def failure_stage_bars(stages: pd.DataFrame) -> bytes:
@@ -268,7 +270,7 @@ def distribution_boxes(distributions: pd.DataFrame, quantity: str) -> bytes:
     _, title, ylabel = DISTRIBUTION_CHARTS[quantity]
     boxes = distributions[distributions["quantity"] == quantity]
     boxes = boxes.drop(columns="quantity").rename(columns={"user": "label"})
-    return charts.box_plots(boxes, title, "user", ylabel, log=True)
+    return charts.box_plots(boxes, title, "user", ylabel, log=True, plural="users")
 
 
 def nodes_per_process_histogram(histogram: pd.DataFrame) -> bytes:
