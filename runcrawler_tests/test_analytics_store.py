@@ -98,3 +98,16 @@ def test_no_chart_draws_a_previewed_table(
     for analysis in (a for a in ANALYSES if a.previewed):
         shown = refresh_stored(demo_copy, analysis, preview_rows=1).result
         assert draw_charts(analysis.name, shown.tables) == demo_charts[analysis.name]
+
+
+def test_results_stored_in_an_older_format_are_out_of_date(
+    demo_copy: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store written before a table changed shape is computed again, not read as it is."""
+    from runcrawler_assets.analytics import store
+
+    habits = next(a for a in ANALYSES if a.name == "hpc_habits")
+    refresh_stored(demo_copy, habits)
+    assert store.out_of_date(demo_copy, [habits]) == []
+    monkeypatch.setattr(store, "RESULTS_FORMAT", store.RESULTS_FORMAT + 1)
+    assert store.out_of_date(demo_copy, [habits]) == [habits]

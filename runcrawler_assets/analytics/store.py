@@ -42,6 +42,10 @@ FINDINGS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {FINDINGS_TABLE} (analysis VARCHAR, findings VARCHAR[], "
     "runs_version VARCHAR, computed_at TIMESTAMP)"
 )
+# The shape of the stored tables: raised when an analysis's tables gain or change a column,
+# so that results stored by an older runcrawler are computed again, not read with a column
+# missing (2: the box statistics' `runs`).
+RESULTS_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,8 @@ class StoredResult:
 def runs_version(con: duckdb.DuckDBPyConnection) -> str:
     """What `runs` holds, in a few characters: its rows, a hash of their ids and parse
     times, and one of the versions its partitions were swapped in with (which carry the
-    accounting joined to them: new dumps change rows without a new parse). Results
-    computed from another version are out of date."""
+    accounting joined to them: new dumps change rows without a new parse), and the
+    store's `RESULTS_FORMAT`. Results computed from another version are out of date."""
     rows, digest = con.execute(
         "SELECT count(*), coalesce(bit_xor(hash(run_id, parsed_at)), 0) FROM runs"
     ).fetchone()
@@ -66,7 +70,7 @@ def runs_version(con: duckdb.DuckDBPyConnection) -> str:
         [(swaps,)] = con.execute(
             f'SELECT coalesce(bit_xor(hash(cluster, "user", version)), 0) FROM {VERSIONS_TABLE}'
         ).fetchall()
-    return f"{rows}:{digest:x}:{swaps:x}"
+    return f"{rows}:{digest:x}:{swaps:x}:f{RESULTS_FORMAT}"
 
 
 def stored_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
