@@ -84,31 +84,35 @@ SETTINGS: tuple[Setting, ...] = (
 BY_USER = '"user"'
 
 
-def _long_runs_sql(settings: Sequence[Setting], stratum: str) -> str:
+def _long_runs_sql(settings: Sequence[Setting], stratum: str, efficiency: bool) -> str:
     """The filtered runs unpivoted to one row per (run, setting), so one GROUP BY serves all.
 
     Per row: the stratum (`stratum`, a trusted SQL expression: the user, or the
-    user and some settings), setting, value label, outcome, efficiency and the log of
-    the efficiency relative to the median of the run's user, cluster and dimension.
+    user and some settings), setting, value label, outcome and, with `efficiency`, the
+    efficiency and its log relative to the median of the run's user, cluster and
+    dimension (a query of failures alone skips that join).
     A setting whose value is NULL for a run leaves the run out of that setting.
     """
     values = ",\n".join(f'{s.value_sql} AS "{s.name}"' for s in settings)
     names = ", ".join(f'"{s.name}"' for s in settings)
-    return f"""
-        WITH filtered AS (SELECT * FROM {{runs}}),
-        usual AS (
+    usual, relative = "", ""
+    if efficiency:
+        usual = """, usual AS (
             SELECT "user", cluster, dimension, median(efficiency) AS usual_efficiency
             FROM filtered WHERE status = 'success' AND efficiency > 0 GROUP BY ALL
-        ),
-        labelled AS (
-            SELECT {stratum} AS stratum, {values},
-                   status NOT IN $unfinished AS finished,
-                   status IN $failed AS failed,
+        )"""
+        relative = """,
                    CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END
                        AS efficiency,
                    CASE WHEN status = 'success' AND efficiency > 0
                         THEN ln(efficiency / usual_efficiency) END AS log_relative
-            FROM filtered LEFT JOIN usual USING ("user", cluster, dimension)
+            FROM filtered LEFT JOIN usual USING ("user", cluster, dimension)"""
+    return f"""
+        WITH filtered AS (SELECT * FROM {{runs}}){usual},
+        labelled AS (
+            SELECT {stratum} AS stratum, {values},
+                   status NOT IN $unfinished AS finished,
+                   status IN $failed AS failed{relative or " FROM filtered"}
         ),
         long AS (UNPIVOT labelled ON {names} INTO NAME setting VALUE value)
     """
@@ -120,11 +124,12 @@ def _query_long(
     settings: Sequence[Setting],
     stratum: str,
     select: str,
+    efficiency: bool = True,
     **params: object,
 ) -> pd.DataFrame:
     return query(
         con,
-        _long_runs_sql(settings, stratum) + select,
+        _long_runs_sql(settings, stratum, efficiency) + select,
         run_filter,
         unfinished=list(UNFINISHED_STATUSES),
         failed=list(FAILED_STATUSES),
@@ -156,6 +161,7 @@ def failure_strata(
                sum(a) OVER stratum_runs - a AS c, sum(n1) OVER stratum_runs - n1 AS n0
         FROM per_stratum WINDOW stratum_runs AS (PARTITION BY setting, stratum)
         """,
+        efficiency=False,
     )
 
 
@@ -176,8 +182,8 @@ def value_statistics(
                    count(*) FILTER (WHERE finished) AS finished_runs,
                    count(*) FILTER (WHERE failed) AS failed_runs,
                    count(efficiency) AS successful_runs,
-                   -- Failed runs' NULLs sort last, past the `successful_runs` ranks read below.
-                   list_sort(list(efficiency), 'ASC', 'NULLS LAST') AS ordered,
+                   list(efficiency ORDER BY efficiency) FILTER (WHERE efficiency IS NOT NULL)
+                       AS ordered,
                    count(log_relative) AS n_log, sum(log_relative) AS sum_log,
                    sum(log_relative * log_relative) AS sum_sq_log,
                    $z * sqrt(successful_runs) / 2 AS half_width
