@@ -37,11 +37,12 @@ _OUTCOME_SQL = (
 )
 
 
-def _stage_campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> str:
-    """Every campaign into a temporary table, its name: its runs (paths in order), restarts,
-    CPU hours, outcome and span. A run's parameters are read once, for the folders they
-    point into (`../run_006/...`), not carried through the ordering."""
-    name = temporary_name("campaigns")
+def _stage_runs(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> str:
+    """Every run into a temporary table, its name, marked from its neighbours in its case (one
+    ordering): whether it restarts from the run before it, starts a campaign, or is a campaign
+    alone (it starts one and so does the run after it). A run's parameters are read once, for
+    the folders they point into (`../run_006/...`), not carried past the ordering."""
+    name = temporary_name("campaign_runs")
     query(
         con,
         f"""
@@ -53,21 +54,42 @@ def _stage_campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> s
             FROM {{runs}} WHERE created_at IS NOT NULL
         ),
         ordered AS (
-            SELECT *, lag(status) OVER w AS previous_status, lag(folder) OVER w AS previous
+            SELECT *, lag(status) OVER w AS previous_status, lag(folder) OVER w AS previous,
+                   lead(points_into) OVER w AS next_points_into,
+                   lead(true, 1, false) OVER w AS has_next
             FROM r WINDOW w AS (PARTITION BY "user", parent ORDER BY created_at, run_path)
-        ),
-        marked AS (
-            SELECT *, coalesce(list_contains(points_into, previous), false) AS restart,
-                   NOT (coalesce(previous_status IN $retried, false) OR restart) AS starts
-            FROM ordered
-        ),
-        numbered AS (
-            SELECT *, sum(starts::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING) AS k,
-                   starts AND coalesce(lead(starts) OVER w, true) AS alone
-            FROM marked WINDOW w AS (PARTITION BY "user", parent ORDER BY created_at, run_path)
         )
-        -- most campaigns are one run: only the others are grouped (and their paths listed
-        -- in order, the dearest aggregate)
+        -- whether the next run starts a campaign is the same test, from this run's side
+        SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours, parent,
+               coalesce(list_contains(points_into, previous), false) AS restart,
+               NOT (coalesce(previous_status IN $retried, false) OR restart) AS starts,
+               starts AND NOT (has_next AND (coalesce(status IN $retried, false)
+                   OR coalesce(list_contains(next_points_into, folder), false))) AS alone
+        FROM ordered
+        """,
+        run_filter,
+        retried=list(RETRIED_STATUSES),
+    )
+    return name
+
+
+def _stage_campaigns(con: duckdb.DuckDBPyConnection, runs: str) -> str:
+    """Every campaign of several runs into a temporary table, its name: its runs (paths in
+    order), restarts, CPU hours, outcome and span, from `_stage_runs`'s table `runs`.
+
+    Most campaigns are one run, left out (`_attempts` counts them): the others are numbered
+    in a second ordering of their runs alone (each campaign left out is a whole one, so the
+    others stay whole) and grouped, their paths listed in order, the dearest aggregate."""
+    name = temporary_name("campaigns")
+    con.execute(
+        f"""
+        CREATE TEMP TABLE {name} AS
+        WITH numbered AS (
+            SELECT *, sum(starts::INTEGER) OVER (
+                       PARTITION BY "user", parent ORDER BY created_at, run_path
+                       ROWS UNBOUNDED PRECEDING) AS k
+            FROM temp.{runs} WHERE NOT alone
+        )
         SELECT arg_min(run_path, created_at) AS campaign_id, "user", min(solver) AS solver,
                parent AS case_folder, count(*) AS runs, count(*) FILTER (WHERE restart) AS restarts,
                {exact_sum("cpu_hours", 2)} AS cpu_hours,
@@ -77,21 +99,15 @@ def _stage_campaigns(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> s
                round(epoch(max(coalesce(ended_at, created_at)) - min(created_at)) / 86400, 2)
                    AS days,
                list(run_path ORDER BY created_at, run_path) AS run_paths
-        FROM numbered WHERE NOT alone GROUP BY "user", parent, k
-        UNION ALL
-        SELECT run_path, "user", solver, parent, 1, 0, round(coalesce(cpu_hours, 0), 2), status,
-               {_OUTCOME_SQL.format(status="status")}, created_at, coalesce(ended_at, created_at),
-               round(epoch(coalesce(ended_at, created_at) - created_at) / 86400, 2), [run_path]
-        FROM numbered WHERE alone
-        """,
-        run_filter,
-        retried=list(RETRIED_STATUSES),
+        FROM numbered GROUP BY "user", parent, k
+        """
     )
     return name
 
 
-def _attempts(con: duckdb.DuckDBPyConnection, campaigns: str) -> pd.DataFrame:
-    """Every campaign counted by runs (`ATTEMPT_BINS`) and outcome, with their CPU hours."""
+def _attempts(con: duckdb.DuckDBPyConnection, runs: str, campaigns: str) -> pd.DataFrame:
+    """Every campaign counted by runs (`ATTEMPT_BINS`) and outcome, with their CPU hours: those
+    of several runs from `campaigns`, those of one from `runs` (`_stage_runs`)."""
     last = len(ATTEMPT_BINS)
     return con.execute(
         f"""
@@ -99,7 +115,11 @@ def _attempts(con: duckdb.DuckDBPyConnection, campaigns: str) -> pd.DataFrame:
                    AS attempts,
                outcome, count(*) AS campaigns,
                {exact_sum("cpu_hours")} AS cpu_hours
-        FROM temp.{campaigns} GROUP BY ALL ORDER BY attempts, outcome
+        FROM (SELECT runs, outcome, cpu_hours FROM temp.{campaigns}
+              UNION ALL
+              SELECT 1, {_OUTCOME_SQL.format(status="status")}, round(coalesce(cpu_hours, 0), 2)
+              FROM temp.{runs} WHERE alone)
+        GROUP BY ALL ORDER BY attempts, outcome
         """
     ).df()
 
@@ -112,7 +132,7 @@ def _several(con: duckdb.DuckDBPyConnection, campaigns: str) -> dict[str, float]
                avg((outcome = '{GAVE_UP}')::INTEGER) FILTER (WHERE outcome <> '{ONGOING}'),
                count(*) FILTER (WHERE restarts > 0), sum(restarts) FILTER (WHERE restarts > 0),
                max(days) FILTER (WHERE restarts > 0)
-        FROM temp.{campaigns} WHERE runs > 1
+        FROM temp.{campaigns}
         """
     ).fetchall()
     return {
@@ -155,19 +175,22 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
     """The campaigns of more than one run (a table a manager reads: the rest are single
     successes or single failures), left in DuckDB (`StagedTable`), and every campaign
     counted by runs and outcome."""
-    campaigns = _stage_campaigns(con, run_filter)
-    table = StagedTable(
-        con,
-        f"SELECT * FROM temp.{campaigns} WHERE runs > 1 "
-        "ORDER BY runs DESC, cpu_hours DESC, campaign_id",
-        (campaigns,),
-    )
+    runs = _stage_runs(con, run_filter)
     try:
-        attempts = _attempts(con, campaigns)
-        findings = _findings(_several(con, campaigns), attempts)
-    except BaseException:
-        table.drop()
-        raise
+        campaigns = _stage_campaigns(con, runs)
+        table = StagedTable(
+            con,
+            f"SELECT * FROM temp.{campaigns} ORDER BY runs DESC, cpu_hours DESC, campaign_id",
+            (campaigns,),
+        )
+        try:
+            attempts = _attempts(con, runs, campaigns)
+            findings = _findings(_several(con, campaigns), attempts)
+        except BaseException:
+            table.drop()
+            raise
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS temp.{runs}")
     return AnalysisResult(
         tables={"campaigns": table, "campaign_attempts": attempts}, findings=findings
     )

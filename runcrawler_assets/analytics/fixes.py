@@ -72,42 +72,57 @@ TYPICAL_COLUMNS = [
 
 
 _PAIRS_SQL = f"""
-    WITH r AS (
-        SELECT run_id, run_path, "user", solver, status, created_at, error_category,
-               signature_id, {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case,
+    WITH failed AS (
+        SELECT run_id, run_path, "user", solver, created_at, error_category, signature_id,
+               {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case,
                md5_number(params::VARCHAR) AS params_key
-        FROM {{runs}} WHERE created_at IS NOT NULL
+        FROM {{runs}} WHERE created_at IS NOT NULL AND status IN $failed
     ),
-    failed AS (SELECT * FROM r WHERE status IN $failed),
-    success AS (SELECT * FROM r WHERE status = 'success'),
+    success AS (
+        SELECT run_id, "user", created_at, {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case
+        FROM {{runs}} WHERE created_at IS NOT NULL AND status = 'success'
+    ),
+    -- both cases of a run in one ASOF join, the run once per case (its folder, kind 1, and its
+    -- mesh and name, kind 2): the successes stream into it, never stored nor digested
     candidates AS (
         SELECT f.run_id, s.run_id AS fixing_id, s.created_at AS fixing_at
-        FROM failed f ASOF JOIN success s
-          ON f."user" = s."user" AND f.parent = s.parent AND f.created_at < s.created_at
-        UNION ALL
-        SELECT f.run_id, s.run_id, s.created_at
-        FROM failed f ASOF JOIN success s
-          ON f."user" = s."user" AND f.mesh_case = s.mesh_case AND f.created_at < s.created_at
+        FROM (SELECT run_id, "user", created_at, unnest([parent, mesh_case]) AS case_key,
+                     unnest([1, 2]) AS kind FROM failed) f
+        ASOF JOIN (SELECT run_id, "user", created_at, unnest([parent, mesh_case]) AS case_key,
+                          unnest([1, 2]) AS kind FROM success) s
+          ON f."user" = s."user" AND f.kind = s.kind AND f.case_key = s.case_key
+         AND f.created_at < s.created_at
     ),
     next_success AS (
-        SELECT run_id, arg_min(fixing_id, fixing_at) AS fixing_id FROM candidates GROUP BY run_id
+        SELECT run_id, arg_min(fixing_id, fixing_at) AS fixing_id, min(fixing_at) AS fixing_at
+        FROM candidates GROUP BY run_id
     ),
-    paired AS (
-        SELECT f.run_id AS failed_id, s.run_id AS fixing_id, f.run_path AS failed_run_path,
-               s.run_path AS fixing_run_path, f."user", f.solver, f.error_category,
-               f.signature_id, f.created_at,
-               round(epoch(s.created_at - f.created_at) / 86400, 2) AS days_later,
-               f.params_key AS before_key, s.params_key AS after_key
-        FROM next_success n JOIN failed f USING (run_id) JOIN success s ON s.run_id = n.fixing_id
-        WHERE s.created_at - f.created_at <= to_days($max_days)
-    ),
-    -- what changed depends on the two parameter sets alone (known by their digests), and a
-    -- user's runs share few: each distinct couple is compared once, its texts joined last
-    -- (joins above carry ids, not texts), as maps, by lookups in its own row (none per key)
-    couples AS (
+    -- digests are the dearest per-run work (MD5 of the whole JSON text): a failure's is taken
+    -- with it (nearly all pair), a success's only once it is some failure's next (a third of
+    -- them), read by id
+    fixing AS (
+        SELECT run_id AS fixing_id, run_path AS fixing_run_path,
+               md5_number(params::VARCHAR) AS after_key
+        FROM (SELECT DISTINCT fixing_id AS run_id FROM next_success) JOIN runs USING (run_id)
+    )
+    SELECT f.run_id AS failed_id, n.fixing_id, f.run_path AS failed_run_path, x.fixing_run_path,
+           f."user", f.solver, f.error_category, f.signature_id, f.created_at,
+           round(epoch(n.fixing_at - f.created_at) / 86400, 2) AS days_later,
+           f.params_key AS before_key, x.after_key
+    FROM next_success n JOIN failed f USING (run_id) JOIN fixing x USING (fixing_id)
+    WHERE n.fixing_at - f.created_at <= to_days($max_days)
+"""
+
+# What changed between each distinct couple of parameter sets among the pairs (`{pairs}`,
+# `_PAIRS_SQL`'s table), and so the kind of its pairs. What changed depends on the two sets
+# alone (known by their digests), and a user's runs share few: each distinct couple is
+# compared once, its texts read last by id (the pairs carry ids, not texts), as maps, by
+# lookups in its own row (none per key).
+_COUPLES_SQL = f"""
+    WITH couples AS (
         SELECT before_key, after_key, any_value(failed_id) AS failed_id,
                any_value(fixing_id) AS fixing_id
-        FROM paired GROUP BY before_key, after_key
+        FROM temp.{{pairs}} GROUP BY before_key, after_key
     ),
     maps AS (
         SELECT c.before_key, c.after_key, b.params AS before,
@@ -136,57 +151,64 @@ _PAIRS_SQL = f"""
                    AS only_continues
         FROM diffs
     )
-    SELECT p.* EXCLUDE (failed_id, fixing_id, before_key, after_key), c.changed_keywords,
-           c.afters, c.changes,
-           CASE WHEN len(c.changed_keywords) = 0 THEN '{RERUN}'
-                WHEN c.only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
-    FROM paired p JOIN changed c ON p.before_key IS NOT DISTINCT FROM c.before_key
-                                AND p.after_key IS NOT DISTINCT FROM c.after_key
+    SELECT before_key, after_key, changed_keywords, afters, changes,
+           CASE WHEN len(changed_keywords) = 0 THEN '{RERUN}'
+                WHEN only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
+    FROM changed
 """
 
 
-def _stage_pairs(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> str:
-    """Every pair, its changes and kind into a temporary table; its name.
+def _stage(con: duckdb.DuckDBPyConnection, run_filter: RunFilter, pairs: str, couples: str) -> None:
+    """Every pair into the temporary table `pairs`, and what changed between each distinct
+    couple of parameter sets they hold, with its kind, into `couples` (`_joined`).
 
     All in DuckDB, the parameters compared key by key (a million runs hold a few hundred
     thousand pairs, too many for Python, and too many to cross pandas: the table is stored
-    from there, `StagedTable`).
+    from there, `StagedTable`). A couple's changes are joined to its pairs where read, never
+    copied into a table of pairs.
     """
-    name = temporary_name("fixes")
     query(
         con,
-        f"CREATE TEMP TABLE {name} AS " + _PAIRS_SQL,
+        f"CREATE TEMP TABLE {pairs} AS " + _PAIRS_SQL,
         run_filter,
         failed=list(FAILED_STATUSES),
         max_days=MAX_DAYS_TO_FIX,
     )
-    return name
+    con.execute(f"CREATE TEMP TABLE {couples} AS " + _COUPLES_SQL.replace("{pairs}", pairs))
 
 
-def _changes(con: duckdb.DuckDBPyConnection, pairs: str) -> pd.DataFrame:
+def _joined(pairs: str, couples: str) -> str:
+    """SQL for the pairs with their changes and kind (`_stage`'s tables)."""
+    return (
+        f"temp.{pairs} p JOIN temp.{couples} c ON p.before_key IS NOT DISTINCT FROM c.before_key "
+        "AND p.after_key IS NOT DISTINCT FROM c.after_key"
+    )
+
+
+def _changes(con: duckdb.DuckDBPyConnection, joined: str) -> pd.DataFrame:
     """The targeted fixes' changes, one row per keyword, for `typical_fixes`, in time order
-    (the order a typical fix's values tie in)."""
+    (the order a typical fix's values tie in); `joined`: `_joined`."""
     return con.execute(
         f"""
         SELECT signature_id, error_category, unnest(changed_keywords) AS keyword,
                1 / len(changed_keywords) AS w, len(changed_keywords) = 1 AS alone,
                "user", unnest(afters) AS new
-        FROM temp.{pairs} WHERE kind = '{FIX}' AND len(changed_keywords) <= $targeted
+        FROM {joined} WHERE kind = '{FIX}' AND len(changed_keywords) <= $targeted
         ORDER BY created_at, failed_run_path
         """,
         {"targeted": MAX_TARGETED_CHANGES},
     ).df()
 
 
-def _kinds(con: duckdb.DuckDBPyConnection, pairs: str) -> pd.DataFrame:
+def _kinds(con: duckdb.DuckDBPyConnection, joined: str) -> pd.DataFrame:
     """Per signature (one row without), how many of its failures the next success fixed,
-    reran or restarted."""
+    reran or restarted; `joined`: `_joined`."""
     return con.execute(
         f"""
         SELECT signature_id, count(*) FILTER (WHERE kind = '{FIX}') AS fixed_runs,
                count(*) FILTER (WHERE kind = '{RERUN}') AS reruns,
                count(*) FILTER (WHERE kind = '{RESTART}') AS restarts
-        FROM temp.{pairs} GROUP BY signature_id
+        FROM {joined} GROUP BY signature_id
         """
     ).df()
 
@@ -260,15 +282,17 @@ def error_fixes(
 
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    pairs = _stage_pairs(con, run_filter)
+    pairs, couples = temporary_name("fixes"), temporary_name("fix_couples")
+    joined = _joined(pairs, couples)
     table = StagedTable(
         con,
-        f"SELECT {', '.join(FIX_COLUMNS)} FROM temp.{pairs} ORDER BY created_at, failed_run_path",
-        (pairs,),
+        f"SELECT {', '.join(FIX_COLUMNS)} FROM {joined} ORDER BY created_at, failed_run_path",
+        (pairs, couples),
     )
     try:
-        kinds = _kinds(con, pairs)
-        typical = typical_fixes(_changes(con, pairs))
+        _stage(con, run_filter, pairs, couples)
+        kinds = _kinds(con, joined)
+        typical = typical_fixes(_changes(con, joined))
         errors = error_fixes(signature_table(con, run_filter), kinds, typical)
     except BaseException:
         table.drop()

@@ -1,0 +1,87 @@
+"""Fixes and campaigns on what the demo never holds: runs without parameters or without a
+mesh, a case moved to another folder, a success too late, a restart, single-run campaigns at
+the end of a case (what their short cuts must get right: one ASOF join for both cases of a
+run, parameters digested after pairing, a couple's changes joined where read, campaigns
+numbered without their single runs)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+
+from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, compute_results
+
+FOLDER, MOVED = "kraken/ana/jet/LES", "irene/ana/LES"  # the same case: same mesh, same name
+MESH = {"mesh_file": "../MESH/jet.h5"}
+HOT, COOL = {**MESH, "cfl": "0.9"}, {**MESH, "cfl": "0.7"}
+NO_MESH = {"cfl": "0.7"}
+RESTART = {**COOL, "initial_solution_file": "../run_09/SOLUT/last.h5"}
+# (folder, run, status, day, parameters), in time order
+RUNS = [
+    (FOLDER, "run_01", "failed", 0, HOT),
+    (FOLDER, "run_02", "success", 1, COOL),  # fixes run_01: cfl changed
+    (FOLDER, "run_03", "failed", 2, COOL),
+    (MOVED, "run_01", "success", 3, COOL),  # reruns run_03 from the moved folder, first
+    (FOLDER, "run_04", "success", 4, COOL),
+    (FOLDER, "run_05", "killed", 5, None),
+    (FOLDER, "run_06", "success", 6, None),  # reruns run_05: no parameters either side
+    (FOLDER, "run_07", "failed", 7, NO_MESH),
+    (FOLDER, "run_08", "success", 50, NO_MESH),  # 43 days later: fixes nothing
+    (FOLDER, "run_09", "success", 51, COOL),
+    (FOLDER, "run_10", "success", 52, RESTART),  # restarts from run_09
+    (FOLDER, "run_11", "success", 53, COOL),  # a campaign alone
+    (FOLDER, "run_12", "failed", 54, COOL),  # a campaign alone, never succeeded
+]
+
+
+@pytest.fixture
+def results(empty_con: duckdb.DuckDBPyConnection) -> dict[str, AnalysisResult]:
+    start = datetime(2024, 1, 1)
+    for folder, run, status, day, params in RUNS:
+        path = f"{folder}/{run}"
+        empty_con.execute(
+            'INSERT INTO runs (run_id, cluster, "user", run_path, solver, status, created_at, '
+            "cpu_hours, params) VALUES (?, ?, 'ana', ?, 'avbp', ?, ?, 1.0, ?)",
+            [path, folder.split("/")[0], path, status, start + timedelta(days=day),
+             None if params is None else json.dumps(params)],
+        )  # fmt: skip
+    analyses = [a for a in ANALYSES if a.name in ("fixes", "campaigns")]
+    return compute_results(empty_con, analyses, RunFilter())
+
+
+def test_each_failure_pairs_with_the_first_success_of_either_case(
+    results: dict[str, AnalysisResult],
+) -> None:
+    fixes = results["fixes"].tables["fixes"]
+    pairs = {
+        (r.failed_run_path, r.fixing_run_path, r.kind, r.changes)
+        for r in fixes.itertuples(index=False)
+    }
+    assert pairs == {
+        (f"{FOLDER}/run_01", f"{FOLDER}/run_02", "fix", "cfl: 0.9 → 0.7"),
+        (f"{FOLDER}/run_03", f"{MOVED}/run_01", "rerun", ""),
+        (f"{FOLDER}/run_05", f"{FOLDER}/run_06", "rerun", ""),
+    }
+
+
+def test_campaigns_of_several_runs_are_listed_and_single_ones_only_counted(
+    results: dict[str, AnalysisResult],
+) -> None:
+    campaigns = results["campaigns"].tables["campaigns"]
+    listed = {(tuple(r.run_paths), r.restarts) for r in campaigns.itertuples(index=False)}
+    assert listed == {
+        ((f"{FOLDER}/run_01", f"{FOLDER}/run_02"), 0),
+        ((f"{FOLDER}/run_03", f"{FOLDER}/run_04"), 0),
+        ((f"{FOLDER}/run_05", f"{FOLDER}/run_06"), 0),
+        ((f"{FOLDER}/run_07", f"{FOLDER}/run_08"), 0),
+        ((f"{FOLDER}/run_09", f"{FOLDER}/run_10"), 1),
+    }
+    attempts = results["campaigns"].tables["campaign_attempts"]
+    assert attempts.to_dict("records") == [
+        {"attempts": "1", "outcome": "never succeeded", "campaigns": 1, "cpu_hours": 1.0},
+        {"attempts": "1", "outcome": "succeeded", "campaigns": 2, "cpu_hours": 2.0},
+        {"attempts": "2", "outcome": "succeeded", "campaigns": 5, "cpu_hours": 10.0},
+    ]
