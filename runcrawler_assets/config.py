@@ -42,6 +42,11 @@ DEFAULT_DATA = Path("data")
 DEFAULT_CLUSTER = "default"
 # The longest job the clusters run: a duration resting on a file's mtime beyond it is dropped.
 DEFAULT_MAX_JOB_DAYS = 7.0
+# DuckDB's memory while an analysis or the hints compute: past it DuckDB spills to disk, which
+# costs time (a million runs' analytics: 1GB peaks at ~1 GB, 256MB at ~560 MB and is ~25 %
+# slower; BENCHMARKS.md, sixth round).
+DEFAULT_ANALYTICS_MEMORY = "1GB"
+MIN_ANALYTICS_BYTES = 64 * 1000**2
 # Dagster's daemon looks at sensors every few seconds: a shorter interval only adds load.
 MIN_INTERVAL_SECONDS = 5
 
@@ -117,6 +122,19 @@ def _optional_file(text: str) -> Path | None:
     return Path(text).absolute() if text else None
 
 
+def _memory_size(text: str) -> str:
+    """A DuckDB memory limit (`256MB`, `1.5GB`, `512MiB`) of at least 64 MB, as DuckDB
+    spells it: a number and a unit, kB to TB (powers of 1000) or KiB to TiB (of 1024)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt])(i?)b\s*", text, re.IGNORECASE)
+    if match is None:
+        raise ValueError(text)
+    number, prefix, binary = match.groups()
+    power = "kmgt".index(prefix.lower()) + 1
+    if float(number) * (1024 if binary else 1000) ** power < MIN_ANALYTICS_BYTES:
+        raise ValueError(text)
+    return f"{number}{prefix.upper()}{'i' if binary else ''}B"
+
+
 def _cron(text: str) -> str:
     """Five cron fields (minute hour day month weekday): what Dagster's schedules take."""
     parts = text.split()
@@ -183,6 +201,12 @@ class Config:
         _whole_number(MIN_INTERVAL_SECONDS),
         f"a whole number of seconds (>= {MIN_INTERVAL_SECONDS})",
         "30",
+    )
+    analytics_memory: str = _variable(
+        "RUNCRAWLER_ANALYTICS_MEMORY",
+        _memory_size,
+        "a memory size of at least 64MB, such as 256MB or 2GB",
+        DEFAULT_ANALYTICS_MEMORY,
     )
     # Off: the sensors and the schedule start stopped (switch them on in the UI).
     automation_on: bool = _variable("RUNCRAWLER_AUTOMATION", _on_off, "on or off", "on")

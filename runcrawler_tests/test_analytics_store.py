@@ -111,3 +111,23 @@ def test_results_stored_in_an_older_format_are_out_of_date(
     assert store.out_of_date(demo_copy, [habits]) == []
     monkeypatch.setattr(store, "RESULTS_FORMAT", store.RESULTS_FORMAT + 1)
     assert store.out_of_date(demo_copy, [habits]) == [habits]
+
+
+def _memory_probe(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    """Says DuckDB's memory limit while it computes, and stores one table."""
+    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    return AnalysisResult(tables={"memory_probe": pd.DataFrame({"x": [1]})}, findings=[limit])
+
+
+def test_an_analysis_computes_under_the_memory_limit_it_is_given_then_the_limit_is_restored(
+    demo_copy: duckdb.DuckDBPyConnection,
+) -> None:
+    from runcrawler_assets.analytics.core import Analysis
+
+    probe = Analysis("memory_probe", "probe", "probe", _memory_probe, ("memory_probe",))
+    demo_copy.execute("SET memory_limit = '512MiB'")  # a writer's own limit, set on connect
+    limits = [refresh_stored(demo_copy, probe, memory=m).result.findings for m in ("96MB", "2GB")]
+    assert limits == [["91.5 MiB"], ["1.8 GiB"]]
+    assert demo_copy.execute("SELECT current_setting('memory_limit')").fetchall() == [
+        ("512.0 MiB",)
+    ]

@@ -22,6 +22,7 @@ BAD_VALUES: dict[str, tuple[str, ...]] = {
     "RUNCRAWLER_LAYOUT": ("flat", "Cluster/User", "cluster/user/"),
     "RUNCRAWLER_MAX_JOB_DAYS": ("abc", "0", "-3", "nan", "inf"),
     "RUNCRAWLER_WORKERS": ("abc", "0", "-1", "1.5"),
+    "RUNCRAWLER_ANALYTICS_MEMORY": ("abc", "256", "63MB", "0.06GB", "-1GB", "1 gigabyte", "80%"),
     "RUNCRAWLER_SENSOR_INTERVAL": ("abc", "4", "0", "1.5"),
     "RUNCRAWLER_AUTOMATION_INTERVAL": ("abc", "1", "-30"),
     "RUNCRAWLER_AUTOMATION": ("maybe", "offf", "2"),
@@ -63,6 +64,7 @@ def test_the_config_comes_from_the_environment(tmp_path):
         "RUNCRAWLER_WORKERS": "4",
         "RUNCRAWLER_SENSOR_INTERVAL": "15",
         "RUNCRAWLER_AUTOMATION": "OFF",
+        "RUNCRAWLER_ANALYTICS_MEMORY": " 1.5gib ",
     }
     config = Config.from_env(env)
     assert config.archive_root == tmp_path / "archive"
@@ -71,6 +73,7 @@ def test_the_config_comes_from_the_environment(tmp_path):
     assert config.user_name == "archive"
     assert (config.parse_workers, config.sensor_interval_seconds) == (4, 15)
     assert config.automation_on is False
+    assert config.analytics_memory == "1.5GiB"  # as DuckDB spells it
 
 
 def test_unset_and_empty_variables_take_the_defaults():
@@ -81,6 +84,7 @@ def test_unset_and_empty_variables_take_the_defaults():
     assert (unset.max_job_days, unset.parse_workers) == (7, 2)
     assert (unset.sensor_interval_seconds, unset.automation_interval_seconds) == (60, 30)
     assert unset.automation_on is True
+    assert unset.analytics_memory == "1GB"
 
 
 def test_a_config_built_in_code_has_the_defaults_of_an_empty_environment(tmp_path):

@@ -28,9 +28,9 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, StagedTable
+from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.warehouse.accounting_join import table_names
 from runcrawler_assets.warehouse.database import (
-    ANALYTICS_MEMORY_LIMIT,
     VERSIONS_TABLE,
     memory_limit,
     quote_identifier,
@@ -187,12 +187,15 @@ def load_results(
 
 
 def refresh_stored(
-    con: duckdb.DuckDBPyConnection, analysis: Analysis, preview_rows: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    analysis: Analysis,
+    preview_rows: int | None = None,
+    memory: str = DEFAULT_ANALYTICS_MEMORY,
 ) -> StoredResult:
-    """Compute the analysis over all runs, store it, and return it as stored (its
-    `previewed` tables cut to `preview_rows`), with the version of `runs` it was computed
-    from: what its asset does once per refresh."""
-    with memory_limit(con, ANALYTICS_MEMORY_LIMIT):
+    """Compute the analysis over all runs, under DuckDB's memory limit `memory`, store it,
+    and return it as stored (its `previewed` tables cut to `preview_rows`), with the version
+    of `runs` it was computed from: what its asset does once per refresh."""
+    with memory_limit(con, memory):
         result = analysis.compute(con, RunFilter())
     store_result(con, analysis, result, runs_version(con), datetime.now())
     return load_results(con, [analysis], preview_rows)[analysis.name]

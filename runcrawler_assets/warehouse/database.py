@@ -47,9 +47,7 @@ WRITER_MEMORY_LIMIT = "256MB"
 # ... lowered while partitions are swapped: a swap streams its rows in chunks and needs little,
 # and the swap is the ingest's peak (a million runs: 578 → ~460 MB for the crawl's process tree).
 SWAP_MEMORY_LIMIT = "128MB"
-# ... raised while an analysis computes: its lists and texts per group (a million runs' fixes)
-# are held whole, they cannot spill.
-ANALYTICS_MEMORY_LIMIT = "1GB"
+# (An analysis computes under its own limit, a setting: `Config.analytics_memory`.)
 # Records turned into one pandas frame and inserted at a time, within a partition's swap.
 INSERT_CHUNK = 2_000
 VERSIONS_TABLE = "partition_versions"

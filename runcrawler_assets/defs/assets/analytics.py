@@ -79,7 +79,9 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
             if config.only_if_runs_changed and not out_of_date(con, [analysis], version):
                 context.log.info(f"skipped: runs unchanged (version {version}) since computed")
                 return
-            stored = refresh_stored(con, analysis, preview_rows=metadata.TABLE_ROWS)
+            stored = refresh_stored(
+                con, analysis, preview_rows=metadata.TABLE_ROWS, memory=paths.analytics_memory
+            )
         # matplotlib is loaded only when a chart is drawn: an idle `runcrawler crawl`,
         # which imports this module, never pays for it.
         from runcrawler_assets.reporting.assemble import draw_stored_charts

@@ -30,7 +30,6 @@ from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
 from runcrawler_assets.defs.resources import ConfigResource, SmtpResource, WebhookResource
 from runcrawler_assets.hints import load_rules, store_hints
 from runcrawler_assets.warehouse.database import (
-    ANALYTICS_MEMORY_LIMIT,
     connect,
     memory_limit,
 )
@@ -52,7 +51,7 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
     started = time.monotonic()
     config = settings.config
     rules = load_rules(config.rules_file)
-    with connect(config.duckdb_path) as con, memory_limit(con, ANALYTICS_MEMORY_LIMIT):
+    with connect(config.duckdb_path) as con, memory_limit(con, config.analytics_memory):
         found = store_hints(con, rules)
         counts = con.execute("SELECT * FROM hint_counts").df()
         latest = con.execute(
