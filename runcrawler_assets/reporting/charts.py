@@ -87,9 +87,12 @@ def _figure(ncols: int = 1, height: float = HEIGHT_IN) -> tuple[Figure, list[Axe
 
 
 def _png(fig: Figure) -> bytes:
-    """Render and free the figure (pyplot keeps figures alive until closed)."""
+    """Render and free the figure (pyplot keeps figures alive until closed). zlib level 3,
+    not PIL's 6: on these flat-coloured charts a third faster to encode, and no bigger."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(
+        buffer, format="png", dpi=DPI, bbox_inches="tight", pil_kwargs={"compress_level": 3}
+    )
     plt.close(fig)
     return buffer.getvalue()
 
