@@ -194,3 +194,8 @@ def test_a_hint_shows_values_as_written_and_a_missing_one_as_a_question_mark(
         "it's {not} a field: CFL ?, ? nodes, ?",
         "it's {not} a field: CFL 1.23457, 2345678 nodes, numerical_instability",
     ]
+
+
+def test_no_rules_is_a_clear_error_not_an_empty_query(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(RulesError, match="no rules"):
+        evaluate_rules(con, (), RunFilter())

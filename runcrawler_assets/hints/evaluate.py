@@ -110,8 +110,8 @@ def hints_sql(
     view = rule_runs_sql(con)
     for rule in rules:
         _check(con, rule, view)
-    if not rules:
-        return "SELECT " + ", ".join(f"NULL::VARCHAR AS {c}" for c in HINT_COLUMNS) + " LIMIT 0", {}
+    if not rules:  # `parse_rules` refuses a file without any; a caller must too
+        raise RulesError("no rules to evaluate")
     shown = list(dict.fromkeys(p for rule in rules for p in rule.placeholders))
     types = dict(
         con.execute(
