@@ -131,3 +131,22 @@ def test_an_analysis_computes_under_the_memory_limit_it_is_given_then_the_limit_
     assert demo_copy.execute("SELECT current_setting('memory_limit')").fetchall() == [
         ("512.0 MiB",)
     ]
+
+
+def _needs_memory(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    """Holds a 160 MB list, which DuckDB cannot spill."""
+    con.execute("SELECT len(list(i)) FROM range(20_000_000) t(i)").fetchall()
+    return AnalysisResult(tables={"memory_probe": pd.DataFrame({"x": [1]})}, findings=[])
+
+
+def test_an_analysis_out_of_memory_names_the_setting_to_raise(
+    demo_copy: duckdb.DuckDBPyConnection,
+) -> None:
+    from runcrawler_assets.analytics.core import Analysis
+    from runcrawler_assets.analytics.store import AnalyticsMemoryError
+
+    greedy = Analysis("greedy", "greedy", "greedy", _needs_memory, ("memory_probe",))
+    told = "greedy needs more memory than RUNCRAWLER_ANALYTICS_MEMORY=64MB lets DuckDB use"
+    with pytest.raises(AnalyticsMemoryError, match=f"^{told}: raise it"):
+        refresh_stored(demo_copy, greedy, memory="64MB")
+    assert refresh_stored(demo_copy, greedy, memory="1GB").result.tables["memory_probe"].size

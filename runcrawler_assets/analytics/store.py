@@ -20,7 +20,8 @@ equals the table's is not computed again (issue 16: nothing changed, nothing don
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +30,7 @@ import pandas as pd
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, StagedTable
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
+from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.warehouse.accounting_join import table_names
 from runcrawler_assets.warehouse.database import (
     VERSIONS_TABLE,
@@ -186,6 +188,24 @@ def load_results(
     return results
 
 
+class AnalyticsMemoryError(RuncrawlerError):
+    """An analysis needed more memory than `RUNCRAWLER_ANALYTICS_MEMORY` gives DuckDB."""
+
+
+@contextmanager
+def analytics_memory(con: duckdb.DuckDBPyConnection, memory: str, what: str) -> Iterator[None]:
+    """DuckDB's memory limit `memory` for computing `what` (an analysis, the hints); running
+    out is an error naming the setting to raise, not DuckDB's advice to `SET` it."""
+    try:
+        with memory_limit(con, memory):
+            yield
+    except duckdb.OutOfMemoryException as error:
+        raise AnalyticsMemoryError(
+            f"{what} needs more memory than RUNCRAWLER_ANALYTICS_MEMORY={memory} lets DuckDB "
+            f"use: raise it ({str(error).splitlines()[0]})"
+        ) from None
+
+
 def refresh_stored(
     con: duckdb.DuckDBPyConnection,
     analysis: Analysis,
@@ -195,7 +215,7 @@ def refresh_stored(
     """Compute the analysis over all runs, under DuckDB's memory limit `memory`, store it,
     and return it as stored (its `previewed` tables cut to `preview_rows`), with the version
     of `runs` it was computed from: what its asset does once per refresh."""
-    with memory_limit(con, memory):
+    with analytics_memory(con, memory, analysis.name):
         result = analysis.compute(con, RunFilter())
     store_result(con, analysis, result, runs_version(con), datetime.now())
     return load_results(con, [analysis], preview_rows)[analysis.name]

@@ -24,15 +24,13 @@ from dagster import (
     asset,
 )
 
+from runcrawler_assets.analytics.store import analytics_memory
 from runcrawler_assets.defs.assets import metadata
 from runcrawler_assets.defs.assets.analytics import AFTER_RUNS_UPDATE
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
 from runcrawler_assets.defs.resources import ConfigResource, SmtpResource, WebhookResource
 from runcrawler_assets.hints import load_rules, store_hints
-from runcrawler_assets.warehouse.database import (
-    connect,
-    memory_limit,
-)
+from runcrawler_assets.warehouse.database import connect
 
 GROUP = "tell_people"
 
@@ -51,8 +49,9 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
     started = time.monotonic()
     config = settings.config
     rules = load_rules(config.rules_file)
-    with connect(config.duckdb_path) as con, memory_limit(con, config.analytics_memory):
-        found = store_hints(con, rules)
+    with connect(config.duckdb_path) as con:
+        with analytics_memory(con, config.analytics_memory, "the hints"):
+            found = store_hints(con, rules)
         counts = con.execute("SELECT * FROM hint_counts").df()
         latest = con.execute(
             """SELECT severity, rule, run_path, text FROM hints
