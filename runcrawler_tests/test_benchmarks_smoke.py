@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.analytics import bench_analytics
+from benchmarks.analytics_memory import bench_analytics_memory
 from benchmarks.cold_crawl import bench_cold_crawl
 from benchmarks.common import Workspace
 from benchmarks.incremental import bench_incremental, bench_recrawl
@@ -33,6 +34,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
         # right after the cold crawl: the sensor benchmark below refreshes a partition
         "recrawl": [bench_recrawl(RUNS, workspace, added=3)],
         "analytics": bench_analytics(300, workspace, source_runs=RUNS),
+        "analytics_memory": bench_analytics_memory(300, workspace, RUNS, cap="128MB"),
         "memory": [bench_memory(RUNS, workspace)],
         "sensor_tick": bench_sensor_tick(RUNS, workspace),
         "incremental": [bench_incremental(RUNS, workspace, added=3)],
@@ -91,6 +93,17 @@ def test_analytics_rebuild_times_every_analysis_on_the_replicated_rows(figures: 
     assert analytics["rows"] == 300
     # every analysis refreshed and drawn, then the report assembled from what they stored
     assert list(analytics["seconds_by_analysis"]) == [a.name for a in ANALYSES] + ["report"]
+
+
+def test_analytics_memory_measures_every_analytics_asset_under_the_cap(figures: dict) -> None:
+    memory = figures["analytics_memory"]
+    assert (memory["rows"], memory["cap"]) == (300, "128MB")
+    assets = memory["assets"]
+    assert list(assets) == [a.name for a in ANALYSES] + ["hints", "report"]
+    assert all(asset["success"] for asset in assets.values())
+    # each peak is the process's high-water mark since its reset: never below what it holds
+    assert all(a["peak_rss_mb"] >= a["rss_after_mb"] > 0 for a in assets.values())
+    assert memory["peak_rss_mb"] == max(a["peak_rss_mb"] for a in assets.values())
 
 
 def test_sensor_tick_sees_no_change_and_walks_every_run(figures: dict) -> None:

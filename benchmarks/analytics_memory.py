@@ -1,0 +1,120 @@
+"""Benchmark 4, memory of the analytics: each analytics asset's peak RSS in a Dagster process.
+
+What a crawl's process holds while its analytics run (issue 16, goal 4): every
+analysis asset, then `hints` and `report`, materialized one at a time in one
+process (Dagster, pandas, matplotlib and DuckDB loaded, as in a crawl) on a
+`runs` table of N rows replicated as `benchmarks.analytics` does, under the
+analytics memory cap given (`RUNCRAWLER_ANALYTICS_MEMORY`). The peak of each
+is the process's own high-water mark (VmHWM), reset before it (Linux's
+`clear_refs`), so no sampling can miss it.
+
+    .venv/bin/python -m benchmarks.analytics_memory --rows 1000000 --cap 256MB
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from dagster import AssetsDefinition, DagsterInstance, materialize
+
+from benchmarks.analytics import replicate_runs
+from benchmarks.common import Workspace, load_average, temporary_workspace
+from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY, Config, ConfigError
+from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.tell import hints
+from runcrawler_assets.defs.resources import ConfigResource
+
+STATUS = Path("/proc/self/status")
+
+
+def _memory_mb() -> dict[str, int]:
+    """The process's resident memory now and its high-water mark, read at once, in MB."""
+    fields = dict(line.split(":", 1) for line in STATUS.read_text().splitlines())
+    return {name: round(int(fields[name].split()[0]) / 1024) for name in ("VmRSS", "VmHWM")}
+
+
+def _reset_peak() -> None:
+    """The high-water mark back to the current RSS (Linux ≥ 4.0: `clear_refs` 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _asset_peaks(settings: Config) -> dict[str, dict[str, float]]:
+    """Seconds and peak RSS of each analytics asset materialized alone, in order."""
+    resources = {"settings": ConfigResource.from_config(settings)}
+    assets: list[AssetsDefinition] = [*ANALYSIS_ASSETS, hints, report]
+    figures = {}
+    with DagsterInstance.ephemeral() as instance:
+        for asset in assets:
+            _reset_peak()
+            started = time.perf_counter()
+            result = materialize([asset], resources=resources, instance=instance, selection=[asset])
+            seconds, memory = round(time.perf_counter() - started, 2), _memory_mb()
+            figures[asset.key.to_user_string()] = {
+                "seconds": seconds,
+                "peak_rss_mb": memory["VmHWM"],
+                "rss_after_mb": memory["VmRSS"],
+                "success": result.success,
+            }
+    return figures
+
+
+def bench_analytics_memory(
+    n_rows: int,
+    workspace: Workspace | None = None,
+    source_runs: int = 2000,
+    cap: str = DEFAULT_ANALYTICS_MEMORY,
+) -> dict:
+    """Each analytics asset's peak RSS on `n_rows` rows under the cap `cap`, and the process's
+    RSS before them (what Dagster and the libraries hold)."""
+    workspace = workspace or temporary_workspace()
+    source = workspace.crawl(source_runs).data_dir / "runcrawler.duckdb"
+    data = workspace.root / f"analytics-memory-{n_rows}"
+    data.mkdir(exist_ok=True)
+    rows = replicate_runs(source, data / "runcrawler.duckdb", n_rows)
+    settings = Config.from_env(
+        {
+            "RUNCRAWLER_ARCHIVE": str(workspace.archive(source_runs)),
+            "RUNCRAWLER_DATA": str(data),
+            "RUNCRAWLER_ANALYTICS_MEMORY": cap,
+        }
+    )
+    load = load_average()
+    floor = _memory_mb()["VmRSS"]
+    assets = _asset_peaks(settings)
+    return {
+        "rows": rows,
+        "cap": settings.analytics_memory,
+        "rss_before_mb": floor,
+        "assets": assets,
+        "peak_rss_mb": max(figures["peak_rss_mb"] for figures in assets.values()),
+        "total_s": round(sum(figures["seconds"] for figures in assets.values()), 2),
+        "load_average": load,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.analytics_memory",
+        description="Peak RSS of each analytics asset in one Dagster process, on N rows.",
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of `runs` (1,000,000)")
+    parser.add_argument("--cap", default=DEFAULT_ANALYTICS_MEMORY, help="the analytics cap")
+    parser.add_argument(
+        "--workdir", type=Path, help="a new folder for the source crawl (default: a temporary one)"
+    )
+    args = parser.parse_args()
+    if args.rows < 1:
+        parser.error(f"--rows {args.rows}: at least 1")
+    try:
+        Config.from_env({"RUNCRAWLER_ANALYTICS_MEMORY": args.cap})
+    except ConfigError as error:
+        parser.error(f"--cap: {error}")
+    workspace = Workspace(args.workdir) if args.workdir else temporary_workspace()
+    print(json.dumps(bench_analytics_memory(args.rows, workspace, cap=args.cap), indent=2))
+
+
+if __name__ == "__main__":
+    main()
