@@ -95,7 +95,7 @@ def _long_runs_sql(settings: Sequence[Setting], stratum: str, efficiency: bool) 
     """
     values = ",\n".join(f'{s.value_sql} AS "{s.name}"' for s in settings)
     names = ", ".join(f'"{s.name}"' for s in settings)
-    usual, relative = "", ""
+    usual, relative, source = "", "", "filtered"
     if efficiency:
         usual = """, usual AS (
             SELECT "user", cluster, dimension, median(efficiency) AS usual_efficiency
@@ -105,14 +105,15 @@ def _long_runs_sql(settings: Sequence[Setting], stratum: str, efficiency: bool) 
                    CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END
                        AS efficiency,
                    CASE WHEN status = 'success' AND efficiency > 0
-                        THEN ln(efficiency / usual_efficiency) END AS log_relative
-            FROM filtered LEFT JOIN usual USING ("user", cluster, dimension)"""
+                        THEN ln(efficiency / usual_efficiency) END AS log_relative"""
+        source = 'filtered LEFT JOIN usual USING ("user", cluster, dimension)'
     return f"""
         WITH filtered AS (SELECT * FROM {{runs}}){usual},
         labelled AS (
             SELECT {stratum} AS stratum, {values},
                    status NOT IN $unfinished AS finished,
-                   status IN $failed AS failed{relative or " FROM filtered"}
+                   status IN $failed AS failed{relative}
+            FROM {source}
         ),
         long AS (UNPIVOT labelled ON {names} INTO NAME setting VALUE value)
     """
