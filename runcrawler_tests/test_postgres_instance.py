@@ -290,8 +290,9 @@ def step_windows(instance: DagsterInstance, run_id: str) -> dict[str, tuple[floa
     return windows
 
 
-def overlapping(windows: list[tuple[float, float]]) -> list[tuple[tuple[float, float], ...]]:
-    """Overlapping neighbours in start order: empty exactly when no two windows share time."""
+def overlapping(windows: list[tuple]) -> list[tuple[tuple, tuple]]:
+    """Overlapping neighbours in start order (a window: its start, its end, then anything
+    naming it): empty exactly when no two windows share time."""
     return [(a, b) for a, b in pairwise(sorted(windows)) if b[0] < a[1]]
 
 
@@ -324,12 +325,12 @@ def test_partitions_run_in_parallel_and_duckdb_writes_take_turns(
         # Runs did overlap in time: the parallelism was real.
         assert overlapping([(r.start_time, r.end_time) for r in ingest])
         # ... but no two DuckDB-writing steps ever did, across runs and step processes.
-        steps = {
-            window: f"{step} of run {run_id[:8]}"
+        steps = [
+            (*window, f"{step} of run {run_id[:8]}")
             for run_id in [*ingest_ids, analytics.run_id]
             for step, window in step_windows(instance, run_id).items()
             if step in DUCKDB_STEPS
-        }
+        ]
         assert len(steps) == n + len(PARALLEL_ANALYSES)
         # Seen once, in a fresh clone's CI (dagster 1.13.27): two steps claiming the pool's
         # one slot within a millisecond both got it. `_claim_concurrency_slot` selects a free
@@ -337,7 +338,7 @@ def test_partitions_run_in_parallel_and_duckdb_writes_take_turns(
         # SELECT, and its UPDATE does not check the slot is still free. DuckDB's own lock
         # (`connect` waits for it) still keeps the writes apart; this test shows the pool's
         # promise, and names the steps when Dagster breaks it.
-        assert [(steps[a], steps[b]) for a, b in overlapping(list(steps))] == []
+        assert [(a[2], b[2]) for a, b in overlapping(steps)] == []
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         rows = con.execute("SELECT count(*) FROM runs").fetchone()[0]
         quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
