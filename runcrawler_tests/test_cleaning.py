@@ -117,6 +117,16 @@ def test_params_keywords_and_nested_text_are_cut_too():
     assert len(bounded.parse_warnings) == 2
 
 
+def test_a_cut_names_where_it_was_made_among_nested_params():
+    params = {"chem": {"file": "f" * 300, "ok": "short", "list": [1, {"deep": "d" * 300}]}}
+    bounded = bound_record(BASE.replace(params=params))
+    assert bounded.params["chem"]["ok"] == "short"
+    assert bounded.parse_warnings == (
+        "params.chem.file: 300 characters, cut to 256 (setting limit)",
+        "params.chem.list.deep: 300 characters, cut to 256 (setting limit)",
+    )
+
+
 def test_params_beyond_the_keyword_limit_are_dropped_with_a_warning():
     many = {f"k{i}": "v" for i in range(LIMITS["params"] + 10)}
     bounded = bound_record(BASE.replace(params=many))

@@ -167,16 +167,19 @@ class _Cuts:
             if index == keep:
                 break
             name = self.text("params keyword", key, "setting") if isinstance(key, str) else key
-            bounded[name] = self._param_value(f"params.{name}", value)
+            bounded[name] = self._param_value(value, name)
         return bounded
 
-    def _param_value(self, field: str, value: Any) -> Any:
+    def _param_value(self, value: Any, *path: object) -> Any:
+        """`value` bounded; `path` (keyword, then nested keys) is named only if it is cut."""
         if isinstance(value, str):
-            return self.text(field, value, "setting")
+            if len(value) <= LIMITS["setting"]:
+                return value
+            return self.text(".".join(map(str, ("params", *path))), value, "setting")
         if isinstance(value, list):
-            return [self._param_value(field, item) for item in value]
+            return [self._param_value(item, *path) for item in value]
         if isinstance(value, dict):
-            return {k: self._param_value(f"{field}.{k}", v) for k, v in value.items()}
+            return {k: self._param_value(v, *path, k) for k, v in value.items()}
         return value
 
 
@@ -226,6 +229,9 @@ def bound_record(record: RunRecord) -> RunRecord:
     return dataclasses.replace(record, **changes) if changes else record
 
 
+_STATUSES = frozenset(s.value for s in Status)
+
+
 def _zero_when_not_started(record: RunRecord) -> dict[str, float]:
     """A run that never started used no CPU and did no iteration: zero, not unknown.
 
@@ -249,7 +255,7 @@ def clean_record(record: RunRecord) -> tuple[RunRecord | None, str]:
     ]
     if missing:
         return None, f"missing required column(s): {', '.join(missing)}"
-    if record.status not in {s.value for s in Status}:
+    if record.status not in _STATUSES:
         return None, f"unknown status {record.status!r}"
     fills: dict[str, object] = {
         rule.column: 0

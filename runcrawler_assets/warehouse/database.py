@@ -149,8 +149,8 @@ def _clean_text(value: object) -> object:
     """
     if isinstance(value, list):  # parse_warnings name files too
         return [_clean_text(item) for item in value]
-    if not isinstance(value, str):
-        return value
+    if not isinstance(value, str) or (value.isascii() and "\\" not in value):
+        return value  # the common case, decided without encoding
     raw = value.encode("utf-8", "surrogateescape")
     undecodable = raw.decode("utf-8", "ignore") != value
     if not undecodable and "\\" not in value:
@@ -169,16 +169,24 @@ def _readable(value: object) -> object:
     return value
 
 
+# The columns `records_frame` reads as they are (params) or cleans (text, text lists).
+_NOT_PARAMS = tuple(c.name for c in RUN_COLUMNS if c.name != "params")
+_TEXT = frozenset(c.name for c in RUN_COLUMNS if c.sql_type.startswith("VARCHAR"))
+
+
 def records_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     """Records as a frame whose columns are exactly those of `runs`."""
     rows = []
     for record in records:
         row = record.to_json_dict()
         row.pop("schema_version")
-        cleaned = {k: _clean_text(v) for k, v in row.items() if k != "params"}
+        cleaned = {k: _clean_text(row[k]) if k in _TEXT else row[k] for k in _NOT_PARAMS}
         # Parameter values are text, not identities: JSON escapes keep quotes and
         # backslashes as they are; an undecodable byte reads `\xNN`.
-        cleaned["params"] = json.dumps(_readable(row["params"]), ensure_ascii=False)
+        params = json.dumps(row["params"], ensure_ascii=False)
+        if not params.isascii():  # only then can it hold an undecodable byte
+            params = json.dumps(_readable(row["params"]), ensure_ascii=False)
+        cleaned["params"] = params
         rows.append(cleaned)
     return pd.DataFrame(rows, columns=[c.name for c in RUN_COLUMNS])
 
