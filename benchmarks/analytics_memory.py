@@ -25,7 +25,7 @@ from benchmarks.common import Workspace, load_average, temporary_workspace
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY, Config, ConfigError
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.assets.tell import hints
-from runcrawler_assets.defs.resources import ConfigResource
+from runcrawler_assets.defs.runner import run_resources
 
 STATUS = Path("/proc/self/status")
 
@@ -43,7 +43,7 @@ def _reset_peak() -> None:
 
 def _asset_peaks(settings: Config) -> dict[str, dict[str, float]]:
     """Seconds and peak RSS of each analytics asset materialized alone, in order."""
-    resources = {"settings": ConfigResource.from_config(settings)}
+    resources = run_resources(settings)
     assets: list[AssetsDefinition] = [*ANALYSIS_ASSETS, hints, report]
     figures = {}
     with DagsterInstance.ephemeral() as instance:

@@ -38,7 +38,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.assets.tell import hints
 from runcrawler_assets.defs.resources import ConfigResource
-from runcrawler_assets.defs.runner import QUIET_LOGS, refresh_partition
+from runcrawler_assets.defs.runner import QUIET_LOGS, refresh_partition, run_resources
 from runcrawler_assets.defs.sensors import archive_sensor
 
 
@@ -83,7 +83,7 @@ def bench_incremental(n_runs: int, workspace: Workspace | None = None, added: in
         analytics = materialize(  # what `runcrawler_automation` refreshes after `runs`
             [*ANALYSIS_ASSETS, report, hints],
             instance=instance,
-            resources={"settings": resource},
+            resources=run_resources(settings),
             run_config=QUIET_LOGS,
             raise_on_error=False,
         )

@@ -255,7 +255,10 @@ def demo_archive(
     help="How folders name clusters and users.",
 )
 @_variable_option(
-    "--workers", variable="RUNCRAWLER_WORKERS", metavar="N", help="Parsing processes."
+    "--workers",
+    variable="RUNCRAWLER_WORKERS",
+    metavar="N",
+    help="Parsing processes; from 2, the charts are also drawn in a spare one.",
 )
 @_variable_option(
     "--accounting",

@@ -17,6 +17,7 @@ from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.assets.tell import digests, hints
 from runcrawler_assets.defs.checks import ASSET_CHECKS, with_report_freshness
 from runcrawler_assets.defs.resources import (
+    ChartDrawing,
     ConfigResource,
     CrawlProgress,
     SmtpResource,
@@ -49,6 +50,7 @@ def build_definitions(config: Config | None = None) -> Definitions:
         resources={
             "settings": resource,
             "progress": CrawlProgress(),
+            "drawing": ChartDrawing.from_config(at_load),
             "smtp": SmtpResource.from_config(at_load),
             "webhook": WebhookResource.from_config(at_load),
         },

@@ -37,8 +37,7 @@ from runcrawler_assets.defs.checks import (
     run_ids_are_unique,
 )
 from runcrawler_assets.defs.partitions import partition_key
-from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
-from runcrawler_assets.defs.runner import crawl
+from runcrawler_assets.defs.runner import crawl, run_resources
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.warehouse.health import coverage, open_warehouse
 
@@ -68,10 +67,7 @@ def checks_and_analysis(settings: Config, instance: DagsterInstance) -> ExecuteI
         [*INGEST_ASSETS, *ASSET_CHECKS, ANALYSIS],
         selection=AssetSelection.checks(*ASSET_CHECKS) | AssetSelection.assets(ANALYSIS),
         instance=instance,
-        resources={
-            "settings": ConfigResource.from_config(settings),
-            "progress": CrawlProgress(),
-        },
+        resources=run_resources(settings),
         raise_on_error=False,
     )
 
@@ -158,10 +154,7 @@ def test_a_duplicated_run_id_fails_the_check_and_blocks_the_analysis(crawled):
         [*INGEST_ASSETS, *ASSET_CHECKS, ANALYSIS],
         instance=instance,
         partition_key=str(partition_key(*other)),
-        resources={
-            "settings": ConfigResource.from_config(settings, parse_workers=1),
-            "progress": CrawlProgress(),
-        },
+        resources=run_resources(settings, parse_workers=1),
         raise_on_error=False,
     )
     assert not result.success

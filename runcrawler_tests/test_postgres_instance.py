@@ -46,8 +46,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.defs.partitions import register_partitions
-from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
-from runcrawler_assets.defs.runner import crawl, refresh_partition
+from runcrawler_assets.defs.runner import crawl, refresh_partition, run_resources
 from runcrawler_assets.demo import generate_archive
 from runcrawler_tests.system_programs import free_port, require, wait_for
 
@@ -240,13 +239,6 @@ def test_the_chain_on_postgres_is_read_back_through_dagster(
         assert any("data:image/png;base64," in str(v.value) for v in metadata.values())
 
 
-def _settings_resources(settings: Config) -> dict[str, object]:
-    return {
-        "settings": ConfigResource.from_config(settings, parse_workers=1),
-        "progress": CrawlProgress(),
-    }
-
-
 def materialize_one_partition(home: str, settings: Config, key: str) -> str:
     """One partition's ingest, as the daemon launches it: a process and an instance of its own."""
     with DagsterInstance.from_config(home) as instance:
@@ -274,7 +266,7 @@ def analytics_job() -> JobDefinition:
         executor_def=multiprocess_executor.configured({"max_concurrent": 2}),
     )
     return Definitions(
-        assets=ALL_ASSETS, jobs=[job], resources=_settings_resources(Config.from_env())
+        assets=ALL_ASSETS, jobs=[job], resources=run_resources(Config.from_env(), parse_workers=1)
     ).resolve_job_def(job.name)
 
 

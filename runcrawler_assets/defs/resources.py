@@ -1,5 +1,5 @@
-"""The Dagster resources: runcrawler's `Config` for every asset and sensor, progress, and
-where digests go (SMTP, a chat webhook).
+"""The Dagster resources: runcrawler's `Config` for every asset and sensor, progress, the
+analytics' chart drawing, and where digests go (SMTP, a chat webhook).
 
 `ConfigResource` holds the variables as text, exactly as given, and parses
 them with `Config.from_env` only when a tick or a run asks for `.config`. So
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import PrivateAttr
 
 from runcrawler_assets.config import Config, variables_set
 from runcrawler_assets.digests.run import smtp_settings, webhook_settings
 from runcrawler_assets.notify import SmtpSettings, WebhookSettings
+from runcrawler_assets.reporting.drawing import ChartDrawer
 
 
 class ConfigResource(ConfigurableResource):
@@ -49,6 +51,31 @@ class CrawlProgress(ConfigurableResource):
 
     def update(self, step: str, done: int, total: int) -> None:
         """Called as work advances; `done` of `total` items of `step`."""
+
+
+class ChartDrawing(ConfigurableResource):
+    """One `ChartDrawer` for a run's analyses: a spare worker process draws charts beside the
+    run's own (`reporting.drawing`) when `RUNCRAWLER_WORKERS` is 2 or more. The first
+    analysis starts it, so a run without analyses never does; it stops with the run."""
+
+    spare_workers: int = 1
+    _drawer: ChartDrawer | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_config(cls, config: Config, workers: int | None = None) -> ChartDrawing:
+        """Spare workers for `config`'s process count (or `workers`): all but one, at most 1."""
+        return cls(spare_workers=min(1, (workers or config.parse_workers) - 1))
+
+    def drawer(self) -> ChartDrawer:
+        """The run's drawer, its worker starting in the background on the first call."""
+        if self._drawer is None:
+            self._drawer = ChartDrawer(self.spare_workers)
+        self._drawer.start()
+        return self._drawer
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._drawer is not None:
+            self._drawer.close()
 
 
 class SmtpResource(ConfigurableResource):

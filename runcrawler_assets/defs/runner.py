@@ -57,7 +57,7 @@ from runcrawler_assets.defs.partitions import (
     register_partitions,
     user_partitions,
 )
-from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
+from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource, CrawlProgress
 from runcrawler_assets.warehouse.database import connect, swapped_versions
 
 
@@ -178,12 +178,15 @@ def release_dead_claims(instance: DagsterInstance, pool: str = DUCKDB_POOL) -> l
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _resources(
-    settings: Config, parse_workers: int, progress: CrawlProgress | None = None
+def run_resources(
+    settings: Config, parse_workers: int | None = None, progress: CrawlProgress | None = None
 ) -> dict[str, object]:
+    """The resources a run of runcrawler's assets needs, for `settings` (`parse_workers` in
+    place of its own, when given): what the CLI, the benchmarks and the tests run with."""
     return {
         "settings": ConfigResource.from_config(settings, parse_workers),
         "progress": progress or CrawlProgress(),
+        "drawing": ChartDrawing.from_config(settings, parse_workers),
     }
 
 
@@ -267,7 +270,7 @@ def crawl(
     if not keys:
         return CrawlSummary(0, 0, 0, 0, 0, 0, 0, time.monotonic() - started, True)
     names = {key: names_of(key) for key in keys}
-    resources = _resources(settings, parse_workers, progress)
+    resources = run_resources(settings, parse_workers, progress)
     success = _load_changed_accounting(settings, instance, resources)
     check = check_archive(settings, names.values(), *_swapped(settings), full_scan)
     stale = {key for key, pair in names.items() if pair in set(check.stale)}
@@ -356,7 +359,7 @@ def refresh_partition(
         [*INGEST_ASSETS, *checks_for(INGEST_ASSETS)],
         instance=instance,
         partition_key=key,
-        resources=_resources(settings, parse_workers),
+        resources=run_resources(settings, parse_workers),
         run_config={
             **QUIET_LOGS,
             "ops": {"parsed_runs": {"config": {"reparse_all": reparse_all}}},

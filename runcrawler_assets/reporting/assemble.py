@@ -39,7 +39,8 @@ from runcrawler_assets.analytics import (
 from runcrawler_assets.analytics.core import query
 from runcrawler_assets.analytics.store import StoredResult
 from runcrawler_assets.hints.rules import SEVERITIES
-from runcrawler_assets.reporting.figures import draw_charts, write_charts
+from runcrawler_assets.reporting.drawing import ChartDrawer
+from runcrawler_assets.reporting.figures import chart_plans, draw_charts, write_charts
 from runcrawler_assets.reporting.privacy import pseudonymize_runs
 from runcrawler_assets.reporting.report import MAX_TABLE_ROWS, HintsShown, render_report
 from runcrawler_assets.warehouse.accounting_join import has_table
@@ -64,11 +65,14 @@ def write_chart_manifest(
     tmp.replace(path)
 
 
-def draw_stored_charts(charts_dir: Path, analysis: str, stored: StoredResult) -> dict[str, bytes]:
+def draw_stored_charts(
+    charts_dir: Path, analysis: str, stored: StoredResult, drawer: ChartDrawer | None = None
+) -> dict[str, bytes]:
     """Draw the charts of `analysis` from its stored result into `charts_dir`, with their
     manifest (the report reads them back instead of drawing them again): what an analysis's
-    asset does after each refresh. Returns them by file name."""
-    charts = draw_charts(analysis, stored.result.tables)
+    asset does after each refresh, with its run's `drawer`. Returns them by file name."""
+    tables = stored.result.tables
+    charts = drawer.draw(chart_plans(analysis, tables)) if drawer else draw_charts(analysis, tables)
     write_charts(charts_dir, charts)
     write_chart_manifest(charts_dir, analysis, stored, list(charts))
     return charts

@@ -11,6 +11,7 @@ the shapes themselves are drawn by `charts`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,7 @@ from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
 from runcrawler_assets.reporting import charts
 
 Tables = Mapping[str, pd.DataFrame]
+Plans = dict[str, "partial[bytes]"]  # file name -> its chart function with its tables
 
 TOP_TEMPLATES = 15  # errors shown in the signature charts
 # One colour per category, fixed, so a category keeps its colour whatever the filter.
@@ -121,15 +123,17 @@ def typical_fix_bars(errors: pd.DataFrame) -> bytes:
     )
 
 
-def _signature_charts(tables: Tables) -> dict[str, bytes]:
+def _signature_charts(tables: Tables) -> Plans:
     return {
-        "error_signatures.png": signature_bars(
+        "error_signatures.png": partial(
+            signature_bars,
             tables["error_signatures"],
             "The most repeated errors (failed and killed runs)",
             "error_category",
             "tab:red",
         ),
-        "unknown_templates.png": signature_bars(
+        "unknown_templates.png": partial(
+            signature_bars,
             tables["unknown_templates"],
             "Errors no rule knows ('unknown'), grouped into learned templates",
             "signature_id",
@@ -189,12 +193,12 @@ def version_failure_forest(effects: pd.DataFrame) -> bytes:
     )
 
 
-def _error_charts(tables: Tables) -> dict[str, bytes]:
+def _error_charts(tables: Tables) -> Plans:
     return {
-        "err_type.png": error_category_pie(tables["error_categories"]),
-        "errors_by_user.png": errors_by_user_heatmap(tables["errors_by_user"]),
-        "failure_stages.png": failure_stage_bars(tables["failure_stages"]),
-        "cpu_hours_lost.png": cpu_hours_lost_bars(tables["cpu_hours_lost"]),
+        "err_type.png": partial(error_category_pie, tables["error_categories"]),
+        "errors_by_user.png": partial(errors_by_user_heatmap, tables["errors_by_user"]),
+        "failure_stages.png": partial(failure_stage_bars, tables["failure_stages"]),
+        "cpu_hours_lost.png": partial(cpu_hours_lost_bars, tables["cpu_hours_lost"]),
     }
 
 
@@ -221,13 +225,13 @@ def hour_and_weekday_bars(by_hour: pd.DataFrame, by_weekday: pd.DataFrame) -> by
     )
 
 
-def _activity_charts(tables: Tables) -> dict[str, bytes]:
+def _activity_charts(tables: Tables) -> Plans:
     return {
-        "runs_per_user.png": runs_per_user_pie(tables["user_activity"]),
-        "when_year_user.png": runs_per_period_bars(tables["runs_by_user_year"], "year"),
-        "when_month_user.png": runs_per_period_bars(tables["runs_by_user_month"], "month"),
-        "when_hour_weekday.png": hour_and_weekday_bars(
-            tables["runs_by_hour"], tables["runs_by_weekday"]
+        "runs_per_user.png": partial(runs_per_user_pie, tables["user_activity"]),
+        "when_year_user.png": partial(runs_per_period_bars, tables["runs_by_user_year"], "year"),
+        "when_month_user.png": partial(runs_per_period_bars, tables["runs_by_user_month"], "month"),
+        "when_hour_weekday.png": partial(
+            hour_and_weekday_bars, tables["runs_by_hour"], tables["runs_by_weekday"]
         ),
     }
 
@@ -255,10 +259,10 @@ def mixture_dimension_bars(mixtures: pd.DataFrame) -> bytes:
     )
 
 
-def _settings_charts(tables: Tables) -> dict[str, bytes]:
+def _settings_charts(tables: Tables) -> Plans:
     return {
-        "run_settings.png": setting_count_panels(tables["run_settings"]),
-        "mixture_by_dimension.png": mixture_dimension_bars(tables["mixture_by_dimension"]),
+        "run_settings.png": partial(setting_count_panels, tables["run_settings"]),
+        "mixture_by_dimension.png": partial(mixture_dimension_bars, tables["mixture_by_dimension"]),
     }
 
 
@@ -283,14 +287,14 @@ def nodes_per_process_histogram(histogram: pd.DataFrame) -> bytes:
     )
 
 
-def _habit_charts(tables: Tables) -> dict[str, bytes]:
+def _habit_charts(tables: Tables) -> Plans:
     boxes = {
-        file_name: distribution_boxes(tables["hpc_habit_distributions"], quantity)
+        file_name: partial(distribution_boxes, tables["hpc_habit_distributions"], quantity)
         for quantity, (file_name, _, _) in DISTRIBUTION_CHARTS.items()
     }
     return {
         **boxes,
-        "nodes_per_process.png": nodes_per_process_histogram(tables["nodes_per_process"]),
+        "nodes_per_process.png": partial(nodes_per_process_histogram, tables["nodes_per_process"]),
     }
 
 
@@ -322,7 +326,7 @@ def cpu_hours_by_user_cluster_bars(hours: pd.DataFrame) -> bytes:
     )
 
 
-def _efficiency_charts(tables: Tables) -> dict[str, bytes]:
+def _efficiency_charts(tables: Tables) -> Plans:
     """One scatter per solver, in the tables' order (most successful runs first): the first
     is `efficiency_vs_procs.png`, the others carry their solver's name."""
     by_cluster = tables["efficiency_by_cluster"]
@@ -330,11 +334,11 @@ def _efficiency_charts(tables: Tables) -> dict[str, bytes]:
     points, table = tables["efficiency_points"], tables["efficiency"]
     scatters = {
         "efficiency_vs_procs.png" if i == 0 else f"efficiency_vs_procs_{solver}.png": (
-            efficiency_scatter(points, table, by_cluster, solver)
+            partial(efficiency_scatter, points, table, by_cluster, solver)
         )
         for i, solver in enumerate(solvers)
     }
-    hours = cpu_hours_by_user_cluster_bars(tables["cpu_hours_by_user_cluster"])
+    hours = partial(cpu_hours_by_user_cluster_bars, tables["cpu_hours_by_user_cluster"])
     return {**scatters, "cpu_hours_by_user_cluster.png": hours}
 
 
@@ -376,9 +380,9 @@ def setting_ratio_forest(effects: pd.DataFrame, prefix: str) -> bytes:
     return charts.ratio_forest(frame, title, xlabel)
 
 
-def _setting_effect_charts(tables: Tables) -> dict[str, bytes]:
+def _setting_effect_charts(tables: Tables) -> Plans:
     return {
-        file_name: setting_ratio_forest(tables["setting_effects"], prefix)
+        file_name: partial(setting_ratio_forest, tables["setting_effects"], prefix)
         for prefix, (file_name, *_) in FOREST_CHARTS.items()
     }
 
@@ -454,24 +458,28 @@ def cpu_hours_by_state_bars(states: pd.DataFrame) -> bytes:
     )
 
 
-def _scheduler_charts(tables: Tables) -> dict[str, bytes]:
+def _scheduler_charts(tables: Tables) -> Plans:
     return {
-        "walltime_used_vs_requested.png": walltime_ratio_bars(tables["walltime_ratio_bins"]),
-        "queue_wait.png": queue_wait_bars(tables["queue_wait"]),
-        "memory_headroom.png": memory_headroom_bars(tables["memory_headroom"]),
-        "cpu_hours_by_scheduler_state.png": cpu_hours_by_state_bars(tables["cpu_hours_by_state"]),
+        "walltime_used_vs_requested.png": partial(
+            walltime_ratio_bars, tables["walltime_ratio_bins"]
+        ),
+        "queue_wait.png": partial(queue_wait_bars, tables["queue_wait"]),
+        "memory_headroom.png": partial(memory_headroom_bars, tables["memory_headroom"]),
+        "cpu_hours_by_scheduler_state.png": partial(
+            cpu_hours_by_state_bars, tables["cpu_hours_by_state"]
+        ),
     }
 
 
-CHARTS: dict[str, Callable[[Tables], dict[str, bytes]]] = {
+CHARTS: dict[str, Callable[[Tables], Plans]] = {
     "error_categories": _error_charts,
     "error_signatures": _signature_charts,
     "fixes": lambda tables: {
-        "typical_fixes.png": typical_fix_bars(tables["error_fixes"]),
-        "fix_keywords.png": fix_keyword_bars(tables["typical_fixes"]),
+        "typical_fixes.png": partial(typical_fix_bars, tables["error_fixes"]),
+        "fix_keywords.png": partial(fix_keyword_bars, tables["typical_fixes"]),
     },
     "campaigns": lambda tables: {
-        "campaign_attempts.png": campaign_bars(tables["campaign_attempts"])
+        "campaign_attempts.png": partial(campaign_bars, tables["campaign_attempts"])
     },
     "user_activity": _activity_charts,
     "run_settings": _settings_charts,
@@ -479,15 +487,21 @@ CHARTS: dict[str, Callable[[Tables], dict[str, bytes]]] = {
     "efficiency": _efficiency_charts,
     "setting_effects": _setting_effect_charts,
     "version_effects": lambda tables: {
-        "version_failure_risk.png": version_failure_forest(tables["version_effects"])
+        "version_failure_risk.png": partial(version_failure_forest, tables["version_effects"])
     },
     "scheduler": _scheduler_charts,
 }
 
 
+def chart_plans(analysis: str, tables: Tables) -> Plans:
+    """The charts of `analysis` (its name), each ready to draw: file name -> a call giving
+    its PNG, a chart function with the tables it shows (picklable: a worker can draw it)."""
+    return CHARTS[analysis](tables)
+
+
 def draw_charts(analysis: str, tables: Tables) -> dict[str, bytes]:
     """The charts of `analysis` (its name), drawn from its tables: file name -> PNG."""
-    return CHARTS[analysis](tables)
+    return {name: draw() for name, draw in chart_plans(analysis, tables).items()}
 
 
 def write_charts(directory: Path, pngs: Mapping[str, bytes]) -> list[Path]:

@@ -36,7 +36,7 @@ from runcrawler_assets.analytics import ANALYSES, Analysis, RunFilter
 from runcrawler_assets.analytics.store import out_of_date, refresh_stored, runs_version
 from runcrawler_assets.defs.assets import metadata
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
-from runcrawler_assets.defs.resources import ConfigResource
+from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource
 from runcrawler_assets.reporting.privacy import key_from_env
 from runcrawler_assets.warehouse.database import connect
 
@@ -71,7 +71,12 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
         automation_condition=AFTER_RUNS_UPDATE,
         output_required=False,
     )
-    def _analysis(context: AssetExecutionContext, config: AnalysisConfig, settings: ConfigResource):
+    def _analysis(
+        context: AssetExecutionContext,
+        config: AnalysisConfig,
+        settings: ConfigResource,
+        drawing: ChartDrawing,
+    ):
         started = time.monotonic()
         paths = settings.config
         with connect(paths.duckdb_path) as con:
@@ -79,6 +84,7 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
             if config.only_if_runs_changed and not out_of_date(con, [analysis], version):
                 context.log.info(f"skipped: runs unchanged (version {version}) since computed")
                 return
+            drawer = drawing.drawer()  # its worker starts while the SQL runs
             stored = refresh_stored(
                 con, analysis, preview_rows=metadata.TABLE_ROWS, memory=paths.analytics_memory
             )
@@ -87,7 +93,7 @@ def analysis_asset(analysis: Analysis) -> AssetsDefinition:
         from runcrawler_assets.reporting.assemble import draw_stored_charts
 
         result = stored.result
-        charts = draw_stored_charts(paths.charts_dir, analysis.name, stored)
+        charts = draw_stored_charts(paths.charts_dir, analysis.name, stored, drawer)
         yield MaterializeResult(
             data_version=DataVersion(version),
             metadata={
