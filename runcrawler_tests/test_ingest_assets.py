@@ -4,6 +4,8 @@ import json
 import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -156,6 +158,36 @@ def test_an_idle_crawl_launches_no_run_swaps_nothing_and_computes_nothing(archiv
     assert idle.describe_skipped().startswith("skipped: runs unchanged")
     assert len(instance.get_runs()) == runs_before
     assert idle.rows == cold.rows and idle.discovered == cold.discovered
+
+
+def test_an_idle_cli_crawl_never_loads_the_chart_code(archive):
+    """An idle `runcrawler crawl` pays for what it does (a look at the archive), not for
+    importing matplotlib, which only drawing a chart needs (issue 16, goal 1)."""
+    settings, _ = archive
+    env = {
+        **os.environ,
+        "RUNCRAWLER_ARCHIVE": str(settings.archive_root),
+        "RUNCRAWLER_DATA": str(settings.data_dir),
+    }
+    crawl_then_tell = (
+        "import sys\n"
+        "from runcrawler_assets.cli import main\n"
+        "sys.argv = ['runcrawler', 'crawl']\n"
+        "try:\n    main()\n"
+        "except SystemExit as done:\n    assert not done.code, done.code\n"
+        "print('matplotlib loaded:', 'matplotlib' in sys.modules)\n"
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", crawl_then_tell], env=env, capture_output=True, text=True
+        )
+        for _ in ("cold", "idle")
+    ]
+    assert [o.returncode for o in outputs] == [0, 0], outputs[-1].stderr[-2000:]
+    cold, idle = (o.stdout.splitlines() for o in outputs)
+    assert cold[-1] == "matplotlib loaded: True"  # it drew the charts
+    assert idle[-1] == "matplotlib loaded: False"
+    assert ": 0 parsed," in idle[-2]  # the idle crawl's summary
 
 
 def test_a_folder_added_beside_the_runs_launches_no_run(archive):

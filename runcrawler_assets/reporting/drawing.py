@@ -18,8 +18,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from runcrawler_assets.reporting.figures import Plans
+if TYPE_CHECKING:  # matplotlib is loaded where a chart is drawn, not where one may be
+    from runcrawler_assets.reporting.figures import Plans
 
 
 def _warm_up() -> None:
