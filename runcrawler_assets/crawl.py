@@ -49,6 +49,7 @@ from runcrawler_assets.archive.runstore import (
 from runcrawler_assets.config import Config
 from runcrawler_assets.parsing import ParseJob, parse_job, parse_jobs
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
+from runcrawler_assets.subprocesses import exit_with_parent
 from runcrawler_assets.warehouse.cleaning import (
     CLEANING_POLICY,
     LIMITS,
@@ -125,7 +126,8 @@ def _parse_all(
     remaining = chain(ahead, jobs)
     batches = iter(lambda: list(islice(remaining, size)), [])
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent)
+    with pool:
         in_flight = deque(
             (batch, pool.submit(parse_jobs, batch))
             for batch in islice(batches, IN_FLIGHT_BATCHES * workers)

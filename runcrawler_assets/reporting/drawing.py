@@ -7,7 +7,8 @@ lock with DuckDB) while this process draws the others: this process takes charts
 from the front of the list, the worker from the back, one at a time, so neither
 waits on the other for longer than one chart. Until the worker has started
 (importing matplotlib takes ~1 s) this process draws everything, so a drawer is
-never slower than drawing alone; a worker that dies hands its chart back.
+never slower than drawing alone; a worker that dies hands its chart back, and
+one whose parent dies exits with it (`subprocesses`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 from typing import TYPE_CHECKING
+
+from runcrawler_assets.subprocesses import exit_with_parent
 
 if TYPE_CHECKING:  # matplotlib is loaded where a chart is drawn, not where one may be
     from runcrawler_assets.reporting.figures import Plans
@@ -40,7 +43,9 @@ class ChartDrawer:
     def start(self) -> None:
         """Start the worker in the background (returns at once; harmless twice)."""
         if self._wanted and self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent
+            )
             self._started = self._pool.submit(_warm_up)
 
     @property

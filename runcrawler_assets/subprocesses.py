@@ -1,0 +1,26 @@
+"""Worker processes that never outlive the process that started them.
+
+A `ProcessPoolExecutor` worker waits for work on a pipe whose writing end it holds
+too, so when its parent is killed (SIGKILL, the OOM killer, a terminated Dagster run)
+it waits forever: an orphan keeping its memory. `exit_with_parent`, given to a pool as
+its initializer, ends the worker as soon as its parent is gone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+
+
+def exit_with_parent() -> None:
+    """Watch the parent from a daemon thread; exit the moment it is gone."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not a multiprocessing child: nothing to watch
+        return
+
+    def watch() -> None:
+        parent.join()  # returns once the parent's end of the spawn pipe closes: it died
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
