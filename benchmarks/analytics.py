@@ -12,6 +12,7 @@ after a refresh.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def rebuild(database: Path, charts: Path) -> dict[str, float]:
     on two cores as a run's `drawing` resource does), then the report's (which reads those
     charts back)."""
     seconds = {}
-    with connect(database) as con, ChartDrawer() as drawer:
+    with connect(database) as con, closing(ChartDrawer()) as drawer:
         for analysis in ANALYSES:
             started = time.perf_counter()
             drawer.start()  # as an analysis asset does: the worker starts with the first

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import closing
 from functools import partial
 
 import psutil
@@ -46,7 +47,7 @@ def started(drawer: ChartDrawer) -> ChartDrawer:
 
 def test_both_processes_draw_and_the_order_is_the_plans():
     plans = {f"chart_{i}.png": partial(drawn_by, 0.2) for i in range(6)}
-    with started(ChartDrawer()) as drawer:
+    with closing(started(ChartDrawer())) as drawer:
         drawn = drawer.draw(plans)
     assert list(drawn) == list(plans)
     pids = {int(png) for png in drawn.values()}
@@ -63,7 +64,7 @@ def test_without_a_spare_worker_everything_is_drawn_here():
 
 def test_a_worker_that_dies_hands_its_chart_back_and_is_not_used_again():
     plans = {"first.png": partial(drawn_by, 0.5), "dies.png": partial(dies_in_a_worker, MAIN)}
-    with started(ChartDrawer()) as drawer:
+    with closing(started(ChartDrawer())) as drawer:
         drawn = drawer.draw(plans)  # the worker takes the last chart and dies on it
         assert drawn == {"first.png": str(MAIN).encode(), "dies.png": b"here"}
         assert not drawer.worker_ready
@@ -74,7 +75,7 @@ def test_a_worker_that_dies_hands_its_chart_back_and_is_not_used_again():
 def test_the_analyses_charts_are_the_same_drawn_on_two_cores(
     demo_results: dict[str, AnalysisResult], demo_charts: dict[str, dict[str, bytes]]
 ):
-    with started(ChartDrawer()) as drawer:
+    with closing(started(ChartDrawer())) as drawer:
         for name, result in demo_results.items():
             assert drawer.draw(chart_plans(name, result.tables)) == demo_charts[name], name
 

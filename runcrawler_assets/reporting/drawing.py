@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from runcrawler_assets.subprocesses import exit_with_parent
@@ -33,7 +32,8 @@ def _warm_up() -> None:
 
 
 class ChartDrawer:
-    """Draws planned charts here and, when `spare_workers` allows, in one worker process."""
+    """Draws planned charts here and, when `spare_workers` allows, in one worker process
+    (`close` stops it: `with contextlib.closing(ChartDrawer()) as drawer`)."""
 
     def __init__(self, spare_workers: int = 1) -> None:
         self._wanted = spare_workers > 0
@@ -85,14 +85,3 @@ class ChartDrawer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool, self._started = None, None
-
-    def __enter__(self) -> ChartDrawer:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
