@@ -410,7 +410,9 @@ def report_command(
     # else (a filter, pseudonyms, analytics missing or stale) computed for this report.
     key = config.pseudonym_key if pseudonymize else None
     with connect_read_only(config.data_dir) as con:
-        report = assemble_report(con, run_filter, datetime.now(), pseudonym_key=key)
+        report = assemble_report(
+            con, run_filter, datetime.now(), pseudonym_key=key, memory=config.analytics_memory
+        )
     target = out or config.data_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(report.html, encoding="utf-8")

@@ -133,6 +133,26 @@ def test_an_analysis_computes_under_the_memory_limit_it_is_given_then_the_limit_
     ]
 
 
+def test_a_report_for_a_filter_computes_under_the_same_memory_limit(
+    demo_copy: duckdb.DuckDBPyConnection,
+) -> None:
+    """A report for a filter computes every analysis (`compute_results`) on a read
+    connection: under RUNCRAWLER_ANALYTICS_MEMORY too, not DuckDB's default of most RAM."""
+    from runcrawler_assets.analytics.core import Analysis
+    from runcrawler_assets.analytics.store import AnalyticsMemoryError, compute_results
+
+    probe = Analysis("memory_probe", "probe", "probe", _memory_probe, ("memory_probe",))
+    greedy = Analysis("greedy", "greedy", "greedy", _needs_memory, ("memory_probe",))
+    demo_copy.execute("SET memory_limit = '512MiB'")
+    computed = compute_results(demo_copy, [probe], RunFilter(user="nobody"), memory="96MB")
+    assert computed["memory_probe"].findings == ["91.5 MiB"]
+    assert demo_copy.execute("SELECT current_setting('memory_limit')").fetchall() == [
+        ("512.0 MiB",)
+    ]
+    with pytest.raises(AnalyticsMemoryError, match=r"^greedy needs more memory than"):
+        compute_results(demo_copy, [greedy], RunFilter(user="nobody"), memory="64MB")
+
+
 def _needs_memory(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     """Holds a 160 MB list, which DuckDB cannot spill."""
     con.execute("SELECT len(list(i)) FROM range(20_000_000) t(i)").fetchall()

@@ -227,13 +227,19 @@ def refresh(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> AnalysisResul
 
 
 def compute_results(
-    con: duckdb.DuckDBPyConnection, analyses: Iterable[Analysis], run_filter: RunFilter
+    con: duckdb.DuckDBPyConnection,
+    analyses: Iterable[Analysis],
+    run_filter: RunFilter,
+    memory: str = DEFAULT_ANALYTICS_MEMORY,
 ) -> dict[str, AnalysisResult]:
     """Every analysis computed for `run_filter` into a scratch store and read back: the
-    results of a report for a filter, typed as stored ones are. `con` is only read."""
+    results of a report for a filter, typed as stored ones are. `con` is only read; each
+    analysis computes under the memory limit `memory`, as a refresh does."""
     analyses = list(analyses)
     version, now = runs_version(con), datetime.now()
     with duckdb.connect() as scratch:
         for analysis in analyses:
-            store_result(scratch, analysis, analysis.compute(con, run_filter), version, now)
+            with analytics_memory(con, memory, analysis.name):
+                result = analysis.compute(con, run_filter)
+            store_result(scratch, analysis, result, version, now)
         return {name: stored.result for name, stored in load_results(scratch, analyses).items()}

@@ -38,6 +38,7 @@ from runcrawler_assets.analytics import (
 )
 from runcrawler_assets.analytics.core import query
 from runcrawler_assets.analytics.store import StoredResult
+from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.hints.rules import SEVERITIES
 from runcrawler_assets.reporting.drawing import ChartDrawer
 from runcrawler_assets.reporting.figures import chart_plans, draw_charts, write_charts
@@ -123,19 +124,23 @@ def _source(stored: dict[str, StoredResult]) -> str:
 
 
 def report_results(
-    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, pseudonym_key: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    run_filter: RunFilter,
+    pseudonym_key: str | None = None,
+    memory: str = DEFAULT_ANALYTICS_MEMORY,
 ) -> tuple[dict[str, AnalysisResult], str]:
     """The results a report of `run_filter` shows, and where they come from (see above).
 
     `pseudonym_key` (None: real names) hides users behind keyed pseudonyms; it
-    shadows `runs` on `con` for the connection's life.
+    shadows `runs` on `con` for the connection's life. Results computed for the report
+    are computed under the memory limit `memory` (`RUNCRAWLER_ANALYTICS_MEMORY`).
     """
     stored = _stored_results(con, run_filter, pseudonym_key)
     if stored is not None:
         return {name: s.result for name, s in stored.items()}, _source(stored)
     if pseudonym_key is not None:
         pseudonymize_runs(con, pseudonym_key)
-    return compute_results(con, ANALYSES, run_filter), COMPUTED
+    return compute_results(con, ANALYSES, run_filter, memory), COMPUTED
 
 
 def stored_hints(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> HintsShown | None:
@@ -170,15 +175,16 @@ def assemble_report(
     generated_at: datetime,
     pseudonym_key: str | None = None,
     charts_dir: Path | None = None,
+    memory: str = DEFAULT_ANALYTICS_MEMORY,
 ) -> Report:
     """The report page for `run_filter` over the warehouse `con` (only read).
 
     `charts_dir`: where the analysis assets wrote their charts; those drawn from the very
-    results shown are read back instead of drawn again.
+    results shown are read back instead of drawn again. `memory`: see `report_results`.
     """
     stored = _stored_results(con, run_filter, pseudonym_key)
     if stored is None:
-        results, source = report_results(con, run_filter, pseudonym_key)
+        results, source = report_results(con, run_filter, pseudonym_key, memory)
         drawn: dict[str, dict[str, bytes] | None] = {}
     else:
         results, source = {name: s.result for name, s in stored.items()}, _source(stored)

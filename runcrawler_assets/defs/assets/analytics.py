@@ -157,7 +157,12 @@ def report(
     key = key_from_env() if config.pseudonymize else None
     with connect(paths.duckdb_path, read_only=True) as con:
         page = assemble_report(
-            con, run_filter, datetime.now(), pseudonym_key=key, charts_dir=paths.charts_dir
+            con,
+            run_filter,
+            datetime.now(),
+            pseudonym_key=key,
+            charts_dir=paths.charts_dir,
+            memory=paths.analytics_memory,
         )
     out = paths.data_dir / "report.html"
     out.write_text(page.html, encoding="utf-8")
