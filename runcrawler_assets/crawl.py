@@ -126,8 +126,7 @@ def _parse_all(
     remaining = chain(ahead, jobs)
     batches = iter(lambda: list(islice(remaining, size)), [])
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent)
-    with pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent) as pool:
         in_flight = deque(
             (batch, pool.submit(parse_jobs, batch))
             for batch in islice(batches, IN_FLIGHT_BATCHES * workers)

@@ -62,9 +62,9 @@ class ChartDrawing(ConfigurableResource):
     _drawer: ChartDrawer | None = PrivateAttr(default=None)
 
     @classmethod
-    def from_config(cls, config: Config, workers: int | None = None) -> ChartDrawing:
-        """Spare workers for `config`'s process count (or `workers`): all but one, at most 1."""
-        return cls(spare_workers=min(1, (workers or config.parse_workers) - 1))
+    def from_config(cls, config: Config) -> ChartDrawing:
+        """Spare workers for `config`'s process count: all but one, at most 1."""
+        return cls(spare_workers=min(1, config.parse_workers - 1))
 
     def drawer(self) -> ChartDrawer:
         """The run's drawer, its worker starting in the background on the first call."""

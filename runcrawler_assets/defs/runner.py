@@ -23,7 +23,7 @@ lists it. Analyses left out of date by an earlier run without them (`crawl
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -183,10 +183,12 @@ def run_resources(
 ) -> dict[str, object]:
     """The resources a run of runcrawler's assets needs, for `settings` (`parse_workers` in
     place of its own, when given): what the CLI, the benchmarks and the tests run with."""
+    if parse_workers is not None:
+        settings = replace(settings, parse_workers=parse_workers)
     return {
-        "settings": ConfigResource.from_config(settings, parse_workers),
+        "settings": ConfigResource.from_config(settings),
         "progress": progress or CrawlProgress(),
-        "drawing": ChartDrawing.from_config(settings, parse_workers),
+        "drawing": ChartDrawing.from_config(settings),
     }
 
 
