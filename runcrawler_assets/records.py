@@ -144,6 +144,15 @@ class RunRecord:
         default_factory=dict,
         metadata={"sql": "JSON", "doc": "every keyword of the parameter file, lower-case keys"},
     )
+    # A run's case (issue 18), derived by the swap (warehouse/cases.py).
+    case_folder: str | None = _swapped("VARCHAR", "the run's parent folder: its case")
+    mesh_case: str | None = _swapped(
+        "VARCHAR", "mesh file name | case folder name: the case, moved (NULL without a mesh)"
+    )
+    params_digest: str | None = _swapped("VARCHAR", "MD5 of the params JSON text")
+    points_into: tuple[str, ...] | None = _swapped(
+        "VARCHAR[]", "folders the parameters point into (../run_006/...): the runs it continues"
+    )
     log_path: str | None = _col("VARCHAR", "the log that was read, relative to the archive root")
     log_bytes: int | None = _col("BIGINT", "size of the log that was read")
     # The scheduler's view (issue 17): the job id is read from the run's files; the rest is

@@ -6,13 +6,14 @@ numbered without their single runs)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import duckdb
 import pytest
 
 from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, compute_results
+from runcrawler_assets.records import RunRecord
+from runcrawler_assets.warehouse.database import PartitionRows, replace_partitions
 
 FOLDER, MOVED = "kraken/ana/jet/LES", "irene/ana/LES"  # the same case: same mesh, same name
 MESH = {"mesh_file": "../MESH/jet.h5"}
@@ -39,15 +40,22 @@ RUNS = [
 
 @pytest.fixture
 def results(empty_con: duckdb.DuckDBPyConnection) -> dict[str, AnalysisResult]:
+    """The runs swapped in as a crawl swaps them (which derives their cases), one partition
+    per cluster."""
     start = datetime(2024, 1, 1)
-    for folder, run, status, day, params in RUNS:
-        path = f"{folder}/{run}"
-        empty_con.execute(
-            'INSERT INTO runs (run_id, cluster, "user", run_path, solver, status, created_at, '
-            "cpu_hours, params) VALUES (?, ?, 'ana', ?, 'avbp', ?, ?, 1.0, ?)",
-            [path, folder.split("/")[0], path, status, start + timedelta(days=day),
-             None if params is None else json.dumps(params)],
-        )  # fmt: skip
+    records = [
+        RunRecord(
+            run_id=f"{folder}/{run}", cluster=folder.split("/")[0], user="ana",
+            run_path=f"{folder}/{run}", solver="avbp", status=status,
+            created_at=start + timedelta(days=day), cpu_hours=1.0, params=params or {},
+        )
+        for folder, run, status, day, params in RUNS
+    ]  # fmt: skip
+    clusters = sorted({r.cluster for r in records})
+    replace_partitions(
+        empty_con,
+        [PartitionRows(c, "ana", [r for r in records if r.cluster == c], []) for c in clusters],
+    )
     analyses = [a for a in ANALYSES if a.name in ("fixes", "campaigns")]
     return compute_results(empty_con, analyses, RunFilter())
 

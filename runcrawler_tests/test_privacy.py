@@ -20,7 +20,14 @@ def test_the_runs_view_shows_pseudonyms_and_the_table_keeps_names(demo_warehouse
     with duckdb.connect(str(demo_warehouse.settings.duckdb_path), read_only=True) as con:
         pseudonymize_runs(con, "secret")
         users = {u for (u,) in con.execute('SELECT DISTINCT "user" FROM runs').fetchall()}
-        paths = [p for (p,) in con.execute("SELECT run_path FROM runs").fetchall()]
+        paths = [
+            text
+            for row in con.execute(
+                "SELECT run_path, case_folder, mesh_case, points_into::VARCHAR FROM runs"
+            ).fetchall()
+            for text in row
+            if text is not None
+        ]
     assert users and all(u.startswith("user-") for u in users)
     assert not any(name.login in path for path in paths for name in USERS)
     with duckdb.connect(str(demo_warehouse.settings.duckdb_path), read_only=True) as con:

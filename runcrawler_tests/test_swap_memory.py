@@ -117,10 +117,10 @@ def test_a_swap_reads_its_records_a_chunk_at_a_time(tmp_path: Path, monkeypatch)
 
     insert = database._insert
 
-    def spying_insert(con, table, frame, types):
+    def spying_insert(con, table, frame, types, derived=None):
         if table == "runs":
             pulled_at_insert.append(pulled)
-        insert(con, table, frame, types)
+        insert(con, table, frame, types, derived)
 
     monkeypatch.setattr(database, "_insert", spying_insert)
     with connect(tmp_path / "w.duckdb") as con:

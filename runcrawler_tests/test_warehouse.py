@@ -73,6 +73,28 @@ def test_values_round_trip_with_their_types(tmp_path):
     assert cfl == 0.7
 
 
+def test_the_swap_derives_each_runs_case(tmp_path):
+    restart = {
+        "mesh_file": r"..\MESH\jet.mesh.h5",
+        "initial_solution_file": "../run_06/SOLUT/last.h5",
+    }
+    records = [
+        record("k", "u", "jet/LES/run_07").replace(params=restart),
+        record("k", "u", "run_01"),
+    ]
+    with connect(tmp_path / "w.duckdb") as con:
+        replace_partitions(con, [PartitionRows("k", "u", records, [])])
+        got = rows(
+            con,
+            "SELECT case_folder, mesh_case, points_into, params_digest = md5(params::VARCHAR), "
+            "length(params_digest) FROM runs ORDER BY run_path",
+        )
+    assert got == [
+        ("k/u/jet/LES", "jet.mesh.h5|LES", ["run_06"], True, 32),
+        ("k/u", None, [], True, 32),
+    ]
+
+
 def test_a_hostile_user_name_is_just_a_user(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
         part = PartitionRows(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.cases import FOLDER_SQL, INTO_FOLDER_REGEX, PARENT_SQL
 from runcrawler_assets.analytics.core import (
     NO_RUNS,
     Analysis,
@@ -24,6 +23,7 @@ from runcrawler_assets.analytics.core import (
     query,
     temporary_name,
 )
+from runcrawler_assets.warehouse.cases import FOLDER_SQL
 
 RETRIED_STATUSES: tuple[str, ...] = ("failed", "killed", "truncated", "not_started")
 ATTEMPT_BINS: tuple[str, ...] = ("1", "2", "3", "4", "5+")
@@ -40,8 +40,8 @@ _OUTCOME_SQL = (
 def _stage_runs(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> str:
     """Every run into a temporary table, its name, marked from its neighbours in its case (one
     ordering): whether it restarts from the run before it, starts a campaign, or is a campaign
-    alone (it starts one and so does the run after it). A run's parameters are read once, for
-    the folders they point into (`../run_006/...`), not carried past the ordering."""
+    alone (it starts one and so does the run after it). The folders a run's parameters point
+    into (`../run_006/...`) are not carried past the ordering."""
     name = temporary_name("campaign_runs")
     query(
         con,
@@ -49,8 +49,7 @@ def _stage_runs(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> str:
         CREATE TEMP TABLE {name} AS
         WITH r AS (
             SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours,
-                   regexp_extract_all(params::VARCHAR, '{INTO_FOLDER_REGEX}', 1) AS points_into,
-                   {PARENT_SQL} AS parent, {FOLDER_SQL} AS folder
+                   points_into, case_folder AS parent, {FOLDER_SQL} AS folder
             FROM {{runs}} WHERE created_at IS NOT NULL
         ),
         ordered AS (

@@ -17,7 +17,6 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.cases import INTO_FOLDER_REGEX, MESH_CASE_SQL, PARENT_SQL
 from runcrawler_assets.analytics.core import (
     FAILED_STATUSES,
     NO_RUNS,
@@ -29,6 +28,7 @@ from runcrawler_assets.analytics.core import (
     temporary_name,
 )
 from runcrawler_assets.analytics.signatures import signature_table
+from runcrawler_assets.warehouse.cases import INTO_FOLDER_REGEX
 
 MAX_DAYS_TO_FIX = 30
 MAX_TARGETED_CHANGES = 3
@@ -71,44 +71,47 @@ TYPICAL_COLUMNS = [
 ]
 
 
-_PAIRS_SQL = f"""
+_PAIRS_SQL = """
     WITH failed AS (
         SELECT run_id, run_path, "user", solver, created_at, error_category, signature_id,
-               {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case,
-               md5_number(params::VARCHAR) AS params_key
-        FROM {{runs}} WHERE created_at IS NOT NULL AND status IN $failed
+               case_folder, mesh_case, params_digest
+        FROM {runs} WHERE created_at IS NOT NULL AND status IN $failed
     ),
     success AS (
-        SELECT run_id, "user", created_at, {PARENT_SQL} AS parent, {MESH_CASE_SQL} AS mesh_case
-        FROM {{runs}} WHERE created_at IS NOT NULL AND status = 'success'
+        SELECT run_id, "user", created_at, case_folder, mesh_case
+        FROM {runs} WHERE created_at IS NOT NULL AND status = 'success'
     ),
     -- both cases of a run in one ASOF join, the run once per case (its folder, kind 1, and its
-    -- mesh and name, kind 2): the successes stream into it, never stored nor digested
+    -- mesh and name, kind 2), each known by a 64-bit hash of user, kind and case: the join
+    -- sorts both sides by it, a third faster than by the three (at a million runs)
+    failed_cases AS (
+        SELECT run_id, created_at, unnest([case_folder, mesh_case]) AS case_key,
+               "user", unnest([1, 2]) AS kind FROM failed
+    ),
+    success_cases AS (
+        SELECT run_id, created_at, unnest([case_folder, mesh_case]) AS case_key,
+               "user", unnest([1, 2]) AS kind FROM success
+    ),
     candidates AS (
         SELECT f.run_id, s.run_id AS fixing_id, s.created_at AS fixing_at
-        FROM (SELECT run_id, "user", created_at, unnest([parent, mesh_case]) AS case_key,
-                     unnest([1, 2]) AS kind FROM failed) f
-        ASOF JOIN (SELECT run_id, "user", created_at, unnest([parent, mesh_case]) AS case_key,
-                          unnest([1, 2]) AS kind FROM success) s
-          ON f."user" = s."user" AND f.kind = s.kind AND f.case_key = s.case_key
-         AND f.created_at < s.created_at
+        FROM (SELECT run_id, created_at, hash("user", kind, case_key) AS k
+              FROM failed_cases WHERE case_key IS NOT NULL) f
+        ASOF JOIN (SELECT run_id, created_at, hash("user", kind, case_key) AS k
+                   FROM success_cases WHERE case_key IS NOT NULL) s
+          ON f.k = s.k AND f.created_at < s.created_at
     ),
     next_success AS (
         SELECT run_id, arg_min(fixing_id, fixing_at) AS fixing_id, min(fixing_at) AS fixing_at
         FROM candidates GROUP BY run_id
     ),
-    -- digests are the dearest per-run work (MD5 of the whole JSON text): a failure's is taken
-    -- with it (nearly all pair), a success's only once it is some failure's next (a third of
-    -- them), read by id
     fixing AS (
-        SELECT run_id AS fixing_id, run_path AS fixing_run_path,
-               md5_number(params::VARCHAR) AS after_key
+        SELECT run_id AS fixing_id, run_path AS fixing_run_path, params_digest AS after_key
         FROM (SELECT DISTINCT fixing_id AS run_id FROM next_success) JOIN runs USING (run_id)
     )
     SELECT f.run_id AS failed_id, n.fixing_id, f.run_path AS failed_run_path, x.fixing_run_path,
            f."user", f.solver, f.error_category, f.signature_id, f.created_at,
            round(epoch(n.fixing_at - f.created_at) / 86400, 2) AS days_later,
-           f.params_key AS before_key, x.after_key
+           f.params_digest AS before_key, x.after_key
     FROM next_success n JOIN failed f USING (run_id) JOIN fixing x USING (fixing_id)
     WHERE n.fixing_at - f.created_at <= to_days($max_days)
 """

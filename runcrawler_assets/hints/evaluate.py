@@ -21,7 +21,6 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.cases import PARENT_SQL
 from runcrawler_assets.analytics.core import RunFilter, query
 from runcrawler_assets.hints.rules import Rule, RulesError
 from runcrawler_assets.warehouse.accounting_join import has_table
@@ -40,12 +39,11 @@ def rule_runs_sql(con: duckdb.DuckDBPyConnection) -> str:
     join = f"LEFT JOIN {SIGNATURES_TABLE} s USING (signature_id)" if fixes else ""
     return f"""
         WITH ordered AS (
-            SELECT *, {PARENT_SQL} AS case_folder,
-                   lag(status) OVER w AS previous_status,
+            SELECT *, lag(status) OVER w AS previous_status,
                    lag(error_category) OVER w AS previous_error_category,
                    row_number() OVER w AS position
             FROM runs
-            WINDOW w AS (PARTITION BY "user", {PARENT_SQL} ORDER BY created_at, run_path)
+            WINDOW w AS (PARTITION BY "user", case_folder ORDER BY created_at, run_path)
         ),
         islands AS (
             SELECT *, sum(CASE WHEN error_category IS NOT DISTINCT FROM previous_error_category

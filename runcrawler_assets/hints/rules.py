@@ -30,7 +30,6 @@ DEFAULT_RULES = "default_rules.toml"
 # Columns derived for rules, beside those of `runs` (hints/evaluate.py computes them).
 DERIVED_COLUMNS: dict[str, str] = {
     "nodes_per_process": "mesh nodes per MPI process (n_nodes / n_procs)",
-    "case_folder": "the run's parent folder: its case",
     "previous_status": "status of the case's run before this one (same user)",
     "previous_error_category": "error_category of the case's run before this one",
     "same_error_in_a_row": "how many of the case's runs in a row, this one included, ended "

@@ -35,8 +35,8 @@ def key_from_env() -> str:
 
 
 def pseudonymize_runs(con: duckdb.DuckDBPyConnection, key: str) -> None:
-    """Make `runs` on this connection show pseudonyms in `user`, `run_path`, messages and
-    parameters."""
+    """Make `runs` on this connection show pseudonyms in `user`, `run_path`, its case,
+    messages and parameters."""
     if not key:
         raise PseudonymKeyError(
             f"set {PSEUDONYM_KEY_VARIABLE} to a secret of your choice: the same key gives "
@@ -60,6 +60,10 @@ def pseudonymize_runs(con: duckdb.DuckDBPyConnection, key: str) -> None:
         ' rc_pseudonym("user") AS "user",'
         ' rc_hide_in(run_path, "user") AS run_path,'
         ' rc_hide_in(log_path, "user") AS log_path,'
+        # a case is named by its folders (`cluster/<login>/jet`, `mesh.h5|<login>`)
+        ' rc_hide_in(case_folder, "user") AS case_folder,'
+        ' rc_hide_in(mesh_case, "user") AS mesh_case,'
+        ' list_transform(points_into, lambda folder: rc_hide_in(folder, "user")) AS points_into,'
         ' rc_hide_in(error_message, "user") AS error_message,'
         ' rc_hide_in(error_signature, "user") AS error_signature,'
         # parameters name users' folders too (C:\\Users\\<login>\\...), and fixes show them

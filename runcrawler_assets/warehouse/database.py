@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -30,6 +30,7 @@ from runcrawler_assets.archive.runstore import QuarantineEntry
 from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord
 from runcrawler_assets.warehouse.accounting_join import join_partition
+from runcrawler_assets.warehouse.cases import CASE_COLUMNS
 from runcrawler_assets.warehouse.signatures import assign_signatures
 
 QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -169,13 +170,15 @@ def _readable(value: object) -> object:
     return value
 
 
-# The columns `records_frame` reads as they are (params) or cleans (text, text lists).
-_NOT_PARAMS = tuple(c.name for c in RUN_COLUMNS if c.name != "params")
-_TEXT = frozenset(c.name for c in RUN_COLUMNS if c.sql_type.startswith("VARCHAR"))
+# The columns of `runs` a swap inserts from its records (the case columns are derived by SQL
+# as they go in), and among them those `records_frame` reads as they are (params) or cleans.
+_INSERTED = tuple((c.name, c.sql_type) for c in RUN_COLUMNS if c.name not in CASE_COLUMNS)
+_NOT_PARAMS = tuple(name for name, _ in _INSERTED if name != "params")
+_TEXT = frozenset(name for name, sql_type in _INSERTED if sql_type.startswith("VARCHAR"))
 
 
 def records_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """Records as a frame whose columns are exactly those of `runs`."""
+    """Records as a frame whose columns are those of `runs` a swap inserts."""
     rows = []
     for record in records:
         row = record.to_json_dict()
@@ -188,7 +191,7 @@ def records_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             params = json.dumps(_readable(row["params"]), ensure_ascii=False)
         cleaned["params"] = params
         rows.append(cleaned)
-    return pd.DataFrame(rows, columns=[c.name for c in RUN_COLUMNS])
+    return pd.DataFrame(rows, columns=[name for name, _ in _INSERTED])
 
 
 def quarantine_frame(entries: Iterable[QuarantineEntry]) -> pd.DataFrame:
@@ -204,8 +207,10 @@ def _insert(
     table: str,
     frame: pd.DataFrame,
     types: Sequence[tuple[str, str]],
+    derived: Mapping[str, str] | None = None,
 ) -> None:
-    """Insert `frame`, read by DuckDB's scan of the local variable `incoming_rows`.
+    """Insert `frame`, read by DuckDB's scan of the local variable `incoming_rows`, its
+    columns `types` cast, and the columns `derived` (name -> SQL over them) computed.
 
     Not `con.register`: inside a swap's transaction, an unregistered view (and the frame it
     holds) is kept until the commit, so a partition's every frame would stay in memory.
@@ -213,9 +218,16 @@ def _insert(
     if frame.empty:
         return
     incoming_rows = frame  # noqa: F841 -- the name the SQL reads
-    names = ", ".join(quote_identifier(n) for n, _ in types)
-    select = ", ".join(f"CAST(incoming_rows.{quote_identifier(n)} AS {t})" for n, t in types)
-    con.execute(f"INSERT INTO {table} ({names}) SELECT {select} FROM incoming_rows")
+    derived = derived or {}
+    names = ", ".join(quote_identifier(n) for n in [*(n for n, _ in types), *derived])
+    casts = ", ".join(
+        f"CAST(incoming_rows.{quote_identifier(n)} AS {t}) AS {quote_identifier(n)}"
+        for n, t in types
+    )
+    select = f"SELECT {casts} FROM incoming_rows"
+    if derived:
+        select = f"SELECT *, {', '.join(derived.values())} FROM ({select})"
+    con.execute(f"INSERT INTO {table} ({names}) {select}")
 
 
 @dataclass(frozen=True)
@@ -267,7 +279,6 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
 
 def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
     """One partition's rows, quarantine entries and version, in a transaction of its own."""
-    run_types = [(c.name, c.sql_type) for c in RUN_COLUMNS]
     names = list(partition_key_text(part.cluster, part.user))
     con.execute("BEGIN TRANSACTION")
     try:
@@ -278,7 +289,7 @@ def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
             )
         records = iter(part.records)  # a frame at a time: a partition's records,
         while chunk := list(islice(records, INSERT_CHUNK)):  # dicts, frame never all at once
-            _insert(con, "runs", records_frame(chunk), run_types)
+            _insert(con, "runs", records_frame(chunk), _INSERTED, CASE_COLUMNS)
         join_partition(con, *names)
         assign_signatures(con, *names)
         _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)
