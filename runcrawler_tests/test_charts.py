@@ -6,6 +6,7 @@ import struct
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,6 +80,23 @@ def test_failure_stages_draw_one_panel_per_solver_in_its_own_words() -> None:
     one_solver = figures.failure_stage_bars(stages[stages["solver"] == "avbp"])
     both = figures.failure_stage_bars(stages)
     assert png_size(both)[1] > png_size(one_solver)[1]  # a second panel below the first
+
+
+@pytest.mark.parametrize("horizontal", [False, True])
+def test_stacked_bars_hold_each_columns_values_on_top_of_the_previous(horizontal: bool) -> None:
+    table = pd.DataFrame({"ana": [3, 0, 2], "bob": [1, 4, 0]}, index=["2024", "2025", "2026"])
+    fig, (ax,) = charts._figure()
+    charts._stack(ax, np.arange(3), table, width=0.8, horizontal=horizontal)
+    spans = {}  # column -> [(position, low, high)] of its bars
+    for shape in ax.collections:
+        for path in shape.get_paths():
+            (x0, y0), (x1, y1) = path.vertices.min(axis=0), path.vertices.max(axis=0)
+            along, low, high = ((y0 + y1) / 2, x0, x1) if horizontal else ((x0 + x1) / 2, y0, y1)
+            spans.setdefault(shape.get_label(), []).append((round(along), low, high))
+    charts.plt.close(fig)
+    assert spans == {"ana": [(0, 0, 3), (2, 0, 2)], "bob": [(0, 3, 4), (1, 0, 4)]}
+    legend = [text.get_text() for text in fig.axes[0].legend().get_texts()]
+    assert legend == ["ana", "bob"]
 
 
 def test_the_no_runs_chart_says_so_in_a_small_png() -> None:

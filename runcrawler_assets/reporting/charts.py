@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -189,6 +190,33 @@ def bar_panels(
     return _png(fig)
 
 
+def _stack(
+    ax: Axes, positions: np.ndarray, table: pd.DataFrame, width: float, horizontal: bool
+) -> None:
+    """`table`'s columns stacked at `positions`, a colour and a legend entry each.
+
+    Each column is one shape of all its bars (a `PolyCollection`), not a patch per bar as
+    `Axes.bar` makes: 19 users over 37 months are 703 bars, and patches drew them in 0.5 s.
+    """
+    half = width / 2
+    low_edge, high_edge = positions - half, positions + half
+    base = np.zeros(len(table))
+    for i, column in enumerate(table.columns):
+        top = base + table[column].to_numpy(dtype=float)
+        if horizontal:
+            corners = [(base, low_edge), (top, low_edge), (top, high_edge), (base, high_edge)]
+        else:
+            corners = [(low_edge, base), (low_edge, top), (high_edge, top), (high_edge, base)]
+        bars = np.stack([np.column_stack(corner) for corner in corners], axis=1)
+        shape = PolyCollection(
+            bars[top > base], facecolors=PALETTE[i], linewidths=0, label=short_label(column)
+        )
+        (shape.sticky_edges.x if horizontal else shape.sticky_edges.y).append(0)
+        ax.add_collection(shape)
+        base = top
+    ax.autoscale_view()
+
+
 def stacked_bars(
     table: pd.DataFrame, title: str, xlabel: str, ylabel: str, legend_title: str
 ) -> bytes:
@@ -198,18 +226,7 @@ def stacked_bars(
     table = _keep_top_columns(table, len(PALETTE) - 1)
     fig, (ax,) = _figure()
     positions = np.arange(len(table))
-    bottom = np.zeros(len(table))
-    for i, column in enumerate(table.columns):
-        values = table[column].to_numpy(dtype=float)
-        ax.bar(
-            positions,
-            values,
-            bottom=bottom,
-            label=short_label(column),
-            color=PALETTE[i],
-            width=0.85,
-        )
-        bottom += values
+    _stack(ax, positions, table, width=0.85, horizontal=False)
     step = max(1, len(table) // 16)
     ax.set_xticks(positions[::step], _labels(table.index[::step]), rotation=45, ha="right")
     ax.set_xlabel(_title(xlabel))
@@ -228,11 +245,7 @@ def stacked_barh(table: pd.DataFrame, title: str, xlabel: str, legend_title: str
         return no_runs_chart(title)
     fig, (ax,) = _figure(height=min(13.0, max(3.0, 0.34 * len(table) + 1.6)))
     positions = np.arange(len(table))[::-1]
-    left = np.zeros(len(table))
-    for i, column in enumerate(table.columns):
-        values = table[column].to_numpy(dtype=float)
-        ax.barh(positions, values, left=left, label=short_label(column), color=PALETTE[i])
-        left += values
+    _stack(ax, positions, table, width=0.8, horizontal=True)
     ax.set_yticks(positions, [short_label(v, 3 * MAX_LABEL_CHARS) for v in table.index], fontsize=8)
     ax.set_xlabel(_title(xlabel))
     ax.set_title(_title(title))
