@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import datetime
 
 import pytest
@@ -96,3 +97,12 @@ def test_a_newer_schema_version_is_refused_with_a_clear_error():
 def test_run_id_is_stable_and_depends_on_the_path():
     assert run_id_for("a/b/c") == run_id_for("a/b/c")
     assert run_id_for("a/b/c") != run_id_for("a/b/d")
+
+
+def test_replace_gives_what_dataclasses_replace_gives_and_refuses_unknown_fields():
+    record = RunRecord(run_id="r", cluster="k", user="u", run_path="k/u/r", solver="avbp")
+    changed = record.replace(n_procs=64, parse_warnings=("w",))
+    assert changed == dataclasses.replace(record, n_procs=64, parse_warnings=("w",))
+    assert (record.n_procs, changed.n_procs, changed.run_path) == (None, 64, "k/u/r")
+    with pytest.raises(TypeError, match="no field n_proc"):
+        record.replace(n_proc=64)

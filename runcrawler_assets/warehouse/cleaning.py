@@ -19,7 +19,6 @@ any solver's record (plugins included) into its stored JSON, and again in
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -226,7 +225,7 @@ def bound_record(record: RunRecord) -> RunRecord:
     warnings = bound_warnings((*record.parse_warnings, *cuts.warnings))
     if warnings != tuple(record.parse_warnings):
         changes["parse_warnings"] = warnings
-    return dataclasses.replace(record, **changes) if changes else record
+    return record.replace(**changes) if changes else record
 
 
 _STATUSES = frozenset(s.value for s in Status)
