@@ -185,15 +185,15 @@ class RunRecord:
     parsed_at: datetime | None = _col("TIMESTAMP", "when this record was produced")
 
     def to_json_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: timestamps as ISO 8601, plus the schema version."""
-        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-        for name in _FIELD_NAMES:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[name] = value
+        """A JSON-ready dict: timestamps as ISO 8601, plus the schema version. Only the
+        timestamp and list fields are looked at (a swap turns every record into one)."""
+        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **self.__dict__}
+        for name in _TIMESTAMP_FIELDS:
+            if isinstance(value := out[name], datetime):
+                out[name] = value.isoformat()
+        for name in _LIST_FIELDS:
+            if isinstance(value := out[name], tuple):
+                out[name] = list(value)
         return out
 
     def to_json(self) -> str:
@@ -205,13 +205,16 @@ class RunRecord:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ValueError(f"unsupported run record schema_version {version!r}")
-        kwargs = {name: data[name] for name in _FIELD_NAMES if name in data}
+        # as `__init__` would fill them, without passing it 60 arguments
+        fields = {**_DEFAULTS, **{name: make() for name, make in _FACTORIES.items()}}
+        fields.update((name, value) for name, value in data.items() if name in _FIELD_SET)
         for name in _TIMESTAMP_FIELDS:
-            if kwargs.get(name) is not None:
-                kwargs[name] = datetime.fromisoformat(kwargs[name])
-        if "parse_warnings" in kwargs:
-            kwargs["parse_warnings"] = tuple(kwargs["parse_warnings"] or ())
-        return cls(**kwargs)
+            if fields[name] is not None:
+                fields[name] = datetime.fromisoformat(fields[name])
+        fields["parse_warnings"] = tuple(fields["parse_warnings"] or ())
+        record = object.__new__(cls)
+        record.__dict__.update(fields)
+        return record
 
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
@@ -241,6 +244,16 @@ class Column:
 # Read once: `dataclasses.fields` per record was a tenth of a swap's time.
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(RunRecord))
 _FIELD_SET = frozenset(_FIELD_NAMES)
+# Each field's default, in field order (`params`: a new dict per record, from its factory).
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunRecord)}
+_FACTORIES = {
+    f.name: f.default_factory
+    for f in dataclasses.fields(RunRecord)
+    if f.default_factory is not dataclasses.MISSING
+}
+_LIST_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RunRecord) if f.metadata["sql"].endswith("[]")
+)
 _TIMESTAMP_FIELDS = tuple(
     f.name for f in dataclasses.fields(RunRecord) if f.metadata["sql"] == "TIMESTAMP"
 )

@@ -194,6 +194,19 @@ def bound_warnings(warnings: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
+def _flat_and_short(params: dict[str, Any]) -> bool:
+    """Whether `params` are within their limits at a glance: few enough keywords, each a
+    short name with a short text or a plain value (every record is bounded twice, and nearly
+    every one is such)."""
+    limit = LIMITS["setting"]
+    return len(params) <= LIMITS["params"] and all(
+        isinstance(key, str)
+        and len(key) <= limit
+        and (len(value) <= limit if isinstance(value, str) else not isinstance(value, list | dict))
+        for key, value in params.items()
+    )
+
+
 def bound_record(record: RunRecord) -> RunRecord:
     """The record with every value within `VALUE_LIMITS`; what was cut is a parse warning.
 
@@ -217,7 +230,7 @@ def bound_record(record: RunRecord) -> RunRecord:
             shown = str(value) if value.bit_length() < 256 else f"a {value.bit_length()}-bit number"
             cuts.warnings.append(f"{name}: {shown} does not fit {sql_type}, left NULL")
             changes[name] = None
-    if isinstance(record.params, dict):
+    if isinstance(record.params, dict) and not _flat_and_short(record.params):
         before = len(cuts.warnings)
         params = cuts.params(record.params)
         if len(cuts.warnings) > before:
