@@ -18,10 +18,11 @@ from runcrawler_assets.analytics import (
     ANALYSES,
     AnalysisResult,
     RunFilter,
+    compute_results,
     load_results,
     store_result,
 )
-from runcrawler_assets.analytics.core import Bins
+from runcrawler_assets.analytics.core import Bins, counted
 from runcrawler_assets.analytics.errors import failure_stages
 from runcrawler_assets.analytics.statistics import (
     mantel_haenszel_risk_ratio,
@@ -33,6 +34,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import crawl_into_warehouse
 from runcrawler_assets.demo import CLUSTERS, KNOBS, generate_archive, generate_openfoam_cases
 from runcrawler_assets.records import CATEGORY_NAMES, RunRecord
+from runcrawler_assets.warehouse.database import PartitionRows, replace_partitions
 from runcrawler_tests.conftest import DemoWarehouse
 
 ERRORS = next(a for a in ANALYSES if a.name == "error_categories")
@@ -338,3 +340,24 @@ def test_every_failed_run_counts_once_in_its_solvers_stages(
         codes = list(stages["stage_code"].dropna())
         assert codes == sorted(codes)  # the order a run goes through them
         assert pd.isna(stages["stage_code"].iloc[0])  # "no stage in the logs" first
+
+
+def test_findings_count_one_user_and_one_run_in_the_singular(
+    empty_con: duckdb.DuckDBPyConnection,
+) -> None:
+    run = RunRecord(
+        run_id="r1", cluster="k", user="ana", run_path="k/ana/jet/run_1", solver="avbp",
+        status="failed", error_category="segfault", error_message="forrtl: severe (174): SIGSEGV",
+        error_signature="forrtl: severe (<n>): SIGSEGV", created_at=datetime(2025, 3, 1),
+    )  # fmt: skip
+    replace_partitions(empty_con, [PartitionRows("k", "ana", [run], [])])
+    analyses = [a for a in ANALYSES if a.name in ("user_activity", "error_signatures")]
+    results = compute_results(empty_con, analyses, RunFilter())
+    activity, signatures = (results[n].findings[0] for n in ("user_activity", "error_signatures"))
+    assert activity.startswith("1 user set up 1 run; ana set up the most")
+    assert signatures.startswith("1 distinct error signature;")
+    assert signatures.endswith("hit 1 run of 1 user.")
+
+
+def test_counted_says_one_in_the_singular_and_others_in_the_plural() -> None:
+    assert [counted(n, "user") for n in (0, 1, 2)] == ["0 users", "1 user", "2 users"]

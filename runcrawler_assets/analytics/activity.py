@@ -16,6 +16,7 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     RunFilter,
     complete_counts,
+    counted,
     exact_sum,
     query,
     share_pct,
@@ -99,7 +100,8 @@ def _findings(users: pd.DataFrame, by_month: pd.DataFrame, solvers: pd.DataFrame
         return [NO_RUNS]
     top = users.iloc[0]
     findings = [
-        f"{len(users)} users set up {int(users['runs'].sum())} runs; {top['user']} set up the "
+        f"{counted(len(users), 'user')} set up {counted(int(users['runs'].sum()), 'run')}; "
+        f"{top['user']} set up the "
         f"most ({int(top['runs'])}, {top['share_pct']:.0f} %)."
     ]
     if len(solvers) > 1:

@@ -96,6 +96,11 @@ def query(
     return con.execute(text, {**filter_params, **params}).df()
 
 
+def counted(count: int, noun: str) -> str:
+    """`count` and `noun`, plural unless one: "1 user", "3 users" (findings are read aloud)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def share_pct(expression: str) -> str:
     """SQL: `expression` (a trusted aggregate) as a percentage of its total over the result."""
     return f"round(100 * {expression} / nullif(sum({expression}) OVER (), 0), 1)"

@@ -19,6 +19,7 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     RunFilter,
     complete_counts,
+    counted,
     exact_sum,
     query,
     with_share,
@@ -156,7 +157,7 @@ def _findings(categories: pd.DataFrame, stages: pd.DataFrame, lost: pd.DataFrame
     top = errors.sort_values("runs", ascending=False).iloc[0]
     findings = [
         f"{failed} of {total} finished runs ({100 * failed / total:.0f} %) did not succeed; "
-        f"the most common cause is {top['category']} ({int(top['runs'])} runs)."
+        f"the most common cause is {top['category']} ({counted(int(top['runs']), 'run')})."
     ]
     for solver, group in stages.groupby("solver", sort=False):
         stage = group.sort_values("runs", ascending=False, kind="stable").iloc[0]

@@ -24,6 +24,7 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     RunFilter,
     StagedTable,
+    counted,
     query,
     temporary_name,
 )
@@ -245,7 +246,7 @@ def best_fix_per_signature(typical: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["signature_id", "typical_fix"])
     best = typical.sort_values(["weight", "times"], ascending=False).drop_duplicates("signature_id")
     text = [
-        f"change {r.keyword} (to {r.new_values}; {r.times} times, {r.users} users)"
+        f"change {r.keyword} (to {r.new_values}; {r.times} times, {counted(r.users, 'user')})"
         for r in best.itertuples(index=False)
     ]
     return pd.DataFrame({"signature_id": best["signature_id"].to_numpy(), "typical_fix": text})
@@ -264,7 +265,8 @@ def _findings(kinds: pd.DataFrame, errors: pd.DataFrame) -> list[str]:
     ]
     for row in errors[errors["typical_fix"].notna()].head(3).itertuples(index=False):
         findings.append(
-            f"“{row.template}” ({row.runs} runs, {row.error_category}): typically fixed by "
+            f"“{row.template}” ({counted(row.runs, 'run')}, {row.error_category}): typically "
+            "fixed by "
             f"{row.typical_fix}."
         )
     return findings

@@ -17,6 +17,7 @@ from runcrawler_assets.analytics.core import (
     Analysis,
     AnalysisResult,
     RunFilter,
+    counted,
     exact_sum,
     query,
 )
@@ -70,14 +71,16 @@ def _findings(table: pd.DataFrame) -> list[str]:
         return ["No failed run printed an error message."]
     first = table.iloc[0]
     findings = [
-        f"{len(table)} distinct error signatures; the most repeated, “{first['template']}”, "
-        f"hit {int(first['runs'])} runs of {int(first['users'])} users."
+        f"{counted(len(table), 'distinct error signature')}; the most repeated, "
+        f"“{first['template']}”, hit {counted(int(first['runs']), 'run')} of "
+        f"{counted(int(first['users']), 'user')}."
     ]
     learned = table[table["error_category"] == UNKNOWN]
     if len(learned):
         findings.append(
-            f"Messages no rule knows fall into {len(learned)} learned templates; the most "
-            f"common, “{learned.iloc[0]['template']}”, hit {int(learned.iloc[0]['runs'])} runs."
+            f"Messages no rule knows fall into {counted(len(learned), 'learned template')}; the "
+            f"most common, “{learned.iloc[0]['template']}”, hit "
+            f"{counted(int(learned.iloc[0]['runs']), 'run')}."
         )
     return findings
 

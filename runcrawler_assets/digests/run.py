@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from runcrawler_assets.analytics.core import counted
 from runcrawler_assets.config import Config
 from runcrawler_assets.digests.compose import (
     MANAGERS,
@@ -62,7 +63,7 @@ class DigestRound:
         line = f"period {self.period.text}: {users} user digests and the managers' summary"
         if self.written:
             return f"{line}; {len(self.written)} messages written, nothing sent"
-        skipped = f"; {len(self.without_address)} users without an address skipped"
+        skipped = f"; {counted(len(self.without_address), 'user')} without an address skipped"
         return f"{line}; {self.report.summary()}{skipped if self.without_address else ''}"
 
 
