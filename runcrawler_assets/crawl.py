@@ -24,11 +24,13 @@ import hashlib
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain, islice
+from itertools import chain, groupby, islice
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -48,23 +50,27 @@ from runcrawler_assets.archive.runstore import (
 )
 from runcrawler_assets.config import Config
 from runcrawler_assets.parsing import ParseJob, parse_job, parse_jobs
-from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
+from runcrawler_assets.records import RUN_COLUMNS, run_id_for
 from runcrawler_assets.subprocesses import exit_with_parent
+from runcrawler_assets.warehouse import database
 from runcrawler_assets.warehouse.cleaning import (
     CLEANING_POLICY,
     LIMITS,
-    clean_record,
 )
 from runcrawler_assets.warehouse.database import (
     PartitionRows,
+    RowChunks,
     connect,
     partition_key_text,
     replace_partitions,
     swapped_versions,
 )
+from runcrawler_assets.warehouse.rows import Columns, stored_columns
 
 # Below this many runs to parse, worker start-up costs more than it saves.
 MIN_RUNS_FOR_WORKERS = 64
+# ... and to swap: making a run's row is ~0.1 ms, a worker's start-up ~0.4 s.
+MIN_RUNS_FOR_SWAP_WORKERS = 5_000
 # Runs per worker call, and batches queued per worker ahead of the writer.
 BATCH_SIZE = 128
 IN_FLIGHT_BATCHES = 3
@@ -335,29 +341,69 @@ def partition_version(settings: Config, cluster: str, user: str, accounting: str
 def partition_rows(
     settings: Config, cluster: str, user: str, version: str | None = None
 ) -> PartitionRows:
-    """A partition's rows for the warehouse: its records cleaned, the rejects quarantined.
+    """A partition's rows for the warehouse, made in this process (`_partitions_rows`)."""
+    return next(_partitions_rows(settings, [((cluster, user), version)], None, 0))
 
-    The records are a one-pass stream, read from the JSON store as the swap inserts them
-    (issue 16: the largest partition of a million runs holds ~150,000, ~1 GB as objects);
-    a record the cleaning rejects joins `quarantine` as it is read, before the swap reads it.
-    `version` (from `partition_version`, taken *before* the records are read) is recorded
-    with the swap, so the next swap of an unchanged partition can be skipped.
+
+def _partitions_rows(
+    settings: Config,
+    partitions: Iterable[tuple[tuple[str, str], str | None]],
+    pool: ProcessPoolExecutor | None,
+    ahead: int,
+) -> Iterator[PartitionRows]:
+    """Each partition's rows: its records cleaned, the rejects quarantined.
+
+    The rows are a one-pass stream, read from the JSON store as the swap inserts them
+    (issue 16: the largest partition of a million runs holds ~150,000, ~1 GB as objects),
+    made a chunk at a time (`rows.stored_columns`) in `pool`, `ahead` chunks ahead of the
+    one being inserted, or in this process. A record the cleaning rejects joins
+    `quarantine` as its chunk is read, before the swap reads it. Each partition's version
+    (from `partition_version`, taken *before* its records are read) is recorded with its
+    swap, so the next swap of an unchanged partition can be skipped.
     """
-    store = PartitionStore(settings.runs_dir, cluster, user)
-    quarantine = store.read_quarantine()
+    runs_dir = settings.runs_dir
+    jobs = (
+        (pair, version, run_ids)
+        for pair, version in partitions
+        for run_ids in _run_id_chunks(PartitionStore(runs_dir, *pair))
+    )
+    if pool is None:
+        made = (
+            (pair, version, stored_columns(runs_dir, *pair, ids)) for pair, version, ids in jobs
+        )
+    else:
+        submitted = (
+            (pair, version, pool.submit(stored_columns, runs_dir, *pair, ids))
+            for pair, version, ids in jobs
+        )
+        made = _ahead(submitted, ahead)
+    for (pair, version), chunks in groupby(made, key=itemgetter(0, 1)):
+        quarantine = PartitionStore(runs_dir, *pair).read_quarantine()
+        yield PartitionRows(*pair, RowChunks(_rows(chunks, quarantine)), quarantine, version)
 
-    def cleaned_records() -> Iterator[RunRecord]:
-        for record in store.records():
-            cleaned, reason = clean_record(record)
-            if cleaned is None:
-                seen = (record.parsed_at or utc_now()).isoformat()
-                quarantine.append(
-                    QuarantineEntry(cluster, user, record.run_path, "cleaning", reason, seen)
-                )
-            else:
-                yield cleaned
 
-    return PartitionRows(cluster, user, cleaned_records(), quarantine, version)
+def _rows(chunks: Iterable[tuple[Any, Any, tuple[Columns, list]]], quarantine: list) -> Iterator:
+    """Each chunk's rows, its rejects added to `quarantine` as it is read."""
+    for _, _, (columns, rejects) in chunks:
+        quarantine.extend(rejects)
+        yield columns
+
+
+def _run_id_chunks(store: PartitionStore) -> list[list[str]]:
+    """The store's run ids, `INSERT_CHUNK` at a time (one empty chunk for an empty store:
+    its partition is still swapped, to empty it)."""
+    run_ids, size = store.run_ids(), database.INSERT_CHUNK
+    return [run_ids[i : i + size] for i in range(0, len(run_ids), size)] or [[]]
+
+
+def _ahead(submitted: Iterator[tuple[Any, Any, Future]], ahead: int) -> Iterator[tuple]:
+    """`submitted` (pair, version, future) with each future's result, in order, at most
+    `ahead` submitted before the one handed back."""
+    in_flight: deque[tuple[Any, Any, Future]] = deque(islice(submitted, ahead))
+    while in_flight:
+        pair, version, future = in_flight.popleft()
+        in_flight.extend(islice(submitted, 1))
+        yield pair, version, future.result()
 
 
 def changed_partitions(
@@ -383,12 +429,48 @@ def swap_changed_partitions(
     partitions: Iterable[tuple[str, str]],
     on_rows: Callable[[PartitionRows], PartitionRows] = lambda rows: rows,
 ) -> int:
-    """Swap the rows of the changed partitions among `partitions` (a transaction per partition, one
-    partition in memory at a time); returns how many were swapped. `on_rows` sees each."""
-    changed = changed_partitions(con, settings, partitions)
-    return replace_partitions(
-        con, (on_rows(partition_rows(settings, c, u, version)) for (c, u), version in changed)
-    )
+    """Swap the rows of the changed partitions among `partitions` (`swap_partitions`)."""
+    return swap_partitions(con, settings, changed_partitions(con, settings, partitions), on_rows)
+
+
+def swap_partitions(
+    con: duckdb.DuckDBPyConnection,
+    settings: Config,
+    partitions: Iterable[tuple[tuple[str, str], str | None]],
+    on_rows: Callable[[PartitionRows], PartitionRows] = lambda rows: rows,
+) -> int:
+    """Swap the rows of `partitions` (each with its version), a transaction per partition,
+    one partition in memory at a time; returns how many were swapped. `on_rows` sees each.
+
+    With `settings.parse_workers` > 1 and at least `MIN_RUNS_FOR_SWAP_WORKERS` runs, the
+    rows are read, cleaned and made in that many worker processes (they import no pandas
+    or DuckDB) while this process inserts the ones made before.
+    """
+    partitions = list(partitions)
+    workers = settings.parse_workers
+    pool = None
+    if workers > 1 and _holds_at_least(settings, partitions, MIN_RUNS_FOR_SWAP_WORKERS):
+        pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent
+        )
+    try:
+        rows = _partitions_rows(settings, partitions, pool, ahead=workers + 1)
+        return replace_partitions(con, map(on_rows, rows))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _holds_at_least(
+    settings: Config, partitions: Iterable[tuple[tuple[str, str], str | None]], runs: int
+) -> bool:
+    """Whether the JSON stores of `partitions` hold at least `runs` runs (read until so)."""
+    held = 0
+    for pair, _ in partitions:
+        held += len(PartitionStore(settings.runs_dir, *pair).run_ids())
+        if held >= runs:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

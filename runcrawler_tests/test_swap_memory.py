@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
 import weakref
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -133,14 +137,14 @@ def test_no_chunk_is_kept_until_the_partition_commits(tmp_path: Path, monkeypatc
     """Each chunk's frame is freed once inserted, not held by DuckDB until the commit."""
     monkeypatch.setattr(database, "INSERT_CHUNK", 2)
     frames: list[weakref.ref[pd.DataFrame]] = []
-    make_frame = database.records_frame
+    make_frame = database.columns_frame
 
     def tracked_frame(chunk):
         frame = make_frame(chunk)
         frames.append(weakref.ref(frame))
         return frame
 
-    monkeypatch.setattr(database, "records_frame", tracked_frame)
+    monkeypatch.setattr(database, "columns_frame", tracked_frame)
     alive_before_last: list[int] = []
 
     def records() -> Iterator[RunRecord]:
@@ -354,3 +358,49 @@ def test_coverage_compares_one_partition_at_a_time_with_the_same_result(uneven, 
     assert coverage(con, runs_dir, [("k", "b")]) == expected_coverage(
         [t for t in discovered if t[1] == "b"], in_b, 1
     )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_made_in_worker_processes_are_the_rows_made_here(
+    tmp_path: Path, monkeypatch, workers: int
+):
+    """Two partitions, one emptied since its last swap, a record the cleaning rejects, and
+    chunks of 3 rows: in worker processes (a real pool, its calls counted) or here."""
+    monkeypatch.setattr(crawl, "MIN_RUNS_FOR_SWAP_WORKERS", 1)
+    monkeypatch.setattr(database, "INSERT_CHUNK", 3)
+    submitted: list[tuple[str, str, int]] = []
+
+    class CountedPool(ProcessPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            submitted.append((args[1], args[2], len(args[3])))
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(crawl, "ProcessPoolExecutor", CountedPool)
+    kept = [record(f"r{i}", status="failed" if i % 2 else "success") for i in range(7)]
+    settings = store_with(tmp_path, [*kept, record("odd", status="exploded")])
+    settings = replace(settings, parse_workers=workers)
+    PartitionStore(settings.runs_dir, "k", "v").write_index({})
+    with connect(settings.duckdb_path) as con:
+        con.execute("INSERT INTO runs (run_id, cluster, \"user\", run_path) VALUES "
+                    "('gone', 'k', 'v', 'k/v/gone')")  # fmt: skip
+        versions = [(("k", "u"), "1"), (("k", "v"), "1")]
+        assert crawl.swap_partitions(con, settings, versions) == 2
+        rows = con.execute(
+            'SELECT run_path, status, "user", case_folder FROM runs ORDER BY run_path'
+        ).fetchall()
+        quarantine = con.execute("SELECT path, reason FROM quarantine").fetchall()
+    assert rows == [(r.run_path, r.status, "u", "k/u") for r in kept]
+    assert quarantine == [("k/u/odd", "cleaning")]
+    expected = [("k", "u", 3), ("k", "u", 3), ("k", "u", 2), ("k", "v", 0)]
+    assert submitted == (expected if workers > 1 else [])
+
+
+def test_the_worker_modules_import_no_pandas_or_duckdb() -> None:
+    """What a parse or swap worker imports stays light (~25 MB, not ~90 MB each)."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, runcrawler_assets.parsing, runcrawler_assets."
+         "warehouse.rows; print(*sorted(m for m in ('pandas', 'duckdb', 'dagster') "
+         "if m in sys.modules))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert loaded == []

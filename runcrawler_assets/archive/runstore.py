@@ -146,12 +146,18 @@ class PartitionStore:
     def remove_record(self, run_id: str) -> None:
         (self.folder / f"{run_id}.json").unlink(missing_ok=True)
 
-    def records(self) -> Iterator[RunRecord]:
-        """The partition's records, in the index's order of run paths, read one at a time;
-        of the index only the run ids are kept meanwhile (150,000 entries are ~60 MB)."""
+    def run_ids(self) -> list[str]:
+        """The ids of the partition's records, in the index's order of run paths; of the
+        index only they are kept (150,000 entries are ~60 MB)."""
         entries = self.read_index()  # tuples as decoded: no dict per run, even briefly
-        run_ids = [entry.run_id for entry in entries.values() if entry.run_id is not None]
-        del entries
+        return [entry.run_id for entry in entries.values() if entry.run_id is not None]
+
+    def records(self) -> Iterator[RunRecord]:
+        """The partition's records, in the index's order, read one at a time."""
+        return self.records_of(self.run_ids())
+
+    def records_of(self, run_ids: Iterable[str]) -> Iterator[RunRecord]:
+        """The records `run_ids`, read one at a time."""
         for run_id in run_ids:
             yield RunRecord.from_json(_read(self.folder / f"{run_id}.json"))
 

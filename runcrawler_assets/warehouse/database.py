@@ -15,7 +15,6 @@ partition, and the crawl's memory grows with the archive (issue 16).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord
 from runcrawler_assets.warehouse.accounting_join import join_partition
 from runcrawler_assets.warehouse.cases import CASE_COLUMNS
+from runcrawler_assets.warehouse.rows import INSERTED, Columns, clean_text, record_columns
 from runcrawler_assets.warehouse.signatures import assign_signatures
 
 QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -140,63 +140,32 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DELETE FROM {VERSIONS_TABLE}")
 
 
-def _clean_text(value: object) -> object:
-    """Strings as valid UTF-8, and two different names never as the same text.
+@dataclass(frozen=True)
+class RowChunks:
+    """A partition's rows already made (`rows.stored_columns`: by the swap's worker
+    processes, or by its own), a chunk of columns at a time."""
 
-    A name holding undecodable bytes (a Latin-1 `caf\\xe9`) shows them as `\\xe9`.
-    It must stay distinct from every other name, or swapping one partition would
-    delete the rows of another whose name reads the same: so in such a name and in
-    any name holding a backslash, backslashes are doubled. Other names are unchanged.
-    """
-    if isinstance(value, list):  # parse_warnings name files too
-        return [_clean_text(item) for item in value]
-    if not isinstance(value, str) or (value.isascii() and "\\" not in value):
-        return value  # the common case, decided without encoding
-    raw = value.encode("utf-8", "surrogateescape")
-    undecodable = raw.decode("utf-8", "ignore") != value
-    if not undecodable and "\\" not in value:
-        return value
-    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+    chunks: Iterable[Columns]
 
 
-def _readable(value: object) -> object:
-    """Strings of a JSON-ready value as valid UTF-8, undecodable bytes as `\\xNN`."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if isinstance(value, dict):
-        return {_readable(k): _readable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_readable(item) for item in value]
-    return value
+def column_chunks(records: Iterable[RunRecord] | RowChunks) -> Iterator[Columns]:
+    """A partition's rows as columns, at most `INSERT_CHUNK` rows at a time: records are
+    made into rows here, chunk by chunk; a `RowChunks` was made already."""
+    if isinstance(records, RowChunks):
+        return iter(records.chunks)
+    remaining = iter(records)
+    chunks = iter(lambda: list(islice(remaining, INSERT_CHUNK)), [])
+    return (record_columns(chunk) for chunk in chunks)
 
 
-# The columns of `runs` a swap inserts from its records (the case columns are derived by SQL
-# as they go in), and among them those `records_frame` reads as they are (params) or cleans.
-_INSERTED = tuple((c.name, c.sql_type) for c in RUN_COLUMNS if c.name not in CASE_COLUMNS)
-_NOT_PARAMS = tuple(name for name, _ in _INSERTED if name != "params")
-_TEXT = frozenset(name for name, sql_type in _INSERTED if sql_type.startswith("VARCHAR"))
-
-
-def records_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """Records as a frame whose columns are those of `runs` a swap inserts."""
-    rows = []
-    for record in records:
-        row = record.to_json_dict()
-        row.pop("schema_version")
-        cleaned = {k: _clean_text(row[k]) if k in _TEXT else row[k] for k in _NOT_PARAMS}
-        # Parameter values are text, not identities: JSON escapes keep quotes and
-        # backslashes as they are; an undecodable byte reads `\xNN`.
-        params = json.dumps(row["params"], ensure_ascii=False)
-        if not params.isascii():  # only then can it hold an undecodable byte
-            params = json.dumps(_readable(row["params"]), ensure_ascii=False)
-        cleaned["params"] = params
-        rows.append(cleaned)
-    return pd.DataFrame(rows, columns=[name for name, _ in _INSERTED])
+def columns_frame(columns: Columns) -> pd.DataFrame:
+    """A chunk of rows (`rows.INSERTED`'s columns) as the frame the insert reads."""
+    return pd.DataFrame(columns, columns=[name for name, _ in INSERTED])
 
 
 def quarantine_frame(entries: Iterable[QuarantineEntry]) -> pd.DataFrame:
     rows = [
-        {name: _clean_text(getattr(entry, name)) for name, _ in QUARANTINE_COLUMNS}
+        {name: clean_text(getattr(entry, name)) for name, _ in QUARANTINE_COLUMNS}
         for entry in entries
     ]
     return pd.DataFrame(rows, columns=[name for name, _ in QUARANTINE_COLUMNS])
@@ -234,14 +203,15 @@ def _insert(
 class PartitionRows:
     """What a partition holds after a refresh: its rows and its quarantine.
 
-    `records` may be a one-pass stream (`crawl.partition_rows` reads them from the JSON store
-    as the swap inserts them: a partition of 150,000 runs is never all in memory); the swap
-    reads `quarantine` only after the last record, so a stream may still add to it.
+    `records` may be a one-pass stream, of records or of rows already made (`RowChunks`: the
+    crawl reads them from the JSON store as the swap inserts them, a partition of 150,000
+    runs is never all in memory); the swap reads `quarantine` only after the last record,
+    so a stream may still add to it.
     """
 
     cluster: str
     user: str
-    records: Iterable[RunRecord]
+    records: Iterable[RunRecord] | RowChunks
     quarantine: list[QuarantineEntry]
     version: str | None = None  # what the rows were made from; None: unknown, never skipped
 
@@ -254,8 +224,8 @@ def swapped_versions(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], st
 
 
 def partition_key_text(cluster: str, user: str) -> tuple[str, str]:
-    """A partition's names as the tables store them (see `_clean_text`)."""
-    return str(_clean_text(cluster)), str(_clean_text(user))
+    """A partition's names as the tables store them (see `rows.clean_text`)."""
+    return str(clean_text(cluster)), str(clean_text(user))
 
 
 def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[PartitionRows]) -> int:
@@ -287,9 +257,8 @@ def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
                 f"DELETE FROM {table} WHERE cluster = ? AND {quote_identifier('user')} = ?",
                 names,
             )
-        records = iter(part.records)  # a frame at a time: a partition's records,
-        while chunk := list(islice(records, INSERT_CHUNK)):  # dicts, frame never all at once
-            _insert(con, "runs", records_frame(chunk), _INSERTED, CASE_COLUMNS)
+        for columns in column_chunks(part.records):  # a frame at a time, never all at once
+            _insert(con, "runs", columns_frame(columns), INSERTED, CASE_COLUMNS)
         join_partition(con, *names)
         assign_signatures(con, *names)
         _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)

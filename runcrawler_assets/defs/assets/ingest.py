@@ -36,21 +36,27 @@ from runcrawler_assets.accounting.load import accounting_versions
 from runcrawler_assets.archive.discovery import discover_partition
 from runcrawler_assets.archive.runstore import PartitionStore, QuarantineEntry, StoredDiscoveries
 from runcrawler_assets.crawl import (
-    partition_rows,
     partition_version,
     refresh_partitions,
     swap_changed_partitions,
+    swap_partitions,
 )
 from runcrawler_assets.defs.assets.metadata import markdown_table
 from runcrawler_assets.defs.partitions import cluster_user_partitions, names_of
 from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
-from runcrawler_assets.records import RunRecord
-from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
+from runcrawler_assets.warehouse.database import (
+    PartitionRows,
+    RowChunks,
+    column_chunks,
+    connect,
+)
+from runcrawler_assets.warehouse.rows import Columns
 
 GROUP = "ingest"
 OWNERS = ["team:hpc"]
 DUCKDB_POOL = "duckdb"
 PREVIEW_ROWS = 10
+PREVIEW_COLUMNS = ("run_path", "status", "error_category", "n_procs", "efficiency")
 ROW_COUNT = "dagster/row_count"
 COMMON = {
     "partitions_def": cluster_user_partitions,
@@ -203,17 +209,8 @@ def runs_table(context: AssetExecutionContext, config: SwapConfig, settings: Con
             swapped = swap_changed_partitions(con, paths, pairs, tally.add)
         else:
             accounting = accounting_versions(con)
-            swapped = replace_partitions(
-                con,
-                (
-                    tally.add(
-                        partition_rows(
-                            paths, c, u, partition_version(paths, c, u, accounting.get(c, ""))
-                        )
-                    )
-                    for c, u in pairs
-                ),
-            )
+            versions = [(p, partition_version(paths, *p, accounting.get(p[0], ""))) for p in pairs]
+            swapped = swap_partitions(con, paths, versions, tally.add)
         if not swapped and config.only_changed:
             context.log.info(f"skipped: runs unchanged in the {len(pairs)} partitions")
             return
@@ -234,9 +231,7 @@ def runs_table(context: AssetExecutionContext, config: SwapConfig, settings: Con
             "rows_in_table": total_rows,
             "by_status": MetadataValue.json(dict(tally.by_status)),
             "duration_s": round(time.monotonic() - started, 3),
-            "preview": markdown_table(
-                ["run_path", "status", "error_category", "n_procs", "efficiency"], tally.preview
-            ),
+            "preview": markdown_table(list(PREVIEW_COLUMNS), tally.preview),
         },
     )
     yield MaterializeResult(
@@ -267,17 +262,17 @@ class RowTally:
             PartitionStore(self.runs_dir, part.cluster, part.user).read_discovery().found
         )
         self.quarantines.append(part.quarantine)
-        return replace(part, records=self._count(part.records))
+        return replace(part, records=RowChunks(self._count(column_chunks(part.records))))
 
-    def _count(self, records: Iterable[RunRecord]) -> Iterator[RunRecord]:
-        for r in records:
-            self.rows += 1
-            self.by_status[r.status] += 1
-            if len(self.preview) < PREVIEW_ROWS:
-                self.preview.append(
-                    [r.run_path, r.status, r.error_category, r.n_procs, r.efficiency]
-                )
-            yield r
+    def _count(self, chunks: Iterable[Columns]) -> Iterator[Columns]:
+        for columns in chunks:
+            self.rows += len(columns["run_id"])
+            self.by_status.update(columns["status"])
+            room = PREVIEW_ROWS - len(self.preview)
+            if room > 0:
+                shown = (columns[name][:room] for name in PREVIEW_COLUMNS)
+                self.preview.extend(map(list, zip(*shown, strict=True)))
+            yield columns
 
     @property
     def quarantined(self) -> int:
