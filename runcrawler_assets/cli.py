@@ -258,8 +258,8 @@ def demo_archive(
     "--workers",
     variable="RUNCRAWLER_WORKERS",
     metavar="N",
-    help="Parsing processes (they also make a large swap's rows); from 2, the charts are "
-    "also drawn in a spare one.",
+    help="Parsing processes; from 2, all but one also make a large swap's rows and one "
+    "draws charts.",
 )
 @_variable_option(
     "--accounting",

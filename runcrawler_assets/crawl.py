@@ -69,8 +69,11 @@ from runcrawler_assets.warehouse.rows import Columns, stored_columns
 
 # Below this many runs to parse, worker start-up costs more than it saves.
 MIN_RUNS_FOR_WORKERS = 64
-# ... and to swap: workers save ~30 µs of the swap's ~120 µs per run, and cost ~0.1 s to start.
+# ... and to swap: a helper saves ~30 µs of the swap's ~120 µs per run, and takes ~0.1 s to start.
 MIN_RUNS_FOR_SWAP_WORKERS = 5_000
+# A swap helper's chunk: smaller than a swap's own (`INSERT_CHUNK`), as several are in flight
+# (a million runs: 2,000 rows a chunk took a swap's process tree from 402 to 436 MB).
+SWAP_WORKER_CHUNK = 500
 # Runs per worker call, and batches queued per worker ahead of the writer.
 BATCH_SIZE = 128
 IN_FLIGHT_BATCHES = 3
@@ -365,7 +368,10 @@ def _partitions_rows(
     jobs = (
         (pair, version, run_ids)
         for pair, version in partitions
-        for run_ids in _run_id_chunks(PartitionStore(runs_dir, *pair))
+        for run_ids in _run_id_chunks(
+            PartitionStore(runs_dir, *pair),
+            database.INSERT_CHUNK if pool is None else SWAP_WORKER_CHUNK,
+        )
     )
     if pool is None:
         made = (
@@ -389,10 +395,10 @@ def _rows(chunks: Iterable[tuple[Any, Any, tuple[Columns, list]]], quarantine: l
         yield columns
 
 
-def _run_id_chunks(store: PartitionStore) -> list[list[str]]:
-    """The store's run ids, `INSERT_CHUNK` at a time (one empty chunk for an empty store:
-    its partition is still swapped, to empty it)."""
-    run_ids, size = store.run_ids(), database.INSERT_CHUNK
+def _run_id_chunks(store: PartitionStore, size: int) -> list[list[str]]:
+    """The store's run ids, `size` at a time (one empty chunk for an empty store: its
+    partition is still swapped, to empty it)."""
+    run_ids = store.run_ids()
     return [run_ids[i : i + size] for i in range(0, len(run_ids), size)] or [[]]
 
 
@@ -442,19 +448,20 @@ def swap_partitions(
     """Swap the rows of `partitions` (each with its version), a transaction per partition,
     one partition in memory at a time; returns how many were swapped. `on_rows` sees each.
 
-    With `settings.parse_workers` > 1 and at least `MIN_RUNS_FOR_SWAP_WORKERS` runs, the
-    rows are read, cleaned and made in that many worker processes (they import no pandas
-    or DuckDB) while this process inserts the ones made before.
+    With at least `MIN_RUNS_FOR_SWAP_WORKERS` runs, the rows are read, cleaned and made in
+    `settings.parse_workers` - 1 worker processes (they import no pandas or DuckDB) while
+    this process inserts the ones made before: one helper with the default 2 (a million
+    runs: 130 -> 96 s, the ingest's process tree 455 -> 480 MB; two helpers: 85 s, 515 MB).
     """
     partitions = list(partitions)
-    workers = settings.parse_workers
+    helpers = settings.parse_workers - 1  # the run's own process is one of the workers
     pool = None
-    if workers > 1 and _holds_at_least(settings, partitions, MIN_RUNS_FOR_SWAP_WORKERS):
+    if helpers and _holds_at_least(settings, partitions, MIN_RUNS_FOR_SWAP_WORKERS):
         pool = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent
+            helpers, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent
         )
     try:
-        rows = _partitions_rows(settings, partitions, pool, ahead=workers + 1)
+        rows = _partitions_rows(settings, partitions, pool, ahead=helpers + 1)
         return replace_partitions(con, map(on_rows, rows))
     finally:
         if pool is not None:

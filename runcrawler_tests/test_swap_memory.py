@@ -360,17 +360,24 @@ def test_coverage_compares_one_partition_at_a_time_with_the_same_result(uneven, 
     )
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, 2, 3])
 def test_rows_made_in_worker_processes_are_the_rows_made_here(
     tmp_path: Path, monkeypatch, workers: int
 ):
     """Two partitions, one emptied since its last swap, a record the cleaning rejects, and
-    chunks of 3 rows: in worker processes (a real pool, its calls counted) or here."""
+    chunks of 3 rows: in `workers` - 1 helper processes (a real pool, its calls counted)
+    or here."""
     monkeypatch.setattr(crawl, "MIN_RUNS_FOR_SWAP_WORKERS", 1)
     monkeypatch.setattr(database, "INSERT_CHUNK", 3)
+    monkeypatch.setattr(crawl, "SWAP_WORKER_CHUNK", 3)
     submitted: list[tuple[str, str, int]] = []
+    sizes: list[int] = []
 
     class CountedPool(ProcessPoolExecutor):
+        def __init__(self, max_workers: int, **kwargs) -> None:
+            sizes.append(max_workers)
+            super().__init__(max_workers, **kwargs)
+
         def submit(self, fn, /, *args, **kwargs):
             submitted.append((args[1], args[2], len(args[3])))
             return super().submit(fn, *args, **kwargs)
@@ -393,6 +400,7 @@ def test_rows_made_in_worker_processes_are_the_rows_made_here(
     assert quarantine == [("k/u/odd", "cleaning")]
     expected = [("k", "u", 3), ("k", "u", 3), ("k", "u", 2), ("k", "v", 0)]
     assert submitted == (expected if workers > 1 else [])
+    assert sizes == ([workers - 1] if workers > 1 else [])  # the run's own process is one
 
 
 def test_the_worker_modules_import_no_pandas_or_duckdb() -> None:
