@@ -21,7 +21,6 @@ without reading its records.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -30,7 +29,7 @@ from datetime import UTC, datetime
 from itertools import chain, groupby, islice
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -51,7 +50,7 @@ from runcrawler_assets.archive.runstore import (
 from runcrawler_assets.config import Config
 from runcrawler_assets.parsing import ParseJob, parse_job, parse_jobs
 from runcrawler_assets.records import RUN_COLUMNS, run_id_for
-from runcrawler_assets.subprocesses import exit_with_parent
+from runcrawler_assets.subprocesses import worker_pool
 from runcrawler_assets.warehouse import database
 from runcrawler_assets.warehouse.cleaning import (
     CLEANING_POLICY,
@@ -66,6 +65,8 @@ from runcrawler_assets.warehouse.database import (
     swapped_versions,
 )
 from runcrawler_assets.warehouse.rows import Columns, stored_columns
+
+Key = TypeVar("Key")  # what a result handed back in order is known by
 
 # Below this many runs to parse, worker start-up costs more than it saves.
 MIN_RUNS_FOR_WORKERS = 64
@@ -134,18 +135,20 @@ def _parse_all(
     size = max(1, min(BATCH_SIZE, len(ahead) // (workers * 8)))
     remaining = chain(ahead, jobs)
     batches = iter(lambda: list(islice(remaining, size)), [])
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent) as pool:
-        in_flight = deque(
-            (batch, pool.submit(parse_jobs, batch))
-            for batch in islice(batches, IN_FLIGHT_BATCHES * workers)
-        )
-        while in_flight:
-            batch, future = in_flight.popleft()
-            following = next(batches, None)
-            if following is not None:
-                in_flight.append((following, pool.submit(parse_jobs, following)))
-            yield from zip(batch, future.result(), strict=True)
+    with worker_pool(workers) as pool:
+        submitted = ((batch, pool.submit(parse_jobs, batch)) for batch in batches)
+        for batch, outcomes in _in_order(submitted, IN_FLIGHT_BATCHES * workers):
+            yield from zip(batch, outcomes, strict=True)
+
+
+def _in_order(submitted: Iterator[tuple[Key, Future]], ahead: int) -> Iterator[tuple[Key, Any]]:
+    """Each (key, future) of `submitted` as (key, its result), in order, at most `ahead`
+    submitted before the one handed back (neither the work nor its results pile up)."""
+    in_flight: deque[tuple[Key, Future]] = deque(islice(submitted, ahead))
+    while in_flight:
+        key, future = in_flight.popleft()
+        in_flight.extend(islice(submitted, 1))
+        yield key, future.result()
 
 
 def _problem_entry(
@@ -375,22 +378,22 @@ def _partitions_rows(
     )
     if pool is None:
         made = (
-            (pair, version, stored_columns(runs_dir, *pair, ids)) for pair, version, ids in jobs
+            ((pair, version), stored_columns(runs_dir, *pair, ids)) for pair, version, ids in jobs
         )
     else:
         submitted = (
-            (pair, version, pool.submit(stored_columns, runs_dir, *pair, ids))
+            ((pair, version), pool.submit(stored_columns, runs_dir, *pair, ids))
             for pair, version, ids in jobs
         )
-        made = _ahead(submitted, ahead)
-    for (pair, version), chunks in groupby(made, key=itemgetter(0, 1)):
+        made = _in_order(submitted, ahead)
+    for (pair, version), chunks in groupby(made, key=itemgetter(0)):
         quarantine = PartitionStore(runs_dir, *pair).read_quarantine()
         yield PartitionRows(*pair, RowChunks(_rows(chunks, quarantine)), quarantine, version)
 
 
-def _rows(chunks: Iterable[tuple[Any, Any, tuple[Columns, list]]], quarantine: list) -> Iterator:
+def _rows(chunks: Iterable[tuple[Any, tuple[Columns, list]]], quarantine: list) -> Iterator:
     """Each chunk's rows, its rejects added to `quarantine` as it is read."""
-    for _, _, (columns, rejects) in chunks:
+    for _, (columns, rejects) in chunks:
         quarantine.extend(rejects)
         yield columns
 
@@ -400,16 +403,6 @@ def _run_id_chunks(store: PartitionStore, size: int) -> list[list[str]]:
     partition is still swapped, to empty it)."""
     run_ids = store.run_ids()
     return [run_ids[i : i + size] for i in range(0, len(run_ids), size)] or [[]]
-
-
-def _ahead(submitted: Iterator[tuple[Any, Any, Future]], ahead: int) -> Iterator[tuple]:
-    """`submitted` (pair, version, future) with each future's result, in order, at most
-    `ahead` submitted before the one handed back."""
-    in_flight: deque[tuple[Any, Any, Future]] = deque(islice(submitted, ahead))
-    while in_flight:
-        pair, version, future = in_flight.popleft()
-        in_flight.extend(islice(submitted, 1))
-        yield pair, version, future.result()
 
 
 def changed_partitions(
@@ -457,9 +450,7 @@ def swap_partitions(
     helpers = settings.parse_workers - 1  # the run's own process is one of the workers
     pool = None
     if helpers and _holds_at_least(settings, partitions, MIN_RUNS_FOR_SWAP_WORKERS):
-        pool = ProcessPoolExecutor(
-            helpers, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent
-        )
+        pool = worker_pool(helpers)
     try:
         rows = _partitions_rows(settings, partitions, pool, ahead=helpers + 1)
         return replace_partitions(con, map(on_rows, rows))

@@ -3,7 +3,8 @@
 A `ProcessPoolExecutor` worker waits for work on a pipe whose writing end it holds
 too, so when its parent is killed (SIGKILL, the OOM killer, a terminated Dagster run)
 it waits forever: an orphan keeping its memory. `exit_with_parent`, given to a pool as
-its initializer, ends the worker as soon as its parent is gone.
+its initializer, ends the worker as soon as its parent is gone; `worker_pool` makes
+every pool runcrawler starts (parsing, a swap's rows, charts) so.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from concurrent.futures import ProcessPoolExecutor
 
 
 def exit_with_parent() -> None:
@@ -24,3 +26,12 @@ def exit_with_parent() -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of `workers` processes that end with this one. Spawned, not forked: a
+    worker holds what it imports (the parsers, the row makers, matplotlib), not a copy of
+    this process's pandas, DuckDB and Dagster."""
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent
+    )

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from runcrawler_assets import crawl
+from runcrawler_assets import crawl, subprocesses
 from runcrawler_assets.archive import runstore
 from runcrawler_assets.archive.discovery import DiscoveredRun, PartitionDiscovery, Problem
 from runcrawler_assets.archive.runstore import INDEX_FILE, IndexEntry, PartitionStore
@@ -382,7 +382,7 @@ def test_rows_made_in_worker_processes_are_the_rows_made_here(
             submitted.append((args[1], args[2], len(args[3])))
             return super().submit(fn, *args, **kwargs)
 
-    monkeypatch.setattr(crawl, "ProcessPoolExecutor", CountedPool)
+    monkeypatch.setattr(subprocesses, "ProcessPoolExecutor", CountedPool)
     kept = [record(f"r{i}", status="failed" if i % 2 else "success") for i in range(7)]
     settings = store_with(tmp_path, [*kept, record("odd", status="exploded")])
     settings = replace(settings, parse_workers=workers)

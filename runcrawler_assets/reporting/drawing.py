@@ -13,14 +13,13 @@ one whose parent dies exits with it (`subprocesses`).
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
-from runcrawler_assets.subprocesses import exit_with_parent
+from runcrawler_assets.subprocesses import worker_pool
 
 if TYPE_CHECKING:  # matplotlib is loaded where a chart is drawn, not where one may be
     from runcrawler_assets.reporting.figures import Plans
@@ -43,9 +42,7 @@ class ChartDrawer:
     def start(self) -> None:
         """Start the worker in the background (returns at once; harmless twice)."""
         if self._wanted and self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent
-            )
+            self._pool = worker_pool(1)
             self._started = self._pool.submit(_warm_up)
 
     @property
