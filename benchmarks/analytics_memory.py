@@ -23,7 +23,7 @@ from dagster import AssetsDefinition, DagsterInstance, materialize
 from benchmarks.analytics import replicate_runs
 from benchmarks.common import Workspace, load_average, temporary_workspace
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY, Config, ConfigError
-from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.tell import hints
 from runcrawler_assets.defs.runner import run_resources
 
@@ -42,9 +42,10 @@ def _reset_peak() -> None:
 
 
 def _asset_peaks(settings: Config) -> dict[str, dict[str, float]]:
-    """Seconds and peak RSS of each analytics asset materialized alone, in order."""
+    """Seconds and peak RSS of each analytics step (the analyses, the hints, the report)
+    materialized alone, in order."""
     resources = run_resources(settings)
-    assets: list[AssetsDefinition] = [*ANALYSIS_ASSETS, hints, report]
+    assets: list[AssetsDefinition] = [analyses, hints, report]
     figures = {}
     with DagsterInstance.ephemeral() as instance:
         for asset in assets:
@@ -52,7 +53,7 @@ def _asset_peaks(settings: Config) -> dict[str, dict[str, float]]:
             started = time.perf_counter()
             result = materialize([asset], resources=resources, instance=instance, selection=[asset])
             seconds, memory = round(time.perf_counter() - started, 2), _memory_mb()
-            figures[asset.key.to_user_string()] = {
+            figures[asset.op.name] = {
                 "seconds": seconds,
                 "peak_rss_mb": memory["VmHWM"],
                 "rss_after_mb": memory["VmRSS"],

@@ -35,7 +35,7 @@ from benchmarks.common import REPO, Workspace, crawl_in_child, load_average, tem
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.archive.discovery import discover_partition, list_partitions
 from runcrawler_assets.config import Config
-from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.tell import hints
 from runcrawler_assets.defs.resources import ConfigResource
 from runcrawler_assets.defs.runner import QUIET_LOGS, refresh_partition, run_resources
@@ -81,7 +81,7 @@ def bench_incremental(n_runs: int, workspace: Workspace | None = None, added: in
         refresh = time.perf_counter() - started
         started = time.perf_counter()
         analytics = materialize(  # what `runcrawler_automation` refreshes after `runs`
-            [*ANALYSIS_ASSETS, report, hints],
+            [analyses, report, hints],
             instance=instance,
             resources=run_resources(settings),
             run_config=QUIET_LOGS,

@@ -314,7 +314,7 @@ def crawl(
     config.check_archive()
     # Dagster flags the beta APIs we rely on (single-run backfills) on every import.
     warnings.filterwarnings("ignore", module="dagster")
-    from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+    from runcrawler_assets.defs.assets.analytics import analyses, report
     from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
     from runcrawler_assets.defs.assets.tell import hints
     from runcrawler_assets.defs.resources import CrawlProgress
@@ -322,7 +322,7 @@ def crawl(
     from runcrawler_assets.defs.runner import dagster_instance
 
     bars: dict[str, Progress] = {}
-    assets = [*INGEST_ASSETS, *ANALYSIS_ASSETS, report, hints] if analytics else INGEST_ASSETS
+    assets = [*INGEST_ASSETS, analyses, report, hints] if analytics else INGEST_ASSETS
     click.echo(f"crawling {config.archive_root} into {config.data_dir}", err=True)
     with _stderr_as_now() as stderr:
 

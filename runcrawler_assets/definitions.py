@@ -12,7 +12,7 @@ from dagster import Definitions, in_process_executor
 
 from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.accounting import accounting
-from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.assets.tell import digests, hints
 from runcrawler_assets.defs.checks import ASSET_CHECKS, with_report_freshness
@@ -38,7 +38,7 @@ def build_definitions(config: Config | None = None) -> Definitions:
     at_load = config or Config.from_env_or_defaults()
     return Definitions(
         assets=with_report_freshness(
-            [accounting, *INGEST_ASSETS, *ANALYSIS_ASSETS, report, hints, digests]
+            [accounting, *INGEST_ASSETS, analyses, report, hints, digests]
         ),
         asset_checks=ASSET_CHECKS,
         sensors=[archive_sensor, automation_sensor],

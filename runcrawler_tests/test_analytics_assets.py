@@ -18,7 +18,7 @@ from dagster import AssetKey, DagsterInstance
 from runcrawler_assets.analytics import ANALYSES, RunFilter, compute_results, load_results
 from runcrawler_assets.cli import main
 from runcrawler_assets.config import Config
-from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.runner import crawl
 from runcrawler_assets.demo import generate_archive, write_openfoam_cases
@@ -56,7 +56,7 @@ def refreshed(tmp_path_factory: pytest.TempPathFactory) -> Refresh:
             patch.setitem(
                 vars(analysis), "compute", _counting(analysis.name, analysis.compute, calls)
             )
-        summary = crawl(config, [*INGEST_ASSETS, *ANALYSIS_ASSETS, report], instance)
+        summary = crawl(config, [*INGEST_ASSETS, analyses, report], instance)
     assert summary.success and summary.rows == 118
     return Refresh(config, instance, calls)
 
@@ -118,3 +118,34 @@ def test_each_analysis_shows_its_findings_main_table_and_charts_in_the_ui(
             assert path.is_file(), path
     stages = _metadata(refreshed.instance, "error_categories")["chart_failure_stages"]
     assert "data:image/png;base64," in str(stages)
+
+
+def test_an_analysis_that_fails_leaves_the_others_materialized(tmp_path: Path) -> None:
+    """One step computes every analysis: a failing one fails the step (and the report
+    waits), but the others are stored, drawn and materialized as usual."""
+    generate_archive(tmp_path / "archive", runs=40, seed=7)
+    config = Config(archive_root=tmp_path / "archive", data_dir=tmp_path / "data")
+    instance = DagsterInstance.ephemeral()
+    broken = next(a for a in ANALYSES if a.name == "fixes")
+
+    def fails(*_: object) -> None:
+        raise RuntimeError("a bug in one analysis")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(vars(broken), "compute", fails)
+        summary = crawl(config, [*INGEST_ASSETS, analyses, report], instance, parse_workers=1)
+    assert not summary.success
+    others = {a.name for a in ANALYSES} - {"fixes"}
+    for name in others:
+        assert _metadata(instance, name)["findings"], name
+        assert (config.charts_dir / f"{name}.charts.json").is_file(), name
+    assert instance.get_latest_materialization_event(AssetKey("fixes")) is None
+    assert instance.get_latest_materialization_event(AssetKey("report")) is None
+    assert not (config.charts_dir / "fixes.charts.json").exists()
+    assert summary.analyses_computed == len(others)
+    failures = [
+        event.dagster_event.step_failure_data.error.message
+        for event in instance.all_logs(instance.get_run_records(limit=1)[0].dagster_run.run_id)
+        if event.dagster_event is not None and event.dagster_event.is_step_failure
+    ]
+    assert len(failures) == 1 and "fixes" in failures[0]

@@ -21,7 +21,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from runcrawler_assets.config import Config
-from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.assets.tell import digests, hints
 from runcrawler_assets.defs.checks import ASSET_CHECKS
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "test-output" / "browser"
-CRAWLED = [*INGEST_ASSETS, *ANALYSIS_ASSETS, report, hints]  # what `runcrawler crawl` runs
+CRAWLED = [*INGEST_ASSETS, analyses, report, hints]  # what `runcrawler crawl` runs
 ALL_ASSETS = [*CRAWLED, digests]
 # Headless as root in a container: no sandbox, no GPU, nothing phoning home.
 CHROMIUM_FLAGS = [

@@ -14,7 +14,7 @@ from dagster import materialize
 
 from runcrawler_assets.analytics import AnalysisResult
 from runcrawler_assets.config import Config
-from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS
+from runcrawler_assets.defs.assets.analytics import analyses
 from runcrawler_assets.defs.resources import ChartDrawing
 from runcrawler_assets.defs.runner import run_resources
 from runcrawler_assets.reporting.drawing import ChartDrawer
@@ -34,6 +34,11 @@ def dies_in_a_worker(main: int) -> bytes:
     if os.getpid() != main:
         os._exit(1)
     return b"here"
+
+
+def fails(message: str) -> bytes:
+    """A chart with a bug."""
+    raise ValueError(message)
 
 
 def started(drawer: ChartDrawer) -> ChartDrawer:
@@ -62,14 +67,44 @@ def test_without_a_spare_worker_everything_is_drawn_here():
     assert {int(png) for png in drawn.values()} == {MAIN}
 
 
-def test_a_worker_that_dies_hands_its_chart_back_and_is_not_used_again():
-    plans = {"first.png": partial(drawn_by, 0.5), "dies.png": partial(dies_in_a_worker, MAIN)}
+def test_a_worker_that_dies_hands_its_charts_back_and_is_not_used_again():
+    plans = {"dies.png": partial(dies_in_a_worker, MAIN), "next.png": partial(drawn_by, 0.5)}
     with closing(started(ChartDrawer())) as drawer:
-        drawn = drawer.draw(plans)  # the worker takes the last chart and dies on it
-        assert drawn == {"first.png": str(MAIN).encode(), "dies.png": b"here"}
+        drawn = drawer.draw(plans)  # the worker takes the first chart and dies on it
+        assert drawn == {"dies.png": b"here", "next.png": str(MAIN).encode()}
         assert not drawer.worker_ready
         again = drawer.draw({f"c{i}.png": partial(drawn_by, 0) for i in range(3)})
     assert {int(png) for png in again.values()} == {MAIN}
+
+
+def test_queued_charts_are_drawn_while_this_process_works_and_come_back_by_batch():
+    """What the analytics step relies on: the worker draws an analysis's charts while this
+    process computes the next one, and `finish` gives each analysis its own charts."""
+    with closing(started(ChartDrawer())) as drawer:
+        drawer.add("first", {f"a{i}.png": partial(drawn_by, 0.1) for i in range(3)})
+        time.sleep(1.5)  # this process busy (an analysis's SQL): the worker is not
+        drawer.add("second", {f"b{i}.png": partial(drawn_by, 0.3) for i in range(4)})
+        drawn = drawer.finish()
+    assert list(drawn) == ["first", "second"]
+    first, second = drawn["first"], drawn["second"]
+    assert isinstance(first, dict) and isinstance(second, dict)
+    assert list(first) == ["a0.png", "a1.png", "a2.png"]
+    assert list(second) == ["b0.png", "b1.png", "b2.png", "b3.png"]
+    assert MAIN not in {int(png) for png in first.values()}  # drawn meanwhile, by the worker
+    assert MAIN in {int(png) for png in second.values()}  # this process joined in at the end
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_chart_that_fails_fails_its_batch_only(workers: int):
+    with closing(ChartDrawer(spare_workers=workers)) as drawer:
+        drawer.start()
+        drawer.add("broken", {"ok.png": partial(drawn_by, 0), "bad.png": partial(fails, "x")})
+        drawer.add("fine", {"fine.png": partial(drawn_by, 0)})
+        drawn = drawer.finish()
+    assert isinstance(drawn["broken"], ValueError) and "x" in str(drawn["broken"])
+    assert list(drawn["fine"]) == ["fine.png"]
+    with closing(ChartDrawer(spare_workers=workers)) as drawer, pytest.raises(ValueError):
+        drawer.draw({"bad.png": partial(fails, "y")})
 
 
 def test_the_analyses_charts_are_the_same_drawn_on_two_cores(
@@ -90,7 +125,7 @@ def test_the_worker_stops_with_the_run(data_copy):
     """An analysis run starts the worker and leaves no process behind it."""
     settings = Config(archive_root=data_copy, data_dir=data_copy)
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    result = materialize(ANALYSIS_ASSETS[:3], resources=run_resources(settings))
+    result = materialize([analyses], resources=run_resources(settings))
     assert result.success
     workers = [
         p

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from runcrawler_assets.config import Config
-from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.runner import crawl, dagster_instance
 from runcrawler_assets.demo import generate_archive
@@ -40,7 +40,7 @@ def test_a_run_copied_into_the_archive_reaches_runs_and_error_categories(tmp_pat
     os.environ["DAGSTER_HOME"] = str(home)
     try:
         with dagster_instance(settings) as instance:
-            assert crawl(settings, [*INGEST_ASSETS, *ANALYSIS_ASSETS, report], instance).success
+            assert crawl(settings, [*INGEST_ASSETS, analyses, report], instance).success
     finally:
         del os.environ["DAGSTER_HOME"]
     truth = [json.loads(line) for line in truth_path.read_text().splitlines()]

@@ -141,9 +141,9 @@ def test_two_partitions_materialized_concurrently_both_succeed(archive, tmp_path
 
 
 def _all_assets() -> list:
-    from runcrawler_assets.defs.assets.analytics import ANALYSIS_ASSETS, report
+    from runcrawler_assets.defs.assets.analytics import analyses, report
 
-    return [*INGEST_ASSETS, *ANALYSIS_ASSETS, report]
+    return [*INGEST_ASSETS, analyses, report]
 
 
 def test_an_idle_crawl_launches_no_run_swaps_nothing_and_computes_nothing(archive):

@@ -214,7 +214,7 @@ def refresh_stored(
 ) -> StoredResult:
     """Compute the analysis over all runs, under DuckDB's memory limit `memory`, store it,
     and return it as stored (its `previewed` tables cut to `preview_rows`), with the version
-    of `runs` it was computed from: what its asset does once per refresh."""
+    of `runs` it was computed from: what the analytics step does for it once per refresh."""
     with analytics_memory(con, memory, analysis.name):
         result = analysis.compute(con, RunFilter())
     store_result(con, analysis, result, runs_version(con), datetime.now())

@@ -23,6 +23,7 @@ lists it. Analyses left out of date by an earlier run without them (`crawl
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
@@ -44,6 +45,7 @@ from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import check_archive
 from runcrawler_assets.defs.assets.accounting import accounting
+from runcrawler_assets.defs.assets.analytics import analyses
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.defs.checks import checks_for
 from runcrawler_assets.defs.partitions import (
@@ -125,17 +127,14 @@ def _table_counts(settings: Config) -> tuple[int, int]:
     return rows, quarantined
 
 
-def _out_of_date_analyses(
-    settings: Config, assets: list[AssetsDefinition]
-) -> list[AssetsDefinition]:
-    """The analysis assets among `assets` whose stored result is older than `runs`."""
-    wanted = {name for name in _asset_names(assets)}
+def _out_of_date_analyses(settings: Config, assets: list[AssetsDefinition]) -> list[str]:
+    """The analyses among `assets` whose stored result is older than `runs`, by name."""
+    wanted = set(_asset_names(assets))
     analyses = [a for a in ANALYSES if a.name in wanted]
     if not analyses or not settings.duckdb_path.exists():
         return []
     with connect(settings.duckdb_path, read_only=True) as con:
-        stale = {a.name for a in out_of_date(con, analyses)}
-    return [asset for asset in assets if set(_asset_names([asset])) & stale]
+        return [a.name for a in out_of_date(con, analyses)]
 
 
 def _process_alive(instance: DagsterInstance, run_id: str) -> bool:
@@ -192,15 +191,15 @@ def run_resources(
     }
 
 
-def _only_what_changed(assets: list[AssetsDefinition]) -> dict[str, Any]:
-    """Run config asking `runs` and the analyses among `assets` to skip what did not change."""
-    names = set(_asset_names(assets))
+def _only_what_changed(names: Iterable[str]) -> dict[str, Any]:
+    """Run config asking `runs` and the analyses among the assets `names` to skip what did
+    not change."""
+    names = set(names)
     ops: dict[str, Any] = {}
     if "runs" in names:
         ops["runs_table"] = {"config": {"only_changed": True}}
-    for analysis in ANALYSES:
-        if analysis.name in names:
-            ops[analysis.name] = {"config": {"only_if_runs_changed": True}}
+    if names & {analysis.name for analysis in ANALYSES}:
+        ops[analyses.op.name] = {"config": {"only_if_runs_changed": True}}
     return {**QUIET_LOGS, "ops": ops}
 
 
@@ -285,7 +284,7 @@ def crawl(
             instance=instance,
             resources=resources,
             tags={**_stale_range_tags(instance, keys, stale), "runcrawler/trigger": "cli"},
-            run_config=_only_what_changed(assets),
+            run_config=_only_what_changed(_asset_names(assets)),
             raise_on_error=False,
         )
         materialized, success = _materialized(result), result.success
@@ -295,9 +294,10 @@ def crawl(
     later = _out_of_date_analyses(settings, assets) if success else []
     if later:
         # What reads the analyses follows them: the report, and the hints (typical fixes).
-        readers = [a for a in assets if set(_asset_names([a])) & {"report", "hints"}]
+        readers = [name for name in _asset_names(assets) if name in {"report", "hints"}]
         again = materialize(
-            [*later, *readers],
+            assets,
+            selection=[*later, *readers],
             instance=instance,
             resources=resources,
             tags={"runcrawler/trigger": "cli"},

@@ -12,9 +12,9 @@ analysis is computed for the question into a scratch store (in memory; the
 warehouse is only read) and read back as stored ones are, so the page is
 built the same way from the same types. The page says which it was.
 
-Charts, likewise, are drawn once per refresh: an analysis asset writes its
-charts (drawn from its stored tables) with a manifest naming the stored
-result they were drawn from (`write_chart_manifest`); a report from the store
+Charts, likewise, are drawn once per refresh: the analytics asset writes each
+analysis's charts (drawn from its stored tables, `refresh_analyses`) with a
+manifest naming the stored result they were drawn from; a report from the store
 reads those files back when the manifest matches, and draws only what is
 missing or older (issue 16: drawing is most of the cost of a refresh).
 """
@@ -22,7 +22,9 @@ missing or older (issue 16: drawing is most of the cost of a refresh).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -30,6 +32,7 @@ import duckdb
 
 from runcrawler_assets.analytics import (
     ANALYSES,
+    Analysis,
     AnalysisResult,
     RunFilter,
     compute_results,
@@ -37,7 +40,7 @@ from runcrawler_assets.analytics import (
     runs_version,
 )
 from runcrawler_assets.analytics.core import query
-from runcrawler_assets.analytics.store import StoredResult
+from runcrawler_assets.analytics.store import StoredResult, refresh_stored
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.hints.rules import SEVERITIES
 from runcrawler_assets.reporting.drawing import ChartDrawer
@@ -66,17 +69,56 @@ def write_chart_manifest(
     tmp.replace(path)
 
 
-def draw_stored_charts(
-    charts_dir: Path, analysis: str, stored: StoredResult, drawer: ChartDrawer | None = None
-) -> dict[str, bytes]:
-    """Draw the charts of `analysis` from its stored result into `charts_dir`, with their
-    manifest (the report reads them back instead of drawing them again): what an analysis's
-    asset does after each refresh, with its run's `drawer`. Returns them by file name."""
-    tables = stored.result.tables
-    charts = drawer.draw(chart_plans(analysis, tables)) if drawer else draw_charts(analysis, tables)
-    write_charts(charts_dir, charts)
-    write_chart_manifest(charts_dir, analysis, stored, list(charts))
-    return charts
+@dataclass(frozen=True)
+class Refreshed:
+    """One analysis refreshed: as stored, its charts (drawn and written), the seconds its
+    SQL took; or the error that stopped it (`stored` is then None)."""
+
+    analysis: Analysis
+    stored: StoredResult | None
+    charts: dict[str, bytes]
+    seconds: float
+    error: Exception | None = None
+
+
+def refresh_analyses(
+    con: duckdb.DuckDBPyConnection,
+    analyses: Iterable[Analysis],
+    charts_dir: Path,
+    drawer: ChartDrawer,
+    preview_rows: int | None = None,
+    memory: str = DEFAULT_ANALYTICS_MEMORY,
+) -> list[Refreshed]:
+    """Compute and store `analyses` one after another, each one's charts handed to `drawer`
+    as soon as it is stored (its worker draws them while the next analysis computes), then
+    write the charts, with their manifests (the report reads them back instead of drawing
+    them again): what the analytics asset does after `runs` changed.
+
+    One analysis failing (its SQL or a chart) does not stop the others: its entry holds the
+    error, and none of its files are written.
+    """
+    computed: list[Refreshed] = []
+    for analysis in analyses:
+        started = time.monotonic()
+        try:
+            stored = refresh_stored(con, analysis, preview_rows, memory)
+            drawer.add(analysis.name, chart_plans(analysis.name, stored.result.tables))
+        except Exception as error:  # reported by the caller, with the other analyses done
+            computed.append(Refreshed(analysis, None, {}, time.monotonic() - started, error))
+            continue
+        computed.append(Refreshed(analysis, stored, {}, time.monotonic() - started))
+    drawn = drawer.finish()
+    refreshed = []
+    for done in computed:
+        charts = drawn.get(done.analysis.name, {})
+        if done.stored is None or isinstance(charts, Exception):
+            error = done.error or charts
+            refreshed.append(replace(done, stored=None, error=error))
+            continue
+        write_charts(charts_dir, charts)
+        write_chart_manifest(charts_dir, done.analysis.name, done.stored, list(charts))
+        refreshed.append(replace(done, charts=charts))
+    return refreshed
 
 
 def drawn_charts(charts_dir: Path, analysis: str, stored: StoredResult) -> dict[str, bytes] | None:
@@ -179,7 +221,7 @@ def assemble_report(
 ) -> Report:
     """The report page for `run_filter` over the warehouse `con` (only read).
 
-    `charts_dir`: where the analysis assets wrote their charts; those drawn from the very
+    `charts_dir`: where the analytics step wrote their charts; those drawn from the very
     results shown are read back instead of drawn again. `memory`: see `report_results`.
     """
     stored = _stored_results(con, run_filter, pseudonym_key)

@@ -1,22 +1,24 @@
-"""Charts drawn on two cores: this process, and a spare worker process once it is up.
+"""Charts drawn on two cores: this process, and a spare worker process.
 
-A chart is ~100 ms of single-threaded matplotlib, and a refresh draws ~27 of them
-after the analyses' SQL, leaving the second core idle (issue 16). A `ChartDrawer`
-hands an analysis's charts to one worker process (spawned: it shares no thread or
-lock with DuckDB) while this process draws the others: this process takes charts
-from the front of the list, the worker from the back, one at a time, so neither
-waits on the other for longer than one chart. Until the worker has started
-(importing matplotlib takes ~1 s) this process draws everything, so a drawer is
-never slower than drawing alone; a worker that dies hands its chart back, and
-one whose parent dies exits with it (`subprocesses`).
+A chart is ~100 ms of single-threaded matplotlib, and a refresh draws ~27 of
+them, which left the second core idle while the analyses' SQL ran (issue 16).
+A `ChartDrawer` hands every chart it is given to one worker process (spawned:
+it shares no thread or lock with DuckDB) at once, in order, so the worker draws
+the first analyses' charts while this process computes the next analyses.
+When this process is done computing, `finish` draws the charts the worker has
+not started, from the back of the queue, while the worker goes on from the
+front: neither waits on the other for longer than one chart. Until the worker
+has started (importing matplotlib takes ~1 s) this process may draw everything,
+so a drawer is never slower than drawing alone; a worker that dies hands its
+charts back, and one whose parent dies exits with it (`subprocesses`).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runcrawler_assets.subprocesses import worker_pool
@@ -24,20 +26,31 @@ from runcrawler_assets.subprocesses import worker_pool
 if TYPE_CHECKING:  # matplotlib is loaded where a chart is drawn, not where one may be
     from runcrawler_assets.reporting.figures import Plans
 
+Drawn = dict[str, bytes]  # file name -> PNG
+
 
 def _warm_up() -> None:
     """The worker's first call: the chart code imported before the first chart is asked."""
     import runcrawler_assets.reporting.figures  # noqa: F401
 
 
+@dataclass
+class _Chart:
+    batch: Hashable
+    name: str
+    plan: Callable[[], bytes]
+    future: Future[bytes] | None
+
+
 class ChartDrawer:
-    """Draws planned charts here and, when `spare_workers` allows, in one worker process
+    """Draws queued charts here and, when `spare_workers` allows, in one worker process
     (`close` stops it: `with contextlib.closing(ChartDrawer()) as drawer`)."""
 
     def __init__(self, spare_workers: int = 1) -> None:
         self._wanted = spare_workers > 0
         self._pool: ProcessPoolExecutor | None = None
         self._started: Future[None] | None = None
+        self._queue: list[_Chart] = []
 
     def start(self) -> None:
         """Start the worker in the background (returns at once; harmless twice)."""
@@ -50,35 +63,65 @@ class ChartDrawer:
         started = self._started
         return started is not None and started.done() and started.exception() is None
 
-    def draw(self, plans: Plans) -> dict[str, bytes]:
-        """Every chart of `plans`, by file name, in the plans' order."""
-        drawn: dict[str, bytes] = {}
-        queue = deque(plans.items())
-        given: tuple[str, Future[bytes]] | None = None
-        while queue:
-            if given is None and len(queue) > 1 and self.worker_ready and self._pool:
-                name, plan = queue.pop()
-                given = (name, self._pool.submit(plan))
-            name, plan = queue.popleft()
-            drawn[name] = plan()
-            if given is not None and given[1].done():
-                drawn[given[0]] = self._collect(given[1], plans[given[0]])
-                given = None
-        if given is not None:
-            drawn[given[0]] = self._collect(given[1], plans[given[0]])
-        return {name: drawn[name] for name in plans}
+    def add(self, batch: Hashable, plans: Plans) -> None:
+        """Queue the charts of `plans` as one batch (an analysis's): the worker, if any, is
+        given them now, and starts on them when it is done with those queued before."""
+        for name, plan in plans.items():
+            future = self._pool.submit(plan) if self._pool is not None else None
+            self._queue.append(_Chart(batch, name, plan, future))
 
-    def _collect(self, future: Future[bytes], plan: Callable[[], bytes]) -> bytes:
+    def finish(self) -> dict[Hashable, Drawn | Exception]:
+        """Every queued chart, by batch (in the order queued) then file name (in the plans'
+        order); a batch one of whose charts raised is that exception instead."""
+        queue, self._queue = self._queue, []
+        drawn: dict[int, bytes | Exception] = {}
+        for index in reversed(range(len(queue))):  # the worker's not started, from the back
+            chart = queue[index]
+            if chart.future is not None and not chart.future.cancel():
+                break
+            drawn[index] = _attempt(chart.plan)
+        for index, chart in enumerate(queue):  # the worker's (or those it could not draw)
+            if index not in drawn:
+                drawn[index] = self._collect(chart)
+        batches: dict[Hashable, Drawn | Exception] = {}
+        for index, chart in enumerate(queue):
+            png, charts = drawn[index], batches.setdefault(chart.batch, {})
+            if isinstance(charts, dict):
+                if isinstance(png, Exception):
+                    batches[chart.batch] = png
+                else:
+                    charts[chart.name] = png
+        return batches
+
+    def draw(self, plans: Plans) -> Drawn:
+        """Every chart of `plans`, by file name, in the plans' order (raises as a chart does)."""
+        self.add(None, plans)
+        charts = self.finish().get(None, {})
+        if isinstance(charts, Exception):
+            raise charts
+        return charts
+
+    def _collect(self, chart: _Chart) -> bytes | Exception:
         """The worker's chart; drawn here instead if the worker died (no worker after)."""
+        assert chart.future is not None
         try:
-            return future.result()
+            return chart.future.result()
         except BrokenProcessPool:
             self._wanted = False
             self.close()
-            return plan()
+            return _attempt(chart.plan)
+        except Exception as error:  # the chart's own error, raised in the worker
+            return error
 
     def close(self) -> None:
-        """Stop the worker (charts it was drawing are dropped: call after the last draw)."""
+        """Stop the worker (charts it was drawing are dropped: call after `finish`)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool, self._started = None, None
+
+
+def _attempt(plan: Callable[[], bytes]) -> bytes | Exception:
+    try:
+        return plan()
+    except Exception as error:  # one chart's bug must not lose the other analyses' charts
+        return error

@@ -1,44 +1,52 @@
 """One analytics asset per entry of `analytics.ANALYSES`, and the report.
 
-An analytics asset computes its analysis once, stores its tables and
-findings in DuckDB, and shows them (charts drawn from the stored tables) in
-the UI; the report is assembled from what they stored, computing nothing
-after a refresh (`reporting.assemble`). They are unpartitioned and read only
-the `runs` table; declarative automation refreshes them once per batch of
-`runs` updates. Missing partitions of `runs` (cluster × user pairs nobody
-ever used) must not hold them back, hence `eager()` without its
-`~any_deps_missing()` clause.
+Each analysis is an asset of its own (its lineage, history and metadata in
+the UI), all computed by one multi-asset step (`analyses`, subsettable: a
+user may materialize any of them): each analysis's tables and findings go
+into DuckDB, its charts (drawn from the stored tables) into the UI, drawn by
+a worker while the next analysis computes; the report is assembled from
+what they stored, computing nothing after a refresh (`reporting.assemble`).
+They are unpartitioned and read only the `runs` table; declarative
+automation refreshes them once per batch of `runs` updates. Missing
+partitions of `runs` (cluster × user pairs nobody ever used) must not hold
+them back, hence `eager()` without its `~any_deps_missing()` clause.
 
 Nothing changed, nothing done (issue 16): asked to (`only_if_runs_changed`,
 as `runcrawler crawl` does), an analysis whose stored result was computed
-from the `runs` table as it is now materializes nothing (its step succeeds,
+from the `runs` table as it is now materializes nothing (the step succeeds,
 the UI shows no new materialization, and in the same run the report
 downstream is skipped). Each materialization carries the version of `runs`
 it was computed from as its Dagster data version.
 """
 
-import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetExecutionContext,
-    AssetsDefinition,
+    AssetKey,
+    AssetSpec,
     AutomationCondition,
     Config,
     DataVersion,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
+    multi_asset,
 )
 
-from runcrawler_assets.analytics import ANALYSES, Analysis, RunFilter
-from runcrawler_assets.analytics.store import out_of_date, refresh_stored, runs_version
+from runcrawler_assets.analytics import ANALYSES, RunFilter
+from runcrawler_assets.analytics.store import out_of_date, runs_version
 from runcrawler_assets.defs.assets import metadata
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource
 from runcrawler_assets.reporting.privacy import key_from_env
 from runcrawler_assets.warehouse.database import connect
+
+if TYPE_CHECKING:  # loads matplotlib
+    from runcrawler_assets.reporting.assemble import Refreshed
 
 GROUP = "analytics"
 # Eager, but not held back by the many cluster × user pairs that never ran anything, and
@@ -56,64 +64,95 @@ class AnalysisConfig(Config):
     only_if_runs_changed: bool = False
 
 
-def analysis_asset(analysis: Analysis) -> AssetsDefinition:
-    """The asset of one analysis: its tables and findings into DuckDB, its charts (drawn
-    from the stored tables) into <data>/charts/ and the UI."""
-
-    @asset(
-        name=analysis.name,
+ANALYSIS_SPECS = [
+    AssetSpec(
+        analysis.name,
         deps=["runs"],
         description=f"{analysis.title}. {analysis.description}",
         group_name=GROUP,
         owners=OWNERS,
         kinds={"duckdb", "pandas"},
-        pool=DUCKDB_POOL,
         automation_condition=AFTER_RUNS_UPDATE,
-        output_required=False,
+        skippable=True,  # unchanged since computed: not materialized
     )
-    def _analysis(
-        context: AssetExecutionContext,
-        config: AnalysisConfig,
-        settings: ConfigResource,
-        drawing: ChartDrawing,
-    ):
-        started = time.monotonic()
-        paths = settings.config
-        with connect(paths.duckdb_path) as con:
-            version = runs_version(con)
-            if config.only_if_runs_changed and not out_of_date(con, [analysis], version):
-                context.log.info(f"skipped: runs unchanged (version {version}) since computed")
-                return
-            drawer = drawing.drawer()  # its worker starts while the SQL runs
-            stored = refresh_stored(
-                con, analysis, preview_rows=metadata.TABLE_ROWS, memory=paths.analytics_memory
-            )
-        # matplotlib is loaded only when a chart is drawn: an idle `runcrawler crawl`,
-        # which imports this module, never pays for it.
-        from runcrawler_assets.reporting.assemble import draw_stored_charts
+    for analysis in ANALYSES
+]
 
-        result = stored.result
-        charts = draw_stored_charts(paths.charts_dir, analysis.name, stored, drawer)
-        yield MaterializeResult(
-            data_version=DataVersion(version),
-            metadata={
-                "findings": metadata.findings(result.findings),
-                **{name: metadata.table(result.tables[name]) for name in analysis.tables},
-                **{
-                    f"chart_{Path(name).stem}": metadata.chart(png, Path(name).stem)
-                    for name, png in charts.items()
-                },
-                "tables": MetadataValue.json({name: result.rows(name) for name in result.tables}),
-                "charts_dir": MetadataValue.path(str(paths.charts_dir)),
-                "runs_version": version,
-                "duration_s": round(time.monotonic() - started, 3),
-            },
+
+@multi_asset(
+    name="analyses",
+    specs=ANALYSIS_SPECS,
+    can_subset=True,
+    pool=DUCKDB_POOL,
+    description="Every analysis, one asset each, refreshed in one step: each one's tables "
+    "and findings into DuckDB while the charts of those before it are drawn.",
+)
+def analyses(
+    context: AssetExecutionContext,
+    config: AnalysisConfig,
+    settings: ConfigResource,
+    drawing: ChartDrawing,
+):
+    """The selected analyses: their tables and findings into DuckDB, their charts (drawn
+    from the stored tables) into <data>/charts/ and the UI.
+
+    One step for all, not one each: a chart worker draws an analysis's charts while the
+    next one's SQL runs (`reporting.assemble.refresh_analyses`). An analysis that fails
+    leaves the others materialized, and fails the step after them.
+    """
+    paths = settings.config
+    selected = [a for a in ANALYSES if AssetKey(a.name) in context.selected_asset_keys]
+    # matplotlib is loaded only when a chart is drawn: an idle `runcrawler crawl`,
+    # which imports this module, never pays for it.
+    from runcrawler_assets.reporting.assemble import refresh_analyses
+
+    with connect(paths.duckdb_path) as con:
+        version = runs_version(con)
+        stale = out_of_date(con, selected, version) if config.only_if_runs_changed else selected
+        for analysis in selected:
+            if analysis not in stale:
+                context.log.info(f"{analysis.name} skipped: runs unchanged (version {version})")
+        if not stale:
+            return
+        refreshed = refresh_analyses(
+            con,
+            stale,
+            paths.charts_dir,
+            drawing.drawer(),
+            preview_rows=metadata.TABLE_ROWS,
+            memory=paths.analytics_memory,
         )
+    failed = []
+    for done in refreshed:
+        if done.stored is None:
+            context.log.error(f"{done.analysis.name} failed: {done.error!r}")
+            failed.append(done.analysis.name)
+            continue
+        yield MaterializeResult(
+            asset_key=done.analysis.name,
+            data_version=DataVersion(version),
+            metadata=_analysis_metadata(done, paths.charts_dir, version),
+        )
+    if failed:
+        raise Failure(f"analyses failed: {', '.join(failed)} (the others were materialized)")
 
-    return _analysis
 
-
-ANALYSIS_ASSETS = [analysis_asset(analysis) for analysis in ANALYSES]
+def _analysis_metadata(done: "Refreshed", charts_dir: Path, version: str) -> dict[str, Any]:
+    """What the UI shows of one refreshed analysis: findings, tables, charts."""
+    assert done.stored is not None
+    result, analysis = done.stored.result, done.analysis
+    return {
+        "findings": metadata.findings(result.findings),
+        **{name: metadata.table(result.tables[name]) for name in analysis.tables},
+        **{
+            f"chart_{Path(name).stem}": metadata.chart(png, Path(name).stem)
+            for name, png in done.charts.items()
+        },
+        "tables": MetadataValue.json({name: result.rows(name) for name in result.tables}),
+        "charts_dir": MetadataValue.path(str(charts_dir)),
+        "runs_version": version,
+        "duration_s": round(done.seconds, 3),
+    }
 
 
 class ReportConfig(Config):
@@ -137,7 +176,7 @@ class ReportConfig(Config):
 
 
 @asset(
-    deps=ANALYSIS_ASSETS,
+    deps=ANALYSIS_SPECS,
     description="One self-contained HTML page (charts embedded) answering the managers' "
     "questions, written to <data>/report.html.",
     group_name=GROUP,
