@@ -23,13 +23,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from runcrawler_assets.config import VARIABLES, Config, ConfigError
 from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.progress import DEFAULT_INTERVAL_S, Progress
+
+if TYPE_CHECKING:  # the crawl's modules load pandas and DuckDB: not for `--help`
+    from runcrawler_assets.idle import CrawlSummary
 
 
 class _Runcrawler(click.Group):
@@ -295,7 +298,8 @@ def crawl(
     Registers every cluster and user folder as a partition and materializes the
     asset chain in one run, recorded in the Dagster instance of $DAGSTER_HOME
     (default: DATA/dagster_home), so the UI shows it. Only new and changed runs
-    are parsed: running it twice in a row parses nothing the second time.
+    are parsed: running it twice in a row parses nothing the second time, and
+    does not start Dagster (the instance already holds every partition).
 
     Changes are found as the archive sensor finds them: a finished run (no file
     newer than 2 days) whose folders did not change costs one stat, so a file
@@ -312,11 +316,19 @@ def crawl(
         }
     )
     config.check_archive()
+    from runcrawler_assets.idle import note_registered, unchanged_since_last_crawl
+
+    unchanged = None if full_scan else unchanged_since_last_crawl(config, analytics)
+    if unchanged is not None:
+        _echo_summary(unchanged)
+        click.echo("skipped: nothing changed since the last crawl", err=True)
+        return
     # Dagster flags the beta APIs we rely on (single-run backfills) on every import.
     warnings.filterwarnings("ignore", module="dagster")
     from runcrawler_assets.defs.assets.analytics import analyses, report
     from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
     from runcrawler_assets.defs.assets.tell import hints
+    from runcrawler_assets.defs.partitions import registered_pairs
     from runcrawler_assets.defs.resources import CrawlProgress
     from runcrawler_assets.defs.runner import crawl as crawl_archive
     from runcrawler_assets.defs.runner import dagster_instance
@@ -343,21 +355,27 @@ def crawl(
                 summary = crawl_archive(
                     config, assets, instance, StderrProgress(), config.parse_workers, full_scan
                 )
+                note_registered(config, registered_pairs(instance))  # for the next idle crawl
         finally:  # a step that failed midway: its display ends with where it stopped
             for bar in bars.values():
                 bar.close(failed=True)
-    click.echo(
-        f"{summary.discovered} runs found in {summary.partitions} partitions: "
-        f"{summary.parsed} parsed, {summary.unchanged} unchanged, {summary.removed} removed, "
-        f"{summary.quarantined} quarantined; {summary.rows} rows in runs "
-        f"({summary.seconds:.1f} s)"
-    )
+    _echo_summary(summary)
     if skipped := summary.describe_skipped():
         click.echo(skipped, err=True)
     if not summary.success:
         raise RuncrawlerError(
             "some steps failed: open the run in the Dagster UI (make run) for the error"
         )
+
+
+def _echo_summary(summary: CrawlSummary) -> None:
+    """The crawl's last line: what it found, and what it did with it."""
+    click.echo(
+        f"{summary.discovered} runs found in {summary.partitions} partitions: "
+        f"{summary.parsed} parsed, {summary.unchanged} unchanged, {summary.removed} removed, "
+        f"{summary.quarantined} quarantined; {summary.rows} rows in runs "
+        f"({summary.seconds:.1f} s)"
+    )
 
 
 @main.command("report")

@@ -74,6 +74,12 @@ def names_of(key: str | MultiPartitionKey) -> tuple[str, str]:
     return decode_name(dims[CLUSTER]), decode_name(dims[USER])
 
 
+def registered_pairs(instance: DagsterInstance) -> list[tuple[str, str]]:
+    """The (cluster, user) pair of every partition the instance holds."""
+    keys = cluster_user_partitions.get_partition_keys(dynamic_partitions_store=instance)
+    return [names_of(key) for key in keys]
+
+
 def register_partitions(
     instance: DagsterInstance, pairs: Iterable[tuple[str, str]]
 ) -> list[MultiPartitionKey]:

@@ -13,18 +13,19 @@ Nothing changed, nothing done (issue 16). A scan of the archive (names and
 anything to do: runs added, changed or removed, or a JSON store not yet
 swapped into DuckDB as it is. With none, and every analysis computed from
 `runs` as it is, no run is launched: the summary says "skipped: runs
-unchanged". Otherwise the run
-covers the key range of those partitions; in it `runs` materializes only
-when a partition's rows were swapped, and each analysis only when `runs`
-differs from what it was computed from; what did not change is skipped by
-Dagster (its step and everything downstream in the run), and the summary
-lists it. Analyses left out of date by an earlier run without them (`crawl
---no-analytics`, a sensor's ingest) get a run of their own."""
+unchanged" (the CLI does not even get here when the instance holds every
+partition: `runcrawler_assets.idle`). Otherwise the run covers the key range
+of those partitions; in it `runs` materializes only when a partition's rows
+were swapped, and each analysis only when `runs` differs from what it was
+computed from; what did not change is skipped by Dagster (its step and
+everything downstream in the run), and the summary lists it. Analyses left out
+of date by an earlier run without them (`crawl --no-analytics`, a sensor's
+ingest) get a run of their own."""
 
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from dagster import (
     materialize,
 )
 
-from runcrawler_assets.accounting.load import accounting_versions, dumps_changed
+from runcrawler_assets.accounting.load import dumps_changed
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.analytics.store import out_of_date
 from runcrawler_assets.archive.discovery import list_partitions
@@ -60,7 +61,8 @@ from runcrawler_assets.defs.partitions import (
     user_partitions,
 )
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource, CrawlProgress
-from runcrawler_assets.warehouse.database import connect, swapped_versions
+from runcrawler_assets.idle import CrawlSummary, swap_versions, table_counts
+from runcrawler_assets.warehouse.database import connect
 
 
 def dagster_home(settings: Config) -> Path:
@@ -76,30 +78,6 @@ def dagster_home(settings: Config) -> Path:
 
 def dagster_instance(settings: Config) -> DagsterInstance:
     return DagsterInstance.from_config(str(dagster_home(settings)))
-
-
-@dataclass(frozen=True)
-class CrawlSummary:
-    partitions: int
-    discovered: int
-    parsed: int
-    unchanged: int
-    removed: int
-    quarantined: int
-    rows: int
-    seconds: float
-    success: bool
-    partitions_swapped: int = 0
-    analyses_computed: int = 0
-    skipped: tuple[str, ...] = ()  # assets asked for that were unchanged, so not materialized
-
-    def describe_skipped(self) -> str:
-        """The skipped assets in a few words, e.g. "skipped: runs unchanged (9 assets)"."""
-        if not self.skipped:
-            return ""
-        if "runs" in self.skipped:
-            return f"skipped: runs unchanged ({len(self.skipped)} assets not rematerialized)"
-        return f"skipped: unchanged {', '.join(self.skipped)}"
 
 
 def _metadata(result: Any, asset: str) -> dict[str, Any]:
@@ -122,9 +100,7 @@ def _table_counts(settings: Config) -> tuple[int, int]:
     if not settings.duckdb_path.exists():
         return 0, 0
     with connect(settings.duckdb_path, read_only=True) as con:
-        (rows,) = con.execute("SELECT count(*) FROM runs").fetchone()
-        (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchone()
-    return rows, quarantined
+        return table_counts(con)
 
 
 def _out_of_date_analyses(settings: Config, assets: list[AssetsDefinition]) -> list[str]:
@@ -203,14 +179,6 @@ def _only_what_changed(names: Iterable[str]) -> dict[str, Any]:
     return {**QUIET_LOGS, "ops": ops}
 
 
-def _swapped(settings: Config) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
-    """The partitions' swapped versions, and the clusters' accounting digests."""
-    if not settings.duckdb_path.exists():
-        return {}, {}
-    with connect(settings.duckdb_path, read_only=True) as con:
-        return swapped_versions(con), accounting_versions(con)
-
-
 def _stale_range_tags(
     instance: DagsterInstance, keys: list[str], stale: set[str]
 ) -> dict[str, str]:
@@ -273,7 +241,7 @@ def crawl(
     names = {key: names_of(key) for key in keys}
     resources = run_resources(settings, parse_workers, progress)
     success = _load_changed_accounting(settings, instance, resources)
-    check = check_archive(settings, names.values(), *_swapped(settings), full_scan)
+    check = check_archive(settings, names.values(), *swap_versions(settings), full_scan)
     stale = {key for key, pair in names.items() if pair in set(check.stale)}
     materialized: set[str] = set()
     parsed: dict[str, Any] = {}

@@ -1,0 +1,128 @@
+"""Nothing changed since the last crawl, told without starting Dagster (issue 16, goal 1).
+
+An idle `runcrawler crawl` spent most of its ~2 s importing Dagster and opening its
+instance, before a scan of the archive found nothing to do. The scan, the accounting
+dumps and the analytics' versions need only the JSON store and DuckDB. The one thing
+only the instance knows is which partitions it holds: a user folder new since, even an
+empty one, must be registered there. So each crawl notes the partitions the instance
+holds (`note_registered`, by the CLI), with the instance's folder. When the archive lists none
+beyond them and nothing else is to do, `unchanged_since_last_crawl` says so and the
+CLI stops there. Anything else takes the full path: another `DAGSTER_HOME`, a new
+partition, a run added, changed or removed, new accounting dumps, stale analytics.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+
+from runcrawler_assets.accounting.load import accounting_versions, dumps_changed
+from runcrawler_assets.analytics import ANALYSES
+from runcrawler_assets.analytics.store import out_of_date
+from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.config import Config
+from runcrawler_assets.crawl import check_archive
+from runcrawler_assets.warehouse.database import connect, swapped_versions
+
+REGISTERED_FILE = "registered_partitions.json"  # in the data folder
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class CrawlSummary:
+    """What a crawl found and did: the CLI's last line."""
+
+    partitions: int
+    discovered: int
+    parsed: int
+    unchanged: int
+    removed: int
+    quarantined: int
+    rows: int
+    seconds: float
+    success: bool = True
+    partitions_swapped: int = 0
+    analyses_computed: int = 0
+    skipped: tuple[str, ...] = ()  # assets asked for that were unchanged, so not materialized
+
+    def describe_skipped(self) -> str:
+        """The skipped assets in a few words, e.g. "skipped: runs unchanged (9 assets)"."""
+        if not self.skipped:
+            return ""
+        if "runs" in self.skipped:
+            return f"skipped: runs unchanged ({len(self.skipped)} assets not rematerialized)"
+        return f"skipped: unchanged {', '.join(self.skipped)}"
+
+
+def swap_versions(settings: Config) -> tuple[dict[Pair, str], dict[str, str]]:
+    """The partitions' swapped versions, and the clusters' accounting digests (none yet:
+    empty)."""
+    if not settings.duckdb_path.exists():
+        return {}, {}
+    with connect(settings.duckdb_path, read_only=True) as con:
+        return swapped_versions(con), accounting_versions(con)
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Rows of `runs` and entries of `quarantine`."""
+    (rows,) = con.execute("SELECT count(*) FROM runs").fetchone()
+    (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchone()
+    return rows, quarantined
+
+
+def note_registered(settings: Config, pairs: Iterable[Pair]) -> None:
+    """Note that the Dagster instance of `settings` holds the partitions `pairs` (all it
+    holds: those whose folder is gone are still checked, their rows must go)."""
+    payload = {
+        "dagster_home": str(settings.dagster_home),
+        "partitions": sorted([cluster, user] for cluster, user in pairs),
+    }
+    path = settings.data_dir / REGISTERED_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _registered(settings: Config) -> list[Pair] | None:
+    """The partitions noted for this `DAGSTER_HOME`, if its instance is still configured."""
+    try:
+        payload = json.loads((settings.data_dir / REGISTERED_FILE).read_text(encoding="utf-8"))
+        noted = [(str(cluster), str(user)) for cluster, user in payload["partitions"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    home = settings.dagster_home
+    if payload.get("dagster_home") != str(home) or not (home / "dagster.yaml").is_file():
+        return None
+    return noted
+
+
+def unchanged_since_last_crawl(settings: Config, with_analytics: bool) -> CrawlSummary | None:
+    """The summary of a crawl that would do nothing: the archive and the warehouse as the
+    last crawl left them (and the analytics, if `with_analytics`, computed from `runs` as it
+    is); None when there is something to do."""
+    started = time.monotonic()
+    registered = _registered(settings)
+    if registered is None or not settings.duckdb_path.exists():
+        return None
+    if not set(list_partitions(settings)) <= set(registered):
+        return None
+    with connect(settings.duckdb_path, read_only=True) as con:
+        try:
+            dumps_new = settings.accounting_dir is not None and dumps_changed(
+                con, settings.accounting_dir
+            )
+        except duckdb.Error:  # its tables not made yet (read-only here)
+            return None
+        check = check_archive(settings, registered, swapped_versions(con), accounting_versions(con))
+        if dumps_new or check.stale or (with_analytics and out_of_date(con, ANALYSES)):
+            return None
+        rows, quarantined = table_counts(con)
+    runs, problems = check.found(settings.runs_dir)
+    seconds = time.monotonic() - started
+    return CrawlSummary(len(registered), runs + problems, 0, runs, 0, quarantined, rows, seconds)

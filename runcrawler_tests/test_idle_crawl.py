@@ -1,0 +1,122 @@
+"""A crawl with nothing to do says so without starting Dagster (`runcrawler_assets.idle`),
+and anything the instance must see takes the full path: a new partition, another
+DAGSTER_HOME, a run added, analytics older than `runs`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from runcrawler_assets.demo import generate_archive
+from runcrawler_tests.test_cli import REPO
+
+RUNS = 30
+# `runcrawler ARGS`, then whether the command imported Dagster, on stderr's last line.
+COMMAND = (
+    "import sys\n"
+    "from runcrawler_assets.cli import main\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    print('dagster loaded:', 'dagster' in sys.modules, file=sys.stderr)\n"
+)
+NOTHING_CHANGED = "skipped: nothing changed since the last crawl"
+
+
+def crawl(archive: Path, data: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    paths = ["--archive", str(archive), "--data", str(data)]
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND, "crawl", *paths, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def started_dagster(result: subprocess.CompletedProcess) -> bool:
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("dagster loaded:"), result.stderr
+    return last.endswith("True")
+
+
+def materializations(home: Path, asset: str) -> int:
+    with DagsterInstance.from_config(str(home)) as instance:
+        return len(instance.fetch_materializations(AssetKey(asset), limit=100).records)
+
+
+def users_registered(home: Path) -> list[str]:
+    with DagsterInstance.from_config(str(home)) as instance:
+        return instance.get_dynamic_partitions("user")
+
+
+@pytest.fixture
+def crawled(tmp_path: Path) -> tuple[Path, Path]:
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    generate_archive(archive, runs=RUNS, seed=9)
+    first = crawl(archive, data)
+    assert started_dagster(first) and f"{RUNS} parsed" in first.stdout
+    return archive, data
+
+
+def test_nothing_changed_is_told_without_dagster(crawled: tuple[Path, Path]):
+    archive, data = crawled
+    home = data / "dagster_home"
+    runs_before = materializations(home, "fixes")
+    idle = crawl(archive, data)
+    assert not started_dagster(idle)
+    assert NOTHING_CHANGED in idle.stderr
+    assert f"{RUNS} runs found" in idle.stdout and f"0 parsed, {RUNS} unchanged" in idle.stdout
+    assert f"{RUNS} rows in runs" in idle.stdout
+    assert materializations(home, "fixes") == runs_before
+    # --full-scan always looks through Dagster (and finds nothing either)
+    full = crawl(archive, data, "--full-scan")
+    assert started_dagster(full) and NOTHING_CHANGED not in full.stderr
+    assert f"0 parsed, {RUNS} unchanged" in full.stdout
+
+
+def test_a_new_user_folder_is_registered_then_the_next_crawl_is_idle(
+    crawled: tuple[Path, Path],
+):
+    archive, data = crawled
+    cluster = next(p for p in archive.iterdir() if p.is_dir())
+    (cluster / "newcomer").mkdir()  # no run yet: still a partition the UI must list
+    first = crawl(archive, data)
+    assert started_dagster(first)
+    assert "newcomer" in users_registered(data / "dagster_home")
+    assert not started_dagster(crawl(archive, data))
+
+
+def test_another_dagster_home_gets_the_partitions(crawled: tuple[Path, Path], tmp_path: Path):
+    archive, data = crawled
+    other = tmp_path / "other_home"
+    other.mkdir()
+    result = crawl(archive, data, DAGSTER_HOME=str(other))
+    assert started_dagster(result) and NOTHING_CHANGED not in result.stderr
+    assert users_registered(other) == users_registered(data / "dagster_home")
+    assert not started_dagster(crawl(archive, data, DAGSTER_HOME=str(other)))
+
+
+def test_a_run_added_then_analytics_left_behind_take_the_full_path(
+    crawled: tuple[Path, Path],
+):
+    archive, data = crawled
+    home = data / "dagster_home"
+    run = next(p.parent for p in sorted(archive.rglob("run.params")))
+    shutil.copytree(run, run.with_name(run.name + "_again"))
+    ingest = crawl(archive, data, "--no-analytics")
+    assert started_dagster(ingest) and "1 parsed" in ingest.stdout
+    computed = materializations(home, "fixes")
+    # `runs` changed since the analytics were computed: the next crawl computes them
+    later = crawl(archive, data)
+    assert started_dagster(later) and NOTHING_CHANGED not in later.stderr
+    assert materializations(home, "fixes") == computed + 1
+    assert not started_dagster(crawl(archive, data))
