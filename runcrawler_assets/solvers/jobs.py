@@ -40,12 +40,16 @@ def job_ids_in_names(names: list[str]) -> list[str]:
 
 
 def _names(run_dir: Path) -> list[str]:
-    names: list[str] = []
-    for folder in (run_dir, *(run_dir / name for name in LOG_FOLDERS)):
+    """The names in the run directory and in those of its `LOG_FOLDERS` it holds."""
+    try:
+        names = os.listdir(run_dir)
+    except OSError:
+        return []  # unreadable: the parser has said so
+    for folder in [name for name in LOG_FOLDERS if name in names]:
         try:
-            names += os.listdir(folder)
+            names += os.listdir(run_dir / folder)
         except OSError:
-            continue  # no such folder, or unreadable: the parser has said so
+            continue  # a file of that name, or unreadable
     return names
 
 

@@ -102,10 +102,6 @@ def analyses(
     """
     paths = settings.config
     selected = [a for a in ANALYSES if AssetKey(a.name) in context.selected_asset_keys]
-    # matplotlib is loaded only when a chart is drawn: an idle `runcrawler crawl`,
-    # which imports this module, never pays for it.
-    from runcrawler_assets.reporting.assemble import refresh_analyses
-
     with connect(paths.duckdb_path) as con:
         version = runs_version(con)
         stale = out_of_date(con, selected, version) if config.only_if_runs_changed else selected
@@ -114,11 +110,16 @@ def analyses(
                 context.log.info(f"{analysis.name} skipped: runs unchanged (version {version})")
         if not stale:
             return
+        drawer = drawing.drawer()  # its worker starts while this process loads matplotlib
+        # matplotlib is loaded only when a chart is drawn: an idle `runcrawler crawl`,
+        # which imports this module, never pays for it.
+        from runcrawler_assets.reporting.assemble import refresh_analyses
+
         refreshed = refresh_analyses(
             con,
             stale,
             paths.charts_dir,
-            drawing.drawer(),
+            drawer,
             preview_rows=metadata.TABLE_ROWS,
             memory=paths.analytics_memory,
         )
