@@ -316,10 +316,10 @@ def crawl(
         }
     )
     config.check_archive()
-    from runcrawler_assets.idle import note_registered, unchanged_since_last_crawl
+    from runcrawler_assets.idle import look_at_archive, note_registered, unchanged_since_last_crawl
 
-    unchanged = None if full_scan else unchanged_since_last_crawl(config, analytics)
-    if unchanged is not None:
+    check = None if full_scan else look_at_archive(config)
+    if check and (unchanged := unchanged_since_last_crawl(config, check, analytics)):
         _echo_summary(unchanged)
         click.echo("skipped: nothing changed since the last crawl", err=True)
         return
@@ -353,7 +353,13 @@ def crawl(
         try:
             with dagster_instance(config) as instance:
                 summary = crawl_archive(
-                    config, assets, instance, StderrProgress(), config.parse_workers, full_scan
+                    config,
+                    assets,
+                    instance,
+                    StderrProgress(),
+                    config.parse_workers,
+                    full_scan,
+                    check,
                 )
                 note_registered(config, registered_pairs(instance))  # for the next idle crawl
         finally:  # a step that failed midway: its display ends with where it stopped

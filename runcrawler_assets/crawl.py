@@ -478,6 +478,7 @@ class ArchiveCheck:
     runs: int  # run directories found in the partitions not stale
     problems: int  # folders that will be quarantine entries, in the partitions not stale
     stale: list[tuple[str, str]]  # partitions to refresh: new, changed or not yet in DuckDB
+    checked: frozenset[tuple[str, str]] = frozenset()  # the partitions looked at
 
     def found(self, runs_dir: Path) -> tuple[int, int]:
         """Runs and problems found in the whole archive, once the stale partitions were
@@ -515,6 +516,7 @@ def check_archive(
     as `run_files` does (every file stated) and compared with what its store recorded."""
     runs = problems = 0
     stale = []
+    partitions = list(partitions)
     for cluster, user in partitions:
         store = PartitionStore(settings.runs_dir, cluster, user)
         if full_scan:
@@ -534,7 +536,7 @@ def check_archive(
             runs, problems = runs + found, problems + found_problems
         else:
             stale.append((cluster, user))
-    return ArchiveCheck(runs, problems, stale)
+    return ArchiveCheck(runs, problems, stale, frozenset(partitions))
 
 
 def crawl_into_warehouse(

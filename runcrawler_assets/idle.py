@@ -5,10 +5,11 @@ instance, before a scan of the archive found nothing to do. The scan, the accoun
 dumps and the analytics' versions need only the JSON store and DuckDB. The one thing
 only the instance knows is which partitions it holds: a user folder new since, even an
 empty one, must be registered there. So each crawl notes the partitions the instance
-holds (`note_registered`, by the CLI), with the instance's folder. When the archive lists none
-beyond them and nothing else is to do, `unchanged_since_last_crawl` says so and the
-CLI stops there. Anything else takes the full path: another `DAGSTER_HOME`, a new
-partition, a run added, changed or removed, new accounting dumps, stale analytics.
+holds (`note_registered`, by the CLI), with the instance's folder. When the archive
+lists none beyond them, `look_at_archive` scans them; when nothing else is to do either,
+`unchanged_since_last_crawl` says so and the CLI stops there (else the crawl reuses the
+scan). Anything else takes the full path: another `DAGSTER_HOME`, a new partition, a run
+added, changed or removed, new accounting dumps, stale analytics.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.analytics.store import out_of_date
 from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.config import Config
-from runcrawler_assets.crawl import check_archive
+from runcrawler_assets.crawl import ArchiveCheck, check_archive
 from runcrawler_assets.warehouse.database import connect, swapped_versions
 
 REGISTERED_FILE = "registered_partitions.json"  # in the data folder
@@ -102,15 +103,25 @@ def _registered(settings: Config) -> list[Pair] | None:
     return noted
 
 
-def unchanged_since_last_crawl(settings: Config, with_analytics: bool) -> CrawlSummary | None:
-    """The summary of a crawl that would do nothing: the archive and the warehouse as the
-    last crawl left them (and the analytics, if `with_analytics`, computed from `runs` as it
-    is); None when there is something to do."""
-    started = time.monotonic()
+def look_at_archive(settings: Config) -> ArchiveCheck | None:
+    """What is left to do in the partitions the instance holds, by the sensor's scan; None
+    when the archive lists a partition it does not hold (or another `DAGSTER_HOME`)."""
     registered = _registered(settings)
     if registered is None or not settings.duckdb_path.exists():
         return None
     if not set(list_partitions(settings)) <= set(registered):
+        return None
+    return check_archive(settings, registered, *swap_versions(settings))
+
+
+def unchanged_since_last_crawl(
+    settings: Config, check: ArchiveCheck, with_analytics: bool
+) -> CrawlSummary | None:
+    """The summary of a crawl that would do nothing, after `check` found no partition to
+    refresh: no new accounting dump, and the analytics (if `with_analytics`) computed from
+    `runs` as it is; None when there is something to do."""
+    started = time.monotonic()
+    if check.stale:
         return None
     with connect(settings.duckdb_path, read_only=True) as con:
         try:
@@ -119,10 +130,10 @@ def unchanged_since_last_crawl(settings: Config, with_analytics: bool) -> CrawlS
             )
         except duckdb.Error:  # its tables not made yet (read-only here)
             return None
-        check = check_archive(settings, registered, swapped_versions(con), accounting_versions(con))
-        if dumps_new or check.stale or (with_analytics and out_of_date(con, ANALYSES)):
+        if dumps_new or (with_analytics and out_of_date(con, ANALYSES)):
             return None
         rows, quarantined = table_counts(con)
     runs, problems = check.found(settings.runs_dir)
     seconds = time.monotonic() - started
-    return CrawlSummary(len(registered), runs + problems, 0, runs, 0, quarantined, rows, seconds)
+    partitions = len(check.checked)
+    return CrawlSummary(partitions, runs + problems, 0, runs, 0, quarantined, rows, seconds)

@@ -12,6 +12,12 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from runcrawler_assets.config import Config
+from runcrawler_assets.crawl import ArchiveCheck
+from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.partitions import registered_pairs
+from runcrawler_assets.defs.runner import crawl as runner_crawl
+from runcrawler_assets.defs.runner import dagster_instance
 from runcrawler_assets.demo import generate_archive
 from runcrawler_tests.test_cli import REPO
 
@@ -120,3 +126,22 @@ def test_a_run_added_then_analytics_left_behind_take_the_full_path(
     assert started_dagster(later) and NOTHING_CHANGED not in later.stderr
     assert materializations(home, "fixes") == computed + 1
     assert not started_dagster(crawl(archive, data))
+
+
+def test_the_crawl_reuses_the_clis_scan_only_when_it_covered_every_partition(
+    crawled: tuple[Path, Path],
+):
+    """The CLI's scan (`idle.look_at_archive`) is handed to the crawl: one scan, not two.
+    A scan that covered other partitions than the instance holds is made again."""
+    archive, data = crawled
+    settings = Config(archive_root=archive, data_dir=data)
+    run = next(p.parent for p in sorted(archive.rglob("run.params")))
+    shutil.copytree(run, run.with_name(run.name + "_again"))
+    with dagster_instance(settings) as instance:
+        everything = set(registered_pairs(instance))
+        stale_free = ArchiveCheck(RUNS, 0, [], frozenset(everything))  # says: nothing to do
+        trusted = runner_crawl(settings, INGEST_ASSETS, instance, check=stale_free)
+        assert trusted.parsed == 0 and trusted.skipped  # no run launched: the scan was reused
+        partial = ArchiveCheck(RUNS, 0, [], frozenset(list(everything)[:1]))
+        looked_again = runner_crawl(settings, INGEST_ASSETS, instance, check=partial)
+        assert looked_again.parsed == 1

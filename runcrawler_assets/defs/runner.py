@@ -44,7 +44,7 @@ from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.analytics.store import out_of_date
 from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.config import Config
-from runcrawler_assets.crawl import check_archive
+from runcrawler_assets.crawl import ArchiveCheck, check_archive
 from runcrawler_assets.defs.assets.accounting import accounting
 from runcrawler_assets.defs.assets.analytics import analyses
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
@@ -220,6 +220,7 @@ def crawl(
     progress: CrawlProgress | None = None,
     parse_workers: int = 2,
     full_scan: bool = False,
+    check: ArchiveCheck | None = None,
 ) -> CrawlSummary:
     """Register the archive's partitions and materialize `assets` (and their checks) where
     something changed.
@@ -227,7 +228,8 @@ def crawl(
     A scan first (names and `stat` only, as the sensor's; every file stated with
     `full_scan`) finds the partitions with anything to do; the run covers just their key
     range. With none, and the analytics current, no run is launched at all: the summary
-    says what was skipped.
+    says what was skipped. `check`: that scan, made already (by the CLI, `idle`), reused
+    when it covered the partitions the instance holds and no accounting is joined.
     """
     started = time.monotonic()
     release_dead_claims(instance)
@@ -241,7 +243,10 @@ def crawl(
     names = {key: names_of(key) for key in keys}
     resources = run_resources(settings, parse_workers, progress)
     success = _load_changed_accounting(settings, instance, resources)
-    check = check_archive(settings, names.values(), *swap_versions(settings), full_scan)
+    # The CLI's scan, unless new accounting dumps may have changed the partitions' versions.
+    reusable = check is not None and not full_scan and settings.accounting_dir is None
+    if not reusable or check is None or check.checked != set(names.values()):
+        check = check_archive(settings, names.values(), *swap_versions(settings), full_scan)
     stale = {key for key, pair in names.items() if pair in set(check.stale)}
     materialized: set[str] = set()
     parsed: dict[str, Any] = {}
