@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -383,6 +385,30 @@ def test_a_crawl_killed_at_any_moment_loses_nothing(tmp_path: Path, monkeypatch)
         assert crawl(settings, INGEST_ASSETS, instance).success
     assert tables_of(settings.duckdb_path) == after
     report(5, kills=sum("killed" in s for s in states), runs_lost=0, rounds=" ".join(states))
+
+
+def test_a_record_left_half_written_by_a_killed_crawl_is_replaced_never_read(tmp_path: Path):
+    """A new run's record is written in place (not through a renamed temporary file): a crawl
+    killed while writing it leaves a partial file that no index lists, and the next parse of
+    the run replaces it whole."""
+    root = tmp_path / "archive"
+    generate_archive(root, runs=6, seed=8)
+    settings = Config(archive_root=root, data_dir=tmp_path / "data")
+    crawl_into_warehouse(settings, list_partitions(settings))
+    run = next(p.parent for p in sorted(root.rglob("run.params")))
+    new_run = run.with_name(run.name + "_new")
+    shutil.copytree(run, new_run)
+    cluster, user = new_run.relative_to(root).parts[:2]
+    run_id = run_id_for(new_run.relative_to(root).as_posix())
+    partial = settings.runs_dir / cluster / user / f"{run_id}.json"
+    partial.write_text('{"schema_version": 1, "run_id": "cut her')  # as a kill leaves it
+    crawl_into_warehouse(settings, list_partitions(settings))
+    record = json.loads(partial.read_text())
+    assert record["run_id"] == run_id and record["run_path"] == new_run.relative_to(root).as_posix()
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone() == (
+            1,
+        )
 
 
 @pytest.mark.timeout(60)

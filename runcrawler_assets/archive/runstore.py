@@ -140,8 +140,17 @@ class PartitionStore:
         return digest.hexdigest()
 
     def write_record(self, record: RunRecord) -> None:
+        """A new run's record is written in place: nothing reads it before the index lists
+        it, written after (a crawl killed meanwhile leaves an orphan file, replaced when the
+        run is parsed again). One that exists, which the index may list, is replaced whole
+        (`_write_atomic`). A cold crawl so creates one file per run, not two and a rename."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.folder / f"{record.run_id}.json", record.to_json())
+        path, text = self.folder / f"{record.run_id}.json", record.to_json()
+        try:
+            with path.open("x", encoding="utf-8", errors="surrogateescape") as file:
+                file.write(text)
+        except FileExistsError:
+            _write_atomic(path, text)
 
     def remove_record(self, run_id: str) -> None:
         (self.folder / f"{run_id}.json").unlink(missing_ok=True)
