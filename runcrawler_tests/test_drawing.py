@@ -77,6 +77,22 @@ def test_a_worker_that_dies_hands_its_charts_back_and_is_not_used_again():
     assert {int(png) for png in again.values()} == {MAIN}
 
 
+def test_charts_queued_after_the_worker_died_are_drawn_here():
+    """The worker dies on a chart while this process computes: what is queued after it is
+    drawn here, and no analysis fails for it."""
+    with closing(started(ChartDrawer())) as drawer:
+        drawer.add("first", {"dies.png": partial(dies_in_a_worker, MAIN)})
+        deadline = time.monotonic() + 30
+        while any("spawn_main" in " ".join(p.cmdline()) for p in psutil.Process().children()):
+            assert time.monotonic() < deadline, "the worker did not die"
+            time.sleep(0.05)
+        time.sleep(0.5)  # the pool sees its worker gone: a new chart cannot be given to it
+        drawer.add("second", {f"c{i}.png": partial(drawn_by, 0) for i in range(3)})
+        drawn = drawer.finish()
+    assert drawn["first"] == {"dies.png": b"here"}
+    assert {int(png) for png in drawn["second"].values()} == {MAIN}
+
+
 def test_queued_charts_are_drawn_while_this_process_works_and_come_back_by_batch():
     """What the analytics step relies on: the worker draws an analysis's charts while this
     process computes the next one, and `finish` gives each analysis its own charts."""

@@ -67,8 +67,18 @@ class ChartDrawer:
         """Queue the charts of `plans` as one batch (an analysis's): the worker, if any, is
         given them now, and starts on them when it is done with those queued before."""
         for name, plan in plans.items():
-            future = self._pool.submit(plan) if self._pool is not None else None
-            self._queue.append(_Chart(batch, name, plan, future))
+            self._queue.append(_Chart(batch, name, plan, self._submit(plan)))
+
+    def _submit(self, plan: Callable[[], bytes]) -> Future[bytes] | None:
+        """The worker's future for `plan`; None (drawn here) without a live worker."""
+        if self._pool is None:
+            return None
+        try:
+            return self._pool.submit(plan)
+        except BrokenProcessPool:  # it died on an earlier chart: none after
+            self._wanted = False
+            self.close()
+            return None
 
     def finish(self) -> dict[Hashable, Drawn | Exception]:
         """Every queued chart, by batch (in the order queued) then file name (in the plans'
