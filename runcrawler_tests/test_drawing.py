@@ -41,6 +41,17 @@ def fails(message: str) -> bytes:
     raise ValueError(message)
 
 
+def a_worker_runs() -> bool:
+    """Whether a pool worker of this process is alive (a dead one may linger as a zombie)."""
+    for child in psutil.Process().children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
+                return True
+        except psutil.Error:  # gone, or a zombie, meanwhile
+            continue
+    return False
+
+
 def started(drawer: ChartDrawer) -> ChartDrawer:
     drawer.start()
     deadline = time.monotonic() + 60
@@ -83,7 +94,7 @@ def test_charts_queued_after_the_worker_died_are_drawn_here():
     with closing(started(ChartDrawer())) as drawer:
         drawer.add("first", {"dies.png": partial(dies_in_a_worker, MAIN)})
         deadline = time.monotonic() + 30
-        while any("spawn_main" in " ".join(p.cmdline()) for p in psutil.Process().children()):
+        while a_worker_runs():
             assert time.monotonic() < deadline, "the worker did not die"
             time.sleep(0.05)
         time.sleep(0.5)  # the pool sees its worker gone: a new chart cannot be given to it
