@@ -145,3 +145,15 @@ def test_the_crawl_reuses_the_clis_scan_only_when_it_covered_every_partition(
         partial = ArchiveCheck(RUNS, 0, [], frozenset(list(everything)[:1]))
         looked_again = runner_crawl(settings, INGEST_ASSETS, instance, check=partial)
         assert looked_again.parsed == 1
+
+
+@pytest.mark.parametrize("note", ["{not json", '{"dagster_home": 3, "partitions": 4}', ""])
+def test_a_damaged_note_takes_the_full_path_and_is_written_again(
+    crawled: tuple[Path, Path], note: str
+):
+    archive, data = crawled
+    (data / "registered_partitions.json").write_text(note)
+    again = crawl(archive, data)
+    assert started_dagster(again) and "Traceback" not in again.stderr
+    assert f"0 parsed, {RUNS} unchanged" in again.stdout
+    assert not started_dagster(crawl(archive, data))
