@@ -25,6 +25,7 @@ from runcrawler_assets.accounting.load import accounting_versions, dumps_changed
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.analytics.store import out_of_date
 from runcrawler_assets.archive.discovery import list_partitions
+from runcrawler_assets.archive.runstore import read_text, write_atomic
 from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import ArchiveCheck, check_archive
 from runcrawler_assets.warehouse.database import connect, swapped_versions
@@ -83,17 +84,14 @@ def note_registered(settings: Config, pairs: Iterable[Pair]) -> None:
         "dagster_home": str(settings.dagster_home),
         "partitions": sorted([cluster, user] for cluster, user in pairs),
     }
-    path = settings.data_dir / REGISTERED_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(settings.data_dir / REGISTERED_FILE, json.dumps(payload, ensure_ascii=False))
 
 
 def _registered(settings: Config) -> list[Pair] | None:
     """The partitions noted for this `DAGSTER_HOME`, if its instance is still configured."""
     try:
-        payload = json.loads((settings.data_dir / REGISTERED_FILE).read_text(encoding="utf-8"))
+        payload = json.loads(read_text(settings.data_dir / REGISTERED_FILE))
         noted = [(str(cluster), str(user)) for cluster, user in payload["partitions"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None

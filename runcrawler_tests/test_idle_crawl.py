@@ -4,6 +4,7 @@ DAGSTER_HOME, a run added, analytics older than `runs`."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -156,4 +157,18 @@ def test_a_damaged_note_takes_the_full_path_and_is_written_again(
     again = crawl(archive, data)
     assert started_dagster(again) and "Traceback" not in again.stderr
     assert f"0 parsed, {RUNS} unchanged" in again.stdout
+    assert not started_dagster(crawl(archive, data))
+
+
+def test_a_user_folder_with_undecodable_bytes_is_noted_and_read_back(tmp_path: Path):
+    """A Latin-1 folder name (`caf\\xe9`): the note of registered partitions keeps its bytes,
+    so the crawl ends cleanly and the next one is idle."""
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    generate_archive(archive, runs=6, seed=3)
+    cluster = next(p for p in archive.iterdir() if p.is_dir())
+    user = next(p for p in cluster.iterdir() if p.is_dir())
+    os.rename(bytes(user), bytes(cluster) + b"/caf\xe9")
+    first = crawl(archive, data)
+    assert started_dagster(first) and "Traceback" not in first.stderr
+    assert "6 parsed" in first.stdout
     assert not started_dagster(crawl(archive, data))

@@ -62,12 +62,15 @@ class IndexEntry(NamedTuple):
     parsed_at: str | None = None
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A file runcrawler wrote (`write_atomic`), names with undecodable bytes included."""
     return path.read_text(encoding="utf-8", errors="surrogateescape")
 
 
-def _write_atomic(path: Path, text: str | Iterable[str]) -> None:
-    """Write `text` (or its pieces, in order) to a temporary file, then rename it."""
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write `text` (or its pieces, in order) to a temporary file of this writer's own, then
+    rename it: a reader sees the old file or the new one. Names from the archive with
+    undecodable bytes are written as those bytes (`read_text` reads them back)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with tmp.open("w", encoding="utf-8", errors="surrogateescape") as file:
@@ -108,7 +111,7 @@ class PartitionStore:
         if not path.is_file():
             return {}
         # Each entry becomes a tuple as it is decoded: no dict per run held until the end.
-        index: dict[str, IndexEntry] = json.loads(_read(path), object_hook=_index_entry)
+        index: dict[str, IndexEntry] = json.loads(read_text(path), object_hook=_index_entry)
         return index
 
     def write_index(self, index: dict[str, IndexEntry]) -> None:
@@ -127,7 +130,7 @@ class PartitionStore:
                 yield (", " if start else "") + json.dumps(piece, ensure_ascii=False)[1:-1]
             yield "}"
 
-        _write_atomic(self.folder / INDEX_FILE, pieces())
+        write_atomic(self.folder / INDEX_FILE, pieces())
 
     def content_digest(self) -> str:
         """A digest of the index and quarantine files' bytes: what the partition's rows are
@@ -143,14 +146,14 @@ class PartitionStore:
         """A new run's record is written in place: nothing reads it before the index lists
         it, written after (a crawl killed meanwhile leaves an orphan file, replaced when the
         run is parsed again). One that exists, which the index may list, is replaced whole
-        (`_write_atomic`). A cold crawl so creates one file per run, not two and a rename."""
+        (`write_atomic`). A cold crawl so creates one file per run, not two and a rename."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path, text = self.folder / f"{record.run_id}.json", record.to_json()
         try:
             with path.open("x", encoding="utf-8", errors="surrogateescape") as file:
                 file.write(text)
         except FileExistsError:
-            _write_atomic(path, text)
+            write_atomic(path, text)
 
     def remove_record(self, run_id: str) -> None:
         (self.folder / f"{run_id}.json").unlink(missing_ok=True)
@@ -168,30 +171,30 @@ class PartitionStore:
     def records_of(self, run_ids: Iterable[str]) -> Iterator[RunRecord]:
         """The records `run_ids`, read one at a time."""
         for run_id in run_ids:
-            yield RunRecord.from_json(_read(self.folder / f"{run_id}.json"))
+            yield RunRecord.from_json(read_text(self.folder / f"{run_id}.json"))
 
     def read_quarantine(self) -> list[QuarantineEntry]:
         path = self.folder / QUARANTINE_FILE
         if not path.is_file():
             return []
-        return [QuarantineEntry(**item) for item in json.loads(_read(path))]
+        return [QuarantineEntry(**item) for item in json.loads(read_text(path))]
 
     def write_quarantine(self, entries: list[QuarantineEntry]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         payload = [asdict(entry) for entry in sorted(entries, key=lambda e: e.path)]
-        _write_atomic(self.folder / QUARANTINE_FILE, json.dumps(payload, ensure_ascii=False))
+        write_atomic(self.folder / QUARANTINE_FILE, json.dumps(payload, ensure_ascii=False))
 
     def write_discovery(self, discovery: PartitionDiscovery) -> None:
         """Keep what discovery found, for the parse step that follows."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.folder / DISCOVERY_FILE, _discovery_text(discovery))
+        write_atomic(self.folder / DISCOVERY_FILE, _discovery_text(discovery))
 
     def is_settled(self, discovery: PartitionDiscovery) -> bool:
         """Whether the store already holds exactly `discovery` and every run of it is
         indexed with its current fingerprint: nothing of this partition to parse or remove.
         (Compares text and fingerprints; no record is read.)"""
         path = self.folder / DISCOVERY_FILE
-        if not path.is_file() or _read(path) != _discovery_text(discovery):
+        if not path.is_file() or read_text(path) != _discovery_text(discovery):
             return False
         return self.indexes({run.run_path: run.fingerprint for run in discovery.runs})
 
@@ -204,7 +207,7 @@ class PartitionStore:
     def read_discovery(self) -> PartitionDiscovery:
         path = self.folder / DISCOVERY_FILE
         raw = (
-            json.loads(_read(path), object_hook=_discovered_item)
+            json.loads(read_text(path), object_hook=_discovered_item)
             if path.is_file()
             else {"runs": [], "problems": []}
         )
@@ -217,7 +220,7 @@ class PartitionStore:
         path = self.folder / DISCOVERY_FILE
         if not path.is_file():
             return 0, 0
-        raw = json.loads(_read(path))
+        raw = json.loads(read_text(path))
         return len(raw["runs"]), len(raw["problems"])
 
     def discovered_paths(self) -> list[str]:
@@ -225,7 +228,7 @@ class PartitionStore:
         path = self.folder / DISCOVERY_FILE
         if not path.is_file():
             return []
-        raw = json.loads(_read(path), object_hook=_item_path)
+        raw = json.loads(read_text(path), object_hook=_item_path)
         return [*raw["runs"], *raw["problems"]]
 
 

@@ -41,6 +41,7 @@ from runcrawler_assets.analytics import (
 )
 from runcrawler_assets.analytics.core import query
 from runcrawler_assets.analytics.store import StoredResult, refresh_stored
+from runcrawler_assets.archive.runstore import write_atomic
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.hints.rules import SEVERITIES
 from runcrawler_assets.reporting.drawing import ChartDrawer
@@ -63,10 +64,7 @@ def write_chart_manifest(
     """Say which stored result the chart files of `analysis` in `charts_dir` were drawn from
     (call it once they are written: a manifest never names files older than itself)."""
     manifest = {**_stamp(stored), "files": files}
-    path = charts_dir / f"{analysis}{MANIFEST_SUFFIX}"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(charts_dir / f"{analysis}{MANIFEST_SUFFIX}", json.dumps(manifest))
 
 
 @dataclass(frozen=True)
