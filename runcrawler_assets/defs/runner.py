@@ -244,8 +244,12 @@ def crawl(
     resources = run_resources(settings, parse_workers, progress)
     success = _load_changed_accounting(settings, instance, resources)
     # The CLI's scan, unless new accounting dumps may have changed the partitions' versions.
-    reusable = check is not None and not full_scan and settings.accounting_dir is None
-    if not reusable or check is None or check.checked != set(names.values()):
+    if (
+        check is None
+        or full_scan
+        or settings.accounting_dir is not None
+        or check.checked != set(names.values())
+    ):
         check = check_archive(settings, names.values(), *swap_versions(settings), full_scan)
     stale = {key for key, pair in names.items() if pair in set(check.stale)}
     materialized: set[str] = set()
