@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import subprocess
 import sys
 from collections import Counter
@@ -357,6 +358,28 @@ def test_findings_count_one_user_and_one_run_in_the_singular(
     assert activity.startswith("1 user set up 1 run; ana set up the most")
     assert signatures.startswith("1 distinct error signature;")
     assert signatures.endswith("hit 1 run of 1 user.")
+
+
+def test_the_fixes_finding_counts_one_rerun_in_the_singular(
+    empty_con: duckdb.DuckDBPyConnection,
+) -> None:
+    failed = RunRecord(
+        run_id="r1", cluster="k", user="ana", run_path="k/ana/jet/run_1", solver="avbp",
+        status="failed", error_category="segfault", error_message="forrtl: severe (174): SIGSEGV",
+        error_signature="forrtl: severe (<n>): SIGSEGV", created_at=datetime(2025, 3, 1),
+    )  # fmt: skip
+    rerun = dataclasses.replace(
+        failed, run_id="r2", run_path="k/ana/jet/run_2", status="success",
+        error_category=None, error_message=None, error_signature=None,
+        created_at=datetime(2025, 3, 2),
+    )  # fmt: skip
+    replace_partitions(empty_con, [PartitionRows("k", "ana", [failed, rerun], [])])
+    fixes = next(a for a in ANALYSES if a.name == "fixes")
+    finding = compute_results(empty_con, [fixes], RunFilter())["fixes"].findings[0]
+    assert finding.startswith("1 failed or killed run was followed within")
+    assert "0 after a change of parameters, 1 rerun that changed nothing, 0 restarts from" in (
+        finding
+    )
 
 
 def test_counted_says_one_in_the_singular_and_others_in_the_plural() -> None:

@@ -258,10 +258,11 @@ def _findings(kinds: pd.DataFrame, errors: pd.DataFrame) -> list[str]:
     if not followed:
         return [NO_RUNS if errors.empty else "No failure was followed by a success of its case."]
     findings = [
-        f"{followed} failed or killed runs were followed within {MAX_DAYS_TO_FIX} days by a "
+        f"{counted(followed, 'failed or killed run')} "
+        f"{'was' if followed == 1 else 'were'} followed within {MAX_DAYS_TO_FIX} days by a "
         f"success of the same case: {counts[FIX]} after a change of parameters, "
-        f"{counts[RERUN]} reruns that changed nothing, {counts[RESTART]} "
-        "restarts from a run's solution."
+        f"{counted(counts[RERUN], 'rerun')} that changed nothing, "
+        f"{counted(counts[RESTART], 'restart')} from a run's solution."
     ]
     for row in errors[errors["typical_fix"].notna()].head(3).itertuples(index=False):
         findings.append(
