@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -42,6 +43,31 @@ def test_a_chart_is_drawn_the_same_from_the_same_table(
     errors = demo_results["error_categories"].tables
     drawn = demo_charts["error_categories"]["failure_stages.png"]
     assert figures.failure_stage_bars(errors["failure_stages"]) == drawn
+
+
+def test_every_chart_is_cropped_as_matplotlibs_tight_crop(
+    demo_results: dict[str, AnalysisResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_png` measures the drawn box itself instead of savefig's `bbox_inches="tight"`:
+    the same pixels, chart by chart (with a legend outside the axes, a colour bar, ...)."""
+    ours: dict[str, bytes] = {}
+    for name, result in demo_results.items():
+        ours |= figures.draw_charts(name, result.tables)
+
+    def tight_png(fig: charts.Figure) -> bytes:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=charts.DPI, bbox_inches="tight")
+        charts.plt.close(fig)
+        return buffer.getvalue()
+
+    monkeypatch.setattr(charts, "_png", tight_png)
+    for name, result in demo_results.items():
+        for file_name, png in figures.draw_charts(name, result.tables).items():
+            assert np.array_equal(pixels(ours[file_name]), pixels(png)), file_name
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return charts.plt.imread(io.BytesIO(png), format="png")
 
 
 @pytest.mark.parametrize("run_filter", [RunFilter(), RunFilter(user="nobody")])
