@@ -20,7 +20,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -32,6 +32,7 @@ from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.progress import DEFAULT_INTERVAL_S, Progress
 
 if TYPE_CHECKING:  # the crawl's modules load pandas and DuckDB: not for `--help`
+    from runcrawler_assets.crawl import ArchiveCheck
     from runcrawler_assets.idle import CrawlSummary
 
 
@@ -316,13 +317,37 @@ def crawl(
         }
     )
     config.check_archive()
-    from runcrawler_assets.idle import look_at_archive, note_registered, unchanged_since_last_crawl
+    from runcrawler_assets.idle import (
+        look_at_archive,
+        scanned_meanwhile,
+        unchanged_since_last_crawl,
+    )
 
     check = None if full_scan else look_at_archive(config)
     if check and (unchanged := unchanged_since_last_crawl(config, check, analytics)):
         _echo_summary(unchanged)
         click.echo("skipped: nothing changed since the last crawl", err=True)
         return
+    # No note of the instance's partitions (a first crawl): scan while Dagster loads (the
+    # crawl would not reuse the scan with accounting: new dumps change partitions' versions).
+    scan_now = (
+        check is None
+        and not full_scan
+        and config.accounting_dir is None
+        and config.parse_workers > 1
+    )
+    with scanned_meanwhile(config) if scan_now else nullcontext(lambda: check) as scanned:
+        _crawl_through_dagster(config, analytics, full_scan, progress_every, scanned)
+
+
+def _crawl_through_dagster(
+    config: Config,
+    analytics: bool,
+    full_scan: bool,
+    progress_every: float,
+    scanned: Callable[[], ArchiveCheck | None],
+) -> None:
+    """The crawl's Dagster run(s); `scanned` gives the archive's scan if made already."""
     # Dagster flags the beta APIs we rely on (single-run backfills) on every import.
     warnings.filterwarnings("ignore", module="dagster")
     from runcrawler_assets.defs.assets.analytics import analyses, report
@@ -332,6 +357,7 @@ def crawl(
     from runcrawler_assets.defs.resources import CrawlProgress
     from runcrawler_assets.defs.runner import crawl as crawl_archive
     from runcrawler_assets.defs.runner import dagster_instance
+    from runcrawler_assets.idle import note_registered
 
     bars: dict[str, Progress] = {}
     assets = [*INGEST_ASSETS, analyses, report, hints] if analytics else INGEST_ASSETS
@@ -359,7 +385,7 @@ def crawl(
                     StderrProgress(),
                     config.parse_workers,
                     full_scan,
-                    check,
+                    scanned(),
                 )
                 note_registered(config, registered_pairs(instance))  # for the next idle crawl
         finally:  # a step that failed midway: its display ends with where it stopped

@@ -35,10 +35,13 @@ COMMAND = (
 NOTHING_CHANGED = "skipped: nothing changed since the last crawl"
 
 
-def crawl(archive: Path, data: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+def crawl(
+    archive: Path, data: Path, *args: str, before: str = "", **env: str
+) -> subprocess.CompletedProcess:
+    """`runcrawler crawl` in a child process, `before` run first in it."""
     paths = ["--archive", str(archive), "--data", str(data)]
     result = subprocess.run(
-        [sys.executable, "-c", COMMAND, "crawl", *paths, *args],
+        [sys.executable, "-c", before + COMMAND, "crawl", *paths, *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -172,3 +175,34 @@ def test_a_user_folder_with_undecodable_bytes_is_noted_and_read_back(tmp_path: P
     assert started_dagster(first) and "Traceback" not in first.stderr
     assert "6 parsed" in first.stdout
     assert not started_dagster(crawl(archive, data))
+
+
+# In the CLI's own process, a scan of the archive fails (the worker processes it starts
+# import the modules afresh, so theirs still work).
+NO_SCAN_HERE = (
+    "import runcrawler_assets.defs.runner as runner\n"
+    "def refused(*args, **kwargs):\n"
+    "    raise AssertionError('the archive scanned in the CLI process')\n"
+    "runner.check_archive = refused\n"
+)
+# The worker process is handed a scan it cannot run (a lambda does not pickle).
+NO_SCAN_THERE = (
+    "import runcrawler_assets.idle as idle\nidle.check_listed_partitions = lambda settings: None\n"
+)
+
+
+def test_a_first_crawl_scans_the_archive_in_a_worker_while_dagster_loads(tmp_path: Path):
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    generate_archive(archive, runs=RUNS, seed=9)
+    first = crawl(archive, data, before=NO_SCAN_HERE)
+    assert f"{RUNS} runs found" in first.stdout and f"{RUNS} parsed" in first.stdout
+    assert not started_dagster(crawl(archive, data))  # the worker's scan state serves next
+
+
+def test_a_first_crawl_whose_scanning_worker_failed_scans_by_itself(tmp_path: Path):
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    generate_archive(archive, runs=RUNS, seed=9)
+    first = crawl(archive, data, before=NO_SCAN_THERE)
+    assert f"{RUNS} runs found" in first.stdout and f"{RUNS} parsed" in first.stdout
+    with pytest.raises(AssertionError, match="scanned in the CLI process"):  # no worker
+        crawl(archive, tmp_path / "other", "--workers", "1", before=NO_SCAN_HERE)
