@@ -20,7 +20,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -33,7 +33,6 @@ from runcrawler_assets.progress import DEFAULT_INTERVAL_S, Progress
 
 if TYPE_CHECKING:  # the crawl's modules load pandas and DuckDB: not for `--help`
     from runcrawler_assets.crawl import ArchiveCheck
-    from runcrawler_assets.idle import CrawlSummary
 
 
 class _Runcrawler(click.Group):
@@ -317,26 +316,14 @@ def crawl(
         }
     )
     config.check_archive()
-    from runcrawler_assets.idle import (
-        look_at_archive,
-        scanned_meanwhile,
-        unchanged_since_last_crawl,
-    )
+    from runcrawler_assets.idle import look_at_archive, scan_meanwhile, unchanged_since_last_crawl
 
     check = None if full_scan else look_at_archive(config)
     if check and (unchanged := unchanged_since_last_crawl(config, check, analytics)):
-        _echo_summary(unchanged)
+        click.echo(unchanged.describe())
         click.echo("skipped: nothing changed since the last crawl", err=True)
         return
-    # No note of the instance's partitions (a first crawl): scan while Dagster loads (the
-    # crawl would not reuse the scan with accounting: new dumps change partitions' versions).
-    scan_now = (
-        check is None
-        and not full_scan
-        and config.accounting_dir is None
-        and config.parse_workers > 1
-    )
-    with scanned_meanwhile(config) if scan_now else nullcontext(lambda: check) as scanned:
+    with scan_meanwhile(config, check, full_scan) as scanned:  # a first crawl's, in a worker
         _crawl_through_dagster(config, analytics, full_scan, progress_every, scanned)
 
 
@@ -391,23 +378,13 @@ def _crawl_through_dagster(
         finally:  # a step that failed midway: its display ends with where it stopped
             for bar in bars.values():
                 bar.close(failed=True)
-    _echo_summary(summary)
+    click.echo(summary.describe())
     if skipped := summary.describe_skipped():
         click.echo(skipped, err=True)
     if not summary.success:
         raise RuncrawlerError(
             "some steps failed: open the run in the Dagster UI (make run) for the error"
         )
-
-
-def _echo_summary(summary: CrawlSummary) -> None:
-    """The crawl's last line: what it found, and what it did with it."""
-    click.echo(
-        f"{summary.discovered} runs found in {summary.partitions} partitions: "
-        f"{summary.parsed} parsed, {summary.unchanged} unchanged, {summary.removed} removed, "
-        f"{summary.quarantined} quarantined; {summary.rows} rows in runs "
-        f"({summary.seconds:.1f} s)"
-    )
 
 
 @main.command("report")

@@ -12,7 +12,7 @@ scan). Anything else takes the full path: another `DAGSTER_HOME`, a new partitio
 added, changed or removed, new accounting dumps, stale analytics.
 
 With no note (a first crawl), the scan cannot tell "nothing to do" and Dagster is needed
-anyway: `scanned_meanwhile` makes it in a worker process while the CLI imports Dagster
+anyway: `scan_meanwhile` makes it in a worker process while the CLI imports Dagster
 and opens (or creates) its instance, ~2 s it would otherwise wait after.
 """
 
@@ -57,6 +57,14 @@ class CrawlSummary:
     partitions_swapped: int = 0
     analyses_computed: int = 0
     skipped: tuple[str, ...] = ()  # assets asked for that were unchanged, so not materialized
+
+    def describe(self) -> str:
+        """The crawl's last line: what it found, and what it did with it."""
+        return (
+            f"{self.discovered} runs found in {self.partitions} partitions: "
+            f"{self.parsed} parsed, {self.unchanged} unchanged, {self.removed} removed, "
+            f"{self.quarantined} quarantined; {self.rows} rows in runs ({self.seconds:.1f} s)"
+        )
 
     def describe_skipped(self) -> str:
         """The skipped assets in a few words, e.g. "skipped: runs unchanged (9 assets)"."""
@@ -129,10 +137,18 @@ def check_listed_partitions(settings: Config) -> ArchiveCheck:
 
 
 @contextmanager
-def scanned_meanwhile(settings: Config) -> Iterator[Callable[[], ArchiveCheck | None]]:
-    """`check_listed_partitions` started in a worker process; the call yielded waits for it
-    and stops the worker. None if the worker failed: the crawl then scans by itself, and
-    meets the error, if any, there."""
+def scan_meanwhile(
+    settings: Config, check: ArchiveCheck | None, full_scan: bool = False
+) -> Iterator[Callable[[], ArchiveCheck | None]]:
+    """A call giving the scan for the crawl to reuse: `check`, the CLI's, if it made one;
+    else, for a first crawl, `check_listed_partitions` started now in a worker process (the
+    call waits for it and stops the worker; None if the worker failed: the crawl then scans
+    by itself, and meets the error, if any, there). Not when the crawl would not reuse it
+    (`full_scan`; accounting: new dumps change the partitions' versions) nor with one
+    process (`RUNCRAWLER_WORKERS=1`)."""
+    if check is not None or full_scan or settings.accounting_dir or settings.parse_workers < 2:
+        yield lambda: check
+        return
     with worker_pool(1) as pool:
         pending = pool.submit(check_listed_partitions, settings)
 
