@@ -343,15 +343,18 @@ def test_every_failed_run_counts_once_in_its_solvers_stages(
         assert pd.isna(stages["stage_code"].iloc[0])  # "no stage in the logs" first
 
 
+# One user's one failed run: findings over it speak in the singular.
+ONE_FAILED_RUN = RunRecord(
+    run_id="r1", cluster="k", user="ana", run_path="k/ana/jet/run_1", solver="avbp",
+    status="failed", error_category="segfault", error_message="forrtl: severe (174): SIGSEGV",
+    error_signature="forrtl: severe (<n>): SIGSEGV", created_at=datetime(2025, 3, 1),
+)  # fmt: skip
+
+
 def test_findings_count_one_user_and_one_run_in_the_singular(
     empty_con: duckdb.DuckDBPyConnection,
 ) -> None:
-    run = RunRecord(
-        run_id="r1", cluster="k", user="ana", run_path="k/ana/jet/run_1", solver="avbp",
-        status="failed", error_category="segfault", error_message="forrtl: severe (174): SIGSEGV",
-        error_signature="forrtl: severe (<n>): SIGSEGV", created_at=datetime(2025, 3, 1),
-    )  # fmt: skip
-    replace_partitions(empty_con, [PartitionRows("k", "ana", [run], [])])
+    replace_partitions(empty_con, [PartitionRows("k", "ana", [ONE_FAILED_RUN], [])])
     analyses = [a for a in ANALYSES if a.name in ("user_activity", "error_signatures")]
     results = compute_results(empty_con, analyses, RunFilter())
     activity, signatures = (results[n].findings[0] for n in ("user_activity", "error_signatures"))
@@ -363,17 +366,12 @@ def test_findings_count_one_user_and_one_run_in_the_singular(
 def test_the_fixes_finding_counts_one_rerun_in_the_singular(
     empty_con: duckdb.DuckDBPyConnection,
 ) -> None:
-    failed = RunRecord(
-        run_id="r1", cluster="k", user="ana", run_path="k/ana/jet/run_1", solver="avbp",
-        status="failed", error_category="segfault", error_message="forrtl: severe (174): SIGSEGV",
-        error_signature="forrtl: severe (<n>): SIGSEGV", created_at=datetime(2025, 3, 1),
-    )  # fmt: skip
     rerun = dataclasses.replace(
-        failed, run_id="r2", run_path="k/ana/jet/run_2", status="success",
+        ONE_FAILED_RUN, run_id="r2", run_path="k/ana/jet/run_2", status="success",
         error_category=None, error_message=None, error_signature=None,
         created_at=datetime(2025, 3, 2),
     )  # fmt: skip
-    replace_partitions(empty_con, [PartitionRows("k", "ana", [failed, rerun], [])])
+    replace_partitions(empty_con, [PartitionRows("k", "ana", [ONE_FAILED_RUN, rerun], [])])
     fixes = next(a for a in ANALYSES if a.name == "fixes")
     finding = compute_results(empty_con, [fixes], RunFilter())["fixes"].findings[0]
     assert finding.startswith("1 failed or killed run was followed within")
