@@ -126,6 +126,13 @@ def look_at_archive(settings: Config) -> ArchiveCheck | None:
     return check_archive(settings, registered, *swap_versions(settings))
 
 
+def scan_reusable(settings: Config, full_scan: bool) -> bool:
+    """Whether a crawl may reuse a scan made before its run: not with `full_scan` (every
+    file stated then), nor when it loads accounting dumps (new ones change the partitions'
+    versions)."""
+    return not full_scan and settings.accounting_dir is None
+
+
 def check_listed_partitions(settings: Config) -> ArchiveCheck:
     """The scan of the partitions a first crawl's instance will hold: clusters and users are
     two dimensions, so every listed cluster with every listed user (empty pairs cost a
@@ -144,9 +151,8 @@ def scan_meanwhile(
     else, for a first crawl, `check_listed_partitions` started now in a worker process (the
     call waits for it and stops the worker; None if the worker failed: the crawl then scans
     by itself, and meets the error, if any, there). Not when the crawl would not reuse it
-    (`full_scan`; accounting: new dumps change the partitions' versions) nor with one
-    process (`RUNCRAWLER_WORKERS=1`)."""
-    if check is not None or full_scan or settings.accounting_dir or settings.parse_workers < 2:
+    (`scan_reusable`) nor with one process (`RUNCRAWLER_WORKERS=1`)."""
+    if check is not None or not scan_reusable(settings, full_scan) or settings.parse_workers < 2:
         yield lambda: check
         return
     with worker_pool(1) as pool:

@@ -61,7 +61,7 @@ from runcrawler_assets.defs.partitions import (
     user_partitions,
 )
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource, CrawlProgress
-from runcrawler_assets.idle import CrawlSummary, swap_versions, table_counts
+from runcrawler_assets.idle import CrawlSummary, scan_reusable, swap_versions, table_counts
 from runcrawler_assets.warehouse.database import connect
 
 
@@ -243,15 +243,15 @@ def crawl(
     names = {key: names_of(key) for key in keys}
     resources = run_resources(settings, parse_workers, progress)
     success = _load_changed_accounting(settings, instance, resources)
-    # The CLI's scan, unless new accounting dumps may have changed the partitions' versions.
+    # The CLI's scan, if it covered every partition the instance holds and may be reused.
     if (
         check is None
-        or full_scan
-        or settings.accounting_dir is not None
+        or not scan_reusable(settings, full_scan)
         or check.checked != set(names.values())
     ):
         check = check_archive(settings, names.values(), *swap_versions(settings), full_scan)
-    stale = {key for key, pair in names.items() if pair in set(check.stale)}
+    stale_pairs = set(check.stale)
+    stale = {key for key, pair in names.items() if pair in stale_pairs}
     materialized: set[str] = set()
     parsed: dict[str, Any] = {}
     runs: dict[str, Any] = {}
