@@ -16,7 +16,11 @@ Charts, likewise, are drawn once per refresh: the analytics asset writes each
 analysis's charts (drawn from its stored tables, `refresh_analyses`) with a
 manifest naming the stored result they were drawn from; a report from the store
 reads those files back when the manifest matches, and draws only what is
-missing or older (issue 16: drawing is most of the cost of a refresh).
+missing or older (issue 16: drawing is most of the cost of a refresh). A
+refresh, in turn, draws only the charts whose tables changed: the manifest
+also keeps what each chart showed (`figures.plan_digest`), and a chart that
+would show the same is read back (new runs that all succeeded leave the
+error charts as they were).
 """
 
 from __future__ import annotations
@@ -45,7 +49,13 @@ from runcrawler_assets.archive.runstore import write_atomic
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.hints.rules import SEVERITIES
 from runcrawler_assets.reporting.drawing import ChartDrawer
-from runcrawler_assets.reporting.figures import chart_plans, draw_charts, write_charts
+from runcrawler_assets.reporting.figures import (
+    Plans,
+    chart_plans,
+    draw_charts,
+    plan_digest,
+    write_charts,
+)
 from runcrawler_assets.reporting.privacy import pseudonymize_runs
 from runcrawler_assets.reporting.report import MAX_TABLE_ROWS, HintsShown, render_report
 from runcrawler_assets.warehouse.accounting_join import has_table
@@ -58,25 +68,77 @@ def _stamp(stored: StoredResult) -> dict[str, str]:
     return {"runs_version": stored.runs_version, "computed_at": stored.computed_at.isoformat()}
 
 
+def _manifest_path(charts_dir: Path, analysis: str) -> Path:
+    return charts_dir / f"{analysis}{MANIFEST_SUFFIX}"
+
+
 def write_chart_manifest(
-    charts_dir: Path, analysis: str, stored: StoredResult, files: list[str]
+    charts_dir: Path, analysis: str, stored: StoredResult, shown: dict[str, str]
 ) -> None:
-    """Say which stored result the chart files of `analysis` in `charts_dir` were drawn from
-    (call it once they are written: a manifest never names files older than itself)."""
-    manifest = {**_stamp(stored), "files": files}
-    write_atomic(charts_dir / f"{analysis}{MANIFEST_SUFFIX}", json.dumps(manifest))
+    """Say which stored result the chart files of `analysis` in `charts_dir` were drawn from,
+    and what each showed (`shown`: file name -> `plan_digest`, in the plans' order); call it
+    once they are written: a manifest never names files older than itself."""
+    manifest = {**_stamp(stored), "files": list(shown), "shown": shown}
+    write_atomic(_manifest_path(charts_dir, analysis), json.dumps(manifest))
+
+
+def _read_manifest(charts_dir: Path, analysis: str) -> dict | None:
+    try:
+        manifest = json.loads(_manifest_path(charts_dir, analysis).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _unchanged_charts(charts_dir: Path, analysis: str, shown: dict[str, str]) -> dict[str, bytes]:
+    """The chart files of `analysis` that were drawn to show just what `shown` (file name ->
+    `plan_digest`) says they show now, read back; a file missing or unreadable is left out
+    (drawn again)."""
+    before = (_read_manifest(charts_dir, analysis) or {}).get("shown")
+    if not isinstance(before, dict):
+        return {}
+    kept = {}
+    for name, digest in shown.items():
+        if before.get(name) == digest:
+            try:
+                kept[name] = (charts_dir / name).read_bytes()
+            except OSError:
+                continue
+    return kept
 
 
 @dataclass(frozen=True)
 class Refreshed:
-    """One analysis refreshed: as stored, its charts (drawn and written), the seconds its
-    SQL took; or the error that stopped it (`stored` is then None)."""
+    """One analysis refreshed: as stored, its charts (drawn, or read back when what they
+    show did not change: `unchanged` of them), the seconds its SQL took; or the error that
+    stopped it (`stored` is then None)."""
 
     analysis: Analysis
     stored: StoredResult | None
     charts: dict[str, bytes]
     seconds: float
     error: Exception | None = None
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An analysis computed and stored, with what its charts show and those unchanged."""
+
+    refreshed: Refreshed
+    shown: dict[str, str]
+    unchanged: dict[str, bytes]
+
+
+def _plan(charts_dir: Path, refreshed: Refreshed, drawer: ChartDrawer) -> _Planned:
+    """Hand `drawer` the charts of a stored analysis that show something new."""
+    assert refreshed.stored is not None
+    name = refreshed.analysis.name
+    plans: Plans = chart_plans(name, refreshed.stored.result.tables)
+    shown = {file: plan_digest(plan) for file, plan in plans.items()}
+    unchanged = _unchanged_charts(charts_dir, name, shown)
+    drawer.add(name, {file: plan for file, plan in plans.items() if file not in unchanged})
+    return _Planned(refreshed, shown, unchanged)
 
 
 def refresh_analyses(
@@ -87,46 +149,58 @@ def refresh_analyses(
     preview_rows: int | None = None,
     memory: str = DEFAULT_ANALYTICS_MEMORY,
 ) -> list[Refreshed]:
-    """Compute and store `analyses` one after another, each one's charts handed to `drawer`
-    as soon as it is stored (its worker draws them while the next analysis computes), then
-    write the charts, with their manifests (the report reads them back instead of drawing
-    them again): what the analytics asset does after `runs` changed.
+    """Compute and store `analyses` one after another, each one's charts that show something
+    new handed to `drawer` as soon as it is stored (its worker draws them while the next
+    analysis computes), then write them, with their manifests (the report reads them back
+    instead of drawing them again, and the next refresh those that show the same): what the
+    analytics asset does after `runs` changed.
 
     One analysis failing (its SQL or a chart) does not stop the others: its entry holds the
     error, and none of its files are written.
     """
-    computed: list[Refreshed] = []
+    computed: list[Refreshed | _Planned] = []
     for analysis in analyses:
         started = time.monotonic()
         try:
             stored = refresh_stored(con, analysis, preview_rows, memory)
-            drawer.add(analysis.name, chart_plans(analysis.name, stored.result.tables))
+            done = Refreshed(analysis, stored, {}, time.monotonic() - started)
+            computed.append(_plan(charts_dir, done, drawer))
         except Exception as error:  # reported by the caller, with the other analyses done
             computed.append(Refreshed(analysis, None, {}, time.monotonic() - started, error))
-            continue
-        computed.append(Refreshed(analysis, stored, {}, time.monotonic() - started))
     drawn = drawer.finish()
-    refreshed = []
-    for done in computed:
-        charts = drawn.get(done.analysis.name, {})
-        if done.stored is None or isinstance(charts, Exception):
-            error = done.error or charts
-            refreshed.append(replace(done, stored=None, error=error))
-            continue
-        write_charts(charts_dir, charts)
-        write_chart_manifest(charts_dir, done.analysis.name, done.stored, list(charts))
-        refreshed.append(replace(done, charts=charts))
-    return refreshed
+    return [
+        _written(charts_dir, done, drawn.get(done.refreshed.analysis.name, {}))
+        if isinstance(done, _Planned)
+        else done
+        for done in computed
+    ]
+
+
+def _written(charts_dir: Path, planned: _Planned, drawn: dict[str, bytes] | Exception) -> Refreshed:
+    """A planned analysis with its charts: the new ones written, then its manifest (removed
+    first, so that a refresh stopped between the two leaves every chart to draw again)."""
+    done = planned.refreshed
+    if isinstance(drawn, Exception):
+        return replace(done, stored=None, error=drawn)
+    assert done.stored is not None
+    if drawn:
+        _manifest_path(charts_dir, done.analysis.name).unlink(missing_ok=True)
+        write_charts(charts_dir, drawn)
+    write_chart_manifest(charts_dir, done.analysis.name, done.stored, planned.shown)
+    charts = {file: drawn.get(file) or planned.unchanged[file] for file in planned.shown}
+    return replace(done, charts=charts, unchanged=len(planned.unchanged))
 
 
 def drawn_charts(charts_dir: Path, analysis: str, stored: StoredResult) -> dict[str, bytes] | None:
     """The chart files of `analysis` drawn from exactly `stored`, or None (draw them)."""
+    manifest = _read_manifest(charts_dir, analysis)
+    if manifest is None:
+        return None
+    if {k: manifest.get(k) for k in ("runs_version", "computed_at")} != _stamp(stored):
+        return None
     try:
-        manifest = json.loads((charts_dir / f"{analysis}{MANIFEST_SUFFIX}").read_text("utf-8"))
-        if {k: manifest.get(k) for k in ("runs_version", "computed_at")} != _stamp(stored):
-            return None
         return {name: (charts_dir / name).read_bytes() for name in manifest["files"]}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, KeyError, TypeError):
         return None
 
 

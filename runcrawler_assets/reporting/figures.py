@@ -5,15 +5,20 @@ it, and returns PNG bytes. Nothing is computed here beyond pivoting and
 labelling: a chart shows what its table holds, so the Dagster UI, the report
 and the notebook show the numbers stored once per refresh. `draw_charts`
 gives an analysis's charts by file name, in the order the report shows them;
-the shapes themselves are drawn by `charts`.
+the shapes themselves are drawn by `charts`. A chart is known by what it
+shows (`plan_digest`), so one whose tables did not change need not be drawn
+again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
 
 from runcrawler_assets.analytics.errors import ERROR_CATEGORY_NAMES
@@ -497,6 +502,24 @@ def chart_plans(analysis: str, tables: Tables) -> Plans:
     """The charts of `analysis` (its name), each ready to draw: file name -> a call giving
     its PNG, a chart function with the tables it shows (picklable: a worker can draw it)."""
     return CHARTS[analysis](tables)
+
+
+# The drawing code's version: these two modules and matplotlib's (a change to any may
+# change every PNG).
+_DRAWING_CODE = hashlib.blake2b(
+    Path(charts.__file__).read_bytes()
+    + Path(__file__).read_bytes()
+    + matplotlib.__version__.encode(),
+    digest_size=16,
+).digest()
+
+
+def plan_digest(plan: partial[bytes]) -> str:
+    """What a chart of `chart_plans` shows, as 32 hex digits: its function, the tables and
+    values it is given (pickled, as for a worker) and the drawing code's version. Two
+    plans with one digest draw the same PNG."""
+    shown = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
+    return hashlib.blake2b(_DRAWING_CODE + shown, digest_size=16).hexdigest()
 
 
 def draw_charts(analysis: str, tables: Tables) -> dict[str, bytes]:

@@ -151,6 +151,7 @@ def _analysis_metadata(done: "Refreshed", charts_dir: Path, version: str) -> dic
         },
         "tables": MetadataValue.json({name: result.rows(name) for name in result.tables}),
         "charts_dir": MetadataValue.path(str(charts_dir)),
+        "charts_redrawn": len(done.charts) - done.unchanged,  # the others show the same
         "runs_version": version,
         "duration_s": round(done.seconds, 3),
     }

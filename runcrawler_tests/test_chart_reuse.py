@@ -1,0 +1,95 @@
+"""A refresh draws only the charts whose tables changed (issue 16: drawing is most of the
+cost of a refresh); the others are read back, and every chart is what drawing it gives."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+
+from runcrawler_assets.analytics import ANALYSES
+from runcrawler_assets.reporting.assemble import Refreshed, refresh_analyses
+from runcrawler_assets.reporting.drawing import ChartDrawer
+from runcrawler_assets.reporting.figures import draw_charts, plan_digest
+from runcrawler_assets.warehouse.database import connect
+
+# A successful run copied under another id: new runs, and not one more failure.
+ONE_MORE_SUCCESS = """
+    INSERT INTO runs SELECT * REPLACE (run_id || '-copy' AS run_id,
+                                       run_path || '-copy' AS run_path)
+    FROM runs WHERE status = 'success' ORDER BY run_id LIMIT 1
+"""
+
+
+def _refresh(data: Path, *statements: str) -> list[Refreshed]:
+    """Run `statements` on the warehouse in `data`, then refresh every analysis."""
+    with connect(data / "runcrawler.duckdb") as con, closing(ChartDrawer(0)) as drawer:
+        for statement in statements:
+            con.execute(statement)
+        refreshed = refresh_analyses(con, ANALYSES, data / "charts", drawer)
+    assert all(done.error is None for done in refreshed), [done.error for done in refreshed]
+    return refreshed
+
+
+def _written_at(charts: Path) -> dict[str, int]:
+    return {path.name: path.stat().st_mtime_ns for path in charts.glob("*.png")}
+
+
+def _as_drawn_now(refreshed: list[Refreshed]) -> None:
+    for done in refreshed:
+        assert done.stored is not None
+        expected = draw_charts(done.analysis.name, done.stored.result.tables)
+        assert done.charts == expected, done.analysis.name
+        assert list(done.charts) == list(expected)  # in the plans' order
+
+
+def test_charts_that_show_the_same_are_read_back_not_drawn(data_copy: Path) -> None:
+    first = _refresh(data_copy)
+    assert sum(done.unchanged for done in first) == 0
+    written = _written_at(data_copy / "charts")
+    again = _refresh(data_copy)
+    assert all(done.unchanged == len(done.charts) > 0 for done in again)
+    assert _written_at(data_copy / "charts") == written
+    assert [done.charts for done in again] == [done.charts for done in first]
+
+
+def test_after_new_runs_only_the_charts_whose_tables_changed_are_drawn(data_copy: Path) -> None:
+    _refresh(data_copy)
+    written = _written_at(data_copy / "charts")
+    refreshed = _refresh(data_copy, ONE_MORE_SUCCESS)
+    _as_drawn_now(refreshed)
+    now = _written_at(data_copy / "charts")
+    kept = {name for name in written if now[name] == written[name]}
+    unchanged = sum(done.unchanged for done in refreshed)
+    assert len(kept) == unchanged
+    assert 0 < unchanged < len(written)
+    errors = next(done for done in refreshed if done.analysis.name == "error_signatures")
+    assert errors.unchanged == len(errors.charts)  # a success adds no error
+    activity = next(done for done in refreshed if done.analysis.name == "user_activity")
+    assert activity.unchanged == 0  # every chart of it counts runs
+
+
+def test_a_chart_file_missing_or_a_manifest_unreadable_is_drawn_again(data_copy: Path) -> None:
+    charts = data_copy / "charts"
+    _refresh(data_copy)
+    (charts / "runs_per_user.png").unlink()
+    (charts / "error_signatures.charts.json").write_text("{not json")
+    refreshed = {done.analysis.name: done for done in _refresh(data_copy)}
+    _as_drawn_now(list(refreshed.values()))
+    activity = refreshed["user_activity"]
+    assert activity.unchanged == len(activity.charts) - 1
+    assert (charts / "runs_per_user.png").read_bytes() == activity.charts["runs_per_user.png"]
+    assert refreshed["error_signatures"].unchanged == 0
+
+
+def _plan(frame: pd.DataFrame) -> partial[bytes]:
+    return partial(draw_charts, "user_activity", {"user_activity": frame})
+
+
+def test_a_charts_digest_follows_the_values_it_shows() -> None:
+    runs = pd.DataFrame({"user": ["alice", "bob"], "runs": [3, 4]})
+    assert plan_digest(_plan(runs)) == plan_digest(_plan(runs.copy()))
+    assert plan_digest(_plan(runs)) != plan_digest(_plan(runs.assign(runs=[3, 5])))
+    assert plan_digest(_plan(runs)) != plan_digest(_plan(runs.rename(columns={"runs": "n"})))
