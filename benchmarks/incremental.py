@@ -116,20 +116,24 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
     with DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
         run_ids = _new_runs(instance, before)
         materialized: list[str] = []
-        swapped = 0
+        swapped = charts = redrawn = 0
         for run_id in run_ids:
             for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
                 event = entry.dagster_event
                 if event is None or event.asset_key is None:
                     continue
                 materialized.append(event.asset_key.to_user_string())
+                metadata = event.step_materialization_data.materialization.metadata
                 if event.asset_key.to_user_string() == "runs":
-                    metadata = event.step_materialization_data.materialization.metadata
                     swapped = max(swapped, int(metadata["partitions_swapped"].value))
+                if "charts_redrawn" in metadata:
+                    charts += sum(key.startswith("chart_") for key in metadata)
+                    redrawn += int(metadata["charts_redrawn"].value)
         return {
             "dagster_runs": len(run_ids),
             "partitions_swapped": swapped,
             "analyses_computed": len(set(materialized) & {a.name for a in ANALYSES}),
+            "charts_redrawn": f"{redrawn} of {charts}",
             "report_written": "report" in materialized,
         }
 

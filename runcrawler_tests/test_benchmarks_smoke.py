@@ -78,6 +78,10 @@ def test_a_crawl_after_three_new_runs_swaps_their_partition_and_computes_each_an
     # the three copies land in one user's case: one partition, one run, one refresh
     assert (plus["partitions_swapped"], plus["dagster_runs"]) == (1, 1)
     assert plus["analyses_computed"] == len(ANALYSES) and plus["report_written"]
+    # copies of runs already there: the charts of what they repeat are not drawn again
+    redrawn, charts = map(int, plus["charts_redrawn"].split(" of "))
+    assert 0 < redrawn < charts
+    assert recrawl["idle"]["charts_redrawn"] == "0 of 0"
     assert 0 < recrawl["idle"]["vs_cold_crawl"] < 1 and 0 < plus["vs_cold_crawl"] < 1
 
 

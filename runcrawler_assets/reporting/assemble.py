@@ -78,7 +78,7 @@ def write_chart_manifest(
     """Say which stored result the chart files of `analysis` in `charts_dir` were drawn from,
     and what each showed (`shown`: file name -> `plan_digest`, in the plans' order); call it
     once they are written: a manifest never names files older than itself."""
-    manifest = {**_stamp(stored), "files": list(shown), "shown": shown}
+    manifest = {**_stamp(stored), "shown": shown}
     write_atomic(_manifest_path(charts_dir, analysis), json.dumps(manifest))
 
 
@@ -199,7 +199,7 @@ def drawn_charts(charts_dir: Path, analysis: str, stored: StoredResult) -> dict[
     if {k: manifest.get(k) for k in ("runs_version", "computed_at")} != _stamp(stored):
         return None
     try:
-        return {name: (charts_dir / name).read_bytes() for name in manifest["files"]}
+        return {name: (charts_dir / name).read_bytes() for name in manifest["shown"]}
     except (OSError, KeyError, TypeError):
         return None
 
