@@ -71,10 +71,10 @@ def test_after_new_runs_only_the_charts_whose_tables_changed_are_drawn(data_copy
     unchanged = sum(done.unchanged for done in refreshed)
     assert len(kept) == unchanged
     assert 0 < unchanged < len(written)
-    errors = next(done for done in refreshed if done.analysis.name == "error_signatures")
-    assert errors.unchanged == len(errors.charts)  # a success adds no error
-    activity = next(done for done in refreshed if done.analysis.name == "user_activity")
-    assert activity.unchanged == 0  # every chart of it counts runs
+    by_name = {done.analysis.name: done for done in refreshed}
+    for name in ("error_categories", "error_signatures", "fixes"):  # a success adds no error
+        assert by_name[name].unchanged == len(by_name[name].charts), name
+    assert by_name["user_activity"].unchanged == 0  # every chart of it counts runs
 
 
 def test_a_chart_file_missing_or_a_manifest_unreadable_is_drawn_again(data_copy: Path) -> None:

@@ -56,11 +56,11 @@ def _wide(long: pd.DataFrame, index: str, columns: str, values: str) -> pd.DataF
 # Errors
 
 
-def error_category_pie(categories: pd.DataFrame) -> bytes:
-    """`error_categories`: runs per category of the runs that did not succeed."""
-    errors = categories[categories["category"] != "none"].set_index("category")["runs"]
+def error_category_pie(errors: pd.DataFrame) -> bytes:
+    """`error_categories` but `none` (`_error_charts`): runs per category of the runs that
+    did not succeed."""
     return charts.pie_chart(
-        errors,
+        errors.set_index("category")["runs"],
         "Why runs did not succeed: error categories",
         CATEGORY_COLORS,
         max_slices=len(ERROR_CATEGORY_NAMES),
@@ -68,7 +68,8 @@ def error_category_pie(categories: pd.DataFrame) -> bytes:
 
 
 def errors_by_user_heatmap(by_user: pd.DataFrame) -> bytes:
-    """`errors_by_user`: users × categories, only the users and categories with errors."""
+    """`errors_by_user`'s user and category columns (`_error_charts`): users × categories,
+    only the users and categories with errors."""
     heat = by_user.set_index("user")[list(ERROR_CATEGORY_NAMES)]
     heat = heat.loc[heat.sum(axis=1) > 0, heat.sum() > 0]
     return charts.heatmap(
@@ -198,9 +199,14 @@ def version_failure_forest(effects: pd.DataFrame) -> bytes:
 
 
 def _error_charts(tables: Tables) -> Plans:
+    """Each chart given only what it draws, so that successful runs, which change the tables'
+    counts of all runs, leave the charts as they were (`plan_digest`)."""
+    categories = tables["error_categories"]
+    errors = categories.loc[categories["category"] != "none", ["category", "runs"]]
+    by_user = tables["errors_by_user"][["user", *ERROR_CATEGORY_NAMES]]
     return {
-        "err_type.png": partial(error_category_pie, tables["error_categories"]),
-        "errors_by_user.png": partial(errors_by_user_heatmap, tables["errors_by_user"]),
+        "err_type.png": partial(error_category_pie, errors),
+        "errors_by_user.png": partial(errors_by_user_heatmap, by_user),
         "failure_stages.png": partial(failure_stage_bars, tables["failure_stages"]),
         "cpu_hours_lost.png": partial(cpu_hours_lost_bars, tables["cpu_hours_lost"]),
     }
