@@ -45,7 +45,7 @@ from runcrawler_assets.analytics import (
 )
 from runcrawler_assets.analytics.core import query
 from runcrawler_assets.analytics.store import StoredResult, refresh_stored
-from runcrawler_assets.archive.runstore import write_atomic
+from runcrawler_assets.archive.runstore import read_text, write_atomic
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.hints.rules import SEVERITIES
 from runcrawler_assets.reporting.drawing import ChartDrawer
@@ -84,7 +84,7 @@ def write_chart_manifest(
 
 def _read_manifest(charts_dir: Path, analysis: str) -> dict | None:
     try:
-        manifest = json.loads(_manifest_path(charts_dir, analysis).read_text("utf-8"))
+        manifest = json.loads(read_text(_manifest_path(charts_dir, analysis)))
     except (OSError, ValueError):
         return None
     return manifest if isinstance(manifest, dict) else None
