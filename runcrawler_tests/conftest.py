@@ -142,7 +142,7 @@ def demo_results(demo_warehouse: DemoWarehouse) -> dict[str, AnalysisResult]:
 @pytest.fixture(scope="session")
 def demo_charts(demo_results: dict[str, AnalysisResult]) -> dict[str, dict[str, bytes]]:
     """Every chart of `demo_results`, by analysis then file name, drawn once."""
-    from runcrawler_assets.reporting.figures import draw_charts  # loads matplotlib: only if used
+    from runcrawler_assets.reporting.plans import draw_charts  # loads matplotlib: only if used
 
     return {name: draw_charts(name, result.tables) for name, result in demo_results.items()}
 

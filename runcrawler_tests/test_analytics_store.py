@@ -93,7 +93,7 @@ def test_no_chart_draws_a_previewed_table(
     demo_copy: duckdb.DuckDBPyConnection, demo_charts: dict[str, dict[str, bytes]]
 ) -> None:
     """Charts are drawn from what the UI reads back: a previewed table must not feed one."""
-    from runcrawler_assets.reporting.figures import draw_charts
+    from runcrawler_assets.reporting.plans import draw_charts
 
     for analysis in (a for a in ANALYSES if a.previewed):
         shown = refresh_stored(demo_copy, analysis, preview_rows=1).result

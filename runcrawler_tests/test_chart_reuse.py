@@ -4,7 +4,6 @@ cost of a refresh); the others are read back, and every chart is what drawing it
 from __future__ import annotations
 
 from contextlib import closing
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +12,7 @@ import pandas as pd
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.reporting.assemble import Refreshed, refresh_analyses
 from runcrawler_assets.reporting.drawing import ChartDrawer
-from runcrawler_assets.reporting.figures import (
-    distribution_boxes,
-    draw_charts,
-    plan_digest,
-    runs_per_user_pie,
-)
+from runcrawler_assets.reporting.plans import ChartPlan, draw_charts, plan_digest
 from runcrawler_assets.warehouse.database import connect
 
 # A successful run copied under another id: new runs, and not one more failure.
@@ -92,20 +86,20 @@ def test_a_chart_file_missing_or_a_manifest_unreadable_is_drawn_again(data_copy:
 
 def test_a_charts_digest_follows_the_values_it_shows() -> None:
     users = pd.DataFrame({"user": ["alice", "bob"], "runs": [3, 4]})
-    digest = plan_digest(partial(runs_per_user_pie, users))
-    assert plan_digest(partial(runs_per_user_pie, users.copy())) == digest
+    digest = plan_digest(ChartPlan("runs_per_user_pie", (users,)))
+    assert plan_digest(ChartPlan("runs_per_user_pie", (users.copy(),))) == digest
     for changed in (
         users.assign(runs=[3, 5]),
         users.assign(runs=[3.0, 4.0]),
         users.rename(columns={"runs": "n"}),
         users.iloc[::-1],
     ):
-        assert plan_digest(partial(runs_per_user_pie, changed)) != digest
+        assert plan_digest(ChartPlan("runs_per_user_pie", (changed,))) != digest
     boxes = pd.DataFrame({"user": ["alice"], "fliers": [np.array([1.0, 2.0])]})
     moved = boxes.assign(fliers=[np.array([1.0, 2.5])])
-    assert plan_digest(partial(distribution_boxes, boxes, "n_procs")) != plan_digest(
-        partial(distribution_boxes, moved, "n_procs")
+    assert plan_digest(ChartPlan("distribution_boxes", (boxes, "n_procs"))) != plan_digest(
+        ChartPlan("distribution_boxes", (moved, "n_procs"))
     )
-    assert plan_digest(partial(distribution_boxes, boxes, "n_procs")) != plan_digest(
-        partial(distribution_boxes, boxes, "ncell_group")
+    assert plan_digest(ChartPlan("distribution_boxes", (boxes, "n_procs"))) != plan_digest(
+        ChartPlan("distribution_boxes", (boxes, "ncell_group"))
     )

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, compute_results
-from runcrawler_assets.reporting import charts, figures
+from runcrawler_assets.reporting import charts, figures, plans
 
 MAX_BYTES = 150_000
 
@@ -52,7 +52,7 @@ def test_every_chart_is_cropped_as_matplotlibs_tight_crop(
     the same pixels, chart by chart (with a legend outside the axes, a colour bar, ...)."""
     ours: dict[str, bytes] = {}
     for name, result in demo_results.items():
-        ours |= figures.draw_charts(name, result.tables)
+        ours |= plans.draw_charts(name, result.tables)
 
     def tight_png(fig: charts.Figure) -> bytes:
         buffer = io.BytesIO()
@@ -62,7 +62,7 @@ def test_every_chart_is_cropped_as_matplotlibs_tight_crop(
 
     monkeypatch.setattr(charts, "_png", tight_png)
     for name, result in demo_results.items():
-        for file_name, png in figures.draw_charts(name, result.tables).items():
+        for file_name, png in plans.draw_charts(name, result.tables).items():
             assert np.array_equal(pixels(ours[file_name]), pixels(png)), file_name
 
 
@@ -76,7 +76,7 @@ def test_every_chart_of_an_empty_selection_says_no_runs(
 ) -> None:
     drawn = {}
     for name, result in compute_results(empty_con, ANALYSES, run_filter).items():
-        drawn[name] = pngs = figures.draw_charts(name, result.tables)
+        drawn[name] = pngs = plans.draw_charts(name, result.tables)
         assert pngs and all(png.startswith(b"\x89PNG") for png in pngs.values()), name
     assert drawn["setting_effects"]["setting_failure_ratios.png"] == charts.no_runs_chart(
         "Failure rate of each setting value relative to the other runs (95 % CI)"
@@ -87,7 +87,7 @@ def test_charts_are_written_as_files_named_as_drawn(
     demo_charts: dict[str, dict[str, bytes]], tmp_path: Path
 ) -> None:
     pngs = demo_charts["error_categories"]
-    paths = figures.write_charts(tmp_path / "charts", pngs)
+    paths = plans.write_charts(tmp_path / "charts", pngs)
     assert [p.name for p in paths] == list(pngs)
     assert (tmp_path / "charts" / "err_type.png").read_bytes() == pngs["err_type.png"]
 

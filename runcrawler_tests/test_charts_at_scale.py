@@ -21,8 +21,10 @@ from runcrawler_assets.analytics.errors import ERROR_CATEGORY_NAMES
 from runcrawler_assets.analytics.habits import box_statistics
 from runcrawler_assets.records import RunRecord
 from runcrawler_assets.reporting import charts, figures
+from runcrawler_assets.reporting.plans import DISTRIBUTION_CHARTS
 
 TEAM = 60
+N_PROCS_SHOWN = DISTRIBUTION_CHARTS["n_procs"][1:]  # its title and axis label
 
 
 @pytest.fixture
@@ -66,7 +68,7 @@ def test_a_heatmap_of_a_big_team_draws_its_20_busiest_users_and_one_row_for_the_
     drawn: list[Figure],
 ) -> None:
     by_user = errors_by_user(TEAM)
-    figures.errors_by_user_heatmap(by_user)
+    figures.errors_by_user_heatmap(by_user, ERROR_CATEGORY_NAMES)
     ax = only_axes(drawn[0])
     top = [f"user_{i:02d}" for i in range(TEAM - 1, TEAM - 21, -1)]  # as stored: most first
     assert ticks(ax.get_yticklabels()) == [*top, f"others ({TEAM - 20} users)"]
@@ -96,7 +98,7 @@ def test_a_heatmap_of_a_small_team_draws_every_user_as_before(
     drawn: list[Figure], users: int
 ) -> None:
     by_user = errors_by_user(users)
-    figures.errors_by_user_heatmap(by_user)
+    figures.errors_by_user_heatmap(by_user, ERROR_CATEGORY_NAMES)
     ax = only_axes(drawn[0])
     heat = by_user[by_user["failed_or_killed"] > 0].set_index("user")
     assert ticks(ax.get_yticklabels()) == heat.index.tolist()
@@ -120,7 +122,7 @@ def distributions(users: int) -> pd.DataFrame:
 def test_box_plots_of_a_big_team_draw_the_20_users_with_most_runs_by_median(
     drawn: list[Figure],
 ) -> None:
-    figures.distribution_boxes(distributions(TEAM), "n_procs")
+    figures.distribution_boxes(distributions(TEAM), "n_procs", *N_PROCS_SHOWN)
     ax = only_axes(drawn[0])
     # 39 runs: users 29 and 59; 38: 28 and 58; ... 30 runs: users 20 and 50; ties by name
     busiest = sorted([*range(20, 30), *range(50, 60)], key=lambda i: (-(10 + i % 30), i))[:20]
@@ -131,7 +133,7 @@ def test_box_plots_of_a_big_team_draw_the_20_users_with_most_runs_by_median(
 
 def test_box_plot_ties_at_the_cut_are_broken_by_name(drawn: list[Figure]) -> None:
     boxes = distributions(25).assign(runs=5)  # all tied: the first 20 names are kept
-    figures.distribution_boxes(boxes, "n_procs")
+    figures.distribution_boxes(boxes, "n_procs", *N_PROCS_SHOWN)
     names = ticks(only_axes(drawn[0]).get_xticklabels())
     assert names == [f"user_{i:02d}" for i in range(19, -1, -1)]  # by median, as before
 
@@ -141,7 +143,7 @@ def test_box_plots_of_a_small_team_draw_every_user_as_before(
     drawn: list[Figure], users: int
 ) -> None:
     boxes = distributions(users)
-    figures.distribution_boxes(boxes, "n_procs")
+    figures.distribution_boxes(boxes, "n_procs", *N_PROCS_SHOWN)
     ax = only_axes(drawn[0])
     assert ticks(ax.get_xticklabels()) == boxes["user"].tolist()
     assert ax.get_title() == "MPI processes per run, by user"

@@ -4,9 +4,12 @@ worker that cannot help never loses a chart."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from contextlib import closing
 from functools import partial
+from pathlib import Path
 
 import psutil
 import pytest
@@ -18,7 +21,7 @@ from runcrawler_assets.defs.assets.analytics import analyses
 from runcrawler_assets.defs.resources import ChartDrawing
 from runcrawler_assets.defs.runner import run_resources
 from runcrawler_assets.reporting.drawing import ChartDrawer
-from runcrawler_assets.reporting.figures import chart_plans
+from runcrawler_assets.reporting.plans import chart_plans
 
 MAIN = os.getpid()
 
@@ -160,3 +163,41 @@ def test_the_worker_stops_with_the_run(data_copy):
         if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())
     ]
     assert workers == []
+
+
+def _packages_loaded_by(script: str) -> set[str]:
+    """The top-level packages a fresh interpreter holds after running `script`."""
+    script += "\nimport sys\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_charts_are_planned_without_matplotlib_and_drawn_without_duckdb(
+    synthetic_warehouse: Path,
+) -> None:
+    """The analytics' process, which holds DuckDB's memory, plans and digests every chart
+    without loading matplotlib; the chart worker draws without loading DuckDB (issue 16:
+    the process tree's memory at a million runs)."""
+    planned = _packages_loaded_by(
+        "import duckdb\n"
+        "from runcrawler_assets.analytics import ANALYSES, RunFilter, compute_results\n"
+        "from runcrawler_assets.reporting.assemble import refresh_analyses\n"
+        "from runcrawler_assets.reporting.plans import chart_plans, plan_digest\n"
+        f"con = duckdb.connect({str(synthetic_warehouse)!r}, read_only=True)\n"
+        "results = compute_results(con, ANALYSES, RunFilter())\n"
+        "plans = [p for name, r in results.items() for p in chart_plans(name, r.tables).values()]\n"
+        "assert len({plan_digest(p) for p in plans}) == len(plans) >= 27, len(plans)\n"
+    )
+    assert "duckdb" in planned and "pandas" in planned and "matplotlib" not in planned
+    drawn = _packages_loaded_by(
+        "import pandas as pd\n"
+        "from runcrawler_assets.reporting.drawing import _warm_up\n"
+        "_warm_up()\n"
+        "from runcrawler_assets.reporting import figures\n"
+        "users = pd.DataFrame({'user': ['alice', 'bob'], 'runs': [3, 4]})\n"
+        "assert figures.runs_per_user_pie(users).startswith(b'\\x89PNG')\n"
+    )
+    assert "matplotlib" in drawn and "duckdb" not in drawn

@@ -22,7 +22,7 @@ from runcrawler_assets.analytics import (
 )
 from runcrawler_assets.reporting.assemble import COMPUTED, assemble_report
 from runcrawler_assets.reporting.charts import no_runs_chart
-from runcrawler_assets.reporting.figures import draw_charts
+from runcrawler_assets.reporting.plans import draw_charts
 from runcrawler_assets.reporting.privacy import pseudonym
 from runcrawler_assets.reporting.report import (
     MAX_CELL_CHARS,

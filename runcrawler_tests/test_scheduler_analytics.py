@@ -24,7 +24,7 @@ from runcrawler_assets.analytics.scheduler import (
 )
 from runcrawler_assets.records import RunRecord, run_id_for
 from runcrawler_assets.reporting import charts
-from runcrawler_assets.reporting.figures import draw_charts
+from runcrawler_assets.reporting.plans import draw_charts
 from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
 H = 3600

@@ -2,9 +2,9 @@
 
 `ANALYSES` is the one registry: the Dagster layer makes one asset per entry
 and the report one section per entry, in this order. An analysis returns
-tables and findings, never pictures (charts are drawn from the stored tables
-by `reporting.figures`); `store` keeps them in DuckDB. Nothing here imports
-Dagster or matplotlib.
+tables and findings, never pictures (charts are planned from the stored
+tables by `reporting.plans` and drawn by `reporting.figures`); `store` keeps
+them in DuckDB. Nothing here imports Dagster or matplotlib.
 """
 
 from __future__ import annotations

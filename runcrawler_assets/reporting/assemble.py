@@ -1,7 +1,7 @@
 """How a report is put together: the one path the `report` asset and `runcrawler report` share.
 
 results (stored, or computed for the question) -> charts drawn from their
-tables (`figures`) -> the page (`report.render_report`).
+tables (`plans`, `figures`) -> the page (`report.render_report`).
 
 Which results: for all runs under their real names, the analytics stored by
 the last refresh, when every analysis is stored and was computed from the
@@ -18,7 +18,7 @@ manifest naming the stored result they were drawn from; a report from the store
 reads those files back when the manifest matches, and draws only what is
 missing or older (issue 16: drawing is most of the cost of a refresh). A
 refresh, in turn, draws only the charts whose tables changed: the manifest
-also keeps what each chart showed (`figures.plan_digest`), and a chart that
+also keeps what each chart showed (`plans.plan_digest`), and a chart that
 would show the same is read back (new runs that all succeeded leave the
 error charts as they were).
 """
@@ -49,7 +49,7 @@ from runcrawler_assets.archive.runstore import read_text, write_atomic
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.hints.rules import SEVERITIES
 from runcrawler_assets.reporting.drawing import ChartDrawer
-from runcrawler_assets.reporting.figures import (
+from runcrawler_assets.reporting.plans import (
     Plans,
     chart_plans,
     draw_charts,

@@ -1,47 +1,27 @@
 """Every chart of the analyses, drawn from their tables: one function per chart.
 
 A chart function takes the table (or two) it shows, as the analysis stored
-it, and returns PNG bytes. Nothing is computed here beyond pivoting and
-labelling: a chart shows what its table holds, so the Dagster UI, the report
-and the notebook show the numbers stored once per refresh. `draw_charts`
-gives an analysis's charts by file name, in the order the report shows them;
-the shapes themselves are drawn by `charts`. A chart is known by what it
-shows (`plan_digest`), so one whose tables did not change need not be drawn
-again.
+it, with the analyses' vocabulary it labels them with (category names,
+thresholds), and returns PNG bytes. Nothing is computed here beyond pivoting
+and labelling: a chart shows what its table holds, so the Dagster UI, the
+report and the notebook show the numbers stored once per refresh. Which
+function draws which chart, from what, is planned by `plans`; the shapes
+themselves are drawn by `charts`. Only the process that draws loads this
+module (and matplotlib), so nothing here imports the analytics (nor DuckDB).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping
-from functools import partial
-from pathlib import Path
-
-import matplotlib
 import pandas as pd
 
-from runcrawler_assets.analytics.errors import ERROR_CATEGORY_NAMES
-from runcrawler_assets.analytics.habits import MIN_NODES_PER_PROCESS
-from runcrawler_assets.analytics.scheduler import NOT_ARCHIVED, RATIO_BIN_LABELS
-from runcrawler_assets.analytics.setting_effects import MIN_RUNS
-from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
 from runcrawler_assets.reporting import charts
 
-Tables = Mapping[str, pd.DataFrame]
-Plans = dict[str, "partial[bytes]"]  # file name -> its chart function with its tables
-
 TOP_TEMPLATES = 15  # errors shown in the signature charts
-# One colour per category, fixed, so a category keeps its colour whatever the filter.
-CATEGORY_COLORS = dict(zip(ERROR_CATEGORY_NAMES, charts.PALETTE, strict=False))
-# The box plots of `hpc_habit_distributions`: quantity -> (file name, title, axis label).
-DISTRIBUTION_CHARTS: dict[str, tuple[str, str, str]] = {
-    "n_procs": ("procs_by_user.png", "MPI processes per run, by user", "MPI processes"),
-    "ncell_group": (
-        "ncell_group_by_user.png",
-        "ncell_group per run, by user",
-        "ncell_group [cells per group]",
-    ),
-}
+
+
+def _category_colors(categories: tuple[str, ...]) -> dict[str, charts.Color]:
+    """One colour per category, fixed, so a category keeps its colour whatever the filter."""
+    return dict(zip(categories, charts.PALETTE, strict=False))
 
 
 def _wide(long: pd.DataFrame, index: str, columns: str, values: str) -> pd.DataFrame:
@@ -56,21 +36,21 @@ def _wide(long: pd.DataFrame, index: str, columns: str, values: str) -> pd.DataF
 # Errors
 
 
-def error_category_pie(errors: pd.DataFrame) -> bytes:
-    """`error_categories` but `none` (`_error_charts`): runs per category of the runs that
-    did not succeed."""
+def error_category_pie(errors: pd.DataFrame, categories: tuple[str, ...]) -> bytes:
+    """`error_categories` but `none`: runs per category of the runs that did not succeed,
+    each of the error `categories` in its colour."""
     return charts.pie_chart(
         errors.set_index("category")["runs"],
         "Why runs did not succeed: error categories",
-        CATEGORY_COLORS,
-        max_slices=len(ERROR_CATEGORY_NAMES),
+        _category_colors(categories),
+        max_slices=len(categories),
     )
 
 
-def errors_by_user_heatmap(by_user: pd.DataFrame) -> bytes:
-    """`errors_by_user`'s user and category columns (`_error_charts`): users × categories,
-    only the users and categories with errors."""
-    heat = by_user.set_index("user")[list(ERROR_CATEGORY_NAMES)]
+def errors_by_user_heatmap(by_user: pd.DataFrame, categories: tuple[str, ...]) -> bytes:
+    """`errors_by_user`: users × error `categories`, only the users and categories with
+    errors."""
+    heat = by_user.set_index("user")[list(categories)]
     heat = heat.loc[heat.sum(axis=1) > 0, heat.sum() > 0]
     return charts.heatmap(
         heat, "Error categories per user (runs)", "error category", "user", plural="users"
@@ -112,6 +92,17 @@ def signature_bars(signatures: pd.DataFrame, title: str, tag: str, color: str) -
     )
 
 
+def unknown_template_bars(templates: pd.DataFrame, categories: tuple[str, ...]) -> bytes:
+    """`unknown_templates`: `signature_bars` of the errors no rule knows, in their category's
+    colour."""
+    return signature_bars(
+        templates,
+        "Errors no rule knows ('unknown'), grouped into learned templates",
+        "signature_id",
+        _category_colors(categories)["unknown"],
+    )
+
+
 def typical_fix_bars(errors: pd.DataFrame) -> bytes:
     """`error_fixes`: the most repeated errors with a typical fix: failures fixed by a
     change, by a rerun that changed nothing, or by a restart."""
@@ -126,25 +117,6 @@ def typical_fix_bars(errors: pd.DataFrame) -> bytes:
         "failed runs followed by a success of the same case",
         "the next success",
     )
-
-
-def _signature_charts(tables: Tables) -> Plans:
-    return {
-        "error_signatures.png": partial(
-            signature_bars,
-            tables["error_signatures"],
-            "The most repeated errors (failed and killed runs)",
-            "error_category",
-            "tab:red",
-        ),
-        "unknown_templates.png": partial(
-            signature_bars,
-            tables["unknown_templates"],
-            "Errors no rule knows ('unknown'), grouped into learned templates",
-            "signature_id",
-            CATEGORY_COLORS["unknown"],
-        ),
-    }
 
 
 def fix_keyword_bars(typical: pd.DataFrame) -> bytes:
@@ -173,9 +145,10 @@ def campaign_bars(attempts: pd.DataFrame) -> bytes:
     )
 
 
-def version_failure_forest(effects: pd.DataFrame) -> bytes:
-    """`version_effects`: each version's failure ratio to the solver's older versions."""
-    tested = effects[effects["finished_runs"] >= MIN_RUNS]
+def version_failure_forest(effects: pd.DataFrame, min_runs: int) -> bytes:
+    """`version_effects`: each version's failure ratio to the solver's older versions, of
+    the versions with `min_runs` finished runs."""
+    tested = effects[effects["finished_runs"] >= min_runs]
     frame = pd.DataFrame(
         {
             "label": tested["solver"]
@@ -196,20 +169,6 @@ def version_failure_forest(effects: pd.DataFrame) -> bytes:
         "risk ratio within the same user, CFL and artificial viscosity (> 1: fails more); "
         "in brackets: finished runs",
     )
-
-
-def _error_charts(tables: Tables) -> Plans:
-    """Each chart given only what it draws, so that successful runs, which change the tables'
-    counts of all runs, leave the charts as they were (`plan_digest`)."""
-    categories = tables["error_categories"]
-    errors = categories.loc[categories["category"] != "none", ["category", "runs"]]
-    by_user = tables["errors_by_user"][["user", *ERROR_CATEGORY_NAMES]]
-    return {
-        "err_type.png": partial(error_category_pie, errors),
-        "errors_by_user.png": partial(errors_by_user_heatmap, by_user),
-        "failure_stages.png": partial(failure_stage_bars, tables["failure_stages"]),
-        "cpu_hours_lost.png": partial(cpu_hours_lost_bars, tables["cpu_hours_lost"]),
-    }
 
 
 # Who runs, and when
@@ -235,24 +194,13 @@ def hour_and_weekday_bars(by_hour: pd.DataFrame, by_weekday: pd.DataFrame) -> by
     )
 
 
-def _activity_charts(tables: Tables) -> Plans:
-    return {
-        "runs_per_user.png": partial(runs_per_user_pie, tables["user_activity"]),
-        "when_year_user.png": partial(runs_per_period_bars, tables["runs_by_user_year"], "year"),
-        "when_month_user.png": partial(runs_per_period_bars, tables["runs_by_user_month"], "month"),
-        "when_hour_weekday.png": partial(
-            hour_and_weekday_bars, tables["runs_by_hour"], tables["runs_by_weekday"]
-        ),
-    }
-
-
 # What was run
 
 
-def setting_count_panels(counts: pd.DataFrame) -> bytes:
-    """`run_settings`: one panel per setting, runs per value."""
+def setting_count_panels(counts: pd.DataFrame, labels: dict[str, str]) -> bytes:
+    """`run_settings`: one panel per setting (named by `labels`), runs per value."""
     panels = {
-        SETTING_LABELS.get(setting, setting): group.set_index("value")["runs"]
+        labels.get(setting, setting): group.set_index("value")["runs"]
         for setting, group in counts.groupby("setting", sort=False)
     }
     return charts.bar_panels(panels, "Runs per setting value", "runs", ncols=2)
@@ -269,43 +217,27 @@ def mixture_dimension_bars(mixtures: pd.DataFrame) -> bytes:
     )
 
 
-def _settings_charts(tables: Tables) -> Plans:
-    return {
-        "run_settings.png": partial(setting_count_panels, tables["run_settings"]),
-        "mixture_by_dimension.png": partial(mixture_dimension_bars, tables["mixture_by_dimension"]),
-    }
-
-
 # HPC habits
 
 
-def distribution_boxes(distributions: pd.DataFrame, quantity: str) -> bytes:
+def distribution_boxes(
+    distributions: pd.DataFrame, quantity: str, title: str, ylabel: str
+) -> bytes:
     """`hpc_habit_distributions`: one quantity's box plot per user, on a log axis."""
-    _, title, ylabel = DISTRIBUTION_CHARTS[quantity]
     boxes = distributions[distributions["quantity"] == quantity]
     boxes = boxes.drop(columns="quantity").rename(columns={"user": "label"})
     return charts.box_plots(boxes, title, "user", ylabel, log=True, plural="users")
 
 
-def nodes_per_process_histogram(histogram: pd.DataFrame) -> bytes:
-    """`nodes_per_process`: runs per bin of mesh nodes per process, with the threshold."""
+def nodes_per_process_histogram(histogram: pd.DataFrame, threshold: int) -> bytes:
+    """`nodes_per_process`: runs per bin of mesh nodes per process, with the `threshold`
+    below which a process has too few."""
     return charts.histogram_by_dimension(
         histogram,
-        MIN_NODES_PER_PROCESS,
+        threshold,
         "Mesh nodes per MPI process (left of the dashed line: too few)",
         "mesh nodes per MPI process",
     )
-
-
-def _habit_charts(tables: Tables) -> Plans:
-    boxes = {
-        file_name: partial(distribution_boxes, tables["hpc_habit_distributions"], quantity)
-        for quantity, (file_name, _, _) in DISTRIBUTION_CHARTS.items()
-    }
-    return {
-        **boxes,
-        "nodes_per_process.png": partial(nodes_per_process_histogram, tables["nodes_per_process"]),
-    }
 
 
 # Efficiency
@@ -336,47 +268,15 @@ def cpu_hours_by_user_cluster_bars(hours: pd.DataFrame) -> bytes:
     )
 
 
-def _efficiency_charts(tables: Tables) -> Plans:
-    """One scatter per solver, in the tables' order (most successful runs first): the first
-    is `efficiency_vs_procs.png`, the others carry their solver's name."""
-    by_cluster = tables["efficiency_by_cluster"]
-    solvers = list(dict.fromkeys(by_cluster["solver"])) or ["avbp"]
-    points, table = tables["efficiency_points"], tables["efficiency"]
-    scatters = {
-        "efficiency_vs_procs.png" if i == 0 else f"efficiency_vs_procs_{solver}.png": (
-            partial(efficiency_scatter, points, table, by_cluster, solver)
-        )
-        for i, solver in enumerate(solvers)
-    }
-    hours = partial(cpu_hours_by_user_cluster_bars, tables["cpu_hours_by_user_cluster"])
-    return {**scatters, "cpu_hours_by_user_cluster.png": hours}
-
-
 # Is it related to a setting?
 
-FOREST_CHARTS: dict[str, tuple[str, str, str, str]] = {
-    # prefix: (file name, runs column, title, axis label)
-    "failure": (
-        "setting_failure_ratios.png",
-        "finished_runs",
-        "Failure rate of each setting value relative to the other runs (95 % CI)",
-        "risk ratio vs the same users' other runs (> 1: fails more often); "
-        "in brackets: finished runs",
-    ),
-    "efficiency": (
-        "setting_efficiency_ratios.png",
-        "successful_runs",
-        "Efficiency of each setting value relative to the other runs (95 % CI)",
-        "efficiency ratio vs same user, cluster and dimension (> 1: slower); "
-        "in brackets: successful runs",
-    ),
-}
 
-
-def setting_ratio_forest(effects: pd.DataFrame, prefix: str) -> bytes:
-    """`setting_effects`: the `failure` or `efficiency` ratio of each tested value."""
-    _, n_col, title, xlabel = FOREST_CHARTS[prefix]
-    tested = effects[effects[n_col] >= MIN_RUNS]
+def setting_ratio_forest(
+    effects: pd.DataFrame, prefix: str, n_col: str, title: str, xlabel: str, min_runs: int
+) -> bytes:
+    """`setting_effects`: the `failure` or `efficiency` ratio (`prefix`) of each value
+    tested on `min_runs` runs (column `n_col`)."""
+    tested = effects[effects[n_col] >= min_runs]
     runs = " (" + tested[n_col].astype(str) + ")"
     frame = pd.DataFrame(
         {
@@ -390,22 +290,15 @@ def setting_ratio_forest(effects: pd.DataFrame, prefix: str) -> bytes:
     return charts.ratio_forest(frame, title, xlabel)
 
 
-def _setting_effect_charts(tables: Tables) -> Plans:
-    return {
-        file_name: partial(setting_ratio_forest, tables["setting_effects"], prefix)
-        for prefix, (file_name, *_) in FOREST_CHARTS.items()
-    }
-
-
 # What the scheduler saw
 
 
-def walltime_ratio_bars(bins: pd.DataFrame) -> bytes:
+def walltime_ratio_bars(bins: pd.DataFrame, bin_labels: tuple[str, ...]) -> bytes:
     """`walltime_ratio_bins`: per cluster, the share of its runs in each bin of wall time
-    used / requested."""
+    used / requested (`bin_labels`, in order)."""
     wide = _wide(bins, "ratio_bin", "cluster", "share_pct")
     if not wide.empty:
-        wide = wide.reindex(list(RATIO_BIN_LABELS))
+        wide = wide.reindex(list(bin_labels))
         wide.index = [f"used {label} of the request" for label in wide.index]
         runs = bins.groupby("cluster")["runs"].sum()
         wide.columns = [f"{cluster} ({runs[cluster]:,} runs)" for cluster in wide.columns]
@@ -451,112 +344,18 @@ def memory_headroom_bars(memory: pd.DataFrame) -> bytes:
     )
 
 
-def cpu_hours_by_state_bars(states: pd.DataFrame) -> bytes:
+def cpu_hours_by_state_bars(states: pd.DataFrame, not_archived: str) -> bytes:
     """`cpu_hours_by_state`: CPU hours per cluster stacked by scheduler state, the jobs
-    missing from the archive last."""
+    missing from the archive (state `not_archived`) last."""
     wide = _wide(states, "cluster", "scheduler_state", "cpu_hours")
     if not wide.empty:
-        order = wide.sum().sort_values(ascending=False).index.drop(NOT_ARCHIVED, errors="ignore")
-        wide = wide[[*order, *([NOT_ARCHIVED] if NOT_ARCHIVED in wide.columns else [])]]
+        order = wide.sum().sort_values(ascending=False).index.drop(not_archived, errors="ignore")
+        wide = wide[[*order, *([not_archived] if not_archived in wide.columns else [])]]
     return charts.stacked_bars(
         wide,
-        f"CPU hours per cluster and scheduler state ('{NOT_ARCHIVED}': jobs missing from "
+        f"CPU hours per cluster and scheduler state ('{not_archived}': jobs missing from "
         "the archive)",
         "cluster",
         "CPU hours [h] (allocated CPUs × elapsed)",
         "scheduler state",
     )
-
-
-def _scheduler_charts(tables: Tables) -> Plans:
-    return {
-        "walltime_used_vs_requested.png": partial(
-            walltime_ratio_bars, tables["walltime_ratio_bins"]
-        ),
-        "queue_wait.png": partial(queue_wait_bars, tables["queue_wait"]),
-        "memory_headroom.png": partial(memory_headroom_bars, tables["memory_headroom"]),
-        "cpu_hours_by_scheduler_state.png": partial(
-            cpu_hours_by_state_bars, tables["cpu_hours_by_state"]
-        ),
-    }
-
-
-CHARTS: dict[str, Callable[[Tables], Plans]] = {
-    "error_categories": _error_charts,
-    "error_signatures": _signature_charts,
-    "fixes": lambda tables: {
-        "typical_fixes.png": partial(typical_fix_bars, tables["error_fixes"]),
-        "fix_keywords.png": partial(fix_keyword_bars, tables["typical_fixes"]),
-    },
-    "campaigns": lambda tables: {
-        "campaign_attempts.png": partial(campaign_bars, tables["campaign_attempts"])
-    },
-    "user_activity": _activity_charts,
-    "run_settings": _settings_charts,
-    "hpc_habits": _habit_charts,
-    "efficiency": _efficiency_charts,
-    "setting_effects": _setting_effect_charts,
-    "version_effects": lambda tables: {
-        "version_failure_risk.png": partial(version_failure_forest, tables["version_effects"])
-    },
-    "scheduler": _scheduler_charts,
-}
-
-
-def chart_plans(analysis: str, tables: Tables) -> Plans:
-    """The charts of `analysis` (its name), each ready to draw: file name -> a call giving
-    its PNG, a chart function with the tables it shows (picklable: a worker can draw it)."""
-    return CHARTS[analysis](tables)
-
-
-# The drawing code's version: these two modules and matplotlib's (a change to any may
-# change every PNG).
-_DRAWING_CODE = hashlib.blake2b(
-    Path(charts.__file__).read_bytes()
-    + Path(__file__).read_bytes()
-    + matplotlib.__version__.encode(),
-    digest_size=16,
-).digest()
-
-
-def plan_digest(plan: partial[bytes]) -> str:
-    """What a chart of `chart_plans` shows, as 32 hex digits: its function, the tables and
-    values it is given, and the drawing code's version. Two plans with one digest draw the
-    same PNG (tables are read to 15 significant digits: beyond, no pixel moves)."""
-    digest = hashlib.blake2b(_DRAWING_CODE, digest_size=16)
-    digest.update(f"{plan.func.__module__}.{plan.func.__qualname__}".encode())
-    for value in (plan.args, plan.keywords):
-        digest.update(_shown(value))
-    return digest.hexdigest()
-
-
-def _shown(value: object) -> bytes:
-    """`value` as bytes that differ when what a chart draws of it may differ."""
-    if isinstance(value, pd.DataFrame | pd.Series):
-        text = value.to_json(
-            orient="split", double_precision=15, date_format="iso", default_handler=repr
-        )
-        dtypes = value.dtypes.tolist() if isinstance(value, pd.DataFrame) else [value.dtype]
-        return f"{type(value).__name__}{text}{dtypes!r}".encode()
-    if isinstance(value, Mapping):
-        items = sorted(value.items(), key=lambda item: repr(item[0]))
-        return b"{" + b",".join(_shown(k) + b":" + _shown(v) for k, v in items) + b"}"
-    if isinstance(value, list | tuple):
-        return b"[" + b",".join(_shown(item) for item in value) + b"]"
-    return repr(value).encode()
-
-
-def draw_charts(analysis: str, tables: Tables) -> dict[str, bytes]:
-    """The charts of `analysis` (its name), drawn from its tables: file name -> PNG."""
-    return {name: draw() for name, draw in chart_plans(analysis, tables).items()}
-
-
-def write_charts(directory: Path, pngs: Mapping[str, bytes]) -> list[Path]:
-    """Write each chart as `directory/<file name>`; returns the paths, in order."""
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for file_name, png in pngs.items():
-        path = directory / file_name
-        path.write_bytes(png)
-        paths.append(path)
-    return paths

@@ -1,0 +1,264 @@
+"""Which charts each analysis shows, and what each is given: the charts planned, not drawn.
+
+An analysis's charts are planned from its stored tables (`chart_plans`): per
+file name, the `figures` function that draws it, by name, and everything it
+draws from, the analyses' vocabulary (category names, labels, thresholds)
+included. A plan names its function instead of holding it, so the process
+that plans charts never loads matplotlib: the chart worker that draws them
+does (`drawing`), and at a million runs the analytics' process, which holds
+DuckDB's memory, need not hold matplotlib's too (issue 16). A chart is known
+by what it is given (`plan_digest`), so one whose tables did not change need
+not be drawn again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+
+from runcrawler_assets.analytics.errors import ERROR_CATEGORY_NAMES
+from runcrawler_assets.analytics.habits import MIN_NODES_PER_PROCESS
+from runcrawler_assets.analytics.scheduler import NOT_ARCHIVED, RATIO_BIN_LABELS
+from runcrawler_assets.analytics.setting_effects import MIN_RUNS
+from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
+
+FIGURES = "runcrawler_assets.reporting.figures"
+Tables = Mapping[str, pd.DataFrame]
+
+
+@dataclass(frozen=True, eq=False)
+class ChartPlan:
+    """One chart ready to draw: the `figures` function `figure`, called with `args`
+    (picklable: a worker process can draw it)."""
+
+    figure: str
+    args: tuple[object, ...]
+
+    def __call__(self) -> bytes:
+        return getattr(import_module(FIGURES), self.figure)(*self.args)
+
+
+Plans = dict[str, ChartPlan]  # file name -> its chart
+
+
+def _chart(figure: str, *args: object) -> ChartPlan:
+    return ChartPlan(figure, args)
+
+
+def _error_charts(tables: Tables) -> Plans:
+    """Each chart given only what it draws, so that successful runs, which change the tables'
+    counts of all runs, leave the charts as they were (`plan_digest`)."""
+    categories = tables["error_categories"]
+    errors = categories.loc[categories["category"] != "none", ["category", "runs"]]
+    by_user = tables["errors_by_user"][["user", *ERROR_CATEGORY_NAMES]]
+    return {
+        "err_type.png": _chart("error_category_pie", errors, ERROR_CATEGORY_NAMES),
+        "errors_by_user.png": _chart("errors_by_user_heatmap", by_user, ERROR_CATEGORY_NAMES),
+        "failure_stages.png": _chart("failure_stage_bars", tables["failure_stages"]),
+        "cpu_hours_lost.png": _chart("cpu_hours_lost_bars", tables["cpu_hours_lost"]),
+    }
+
+
+def _signature_charts(tables: Tables) -> Plans:
+    return {
+        "error_signatures.png": _chart(
+            "signature_bars",
+            tables["error_signatures"],
+            "The most repeated errors (failed and killed runs)",
+            "error_category",
+            "tab:red",
+        ),
+        "unknown_templates.png": _chart(
+            "unknown_template_bars", tables["unknown_templates"], ERROR_CATEGORY_NAMES
+        ),
+    }
+
+
+def _activity_charts(tables: Tables) -> Plans:
+    return {
+        "runs_per_user.png": _chart("runs_per_user_pie", tables["user_activity"]),
+        "when_year_user.png": _chart("runs_per_period_bars", tables["runs_by_user_year"], "year"),
+        "when_month_user.png": _chart(
+            "runs_per_period_bars", tables["runs_by_user_month"], "month"
+        ),
+        "when_hour_weekday.png": _chart(
+            "hour_and_weekday_bars", tables["runs_by_hour"], tables["runs_by_weekday"]
+        ),
+    }
+
+
+def _settings_charts(tables: Tables) -> Plans:
+    return {
+        "run_settings.png": _chart("setting_count_panels", tables["run_settings"], SETTING_LABELS),
+        "mixture_by_dimension.png": _chart(
+            "mixture_dimension_bars", tables["mixture_by_dimension"]
+        ),
+    }
+
+
+# The box plots of `hpc_habit_distributions`: quantity -> (file name, title, axis label).
+DISTRIBUTION_CHARTS: dict[str, tuple[str, str, str]] = {
+    "n_procs": ("procs_by_user.png", "MPI processes per run, by user", "MPI processes"),
+    "ncell_group": (
+        "ncell_group_by_user.png",
+        "ncell_group per run, by user",
+        "ncell_group [cells per group]",
+    ),
+}
+
+
+def _habit_charts(tables: Tables) -> Plans:
+    distributions = tables["hpc_habit_distributions"]
+    boxes = {
+        file_name: _chart("distribution_boxes", distributions, quantity, title, label)
+        for quantity, (file_name, title, label) in DISTRIBUTION_CHARTS.items()
+    }
+    histogram = _chart(
+        "nodes_per_process_histogram", tables["nodes_per_process"], MIN_NODES_PER_PROCESS
+    )
+    return {**boxes, "nodes_per_process.png": histogram}
+
+
+def _efficiency_charts(tables: Tables) -> Plans:
+    """One scatter per solver, in the tables' order (most successful runs first): the first
+    is `efficiency_vs_procs.png`, the others carry their solver's name."""
+    by_cluster = tables["efficiency_by_cluster"]
+    solvers = list(dict.fromkeys(by_cluster["solver"])) or ["avbp"]
+    points, table = tables["efficiency_points"], tables["efficiency"]
+    scatters = {
+        "efficiency_vs_procs.png" if i == 0 else f"efficiency_vs_procs_{solver}.png": _chart(
+            "efficiency_scatter", points, table, by_cluster, solver
+        )
+        for i, solver in enumerate(solvers)
+    }
+    hours = _chart("cpu_hours_by_user_cluster_bars", tables["cpu_hours_by_user_cluster"])
+    return {**scatters, "cpu_hours_by_user_cluster.png": hours}
+
+
+# The forest plots of `setting_effects`: ratio prefix -> (file name, runs column, title,
+# axis label).
+FOREST_CHARTS: dict[str, tuple[str, str, str, str]] = {
+    "failure": (
+        "setting_failure_ratios.png",
+        "finished_runs",
+        "Failure rate of each setting value relative to the other runs (95 % CI)",
+        "risk ratio vs the same users' other runs (> 1: fails more often); "
+        "in brackets: finished runs",
+    ),
+    "efficiency": (
+        "setting_efficiency_ratios.png",
+        "successful_runs",
+        "Efficiency of each setting value relative to the other runs (95 % CI)",
+        "efficiency ratio vs same user, cluster and dimension (> 1: slower); "
+        "in brackets: successful runs",
+    ),
+}
+
+
+def _setting_effect_charts(tables: Tables) -> Plans:
+    return {
+        file_name: _chart(
+            "setting_ratio_forest", tables["setting_effects"], prefix, *shown, MIN_RUNS
+        )
+        for prefix, (file_name, *shown) in FOREST_CHARTS.items()
+    }
+
+
+def _scheduler_charts(tables: Tables) -> Plans:
+    return {
+        "walltime_used_vs_requested.png": _chart(
+            "walltime_ratio_bars", tables["walltime_ratio_bins"], RATIO_BIN_LABELS
+        ),
+        "queue_wait.png": _chart("queue_wait_bars", tables["queue_wait"]),
+        "memory_headroom.png": _chart("memory_headroom_bars", tables["memory_headroom"]),
+        "cpu_hours_by_scheduler_state.png": _chart(
+            "cpu_hours_by_state_bars", tables["cpu_hours_by_state"], NOT_ARCHIVED
+        ),
+    }
+
+
+CHARTS: dict[str, Callable[[Tables], Plans]] = {
+    "error_categories": _error_charts,
+    "error_signatures": _signature_charts,
+    "fixes": lambda tables: {
+        "typical_fixes.png": _chart("typical_fix_bars", tables["error_fixes"]),
+        "fix_keywords.png": _chart("fix_keyword_bars", tables["typical_fixes"]),
+    },
+    "campaigns": lambda tables: {
+        "campaign_attempts.png": _chart("campaign_bars", tables["campaign_attempts"])
+    },
+    "user_activity": _activity_charts,
+    "run_settings": _settings_charts,
+    "hpc_habits": _habit_charts,
+    "efficiency": _efficiency_charts,
+    "setting_effects": _setting_effect_charts,
+    "version_effects": lambda tables: {
+        "version_failure_risk.png": _chart(
+            "version_failure_forest", tables["version_effects"], MIN_RUNS
+        )
+    },
+    "scheduler": _scheduler_charts,
+}
+
+
+def chart_plans(analysis: str, tables: Tables) -> Plans:
+    """The charts of `analysis` (its name), each ready to draw, by file name."""
+    return CHARTS[analysis](tables)
+
+
+def draw_charts(analysis: str, tables: Tables) -> dict[str, bytes]:
+    """The charts of `analysis` (its name), drawn here from its tables: file name -> PNG."""
+    return {name: draw() for name, draw in chart_plans(analysis, tables).items()}
+
+
+@cache
+def _drawing_code() -> bytes:
+    """The drawing code's version: `charts`, `figures` and matplotlib's (a change to any may
+    change every PNG), read without importing them."""
+    here = Path(__file__).parent
+    code = (here / "charts.py").read_bytes() + (here / "figures.py").read_bytes()
+    return hashlib.blake2b(code + version("matplotlib").encode(), digest_size=16).digest()
+
+
+def plan_digest(plan: ChartPlan) -> str:
+    """What a chart shows, as 32 hex digits: its function, the tables and values it is
+    given, and the drawing code's version. Two plans with one digest draw the same PNG
+    (tables are read to 15 significant digits: beyond, no pixel moves)."""
+    digest = hashlib.blake2b(_drawing_code(), digest_size=16)
+    digest.update(plan.figure.encode())
+    digest.update(_shown(plan.args))
+    return digest.hexdigest()
+
+
+def _shown(value: object) -> bytes:
+    """`value` as bytes that differ when what a chart draws of it may differ."""
+    if isinstance(value, pd.DataFrame | pd.Series):
+        text = value.to_json(
+            orient="split", double_precision=15, date_format="iso", default_handler=repr
+        )
+        dtypes = value.dtypes.tolist() if isinstance(value, pd.DataFrame) else [value.dtype]
+        return f"{type(value).__name__}{text}{dtypes!r}".encode()
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda item: repr(item[0]))
+        return b"{" + b",".join(_shown(k) + b":" + _shown(v) for k, v in items) + b"}"
+    if isinstance(value, list | tuple):
+        return b"[" + b",".join(_shown(item) for item in value) + b"]"
+    return repr(value).encode()
+
+
+def write_charts(directory: Path, pngs: Mapping[str, bytes]) -> list[Path]:
+    """Write each chart as `directory/<file name>`; returns the paths, in order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for file_name, png in pngs.items():
+        path = directory / file_name
+        path.write_bytes(png)
+        paths.append(path)
+    return paths
