@@ -5,11 +5,14 @@ them, which left the second core idle while the analyses' SQL ran (issue 16).
 A `ChartDrawer` hands every chart it is given to one worker process (spawned:
 it shares no thread or lock with DuckDB) at once, in order, so the worker draws
 the first analyses' charts while this process computes the next analyses.
-When this process is done computing, `finish` draws the charts the worker has
-not started, from the back of the queue, while the worker goes on from the
-front: neither waits on the other for longer than one chart. Until the worker
-has started (importing matplotlib takes ~1 s) this process may draw everything,
-so a drawer is never slower than drawing alone; a worker that dies hands its
+When this process is done computing and charts remain that the worker has not
+started, `finish` loads matplotlib here (~0.7 s, while the worker draws on),
+then draws those still not started, from the back of the queue, while the
+worker goes on from the front: neither waits on the other for longer than one
+chart, and where the worker kept up (a million runs: SQL for seconds, charts
+for less) this process never loads matplotlib. Until the worker has started
+(importing matplotlib takes ~1 s) this process may draw everything, so a
+drawer is never slower than drawing alone; a worker that dies hands its
 charts back, and one whose parent dies exits with it (`subprocesses`).
 """
 
@@ -27,11 +30,15 @@ Plans = Mapping[str, Callable[[], bytes]]  # file name -> a picklable call givin
 Drawn = dict[str, bytes]  # file name -> PNG
 
 
+def _load_chart_code() -> None:
+    """Import what drawing a chart needs (matplotlib: ~0.7 s)."""
+    import runcrawler_assets.reporting.figures  # noqa: F401
+
+
 def _warm_up() -> None:
     """The worker's first call: the chart code imported before the first chart is asked,
     and set aside from the garbage collector (`_drawn_in_worker`)."""
-    import runcrawler_assets.reporting.figures  # noqa: F401
-
+    _load_chart_code()
     gc.collect()
     gc.freeze()
 
@@ -98,6 +105,8 @@ class ChartDrawer:
         order); a batch one of whose charts raised is that exception instead."""
         queue, self._queue = self._queue, []
         drawn: dict[int, bytes | Exception] = {}
+        if any(_not_started(chart) for chart in queue):
+            _load_chart_code()  # first: the worker draws on meanwhile, holding up no chart
         for index in reversed(range(len(queue))):  # the worker's not started, from the back
             chart = queue[index]
             if chart.future is not None and not chart.future.cancel():
@@ -141,6 +150,11 @@ class ChartDrawer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool, self._started = None, None
+
+
+def _not_started(chart: _Chart) -> bool:
+    future = chart.future
+    return future is None or not (future.running() or future.done())
 
 
 def _attempt(plan: Callable[[], bytes]) -> bytes | Exception:
