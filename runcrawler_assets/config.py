@@ -122,15 +122,29 @@ def _optional_file(text: str) -> Path | None:
     return Path(text).absolute() if text else None
 
 
-def _memory_size(text: str) -> str:
-    """A DuckDB memory limit (`256MB`, `1.5GB`, `512MiB`) of at least 64 MB, as DuckDB
-    spells it: a number and a unit, kB to TB (powers of 1000) or KiB to TiB (of 1024)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt])(i?)b\s*", text, re.IGNORECASE)
+_MEMORY_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt])(i?)b\s*", re.IGNORECASE)
+
+
+def _memory_parts(text: str) -> tuple[str, str, str]:
+    """A DuckDB memory size (`256MB`, `1.5GB`, `512MiB`): its number, unit prefix and `i`
+    for binary units; kB to TB (powers of 1000) or KiB to TiB (of 1024)."""
+    match = _MEMORY_SIZE.fullmatch(text)
     if match is None:
         raise ValueError(text)
     number, prefix, binary = match.groups()
-    power = "kmgt".index(prefix.lower()) + 1
-    if float(number) * (1024 if binary else 1000) ** power < MIN_ANALYTICS_BYTES:
+    return number, prefix, binary
+
+
+def memory_bytes(text: str) -> float:
+    """The bytes of a DuckDB memory size (`_memory_parts`); ValueError if it is none."""
+    number, prefix, binary = _memory_parts(text)
+    return float(number) * (1024 if binary else 1000) ** ("kmgt".index(prefix.lower()) + 1)
+
+
+def _memory_size(text: str) -> str:
+    """A DuckDB memory limit of at least 64 MB, as DuckDB spells it."""
+    number, prefix, binary = _memory_parts(text)
+    if memory_bytes(text) < MIN_ANALYTICS_BYTES:
         raise ValueError(text)
     return f"{number}{prefix.upper()}{'i' if binary else ''}B"
 

@@ -133,6 +133,38 @@ def test_an_analysis_computes_under_the_memory_limit_it_is_given_then_the_limit_
     ]
 
 
+def _storing_probe(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    """A staged table that says DuckDB's memory limit and threads while it is stored."""
+    select = (
+        "SELECT current_setting('memory_limit') AS memory_limit, "
+        "current_setting('threads') AS threads"
+    )
+    return AnalysisResult(tables={"storing_probe": StagedTable(con, select, ())})
+
+
+def test_a_result_is_stored_under_the_analytics_memory_limit_when_smaller_on_one_thread(
+    demo_copy: duckdb.DuckDBPyConnection,
+) -> None:
+    """A limit set for the analytics holds while their results are written (a million runs'
+    fixes are written under it), on one thread; a bigger one leaves the writer's own."""
+    from runcrawler_assets.analytics.core import Analysis
+
+    probe = Analysis("storing_probe", "probe", "probe", _storing_probe, ("storing_probe",))
+    demo_copy.execute("SET memory_limit = '512MiB'")  # a writer's own limit, set on connect
+    [(threads,)] = demo_copy.execute("SELECT current_setting('threads')").fetchall()
+    stored = {
+        memory: refresh_stored(demo_copy, probe, memory=memory)
+        .result.tables["storing_probe"]
+        .iloc[0]
+        .tolist()
+        for memory in ("96MB", "2GB")
+    }
+    assert stored == {"96MB": ["91.5 MiB", 1], "2GB": ["512.0 MiB", threads]}
+    assert demo_copy.execute(
+        "SELECT current_setting('memory_limit'), current_setting('threads')"
+    ).fetchall() == [("512.0 MiB", threads)]
+
+
 def test_a_report_for_a_filter_computes_under_the_same_memory_limit(
     demo_copy: duckdb.DuckDBPyConnection,
 ) -> None:

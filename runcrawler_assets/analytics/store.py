@@ -29,13 +29,13 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, StagedTable
-from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
+from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY, memory_bytes
 from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.warehouse.accounting_join import table_names
 from runcrawler_assets.warehouse.database import (
     VERSIONS_TABLE,
-    memory_limit,
     quote_identifier,
+    temporary_setting,
     write_table,
 )
 
@@ -197,7 +197,7 @@ def analytics_memory(con: duckdb.DuckDBPyConnection, memory: str, what: str) -> 
     """DuckDB's memory limit `memory` for computing `what` (an analysis, the hints); running
     out is an error naming the setting to raise, not DuckDB's advice to `SET` it."""
     try:
-        with memory_limit(con, memory):
+        with temporary_setting(con, "memory_limit", memory):
             yield
     except duckdb.OutOfMemoryException as error:
         raise AnalyticsMemoryError(
@@ -217,8 +217,27 @@ def refresh_stored(
     of `runs` it was computed from: what the analytics step does for it once per refresh."""
     with analytics_memory(con, memory, analysis.name):
         result = analysis.compute(con, RunFilter())
-    store_result(con, analysis, result, runs_version(con), datetime.now())
+    with _storing_memory(con, memory, analysis.name):
+        store_result(con, analysis, result, runs_version(con), datetime.now())
     return load_results(con, [analysis], preview_rows)[analysis.name]
+
+
+@contextmanager
+def _storing_memory(con: duckdb.DuckDBPyConnection, memory: str, what: str) -> Iterator[None]:
+    """The limits a result is stored under: the connection's own memory limit (a writer's),
+    or `memory` when smaller, so that a limit set for the analytics holds while their
+    results are written too (issue 16: a million runs in 500 MB), then on one thread: a
+    staged table is written sorted, each thread sorting in memory of its own (a million
+    runs' fixes ran out of 192MB on two threads, and fit on one)."""
+    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    if memory_bytes(memory) >= memory_bytes(limit):
+        yield
+        return
+    with (
+        analytics_memory(con, memory, f"storing {what}"),
+        temporary_setting(con, "threads", 1),
+    ):
+        yield
 
 
 def refresh(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> AnalysisResult:

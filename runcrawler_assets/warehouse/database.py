@@ -111,14 +111,15 @@ def connect(
 
 
 @contextmanager
-def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    """DuckDB's memory limit on `con` set to `limit` for the block, then set back."""
-    [(before,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
-    con.execute(f"SET memory_limit = '{limit}'")
+def temporary_setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+    """DuckDB's setting `name` (`memory_limit`, `threads`) on `con` set to `value` for the
+    block, then set back."""
+    [(before,)] = con.execute(f"SELECT current_setting('{name}')").fetchall()
+    con.execute(f"SET {name} = '{value}'")
     try:
         yield
     finally:
-        con.execute(f"SET memory_limit = '{before}'")
+        con.execute(f"SET {name} = '{before}'")
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
@@ -240,7 +241,7 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
     """
     con.execute(VERSIONS_DDL)
     swapped = 0
-    with memory_limit(con, SWAP_MEMORY_LIMIT):
+    with temporary_setting(con, "memory_limit", SWAP_MEMORY_LIMIT):
         for part in partitions:
             _swap(con, part)
             swapped += 1
