@@ -42,9 +42,10 @@ DEFAULT_DATA = Path("data")
 DEFAULT_CLUSTER = "default"
 # The longest job the clusters run: a duration resting on a file's mtime beyond it is dropped.
 DEFAULT_MAX_JOB_DAYS = 7.0
-# DuckDB's memory while an analysis or the hints compute: past it DuckDB spills to disk, which
-# costs time (a million runs' analytics: 1GB peaks at ~1 GB, 256MB at ~560 MB and is ~25 %
-# slower; BENCHMARKS.md, sixth round).
+# DuckDB's memory while an analysis or the hints compute (and while an analysis's results are
+# written, when below the writer's 256MB): past it DuckDB spills to disk, which costs time (a
+# million runs' analytics, the whole process tree: 1GB peaks at ~850 MB, 256MB at ~540 MB,
+# 192MB at ~480 MB and is ~30 % slower; BENCHMARKS.md, twelfth round).
 DEFAULT_ANALYTICS_MEMORY = "1GB"
 MIN_ANALYTICS_BYTES = 64 * 1000**2
 # Dagster's daemon looks at sensors every few seconds: a shorter interval only adds load.
