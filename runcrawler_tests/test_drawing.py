@@ -20,7 +20,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import analyses
 from runcrawler_assets.defs.resources import ChartDrawing
 from runcrawler_assets.defs.runner import run_resources
-from runcrawler_assets.reporting.drawing import ChartDrawer
+from runcrawler_assets.reporting.drawing import ChartDrawer, Plans
 from runcrawler_assets.reporting.plans import chart_plans
 
 MAIN = os.getpid()
@@ -64,10 +64,19 @@ def started(drawer: ChartDrawer) -> ChartDrawer:
     return drawer
 
 
+def drawn_with(drawer: ChartDrawer, plans: Plans) -> dict[str, bytes]:
+    """Every chart of `plans` drawn as one batch, by file name (raises as a chart does)."""
+    drawer.add(None, plans)
+    charts = drawer.finish().get(None, {})
+    if isinstance(charts, Exception):
+        raise charts
+    return charts
+
+
 def test_both_processes_draw_and_the_order_is_the_plans():
     plans = {f"chart_{i}.png": partial(drawn_by, 0.2) for i in range(6)}
     with closing(started(ChartDrawer())) as drawer:
-        drawn = drawer.draw(plans)
+        drawn = drawn_with(drawer, plans)
     assert list(drawn) == list(plans)
     pids = {int(png) for png in drawn.values()}
     assert MAIN in pids and len(pids) == 2
@@ -77,17 +86,17 @@ def test_without_a_spare_worker_everything_is_drawn_here():
     drawer = ChartDrawer(spare_workers=0)
     drawer.start()
     assert not drawer.worker_ready
-    drawn = drawer.draw({f"chart_{i}.png": partial(drawn_by, 0) for i in range(4)})
+    drawn = drawn_with(drawer, {f"chart_{i}.png": partial(drawn_by, 0) for i in range(4)})
     assert {int(png) for png in drawn.values()} == {MAIN}
 
 
 def test_a_worker_that_dies_hands_its_charts_back_and_is_not_used_again():
     plans = {"dies.png": partial(dies_in_a_worker, MAIN), "next.png": partial(drawn_by, 0.5)}
     with closing(started(ChartDrawer())) as drawer:
-        drawn = drawer.draw(plans)  # the worker takes the first chart and dies on it
+        drawn = drawn_with(drawer, plans)  # the worker takes the first chart and dies on it
         assert drawn == {"dies.png": b"here", "next.png": str(MAIN).encode()}
         assert not drawer.worker_ready
-        again = drawer.draw({f"c{i}.png": partial(drawn_by, 0) for i in range(3)})
+        again = drawn_with(drawer, {f"c{i}.png": partial(drawn_by, 0) for i in range(3)})
     assert {int(png) for png in again.values()} == {MAIN}
 
 
@@ -134,7 +143,7 @@ def test_a_chart_that_fails_fails_its_batch_only(workers: int):
     assert isinstance(drawn["broken"], ValueError) and "x" in str(drawn["broken"])
     assert list(drawn["fine"]) == ["fine.png"]
     with closing(ChartDrawer(spare_workers=workers)) as drawer, pytest.raises(ValueError):
-        drawer.draw({"bad.png": partial(fails, "y")})
+        drawn_with(drawer, {"bad.png": partial(fails, "y")})
 
 
 def test_the_analyses_charts_are_the_same_drawn_on_two_cores(
@@ -142,7 +151,7 @@ def test_the_analyses_charts_are_the_same_drawn_on_two_cores(
 ):
     with closing(started(ChartDrawer())) as drawer:
         for name, result in demo_results.items():
-            assert drawer.draw(chart_plans(name, result.tables)) == demo_charts[name], name
+            assert drawn_with(drawer, chart_plans(name, result.tables)) == demo_charts[name], name
 
 
 @pytest.mark.parametrize(("workers", "spare"), [(1, 0), (2, 1), (8, 1)])

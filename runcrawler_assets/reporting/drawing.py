@@ -125,14 +125,6 @@ class ChartDrawer:
                     charts[chart.name] = png
         return batches
 
-    def draw(self, plans: Plans) -> Drawn:
-        """Every chart of `plans`, by file name, in the plans' order (raises as a chart does)."""
-        self.add(None, plans)
-        charts = self.finish().get(None, {})
-        if isinstance(charts, Exception):
-            raise charts
-        return charts
-
     def _collect(self, chart: _Chart) -> bytes | Exception:
         """The worker's chart; drawn here instead if the worker died (no worker after)."""
         assert chart.future is not None
