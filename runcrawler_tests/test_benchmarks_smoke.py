@@ -109,6 +109,11 @@ def test_analytics_memory_measures_every_analytics_asset_under_the_cap(figures: 
     # each peak is the process's high-water mark since its reset: never below what it holds
     assert all(a["peak_rss_mb"] >= a["rss_after_mb"] > 0 for a in assets.values())
     assert memory["peak_rss_mb"] == max(a["peak_rss_mb"] for a in assets.values())
+    # the chart worker's memory on top, while the analyses draw their charts
+    for asset in assets.values():
+        assert asset["tree_peak_mb"] == asset["peak_rss_mb"] + asset["children_peak_mb"]
+    assert assets["analyses"]["children_peak_mb"] > 0
+    assert memory["tree_peak_mb"] == max(a["tree_peak_mb"] for a in assets.values())
 
 
 def test_sensor_tick_sees_no_change_and_walks_every_run(figures: dict) -> None:
