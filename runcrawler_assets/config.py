@@ -44,7 +44,7 @@ DEFAULT_CLUSTER = "default"
 DEFAULT_MAX_JOB_DAYS = 7.0
 # DuckDB's memory while an analysis or the hints compute (and while an analysis's results are
 # written, when below the writer's 256MB): past it DuckDB spills to disk, which costs time (a
-# million runs, in a crawl's process: 1GB peaks at ~1 GB, 192MB at ~480 MB and its analyses
+# million runs, in a crawl's process: 1GB peaks at ~800 MB, 192MB at ~470 MB and its analyses
 # take ~30 % longer; BENCHMARKS.md, twelfth round).
 DEFAULT_ANALYTICS_MEMORY = "1GB"
 MIN_ANALYTICS_BYTES = 64 * 1000**2
