@@ -18,6 +18,7 @@ charts back, and one whose parent dies exits with it (`subprocesses`).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -106,7 +107,10 @@ class ChartDrawer:
         queue, self._queue = self._queue, []
         drawn: dict[int, bytes | Exception] = {}
         if any(_not_started(chart) for chart in queue):
-            _load_chart_code()  # first: the worker draws on meanwhile, holding up no chart
+            # first: the worker draws on meanwhile, holding up no chart (an import that
+            # fails fails each chart drawn here below, as its own error)
+            with contextlib.suppress(Exception):
+                _load_chart_code()
         for index in reversed(range(len(queue))):  # the worker's not started, from the back
             chart = queue[index]
             if chart.future is not None and not chart.future.cancel():
