@@ -107,8 +107,10 @@ def _long_runs_sql(settings: Sequence[Setting], stratum: str, efficiency: bool) 
                    CASE WHEN status = 'success' AND efficiency > 0
                         THEN ln(efficiency / usual_efficiency) END AS log_relative"""
         source = 'filtered LEFT JOIN usual USING ("user", cluster, dimension)'
+    # `filtered` is read twice: left to DuckDB, it is materialized, every column of every run
+    # (a million runs: ~130 MB more, and under 192MB half a second more spilling them).
     return f"""
-        WITH filtered AS (SELECT * FROM {{runs}}){usual},
+        WITH filtered AS NOT MATERIALIZED (SELECT * FROM {{runs}}){usual},
         labelled AS (
             SELECT {stratum} AS stratum, {values},
                    status NOT IN $unfinished AS finished,
