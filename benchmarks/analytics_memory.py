@@ -6,9 +6,9 @@ process (Dagster, pandas, matplotlib and DuckDB loaded, as in a crawl) on a
 `runs` table of N rows replicated as `benchmarks.analytics` does, under the
 analytics memory cap given (`RUNCRAWLER_ANALYTICS_MEMORY`). The peak of each
 is the process's own high-water mark (VmHWM), reset before it (Linux's
-`clear_refs`), so no sampling can miss it. The chart worker's resident memory is
-sampled every 20 ms; their sum (`tree_peak_mb`) bounds the process tree's peak from
-above, the two peaks need not coincide.
+`clear_refs`), so no sampling can miss it. The chart worker's own high-water mark
+is read every 20 ms while it lives; their sum (`tree_peak_mb`) bounds the process
+tree's peak from above, the two peaks need not coincide.
 
     .venv/bin/python -m benchmarks.analytics_memory --rows 1000000 --cap 256MB
 """
@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 from pathlib import Path
 
-import psutil
 from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from benchmarks.analytics import replicate_runs
-from benchmarks.common import Workspace, load_average, temporary_workspace
+from benchmarks.common import (
+    Workspace,
+    descendants,
+    load_average,
+    peak_rss_mb,
+    temporary_workspace,
+)
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY, Config, ConfigError
 from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.tell import hints
@@ -46,24 +52,22 @@ def _reset_peak() -> None:
 
 
 class _ChildrenPeak:
-    """The highest summed RSS of this process's children (the chart worker), in MB, sampled
-    every 20 ms within the block."""
+    """The summed high-water marks of this process's children (the chart worker), in MB,
+    each read every 20 ms while it lives within the block."""
 
     def __init__(self) -> None:
-        self.mb = 0
+        self._peaks: dict[int, float] = {}
         self._done = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
 
+    @property
+    def mb(self) -> int:
+        return round(sum(self._peaks.values()))
+
     def _sample(self) -> None:
-        me = psutil.Process()
         while not self._done.wait(0.02):
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:  # gone meanwhile
-                    continue
-            self.mb = max(self.mb, round(total / 1024**2))
+            for pid in descendants(os.getpid()):
+                self._peaks[pid] = max(self._peaks.get(pid, 0.0), peak_rss_mb(pid))
 
     def __enter__(self) -> _ChildrenPeak:
         self._sampler.start()

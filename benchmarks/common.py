@@ -124,7 +124,7 @@ class CrawlRun:
     load_average: float
 
 
-def _peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int) -> float:
     """VmHWM of a live process (its own peak: unlike ru_maxrss, not inherited at fork)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -136,7 +136,7 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     found, stack = [], [pid]
     while stack:
         parent = stack.pop()
@@ -167,8 +167,8 @@ def crawl_in_child(archive: Path, data_dir: Path, analytics: bool = True) -> Cra
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         with subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err) as child:
             while child.poll() is None:
-                for pid in (child.pid, *_descendants(child.pid)):
-                    peaks[pid] = max(peaks.get(pid, 0.0), _peak_rss_mb(pid))
+                for pid in (child.pid, *descendants(child.pid)):
+                    peaks[pid] = max(peaks.get(pid, 0.0), peak_rss_mb(pid))
                 time.sleep(0.05)
         seconds = time.perf_counter() - started
         out.seek(0)
