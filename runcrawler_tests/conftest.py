@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,6 +72,16 @@ def synthetic_record(rng: random.Random, cluster: str, user: str, index: int) ->
         iterations_requested=rng.choice((10_000, 50_000)),
         fingerprint="synthetic",
     )
+
+
+def packages_loaded_by(script: str) -> set[str]:
+    """The top-level packages a fresh interpreter holds after running `script`."""
+    script += "\nimport sys\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
 
 
 def write_warehouse(path: Path, records: list[RunRecord]) -> Path:

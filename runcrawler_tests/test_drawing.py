@@ -4,8 +4,6 @@ worker that cannot help never loses a chart."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from contextlib import closing
 from functools import partial
@@ -22,6 +20,7 @@ from runcrawler_assets.defs.resources import ChartDrawing
 from runcrawler_assets.defs.runner import run_resources
 from runcrawler_assets.reporting.drawing import ChartDrawer, Plans
 from runcrawler_assets.reporting.plans import chart_plans
+from runcrawler_tests.conftest import packages_loaded_by
 
 MAIN = os.getpid()
 
@@ -174,23 +173,13 @@ def test_the_worker_stops_with_the_run(data_copy):
     assert workers == []
 
 
-def _packages_loaded_by(script: str) -> set[str]:
-    """The top-level packages a fresh interpreter holds after running `script`."""
-    script += "\nimport sys\nprint(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    return set(done.stdout.split())
-
-
 def test_charts_are_planned_without_matplotlib_and_drawn_without_duckdb(
     synthetic_warehouse: Path,
 ) -> None:
     """The analytics' process, which holds DuckDB's memory, plans and digests every chart
     without loading matplotlib; the chart worker draws without loading DuckDB (issue 16:
     the process tree's memory at a million runs)."""
-    planned = _packages_loaded_by(
+    planned = packages_loaded_by(
         "import duckdb\n"
         "from runcrawler_assets.analytics import ANALYSES, RunFilter, compute_results\n"
         "from runcrawler_assets.reporting.assemble import refresh_analyses\n"
@@ -201,7 +190,7 @@ def test_charts_are_planned_without_matplotlib_and_drawn_without_duckdb(
         "assert len({plan_digest(p) for p in plans}) == len(plans) >= 27, len(plans)\n"
     )
     assert "duckdb" in planned and "pandas" in planned and "matplotlib" not in planned
-    drawn = _packages_loaded_by(
+    drawn = packages_loaded_by(
         "import pandas as pd\n"
         "from runcrawler_assets.reporting.drawing import _warm_up\n"
         "_warm_up()\n"
