@@ -11,6 +11,7 @@ here: discovery decides it, by the archive's layout.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -40,6 +41,11 @@ class RunFile:
 def utc_naive(timestamp: float) -> datetime:
     """A file modification time as a naive UTC datetime (contract-notes 8)."""
     return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
+
+
+def as_path(path: Path | str) -> Path:
+    """`path` as a Path; one already is kept (`Path(path)` parses it again: ~2 µs)."""
+    return path if isinstance(path, Path) else Path(path)
 
 
 def as_utc_naive(now: datetime | None) -> datetime:
@@ -135,6 +141,8 @@ def run_path_of(run_dir: Path, archive_root: Path, warnings: list[str]) -> str:
     Which cluster and user a run belongs to is discovery's decision (by the archive's
     layout), not a parser's: the crawl sets them from the partition it found the run in.
     """
+    if (below := _below(run_dir, archive_root)) is not None:
+        return below
     try:
         parts = run_dir.relative_to(archive_root).parts
     except ValueError:
@@ -144,14 +152,38 @@ def run_path_of(run_dir: Path, archive_root: Path, warnings: list[str]) -> str:
 
 
 def relative_to_archive(path: Path, archive_root: Path) -> str:
+    if (below := _below(path, archive_root)) is not None:
+        return below
     try:
         return path.relative_to(archive_root).as_posix()
     except ValueError:
         return path.as_posix()
 
 
+def _below(path: Path, root: Path) -> str | None:
+    """`path.relative_to(root)` as text when `path` lies below `root`, else None.
+
+    A test on the strings Path keeps, not `relative_to`, which parses both again (~3 µs).
+    A path beginning with `//` (a root of its own for pathlib) is left to `relative_to`.
+    """
+    text, prefix = str(path), str(root)
+    prefix = prefix if prefix.endswith("/") else prefix + "/"
+    if len(text) > len(prefix) and text.startswith(prefix) and not text.startswith("//"):
+        return text[len(prefix) :]
+    return None
+
+
 # The part of a parse that knows the solver: the base record in, the full record out.
 ParseBody = Callable[[RunRecord, Path, Path, datetime, list[str]], RunRecord]
+
+# Every field at its default, copied for each run with fresh mutable defaults (`params`):
+# `RunRecord(...)` sets its 60 fields one by one (~8 µs a run).
+_BLANK = RunRecord()
+_FRESH = tuple(
+    (f.name, f.default_factory)
+    for f in dataclasses.fields(RunRecord)
+    if f.default_factory is not dataclasses.MISSING
+)
 
 
 def parse_guarded(
@@ -162,11 +194,15 @@ def parse_guarded(
     The base record holds the run's identity (`run_id`, `run_path`), `solver` and
     `parsed_at`; cluster and user are left to the crawl (see `run_path_of`).
     """
-    run_dir, archive_root, parsed_at = Path(run_dir), Path(archive_root), as_utc_naive(now)
+    run_dir, archive_root, parsed_at = as_path(run_dir), as_path(archive_root), as_utc_naive(now)
     warnings: list[str] = []
     run_path = run_path_of(run_dir, archive_root, warnings)
-    base = RunRecord(
-        run_id=run_id_for(run_path), run_path=run_path, solver=solver, parsed_at=parsed_at
+    base = _BLANK.replace(
+        run_id=run_id_for(run_path),
+        run_path=run_path,
+        solver=solver,
+        parsed_at=parsed_at,
+        **{name: make() for name, make in _FRESH},
     )
     try:
         return body(base, run_dir, archive_root, parsed_at, warnings)

@@ -23,13 +23,19 @@ from runcrawler_assets.solvers.avbp.milestones import MILESTONES, SUCCESS_CODE, 
 from runcrawler_assets.solvers.logtext import (
     DEFAULT_LIMITS,
     LogReadReport,
+    by_first_letter,
     decode_line,
     emit_lines,
     lines_from_end,
     scan_log,
 )
 from runcrawler_assets.solvers.rundir import to_float
-from runcrawler_assets.solvers.verdicts import ErrorEvidence, classify_message, verdict_of
+from runcrawler_assets.solvers.verdicts import (
+    VERDICT_WORDS,
+    ErrorEvidence,
+    classify_message,
+    verdict_of,
+)
 
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?)"
 _ITERATION = re.compile(r"\s*Iteration\s*#\s*(\d+)", re.I)
@@ -73,25 +79,28 @@ def _milestone_pattern(milestone: Milestone) -> str:
 _MILESTONES: tuple[tuple[Milestone, str, re.Pattern[str]], ...] = tuple(
     (m, m.text.split()[0].lower(), re.compile(_milestone_pattern(m).lower())) for m in MILESTONES
 )
-_ANY_MILESTONE = re.compile("|".join(_milestone_pattern(m) for m in MILESTONES).lower())
+_ANY_MILESTONE = re.compile(by_first_letter(tuple(p.pattern for _, _, p in _MILESTONES)))
 _LOOP_AND_AFTER = MILESTONES[[m.code for m in MILESTONES].index(300) :]
 _LOOP_STARTS = re.compile(
     "|".join(_milestone_pattern(m) for m in MILESTONES if m.code == 300), re.I
 )
+
+
 # Every line the state machine may care about, apart from iterations; also the
 # filter of the bounded scan (as bytes), so it must never span a line ending.
-_KEYWORDS = "|".join(
+_KEYWORDS = by_first_letter(
     (
-        r"error|fatal|avbp|run[ \t]+(?:started|ended)|host|number[ \t]+of|dimension",
-        r"cpu[ \t]+time|wall[ \t]+time|efficiency|species|segmentation|sigsegv|signal",
-        r"oom|memory|cancelled|time[ \t]+limit|walltime|mpi_abort|term_",
-        r"mpirun|mpiexec|prterun|job[ \t]+aborted|primary[ \t]+job",
-        *(_milestone_pattern(m) for m in MILESTONES),
+        *("error", "fatal", "avbp", r"run[ \t]+(?:started|ended)", "host", r"number[ \t]+of"),
+        *("dimension", r"cpu[ \t]+time", r"wall[ \t]+time", "efficiency", "species"),
+        *("segmentation", "sigsegv", "signal", "oom", "memory", "cancelled", r"time[ \t]+limit"),
+        *("walltime", "mpi_abort", "term_", "mpirun", "mpiexec", "prterun", r"job[ \t]+aborted"),
+        r"primary[ \t]+job",
+        *(_milestone_pattern(m).lower() for m in MILESTONES),
     )
 )
 # Lower-case and case-sensitive, matched on lower-cased text: much faster than re.I.
-_INTERESTING = re.compile(_KEYWORDS.lower())
-SCAN_FOR = re.compile(_KEYWORDS.lower().encode())
+_INTERESTING = re.compile(_KEYWORDS)
+SCAN_FOR = re.compile(_KEYWORDS.encode())
 # Consecutive iteration lines, matched on lower-cased ASCII: `_ITERATION` matches each of
 # them too (blanks are a subset of its `\s`, bounded so the number stays within max_line).
 _BLANKS = rb"[\t\x0b\x0c\r\x1c-\x1f ]{0,64}"
@@ -172,7 +181,19 @@ LAUNCHER_REPORTS: tuple[LauncherReport, ...] = (
     LauncherReport(re.compile(r"^\s*primary[ \t]+job[ \t]+terminated normally, but \d+"), False),
     LauncherReport(re.compile(_SRUN_TASK + r"exited with exit code"), False, wrapped=False),
 )
-_LAUNCHER_WORDS = re.compile(r"mpirun|mpiexec|prterun|srun: error|primary[ \t]+job")
+# A word every launcher report holds (lower-cased).
+_LAUNCHER_WORD_LIST = ("mpirun", "mpiexec", "prterun", "srun: error", r"primary[ \t]+job")
+_LAUNCHER_WORDS = re.compile(by_first_letter(_LAUNCHER_WORD_LIST))
+# A word that every solver error, verdict, launcher report and MPI abort holds (lower-cased):
+# a line in ASCII (where `lower` is `casefold`) without one can only set a field or a milestone.
+_ALARM_WORDS = re.compile(
+    by_first_letter(
+        (
+            *("error", "fatal", "species", *VERDICT_WORDS, *_LAUNCHER_WORD_LIST),
+            *("job aborted", "mpi_abort"),
+        )
+    )
+)
 
 
 def without_rank_prefixes(line: str) -> tuple[str, str]:
@@ -321,6 +342,12 @@ class AvbpLog:
         if "[" in line:
             line, rank = without_rank_prefixes(line)
             lowered = line.lower()
+        if line.isascii() and _ALARM_WORDS.search(lowered) is None:  # most lines: one search
+            if self.solver_started or _SOLVER_STARTS.search(lowered):
+                self.solver_started = True
+                self._take_fields(line, lowered)
+                self._take_milestone(lowered)
+            return
         error_like = (
             self.solver_started
             and _SOLVER_ERROR.search(lowered) is not None

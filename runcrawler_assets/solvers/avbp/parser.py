@@ -102,10 +102,11 @@ class AvbpParser(MarkerFileParser):
 def _parse_run(
     base: RunRecord, run_dir: Path, archive_root: Path, now: datetime, warnings: list[str]
 ) -> RunRecord:
-    params = read_params(run_dir / PARAMS_FILE)
+    params_path = run_dir / PARAMS_FILE
+    params = read_params(params_path)
     warnings.extend(params.warnings)
     record = base.replace(
-        created_at=stat_mtime(run_dir / PARAMS_FILE, warnings),
+        created_at=stat_mtime(params_path, warnings),
         params=dict(params.values),
         **params.settings,
     )
