@@ -54,7 +54,7 @@ def test_every_analysis_names_its_main_table_after_itself(
     for analysis in ANALYSES:
         result = demo_results[analysis.name]
         assert analysis.tables[0] == analysis.name
-        assert list(result.tables) == list(analysis.stored_tables)
+        assert list(result.tables) == list(analysis.read_tables)
         assert result.findings
 
 

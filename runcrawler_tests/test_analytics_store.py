@@ -49,7 +49,7 @@ def test_a_table_stored_in_sql_reads_back_as_one_stored_through_pandas(
     for analysis in (a for a in ANALYSES if a.name in STAGED):
         stored = refresh_stored(demo_copy, analysis).result
         assert stored.findings == demo_results[analysis.name].findings
-        for name in analysis.stored_tables:
+        for name in analysis.read_tables:
             pd.testing.assert_frame_equal(
                 stored.tables[name], demo_results[analysis.name].tables[name]
             )
@@ -81,7 +81,7 @@ def test_previewed_tables_read_back_as_their_first_rows_and_their_count(
     for analysis in (a for a in ANALYSES if a.previewed):
         whole = demo_results[analysis.name]
         shown = refresh_stored(demo_copy, analysis, preview_rows=3).result
-        for name in analysis.stored_tables:
+        for name in analysis.read_tables:
             full = whole.tables[name]
             assert shown.rows(name) == len(full)
             expected = full.head(3) if name in analysis.previewed else full

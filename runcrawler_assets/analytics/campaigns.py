@@ -10,6 +10,8 @@ never succeeded (failed, killed, truncated, not started), or still running.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import duckdb
 import pandas as pd
 
@@ -19,15 +21,18 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     RunFilter,
     StagedTable,
+    drop_temporary,
     exact_sum,
     query,
     temporary_name,
 )
+from runcrawler_assets.analytics.memo import Memo, make_again, user_digests
 from runcrawler_assets.warehouse.cases import FOLDER_SQL
 
 RETRIED_STATUSES: tuple[str, ...] = ("failed", "killed", "truncated", "not_started")
 ATTEMPT_BINS: tuple[str, ...] = ("1", "2", "3", "4", "5+")
 SUCCEEDED, GAVE_UP, ONGOING = "succeeded", "never succeeded", "still running"
+ORDER = "runs DESC, cpu_hours DESC, campaign_id"  # the `campaigns` table's
 
 
 # A campaign's outcome from its last run's status (`{status}`: an SQL expression).
@@ -37,101 +42,123 @@ _OUTCOME_SQL = (
 )
 
 
-def _stage_runs(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> str:
-    """Every run into a temporary table, its name, marked from its neighbours in its case (one
-    ordering): whether it restarts from the run before it, starts a campaign, or is a campaign
-    alone (it starts one and so does the run after it). The folders a run's parameters point
-    into (`../run_006/...`) are not carried past the ordering."""
-    name = temporary_name("campaign_runs")
-    query(
-        con,
-        f"""
-        CREATE TEMP TABLE {name} AS
-        WITH r AS (
-            SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours,
-                   points_into, case_folder AS parent, {FOLDER_SQL} AS folder
-            FROM {{runs}} WHERE created_at IS NOT NULL
-        ),
-        ordered AS (
-            SELECT *, lag(status) OVER w AS previous_status, lag(folder) OVER w AS previous,
-                   lead(points_into) OVER w AS next_points_into,
-                   lead(true, 1, false) OVER w AS has_next
-            FROM r WINDOW w AS (PARTITION BY "user", parent ORDER BY created_at, run_path)
-        )
-        -- whether the next run starts a campaign is the same test, from this run's side
-        SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours, parent,
-               coalesce(list_contains(points_into, previous), false) AS restart,
-               NOT (coalesce(previous_status IN $retried, false) OR restart) AS starts,
-               starts AND NOT (has_next AND (coalesce(status IN $retried, false)
-                   OR coalesce(list_contains(next_points_into, folder), false))) AS alone
-        FROM ordered
-        """,
-        run_filter,
-        retried=list(RETRIED_STATUSES),
+# Every run of the runs `{runs}` keeps, marked from its neighbours in its case (one ordering):
+# whether it restarts from the run before it, starts a campaign, or is a campaign alone (it
+# starts one and so does the run after it). The folders a run's parameters point into
+# (`../run_006/...`) are not carried past the ordering.
+_RUNS_SQL = f"""
+    WITH r AS (
+        SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours,
+               points_into, case_folder AS parent, {FOLDER_SQL} AS folder
+        FROM {{runs}} WHERE created_at IS NOT NULL
+    ),
+    ordered AS (
+        SELECT *, lag(status) OVER w AS previous_status, lag(folder) OVER w AS previous,
+               lead(points_into) OVER w AS next_points_into,
+               lead(true, 1, false) OVER w AS has_next
+        FROM r WINDOW w AS (PARTITION BY "user", parent ORDER BY created_at, run_path)
     )
-    return name
+    -- whether the next run starts a campaign is the same test, from this run's side
+    SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours, parent,
+           coalesce(list_contains(points_into, previous), false) AS restart,
+           NOT (coalesce(previous_status IN $retried, false) OR restart) AS starts,
+           starts AND NOT (has_next AND (coalesce(status IN $retried, false)
+               OR coalesce(list_contains(next_points_into, folder), false))) AS alone
+    FROM ordered
+"""
 
-
-def _stage_campaigns(con: duckdb.DuckDBPyConnection, runs: str) -> str:
-    """Every campaign of several runs into a temporary table, its name: its runs (paths in
-    order), restarts, CPU hours, outcome and span, from `_stage_runs`'s table `runs`.
-
-    Most campaigns are one run, left out (`_attempts` counts them): the others are numbered
-    in a second ordering of their runs alone (each campaign left out is a whole one, so the
-    others stay whole) and grouped, their paths listed in order, the dearest aggregate."""
-    name = temporary_name("campaigns")
-    con.execute(
-        f"""
-        CREATE TEMP TABLE {name} AS
-        WITH numbered AS (
-            SELECT *, sum(starts::INTEGER) OVER (
-                       PARTITION BY "user", parent ORDER BY created_at, run_path
-                       ROWS UNBOUNDED PRECEDING) AS k
-            FROM temp.{runs} WHERE NOT alone
-        )
-        SELECT arg_min(run_path, created_at) AS campaign_id, "user", min(solver) AS solver,
-               parent AS case_folder, count(*) AS runs, count(*) FILTER (WHERE restart) AS restarts,
-               {exact_sum("cpu_hours", 2)} AS cpu_hours,
-               arg_max(status, created_at) AS last_status,
-               {_OUTCOME_SQL.format(status="arg_max(status, created_at)")} AS outcome,
-               min(created_at) AS started_at, max(coalesce(ended_at, created_at)) AS ended_at,
-               round(epoch(max(coalesce(ended_at, created_at)) - min(created_at)) / 86400, 2)
-                   AS days,
-               list(run_path ORDER BY created_at, run_path) AS run_paths
-        FROM numbered GROUP BY "user", parent, k
-        """
+# Every campaign of several runs of `_RUNS_SQL`'s table `{staged}`: its runs (paths in
+# order), restarts, CPU hours, outcome and span. Most campaigns are one run, left out (only
+# counted): the others are numbered in a second ordering of their runs alone (each campaign
+# left out is a whole one, so the others stay whole) and grouped, their paths listed in
+# order, the dearest aggregate.
+_CAMPAIGNS_SQL = f"""
+    WITH numbered AS (
+        SELECT *, sum(starts::INTEGER) OVER (
+                   PARTITION BY "user", parent ORDER BY created_at, run_path
+                   ROWS UNBOUNDED PRECEDING) AS k
+        FROM temp.{{staged}} WHERE NOT alone
     )
-    return name
+    SELECT arg_min(run_path, created_at) AS campaign_id, "user", min(solver) AS solver,
+           parent AS case_folder, count(*) AS runs, count(*) FILTER (WHERE restart) AS restarts,
+           {exact_sum("cpu_hours", 2)} AS cpu_hours,
+           arg_max(status, created_at) AS last_status,
+           {_OUTCOME_SQL.format(status="arg_max(status, created_at)")} AS outcome,
+           min(created_at) AS started_at, max(coalesce(ended_at, created_at)) AS ended_at,
+           round(epoch(max(coalesce(ended_at, created_at)) - min(created_at)) / 86400, 2)
+               AS days,
+           list(run_path ORDER BY created_at, run_path) AS run_paths
+    FROM numbered GROUP BY "user", parent, k
+"""
+
+# The campaigns of one run, counted per user and outcome with their CPU hours, from
+# `_RUNS_SQL`'s table `{staged}` (most campaigns are a run alone).
+_SINGLES_SQL = f"""
+    SELECT "user", outcome, count(*) AS campaigns,
+           sum(round(coalesce(cpu_hours, 0), 2)::DECIMAL(18, 3))::DECIMAL(18, 3) AS cpu_hours
+    FROM (SELECT "user", {_OUTCOME_SQL.format(status="status")} AS outcome, cpu_hours
+          FROM temp.{{staged}} WHERE alone)
+    GROUP BY "user", outcome
+"""
 
 
-def _attempts(con: duckdb.DuckDBPyConnection, runs: str, campaigns: str) -> pd.DataFrame:
-    """Every campaign counted by runs (`ATTEMPT_BINS`) and outcome, with their CPU hours: those
-    of several runs from `campaigns`, those of one from `runs` (`_stage_runs`)."""
+@dataclass(frozen=True)
+class _Staged:
+    """The campaigns of some runs, in DuckDB: queries of those of several runs and of the
+    counts of those of one, over the temporary tables `temporary`."""
+
+    several: str
+    singles: str
+    temporary: tuple[str, ...]
+
+
+def _staged(con: duckdb.DuckDBPyConnection, run_filter: RunFilter | str) -> _Staged:
+    """The campaigns of the runs `run_filter` keeps: the runs marked into a temporary table
+    (`_RUNS_SQL`), the campaigns of several runs into another (`_CAMPAIGNS_SQL`)."""
+    runs, campaigns = temporary_name("campaign_runs"), temporary_name("campaigns")
+    try:
+        query(
+            con,
+            f"CREATE TEMP TABLE {runs} AS {_RUNS_SQL}",
+            run_filter,
+            retried=list(RETRIED_STATUSES),
+        )
+        con.execute(f"CREATE TEMP TABLE {campaigns} AS " + _CAMPAIGNS_SQL.replace("{staged}", runs))
+    except BaseException:
+        drop_temporary(con, (runs, campaigns))
+        raise
+    singles = _SINGLES_SQL.replace("{staged}", runs)
+    return _Staged(f"SELECT * FROM temp.{campaigns}", singles, (runs, campaigns))
+
+
+def _attempts(con: duckdb.DuckDBPyConnection, several: str, singles: str) -> pd.DataFrame:
+    """Every campaign counted by runs (`ATTEMPT_BINS`) and outcome, with their CPU hours;
+    `several`, `singles`: tables or subqueries as `_Staged` holds them."""
     last = len(ATTEMPT_BINS)
     return con.execute(
         f"""
         SELECT CASE WHEN runs >= {last} THEN '{ATTEMPT_BINS[-1]}' ELSE runs::VARCHAR END
                    AS attempts,
-               outcome, count(*) AS campaigns,
+               outcome, sum(counted)::BIGINT AS campaigns,
                {exact_sum("cpu_hours")} AS cpu_hours
-        FROM (SELECT runs, outcome, cpu_hours FROM temp.{campaigns}
+        FROM (SELECT runs, outcome, 1 AS counted, cpu_hours FROM {several}
               UNION ALL
-              SELECT 1, {_OUTCOME_SQL.format(status="status")}, round(coalesce(cpu_hours, 0), 2)
-              FROM temp.{runs} WHERE alone)
+              SELECT 1, outcome, campaigns, cpu_hours FROM {singles})
         GROUP BY ALL ORDER BY attempts, outcome
         """
     ).df()
 
 
-def _several(con: duckdb.DuckDBPyConnection, campaigns: str) -> dict[str, float]:
-    """What the findings say of the campaigns of several runs (the table's)."""
+def _several(con: duckdb.DuckDBPyConnection, several: str) -> dict[str, float]:
+    """What the findings say of the campaigns of several runs (the table's); `several`: as
+    `_attempts` reads them."""
     [(mean_runs, gave_up, chains, restarts, longest)] = con.execute(
         f"""
         SELECT avg(runs) FILTER (WHERE outcome <> '{ONGOING}'),
                avg((outcome = '{GAVE_UP}')::INTEGER) FILTER (WHERE outcome <> '{ONGOING}'),
                count(*) FILTER (WHERE restarts > 0), sum(restarts) FILTER (WHERE restarts > 0),
                max(days) FILTER (WHERE restarts > 0)
-        FROM temp.{campaigns}
+        FROM {several}
         """
     ).fetchall()
     return {
@@ -170,29 +197,94 @@ def _findings(several: dict[str, float], attempts: pd.DataFrame) -> list[str]:
     return findings
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    """The campaigns of more than one run (a table a manager reads: the rest are single
-    successes or single failures), left in DuckDB (`StagedTable`), and every campaign
-    counted by runs and outcome."""
-    runs = _stage_runs(con, run_filter)
+# A user's campaigns are made from that user's runs alone (a case is a user's): kept in the
+# `campaigns` and `campaign_singles` tables between refreshes, made again for the users whose
+# runs changed.
+MEMO = Memo(
+    digests="campaign_user_digests",
+    kept=("campaigns", "campaign_singles"),
+    columns=(
+        "run_path",
+        "user",
+        "solver",
+        "status",
+        "created_at",
+        "ended_at",
+        "cpu_hours",
+        "points_into",
+        "case_folder",
+    ),
+    code=repr((_RUNS_SQL, _CAMPAIGNS_SQL, _SINGLES_SQL, RETRIED_STATUSES)),
+)
+
+
+def _result(
+    con: duckdb.DuckDBPyConnection,
+    read: _Staged,
+    stored: tuple[StagedTable, StagedTable],
+    digests: StagedTable,
+    users_made: int | None = None,
+) -> AnalysisResult:
+    """The analysis's result: every campaign counted by runs and outcome, from `read` (as
+    `_attempts` reads them); the `campaigns` (those of more than one run: a table a manager
+    reads, the rest are single successes or single failures) and `campaign_singles` tables
+    to store, left in DuckDB (`StagedTable`: their temporary tables dropped once stored, or
+    on error); the digests of the runs they come from (`users_made`: see `AnalysisResult`)."""
     try:
-        campaigns = _stage_campaigns(con, runs)
-        table = StagedTable(
-            con,
-            f"SELECT * FROM temp.{campaigns} ORDER BY runs DESC, cpu_hours DESC, campaign_id",
-            (campaigns,),
-        )
-        try:
-            attempts = _attempts(con, runs, campaigns)
-            findings = _findings(_several(con, campaigns), attempts)
-        except BaseException:
+        attempts = _attempts(con, read.several, read.singles)
+        findings = _findings(_several(con, read.several), attempts)
+    except BaseException:
+        for table in (*stored, digests):
             table.drop()
-            raise
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS temp.{runs}")
+        raise
+    campaigns, singles = stored
     return AnalysisResult(
-        tables={"campaigns": table, "campaign_attempts": attempts}, findings=findings
+        tables={
+            "campaigns": campaigns,
+            "campaign_attempts": attempts,
+            "campaign_singles": singles,
+            MEMO.digests: digests,
+        },
+        findings=findings,
+        users_made=users_made,
     )
+
+
+def _whole(con: duckdb.DuckDBPyConnection, staged: _Staged) -> tuple[StagedTable, StagedTable]:
+    """The `campaigns` (in its order) and `campaign_singles` tables of `staged` alone."""
+    return (
+        StagedTable(con, f"{staged.several} ORDER BY {ORDER}", staged.temporary),
+        StagedTable(con, staged.singles, ()),
+    )
+
+
+def _subqueries(staged: _Staged) -> _Staged:
+    return replace(staged, several=f"({staged.several})", singles=f"({staged.singles})")
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    digests = user_digests(con, MEMO, run_filter)
+    staged = _staged(con, run_filter)
+    return _result(con, _subqueries(staged), _whole(con, staged), digests)
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
+    """`compute` over all runs, the campaigns of the users whose runs did not change read
+    from the stored tables (`memo`), where only the other users' rows are replaced."""
+    made = make_again(con, MEMO, lambda runs: _staged(con, runs))
+    staged, changed = made.staged, made.changed
+    if changed is None:
+        return _result(con, _subqueries(staged), _whole(con, staged), made.digests)
+    read = _Staged(  # its temporary tables are the stored ones' to drop
+        changed.merged("campaigns", staged.several),
+        changed.merged("campaign_singles", staged.singles),
+        (),
+    )
+    stored = (
+        changed.replacing(StagedTable(con, staged.several, staged.temporary)),
+        StagedTable(con, staged.singles, (), replacing=changed.users),
+    )
+    return _result(con, read, stored, made.digests, changed.count)
 
 
 ANALYSIS = Analysis(
@@ -202,7 +294,9 @@ ANALYSIS = Analysis(
     "restarts, CPU hours, outcome and time from first to last run (the table lists the "
     "campaigns of several runs; the chart counts them all).",
     compute=compute,
+    refresh=refresh,
     tables=("campaigns",),
     chart_tables=("campaign_attempts",),
-    previewed=("campaigns",),  # a row per campaign of several runs
+    kept_tables=("campaign_singles", MEMO.digests),
+    previewed={"campaigns": ORDER},  # a row per campaign of several runs
 )

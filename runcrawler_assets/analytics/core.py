@@ -12,7 +12,7 @@ them. Filters reach SQL as bound parameters only: a user named
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -88,10 +88,13 @@ class RunFilter:
 
 
 def query(
-    con: duckdb.DuckDBPyConnection, sql: str, run_filter: RunFilter, **params: Any
+    con: duckdb.DuckDBPyConnection, sql: str, run_filter: RunFilter | str, **params: Any
 ) -> pd.DataFrame:
-    """Run `sql`, where `{runs}` stands for the filtered `runs` table, with bound parameters."""
-    where, filter_params = run_filter.where()
+    """Run `sql`, where `{runs}` stands for the filtered `runs` table, with bound parameters.
+
+    `run_filter`: the manager's filter, or a condition over `runs` in SQL (the code's own,
+    never a user's text: a memo's users, `memo`)."""
+    where, filter_params = (run_filter, {}) if isinstance(run_filter, str) else run_filter.where()
     text = sql.replace("{runs}", f"(SELECT * FROM runs WHERE {where})")
     return con.execute(text, {**filter_params, **params}).df()
 
@@ -155,13 +158,22 @@ class StagedTable:
     con: duckdb.DuckDBPyConnection
     select: str
     temporary: tuple[str, ...]
+    # Set by a refresh through a memo (`memo`): the stored table keeps its rows where this
+    # condition does not hold and gains `select`'s, in place of being replaced whole.
+    replacing: str | None = None
 
     def df(self) -> pd.DataFrame:
+        if self.replacing is not None:
+            raise ValueError("a table updated in place is only stored on its own connection")
         return self.con.execute(self.select).df()
 
     def drop(self) -> None:
-        for name in self.temporary:
-            self.con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        drop_temporary(self.con, self.temporary)
+
+
+def drop_temporary(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
+    for name in names:
+        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,8 @@ class AnalysisResult:
     findings: list[str] = field(default_factory=list)
     # The full length of the tables read back as a preview (`Analysis.previewed`).
     row_counts: dict[str, int] = field(default_factory=dict)
+    # A refresh through a memo (`memo`): the users whose rows it made again (None: all).
+    users_made: int | None = None
 
     def rows(self, name: str) -> int:
         """How many rows the table has, whether all of them were read back or its first."""
@@ -187,8 +201,12 @@ class Analysis:
     `chart_tables` are stored too, but only for drawing (a sample of runs, box
     statistics, histogram bins). `compute` returns exactly these tables.
     `previewed`, among `tables`, are lists no chart draws, of a row per run or so
-    (hundreds of thousands at a million runs): shown, they are read back as their
-    first rows and their count (`store.load_results`), never whole.
+    (hundreds of thousands at a million runs), each with its order (an `ORDER BY`):
+    shown, they are read back as their first rows in that order and their count
+    (`store.load_results`), never whole. `refresh`, when given, computes over all runs
+    what `compute` does without a filter, reusing what the last refresh stored (`memo`):
+    the store refreshes with it. `kept_tables` are stored for it alone (the digests of a
+    memo), never read back nor shown.
     """
 
     name: str
@@ -197,12 +215,19 @@ class Analysis:
     compute: Callable[[duckdb.DuckDBPyConnection, RunFilter], AnalysisResult]
     tables: tuple[str, ...]
     chart_tables: tuple[str, ...] = ()
-    previewed: tuple[str, ...] = ()
+    previewed: Mapping[str, str] = field(default_factory=dict)
+    refresh: Callable[[duckdb.DuckDBPyConnection], AnalysisResult] | None = None
+    kept_tables: tuple[str, ...] = ()
+
+    @property
+    def read_tables(self) -> tuple[str, ...]:
+        """The tables read back from the store: shown ones, then those charts draw."""
+        return self.tables + self.chart_tables
 
     @property
     def stored_tables(self) -> tuple[str, ...]:
-        """Every table the analysis stores, shown ones first."""
-        return self.tables + self.chart_tables
+        """Every table the analysis stores, shown ones first, kept ones last."""
+        return self.read_tables + self.kept_tables
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ keyword counts fully and one changing k keywords counts 1/k for each.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import pandas as pd
 
@@ -28,6 +30,7 @@ from runcrawler_assets.analytics.core import (
     query,
     temporary_name,
 )
+from runcrawler_assets.analytics.memo import Memo, make_again, user_digests
 from runcrawler_assets.analytics.signatures import signature_table
 from runcrawler_assets.warehouse.cases import INTO_FOLDER_REGEX
 
@@ -48,7 +51,10 @@ FIX_COLUMNS = [
     "changed_keywords",
     "changes",
     "days_later",
+    "failed_at",
+    "changed_to",
 ]
+ORDER = "failed_at, failed_run_path"  # the `fixes` table's
 ERROR_FIX_COLUMNS = [
     "signature_id",
     "error_category",
@@ -107,7 +113,7 @@ _PAIRS_SQL = """
     ),
     fixing AS (
         SELECT run_id AS fixing_id, run_path AS fixing_run_path, params_digest AS after_key
-        FROM (SELECT DISTINCT fixing_id AS run_id FROM next_success) JOIN runs USING (run_id)
+        FROM (SELECT DISTINCT fixing_id AS run_id FROM next_success) JOIN {runs} USING (run_id)
     )
     SELECT f.run_id AS failed_id, n.fixing_id, f.run_path AS failed_run_path, x.fixing_run_path,
            f."user", f.solver, f.error_category, f.signature_id, f.created_at,
@@ -132,7 +138,8 @@ _COUPLES_SQL = f"""
         SELECT c.before_key, c.after_key, b.params AS before,
                json_transform(b.params, '"MAP(VARCHAR, VARCHAR)"') AS b,
                json_transform(a.params, '"MAP(VARCHAR, VARCHAR)"') AS a
-        FROM couples c JOIN runs b ON b.run_id = c.failed_id JOIN runs a ON a.run_id = c.fixing_id
+        FROM couples c JOIN {{runs}} b ON b.run_id = c.failed_id
+            JOIN {{runs}} a ON a.run_id = c.fixing_id
     ),
     diffs AS (
         SELECT *, list_sort(list_filter(
@@ -161,16 +168,29 @@ _COUPLES_SQL = f"""
     FROM changed
 """
 
+# The pairs with what changed and their kind, as the `fixes` table holds them, from
+# `_staged`'s two tables; the new values as a JSON list (`changed_to`): a second list column
+# made sorting a million runs' fixes run out of the writer's 256 MB on two threads.
+_PAIRS_SELECT = (
+    f"SELECT {', '.join(FIX_COLUMNS[:-2])}, created_at AS failed_at, "
+    "to_json(afters)::VARCHAR AS changed_to "
+    "FROM temp.{pairs} p JOIN temp.{couples} c "
+    "ON p.before_key IS NOT DISTINCT FROM c.before_key "
+    "AND p.after_key IS NOT DISTINCT FROM c.after_key"
+)
 
-def _stage(con: duckdb.DuckDBPyConnection, run_filter: RunFilter, pairs: str, couples: str) -> None:
-    """Every pair into the temporary table `pairs`, and what changed between each distinct
-    couple of parameter sets they hold, with its kind, into `couples` (`_joined`).
 
-    All in DuckDB, the parameters compared key by key (a million runs hold a few hundred
-    thousand pairs, too many for Python, and too many to cross pandas: the table is stored
-    from there, `StagedTable`). A couple's changes are joined to its pairs where read, never
-    copied into a table of pairs.
+def _staged(con: duckdb.DuckDBPyConnection, run_filter: RunFilter | str) -> StagedTable:
+    """The pairs of the runs `run_filter` keeps, each with what changed and its kind
+    (`FIX_COLUMNS`), left in DuckDB.
+
+    Every pair goes into a temporary table, and what changed between each distinct couple
+    of parameter sets they hold, with its kind, into another, joined to its pairs where
+    read, never copied into a table of pairs. All in DuckDB, the parameters compared key by
+    key (a million runs hold a few hundred thousand pairs, too many for Python, and too
+    many to cross pandas: the table is stored from there, `StagedTable`).
     """
+    pairs, couples = temporary_name("fixes"), temporary_name("fix_couples")
     query(
         con,
         f"CREATE TEMP TABLE {pairs} AS " + _PAIRS_SQL,
@@ -178,41 +198,44 @@ def _stage(con: duckdb.DuckDBPyConnection, run_filter: RunFilter, pairs: str, co
         failed=list(FAILED_STATUSES),
         max_days=MAX_DAYS_TO_FIX,
     )
-    con.execute(f"CREATE TEMP TABLE {couples} AS " + _COUPLES_SQL.replace("{pairs}", pairs))
+    staged = StagedTable(con, _PAIRS_SELECT.format(pairs=pairs, couples=couples), (pairs, couples))
+    try:
+        query(
+            con,
+            f"CREATE TEMP TABLE {couples} AS " + _COUPLES_SQL.replace("{pairs}", pairs),
+            run_filter,
+        )
+    except BaseException:
+        staged.drop()
+        raise
+    return staged
 
 
-def _joined(pairs: str, couples: str) -> str:
-    """SQL for the pairs with their changes and kind (`_stage`'s tables)."""
-    return (
-        f"temp.{pairs} p JOIN temp.{couples} c ON p.before_key IS NOT DISTINCT FROM c.before_key "
-        "AND p.after_key IS NOT DISTINCT FROM c.after_key"
-    )
-
-
-def _changes(con: duckdb.DuckDBPyConnection, joined: str) -> pd.DataFrame:
+def _changes(con: duckdb.DuckDBPyConnection, pairs: str) -> pd.DataFrame:
     """The targeted fixes' changes, one row per keyword, for `typical_fixes`, in time order
-    (the order a typical fix's values tie in); `joined`: `_joined`."""
+    (the order a typical fix's values tie in); `pairs`: a table or subquery of
+    `FIX_COLUMNS`."""
     return con.execute(
         f"""
         SELECT signature_id, error_category, unnest(changed_keywords) AS keyword,
                1 / len(changed_keywords) AS w, len(changed_keywords) = 1 AS alone,
-               "user", unnest(afters) AS new
-        FROM {joined} WHERE kind = '{FIX}' AND len(changed_keywords) <= $targeted
-        ORDER BY created_at, failed_run_path
+               "user", unnest(from_json(changed_to, '["VARCHAR"]')) AS new
+        FROM {pairs} WHERE kind = '{FIX}' AND len(changed_keywords) <= $targeted
+        ORDER BY {ORDER}
         """,
         {"targeted": MAX_TARGETED_CHANGES},
     ).df()
 
 
-def _kinds(con: duckdb.DuckDBPyConnection, joined: str) -> pd.DataFrame:
+def _kinds(con: duckdb.DuckDBPyConnection, pairs: str) -> pd.DataFrame:
     """Per signature (one row without), how many of its failures the next success fixed,
-    reran or restarted; `joined`: `_joined`."""
+    reran or restarted; `pairs`: as `_changes` reads them."""
     return con.execute(
         f"""
         SELECT signature_id, count(*) FILTER (WHERE kind = '{FIX}') AS fixed_runs,
                count(*) FILTER (WHERE kind = '{RERUN}') AS reruns,
                count(*) FILTER (WHERE kind = '{RESTART}') AS restarts
-        FROM {joined} GROUP BY signature_id
+        FROM {pairs} GROUP BY signature_id
         """
     ).df()
 
@@ -287,26 +310,79 @@ def error_fixes(
     return out[ERROR_FIX_COLUMNS]
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    pairs, couples = temporary_name("fixes"), temporary_name("fix_couples")
-    joined = _joined(pairs, couples)
-    table = StagedTable(
-        con,
-        f"SELECT {', '.join(FIX_COLUMNS)} FROM {joined} ORDER BY created_at, failed_run_path",
-        (pairs, couples),
-    )
+# A user's pairs are made from that user's runs alone (both runs of a pair are the user's):
+# kept in the `fixes` table between refreshes, made again for the users whose runs changed.
+MEMO = Memo(
+    digests="fix_user_digests",
+    kept=("fixes",),
+    columns=(
+        "run_id",
+        "run_path",
+        "user",
+        "solver",
+        "status",
+        "created_at",
+        "error_category",
+        "signature_id",
+        "case_folder",
+        "mesh_case",
+        "params_digest",
+    ),
+    code=repr((_PAIRS_SQL, _COUPLES_SQL, _PAIRS_SELECT, FAILED_STATUSES, MAX_DAYS_TO_FIX)),
+)
+
+
+def _result(
+    con: duckdb.DuckDBPyConnection,
+    pairs: str,
+    table: StagedTable,
+    run_filter: RunFilter,
+    digests: StagedTable,
+    users_made: int | None = None,
+) -> AnalysisResult:
+    """The analysis's result from its pairs (`pairs`: a table or subquery of `FIX_COLUMNS`),
+    the `fixes` table to store (its temporary tables dropped with it, or on error) and the
+    digests of the runs they come from (`users_made`: see `AnalysisResult`)."""
     try:
-        _stage(con, run_filter, pairs, couples)
-        kinds = _kinds(con, joined)
-        typical = typical_fixes(_changes(con, joined))
+        kinds = _kinds(con, pairs)
+        typical = typical_fixes(_changes(con, pairs))
         errors = error_fixes(signature_table(con, run_filter), kinds, typical)
     except BaseException:
         table.drop()
+        digests.drop()
         raise
     return AnalysisResult(
-        tables={"fixes": table, "error_fixes": errors, "typical_fixes": typical},
+        tables={
+            "fixes": table,
+            "error_fixes": errors,
+            "typical_fixes": typical,
+            MEMO.digests: digests,
+        },
         findings=_findings(kinds, errors),
+        users_made=users_made,
     )
+
+
+def _whole(staged: StagedTable) -> StagedTable:
+    """The `fixes` table of `staged`'s pairs alone, in its order."""
+    return replace(staged, select=f"{staged.select} ORDER BY {ORDER}")
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    digests = user_digests(con, MEMO, run_filter)
+    staged = _staged(con, run_filter)
+    return _result(con, f"({staged.select})", _whole(staged), run_filter, digests)
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
+    """`compute` over all runs, the pairs of the users whose runs did not change read from
+    the stored `fixes` (`memo`), which only the other users' pairs replace."""
+    made = make_again(con, MEMO, lambda runs: _staged(con, runs))
+    staged, changed = made.staged, made.changed
+    if changed is None:
+        return _result(con, f"({staged.select})", _whole(staged), RunFilter(), made.digests)
+    pairs = changed.merged("fixes", staged.select)
+    return _result(con, pairs, changed.replacing(staged), RunFilter(), made.digests, changed.count)
 
 
 ANALYSIS = Analysis(
@@ -316,6 +392,8 @@ ANALYSIS = Analysis(
     "next success on the same case and the parameters changed between them, reruns and "
     "restarts apart.",
     compute=compute,
+    refresh=refresh,
     tables=("fixes", "error_fixes", "typical_fixes"),
-    previewed=("fixes",),  # a row per failure followed by a success
+    kept_tables=(MEMO.digests,),
+    previewed={"fixes": ORDER},  # a row per failure followed by a success
 )

@@ -7,9 +7,10 @@ filter computes into a scratch store (an in-memory DuckDB) and reads back
 through the same `load_results`, so whichever way results came, the report
 sees DuckDB's types and shows them the same way.
 
-Per analysis: its tables, replaced whole, and one row of `analysis_findings`
-(its findings, the version of `runs` they were computed from, and when), in
-one transaction, so a reader never sees new tables with old findings. A big
+Per analysis: its tables, replaced whole (or, kept per user by a memo, just
+the changed users' rows: `memo`), and one row of `analysis_findings` (its
+findings, the version of `runs` they were computed from, and when), in one
+transaction, so a reader never sees new tables with old findings. A big
 table left in DuckDB by its analysis (`StagedTable`) is copied in SQL, never
 through pandas, when computed on the store's own connection.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import duckdb
@@ -46,8 +47,9 @@ FINDINGS_DDL = (
 )
 # The shape of the stored tables: raised when an analysis's tables gain or change a column,
 # so that results stored by an older runcrawler are computed again, not read with a column
-# missing (2: the box statistics' `runs`).
-RESULTS_FORMAT = 2
+# missing (2: the box statistics' `runs`; 3: the fixes' `failed_at` and `changed_to`, and
+# the memos' digests, `memo`).
+RESULTS_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,13 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _write(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame | StagedTable) -> None:
     """One table into the store: a staged one on the same connection in SQL, never through
-    pandas (the big tables: `StagedTable`)."""
+    pandas (the big tables: `StagedTable`), updated in place when it says so."""
     if isinstance(table, StagedTable) and table.con is con:
-        con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS {table.select}")
+        if table.replacing is not None:
+            con.execute(f"DELETE FROM {quote_identifier(name)} WHERE {table.replacing}")
+            con.execute(f"INSERT INTO {quote_identifier(name)} BY NAME {table.select}")
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS {table.select}")
     else:
         write_table(con, name, _typed(table.df() if isinstance(table, StagedTable) else table))
 
@@ -160,8 +166,9 @@ def load_results(
 ) -> dict[str, StoredResult]:
     """What the store holds of `analyses`, by name; an analysis missing a table is left out.
 
-    With `preview_rows`, an analysis's `previewed` tables are read back as their first
-    `preview_rows` rows and their count (what the UI and the report show of them)."""
+    An analysis's `previewed` tables are read back in their order; with `preview_rows`,
+    as their first `preview_rows` rows and their count (what the UI and the report show
+    of them)."""
     existing = table_names(con)
     if FINDINGS_TABLE not in existing:
         return {}
@@ -175,13 +182,15 @@ def load_results(
             continue
         findings, version, computed_at = stored[analysis.name]
         tables, counts = {}, {}
-        for name in analysis.stored_tables:
+        for name in analysis.read_tables:
             table = quote_identifier(name)
-            limit = ""
-            if preview_rows is not None and name in analysis.previewed:
-                [(counts[name],)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
-                limit = f" LIMIT {int(preview_rows)}"
-            tables[name] = con.execute(f"SELECT * FROM {table}{limit}").df()
+            order = limit = ""
+            if name in analysis.previewed:
+                order = f" ORDER BY {analysis.previewed[name]}"
+                if preview_rows is not None:
+                    [(counts[name],)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+                    limit = f" LIMIT {int(preview_rows)}"
+            tables[name] = con.execute(f"SELECT * FROM {table}{order}{limit}").df()
         results[analysis.name] = StoredResult(
             AnalysisResult(tables, findings, counts), version, computed_at
         )
@@ -216,10 +225,14 @@ def refresh_stored(
     and return it as stored (its `previewed` tables cut to `preview_rows`), with the version
     of `runs` it was computed from: what the analytics step does for it once per refresh."""
     with analytics_memory(con, memory, analysis.name):
-        result = analysis.compute(con, RunFilter())
+        if analysis.refresh is not None:
+            result = analysis.refresh(con)
+        else:
+            result = analysis.compute(con, RunFilter())
     with _storing_memory(con, memory, analysis.name):
         store_result(con, analysis, result, runs_version(con), datetime.now())
-    return load_results(con, [analysis], preview_rows)[analysis.name]
+    stored = load_results(con, [analysis], preview_rows)[analysis.name]
+    return replace(stored, result=replace(stored.result, users_made=result.users_made))
 
 
 @contextmanager

@@ -1,0 +1,143 @@
+"""Per-user memos (`analytics.memo`: fixes, campaigns) on a crawled demo warehouse: a
+refresh makes again the rows of just the users whose runs changed and stores what a
+computation from scratch gives; new code, or a result never stored, keeps nothing stale."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from runcrawler_assets.analytics import (
+    ANALYSES,
+    RunFilter,
+    campaigns,
+    compute_results,
+    fixes,
+    load_results,
+)
+from runcrawler_assets.analytics.core import Analysis, StagedTable
+from runcrawler_assets.analytics.memo import Memo, changed_users, make_again, user_digests
+from runcrawler_assets.analytics.store import refresh_stored
+from runcrawler_assets.warehouse.database import connect, quote_identifier
+
+MEMOS = {"fixes": fixes.MEMO, "campaigns": campaigns.MEMO}
+
+
+@pytest.fixture
+def con(data_copy: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    with connect(data_copy / "runcrawler.duckdb") as con:
+        yield con
+
+
+@pytest.fixture(params=sorted(MEMOS))
+def analysis(request: pytest.FixtureRequest) -> Analysis:
+    return next(a for a in ANALYSES if a.name == request.param)
+
+
+def _memo(analysis: Analysis) -> Memo:
+    return MEMOS[analysis.name]
+
+
+def _changed(con: duckdb.DuckDBPyConnection, memo: Memo) -> int | None:
+    """How many users a refresh would make again now (None: every one, nothing kept)."""
+    digests = user_digests(con, memo, RunFilter())
+    try:
+        changed = changed_users(con, memo, digests)
+    finally:
+        digests.drop()
+    return None if changed is None else changed.count
+
+
+def _assert_stored_as_from_scratch(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> None:
+    stored = load_results(con, [analysis])[analysis.name].result
+    scratch = compute_results(con, [analysis], RunFilter())[analysis.name]
+    assert stored.findings == scratch.findings
+    for name in analysis.read_tables:
+        pd.testing.assert_frame_equal(stored.tables[name], scratch.tables[name], obj=name)
+
+
+def _fail_one_run_of_a_user(con: duckdb.DuckDBPyConnection, rank: int = 0) -> str:
+    """A user with failures gets one more (one of their successes fails): that user only."""
+    [(user,)] = con.execute(
+        "SELECT \"user\" FROM runs WHERE status = 'failed' "
+        'GROUP BY "user" ORDER BY count(*) DESC, "user" LIMIT 1 OFFSET ?',
+        [rank],
+    ).fetchall()
+    con.execute(
+        "UPDATE runs SET status = 'failed' WHERE run_id = (SELECT min(run_id) FROM runs "
+        "WHERE \"user\" = ? AND status = 'success')",
+        [user],
+    )
+    return user
+
+
+def test_only_the_users_whose_runs_changed_are_made_again(
+    con: duckdb.DuckDBPyConnection, analysis: Analysis
+):
+    memo = _memo(analysis)
+    assert _changed(con, memo) is None  # nothing stored yet: every user
+    refresh_stored(con, analysis)
+    assert _changed(con, memo) == 0
+    _fail_one_run_of_a_user(con)
+    assert _changed(con, memo) == 1
+    refresh_stored(con, analysis)
+    assert _changed(con, memo) == 0
+    _assert_stored_as_from_scratch(con, analysis)
+
+
+def test_a_user_whose_runs_are_gone_leaves_no_row(
+    con: duckdb.DuckDBPyConnection, analysis: Analysis
+):
+    memo = _memo(analysis)
+    refresh_stored(con, analysis)
+    gone = _fail_one_run_of_a_user(con)
+    con.execute('DELETE FROM runs WHERE "user" = ?', [gone])
+    assert _changed(con, memo) == 1
+    refresh_stored(con, analysis)
+    for table in (*memo.kept, memo.digests):
+        left = f'SELECT count(*) FROM {quote_identifier(table)} WHERE "user" = ?'
+        assert con.execute(left, [gone]).fetchall() == [(0,)], table
+    _assert_stored_as_from_scratch(con, analysis)
+
+
+def test_rows_made_by_other_code_are_not_kept(con: duckdb.DuckDBPyConnection, analysis: Analysis):
+    memo = _memo(analysis)
+    refresh_stored(con, analysis)
+    assert _changed(con, memo) == 0
+    assert _changed(con, replace(memo, code=memo.code + " -- changed")) is None
+
+
+def test_a_result_never_stored_keeps_the_digests_it_replaces(
+    con: duckdb.DuckDBPyConnection, analysis: Analysis
+):
+    """A refresh that fails before the store leaves the stored rows and digests together."""
+    assert analysis.refresh is not None
+    refresh_stored(con, analysis)
+    _fail_one_run_of_a_user(con, rank=1)
+    for table in analysis.refresh(con).tables.values():  # computed, never stored
+        if isinstance(table, StagedTable):
+            table.drop()
+    assert _changed(con, _memo(analysis)) == 1
+    refresh_stored(con, analysis)
+    _assert_stored_as_from_scratch(con, analysis)
+
+
+def test_a_refresh_whose_rows_fail_to_be_made_leaves_no_temporary_table(
+    con: duckdb.DuckDBPyConnection, analysis: Analysis
+):
+    refresh_stored(con, analysis)
+    _fail_one_run_of_a_user(con)
+    temporary = "SELECT count(*) FROM duckdb_tables() WHERE temporary"
+    [(before,)] = con.execute(temporary).fetchall()
+
+    def fails(runs: object) -> None:
+        raise RuntimeError("a bug in the SQL that makes the rows")
+
+    with pytest.raises(RuntimeError):
+        make_again(con, _memo(analysis), fails)
+    assert con.execute(temporary).fetchall() == [(before,)]
