@@ -6,7 +6,8 @@ Each analysis is computed, stored and read back, and its charts drawn from the
 stored tables and written with their manifest, as the analytics step does; compared
 with the same rebuild on the source warehouse. Then the report is assembled
 from what was stored, reading those charts back, as the `report` asset does
-after a refresh.
+after a refresh. Then 10 runs of one user are added and the same refresh runs
+again, as after a crawl of +10 runs (issue 16: its cost should not grow with N).
 """
 
 from __future__ import annotations
@@ -70,6 +71,30 @@ def rebuild(database: Path, charts: Path) -> tuple[dict[str, float], dict[str, f
     return seconds, {done.analysis.name: round(done.seconds, 3) for done in refreshed}
 
 
+def add_runs_of_one_user(database: Path, count: int = 10) -> str:
+    """`count` new runs of the user with the most (copies of their latest, new ids, a day
+    later), as the swap of a partition with `count` new runs leaves `runs`; the user."""
+    with connect(database) as con:
+        [(user,)] = con.execute(
+            'SELECT "user" FROM runs GROUP BY "user" ORDER BY count(*) DESC, "user" LIMIT 1'
+        ).fetchall()
+        con.execute(
+            """
+            INSERT INTO runs
+            SELECT * EXCLUDE (k) REPLACE (
+                run_id || '+' || k AS run_id,
+                run_path || '+' || k AS run_path,
+                created_at + INTERVAL 1 DAY AS created_at
+            )
+            FROM (SELECT *, row_number() OVER (ORDER BY created_at DESC, run_id) AS k
+                  FROM runs WHERE "user" = $user)
+            WHERE k <= $count
+            """,
+            {"user": user, "count": count},
+        )
+    return user
+
+
 def bench_analytics(
     n_rows: int, workspace: Workspace | None = None, source_runs: int = 2000
 ) -> dict:
@@ -83,12 +108,16 @@ def bench_analytics(
     replicate_runs(source, small_copy, source_runs)
     on_source, _ = rebuild(small_copy, workspace.root / "charts-source")
     on_target, sql = rebuild(target, workspace.root / f"charts-{n_rows}")
+    add_runs_of_one_user(target)
+    after, sql_after = rebuild(target, workspace.root / f"charts-{n_rows}")
     total, source_total = sum(on_target.values()), sum(on_source.values())
     return {
         "rows": rows,
         "source_rows": source_runs,
         "seconds": on_target,
         "sql_seconds_by_analysis": sql,
+        "plus_10_runs_s": after,
+        "plus_10_sql_seconds_by_analysis": sql_after,
         "total_s": round(total, 2),
         "source_total_s": round(source_total, 2),
         "vs_source": round(total / source_total, 2),

@@ -117,6 +117,7 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
         run_ids = _new_runs(instance, before)
         materialized: list[str] = []
         swapped = charts = redrawn = 0
+        users_made: dict[str, object] = {}
         for run_id in run_ids:
             for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
                 event = entry.dagster_event
@@ -126,6 +127,10 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
                 metadata = event.step_materialization_data.materialization.metadata
                 if event.asset_key.to_user_string() == "runs":
                     swapped = max(swapped, int(metadata["partitions_swapped"].value))
+                if "users_made_again" in metadata:
+                    users_made[event.asset_key.to_user_string()] = metadata[
+                        "users_made_again"
+                    ].value
                 if "charts_redrawn" in metadata:
                     charts += sum(key.startswith("chart_") for key in metadata)
                     redrawn += int(metadata["charts_redrawn"].value)
@@ -134,6 +139,7 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
             "partitions_swapped": swapped,
             "analyses_computed": len(set(materialized) & {a.name for a in ANALYSES}),
             "charts_redrawn": f"{redrawn} of {charts}",
+            "users_made_again": users_made,
             "report_written": "report" in materialized,
         }
 

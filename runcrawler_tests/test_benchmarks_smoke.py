@@ -78,6 +78,8 @@ def test_a_crawl_after_three_new_runs_swaps_their_partition_and_computes_each_an
     # the three copies land in one user's case: one partition, one run, one refresh
     assert (plus["partitions_swapped"], plus["dagster_runs"]) == (1, 1)
     assert plus["analyses_computed"] == len(ANALYSES) and plus["report_written"]
+    # the analyses kept per user made again the rows of the one user with new runs
+    assert plus["users_made_again"] == {"fixes": 1, "campaigns": 1}
     # copies of runs already there: the charts of what they repeat are not drawn again
     redrawn, charts = map(int, plus["charts_redrawn"].split(" of "))
     assert 0 < redrawn < charts
@@ -98,6 +100,9 @@ def test_analytics_rebuild_times_every_analysis_on_the_replicated_rows(figures: 
     # every analysis refreshed and drawn, then the report assembled from what they stored
     assert list(analytics["seconds"]) == ["analyses", "report"]
     assert list(analytics["sql_seconds_by_analysis"]) == [a.name for a in ANALYSES]
+    # and again after 10 runs of one user were added
+    assert list(analytics["plus_10_runs_s"]) == ["analyses", "report"]
+    assert list(analytics["plus_10_sql_seconds_by_analysis"]) == [a.name for a in ANALYSES]
 
 
 def test_analytics_memory_measures_every_analytics_asset_under_the_cap(figures: dict) -> None:
