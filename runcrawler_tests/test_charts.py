@@ -66,6 +66,24 @@ def test_every_chart_is_cropped_as_matplotlibs_tight_crop(
             assert np.array_equal(pixels(ours[file_name]), pixels(png)), file_name
 
 
+def test_a_chart_laid_out_by_tight_layout_is_drawn_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tight_layout` leaves a placeholder layout engine, for which savefig would draw the
+    whole figure once more before rendering it: `_png` drops it (the layout is done)."""
+    drawn = []
+    draw = charts.Figure.draw
+
+    def counted(fig: charts.Figure, renderer: object) -> None:
+        drawn.append(fig)
+        draw(fig, renderer)
+
+    monkeypatch.setattr(charts.Figure, "draw", counted)
+    fig, (ax,) = charts._figure()
+    ax.bar(["a", "b"], [1, 2])
+    fig.tight_layout()
+    assert png_size(charts._png(fig))[0] > 0
+    assert len(drawn) == 1
+
+
 def pixels(png: bytes) -> np.ndarray:
     return charts.plt.imread(io.BytesIO(png), format="png")
 

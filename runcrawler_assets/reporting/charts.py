@@ -34,6 +34,7 @@ from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from runcrawler_assets.warehouse.cleaning import shorten
@@ -94,7 +95,11 @@ def _png(fig: Figure) -> bytes:
     Cropped to what is drawn, as `bbox_inches="tight"` crops, but from the box measured
     here: given "tight", savefig first draws the whole figure without rendering to find
     it, a layout pass this measure does not need (the same pixels, a tenth less time).
+    `tight_layout` leaves a placeholder layout engine, for which savefig would draw the
+    whole figure once more; the layout is done, so it is dropped first (the same pixels).
     """
+    if isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
+        fig.set_layout_engine(None)
     box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches=box, pil_kwargs={"compress_level": 3})
