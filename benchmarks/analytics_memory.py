@@ -109,9 +109,11 @@ def bench_analytics_memory(
     workspace: Workspace | None = None,
     source_runs: int = 2000,
     cap: str = DEFAULT_ANALYTICS_MEMORY,
+    workers: int = 2,
 ) -> dict:
-    """Each analytics asset's peak RSS on `n_rows` rows under the cap `cap`, and the process's
-    RSS before them (what Dagster and the libraries hold)."""
+    """Each analytics asset's peak RSS on `n_rows` rows under the cap `cap` with `workers`
+    processes (`RUNCRAWLER_WORKERS`: 1, no chart worker), and the process's RSS before them
+    (what Dagster and the libraries hold)."""
     workspace = workspace or temporary_workspace()
     source = workspace.crawl(source_runs).data_dir / "runcrawler.duckdb"
     data = workspace.root / f"analytics-memory-{n_rows}"
@@ -122,6 +124,7 @@ def bench_analytics_memory(
             "RUNCRAWLER_ARCHIVE": str(workspace.archive(source_runs)),
             "RUNCRAWLER_DATA": str(data),
             "RUNCRAWLER_ANALYTICS_MEMORY": cap,
+            "RUNCRAWLER_WORKERS": str(workers),
         }
     )
     load = load_average()
@@ -130,6 +133,7 @@ def bench_analytics_memory(
     return {
         "rows": rows,
         "cap": settings.analytics_memory,
+        "workers": settings.parse_workers,
         "rss_before_mb": floor,
         "assets": assets,
         "peak_rss_mb": max(figures["peak_rss_mb"] for figures in assets.values()),
@@ -147,17 +151,27 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of `runs` (1,000,000)")
     parser.add_argument("--cap", default=DEFAULT_ANALYTICS_MEMORY, help="the analytics cap")
     parser.add_argument(
+        "--workers", type=int, default=2, help="RUNCRAWLER_WORKERS (2; 1: no chart worker)"
+    )
+    parser.add_argument(
         "--workdir", type=Path, help="a new folder for the source crawl (default: a temporary one)"
     )
     args = parser.parse_args()
     if args.rows < 1:
         parser.error(f"--rows {args.rows}: at least 1")
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: at least 1")
     try:
         Config.from_env({"RUNCRAWLER_ANALYTICS_MEMORY": args.cap})
     except ConfigError as error:
         parser.error(f"--cap: {error}")
     workspace = Workspace(args.workdir) if args.workdir else temporary_workspace()
-    print(json.dumps(bench_analytics_memory(args.rows, workspace, cap=args.cap), indent=2))
+    print(
+        json.dumps(
+            bench_analytics_memory(args.rows, workspace, cap=args.cap, workers=args.workers),
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":
