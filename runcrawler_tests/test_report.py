@@ -209,3 +209,26 @@ def test_the_report_shows_the_stored_hints_counted_and_gravest_first(data_copy: 
     expected = gravest_first[["severity", "rule", "user", "text"]].head(MAX_TABLE_ROWS)
     pd.testing.assert_frame_equal(shown.first, expected.reset_index(drop=True), check_dtype=False)
     assert f"First {MAX_TABLE_ROWS} of {len(found)} rows" in page.html
+
+
+def test_a_report_from_the_store_reads_under_the_analytics_memory_limit(
+    refreshed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the stored results and counting the hints run under RUNCRAWLER_ANALYTICS_MEMORY,
+    not DuckDB's default of most of the RAM; the connection's own limit is set back after."""
+    from runcrawler_assets.reporting import assemble
+
+    seen = []
+    read_hints = assemble.stored_hints
+
+    def probed(con: duckdb.DuckDBPyConnection, run_filter: RunFilter):
+        seen.append(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        return read_hints(con, run_filter)
+
+    monkeypatch.setattr(assemble, "stored_hints", probed)
+    with duckdb.connect(str(refreshed), read_only=True) as con:
+        con.execute("SET memory_limit = '512MiB'")
+        report = assemble_report(con, RunFilter(), GENERATED, memory="96MB")
+        after = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert report.from_store
+    assert (seen, after) == (["91.5 MiB"], "512.0 MiB")

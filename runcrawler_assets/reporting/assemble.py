@@ -44,7 +44,7 @@ from runcrawler_assets.analytics import (
     runs_version,
 )
 from runcrawler_assets.analytics.core import query
-from runcrawler_assets.analytics.store import StoredResult, refresh_stored
+from runcrawler_assets.analytics.store import StoredResult, analytics_memory, refresh_stored
 from runcrawler_assets.archive.runstore import read_text, write_atomic
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.hints.rules import SEVERITIES
@@ -294,8 +294,22 @@ def assemble_report(
     """The report page for `run_filter` over the warehouse `con` (only read).
 
     `charts_dir`: where the analytics step wrote their charts; those drawn from the very
-    results shown are read back instead of drawn again. `memory`: see `report_results`.
+    results shown are read back instead of drawn again. `memory`: DuckDB's limit while the
+    page's results and hints are read or computed (`report_results`): on a read connection
+    DuckDB's own default is most of the RAM, and counting a million runs' hints took ~150 MB.
     """
+    with analytics_memory(con, memory, "the report"):
+        return _assembled(con, run_filter, generated_at, pseudonym_key, charts_dir, memory)
+
+
+def _assembled(
+    con: duckdb.DuckDBPyConnection,
+    run_filter: RunFilter,
+    generated_at: datetime,
+    pseudonym_key: str | None,
+    charts_dir: Path | None,
+    memory: str,
+) -> Report:
     stored = _stored_results(con, run_filter, pseudonym_key)
     if stored is None:
         results, source = report_results(con, run_filter, pseudonym_key, memory)
