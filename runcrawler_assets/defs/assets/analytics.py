@@ -21,7 +21,7 @@ it was computed from as its Dagster data version.
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -42,11 +42,9 @@ from runcrawler_assets.analytics.store import out_of_date, runs_version
 from runcrawler_assets.defs.assets import metadata
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource
+from runcrawler_assets.reporting.assemble import Refreshed, assemble_report, refresh_analyses
 from runcrawler_assets.reporting.privacy import key_from_env
 from runcrawler_assets.warehouse.database import connect
-
-if TYPE_CHECKING:  # loads matplotlib
-    from runcrawler_assets.reporting.assemble import Refreshed
 
 GROUP = "analytics"
 # Eager, but not held back by the many cluster × user pairs that never ran anything, and
@@ -110,11 +108,7 @@ def analyses(
                 context.log.info(f"{analysis.name} skipped: runs unchanged (version {version})")
         if not stale:
             return
-        drawer = drawing.drawer()  # its worker starts while this process loads matplotlib
-        # matplotlib is loaded only when a chart is drawn: an idle `runcrawler crawl`,
-        # which imports this module, never pays for it.
-        from runcrawler_assets.reporting.assemble import refresh_analyses
-
+        drawer = drawing.drawer()  # its worker starts importing matplotlib now
         refreshed = refresh_analyses(
             con,
             stale,
@@ -138,7 +132,7 @@ def analyses(
         raise Failure(f"analyses failed: {', '.join(failed)} (the others were materialized)")
 
 
-def _analysis_metadata(done: "Refreshed", charts_dir: Path, version: str) -> dict[str, Any]:
+def _analysis_metadata(done: Refreshed, charts_dir: Path, version: str) -> dict[str, Any]:
     """What the UI shows of one refreshed analysis: findings, tables, charts."""
     assert done.stored is not None
     result, analysis = done.stored.result, done.analysis
@@ -158,7 +152,7 @@ def _analysis_metadata(done: "Refreshed", charts_dir: Path, version: str) -> dic
     }
 
 
-def _users_made(done: "Refreshed") -> dict[str, Any]:
+def _users_made(done: Refreshed) -> dict[str, Any]:
     """For an analysis kept per user between refreshes (`analytics.memo`): whose rows this
     refresh made again, "all" the first time (or after its code changed)."""
     if done.analysis.refresh is None:
@@ -202,8 +196,6 @@ def report(
     context: AssetExecutionContext, config: ReportConfig, settings: ConfigResource
 ) -> MaterializeResult:
     """Assembled from the stored analytics (computed for the config's filter when it has one)."""
-    from runcrawler_assets.reporting.assemble import assemble_report  # loads matplotlib
-
     paths = settings.config
     run_filter = config.run_filter()
     key = key_from_env() if config.pseudonymize else None
