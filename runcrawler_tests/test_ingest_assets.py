@@ -110,6 +110,31 @@ def test_refresh_parses_exactly_the_new_and_changed_runs(archive):
     assert len(json_files) == len(now_parsed)
 
 
+def _parse_lines(instance: DagsterInstance, run_id: str) -> list[str]:
+    return [
+        entry.user_message
+        for entry in instance.all_logs(run_id)
+        if entry.user_message.startswith("parsed ")
+    ]
+
+
+def test_the_parse_logs_each_tenth_of_a_big_parse_and_only_the_summary_of_a_small_one(archive):
+    """Each line is an event Dagster stores: ten new runs are told in one line, not eleven."""
+    settings, _ = archive
+    instance = DagsterInstance.ephemeral()
+    total = crawl(settings, INGEST_ASSETS, instance).parsed
+    source = _run_dirs(settings.archive_root)[0]
+    shutil.copytree(source, source.with_name(f"{source.name}_copy"))
+    assert crawl(settings, INGEST_ASSETS, instance).parsed == 1
+    small, big = (_parse_lines(instance, run.run_id) for run in instance.get_runs(limit=2))
+    tenth = total // 10
+    assert total >= 100 and big[:-1] == [
+        f"parsed {n}/{total} runs" for n in range(tenth, total, tenth)
+    ]
+    assert big[-1].startswith(f"parsed {total} runs: ")
+    assert len(small) == 1 and small[0].startswith("parsed 1 runs: ")
+
+
 def _materialize_one(args: tuple[str, str, str, str, str]) -> bool:
     home, archive_root, data_dir, cluster, user = args
     settings = Config(archive_root=Path(archive_root), data_dir=Path(data_dir))

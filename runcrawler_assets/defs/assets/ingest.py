@@ -100,6 +100,17 @@ def run_files(context: AssetExecutionContext, settings: ConfigResource) -> Mater
     )
 
 
+# Each tenth of a parse of at least this many runs is a line in the run's log: every line is
+# an event Dagster stores (~10 ms with SQLite), and a few runs need none but the summary.
+LOGGED_FROM_RUNS = 100
+
+
+def logs_progress(done: int, total: int) -> bool:
+    """Whether `done` of `total` runs parsed is worth a line in the run's log: each tenth of
+    a big parse, short of the end (the summary line after the parse says it)."""
+    return total >= LOGGED_FROM_RUNS and done < total and done % (total // 10) == 0
+
+
 class ParseConfig(Config):
     """`reparse_all` parses every run again, even with an unchanged fingerprint."""
 
@@ -124,7 +135,7 @@ def parsed_runs(
 
     def on_parsed(done: int, total: int) -> None:
         progress.update("parse", done, total)
-        if done % max(1, total // 10) == 0 or done == total:
+        if logs_progress(done, total):
             context.log.info(f"parsed {done}/{total} runs")
 
     refreshes = refresh_partitions(
