@@ -579,8 +579,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"corpus folder {args.corpus_dir} holds no case folder")
     if args.json is not None and not args.json.absolute().parent.is_dir():
         parser.error(f"--json: folder {args.json.absolute().parent} does not exist")
-    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
-        parser.error(f"--workdir {args.workdir} is not empty")
+    from benchmarks.common import not_new_folder  # loads runcrawler: not needed to score
+
+    if args.workdir is not None and (problem := not_new_folder(args.workdir)):
+        parser.error(f"--workdir: {problem}")
     try:
         truth = load_truth(args.truth)
     except TruthError as error:

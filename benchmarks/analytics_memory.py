@@ -20,6 +20,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from dagster import AssetsDefinition, DagsterInstance, materialize
@@ -29,6 +30,7 @@ from benchmarks.common import (
     Workspace,
     descendants,
     load_average,
+    not_new_folder,
     peak_rss_mb,
     temporary_workspace,
 )
@@ -143,7 +145,7 @@ def bench_analytics_memory(
     }
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.analytics_memory",
         description="Peak RSS of each analytics asset in one Dagster process, on N rows.",
@@ -156,11 +158,13 @@ def main() -> None:
     parser.add_argument(
         "--workdir", type=Path, help="a new folder for the source crawl (default: a temporary one)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error(f"--rows {args.rows}: at least 1")
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: at least 1")
+    if args.workdir is not None and (problem := not_new_folder(args.workdir)):
+        parser.error(f"--workdir: {problem}")
     try:
         Config.from_env({"RUNCRAWLER_ANALYTICS_MEMORY": args.cap})
     except ConfigError as error:

@@ -232,6 +232,16 @@ class Workspace:
         self.crawls.pop(runs, None)
 
 
+def not_new_folder(path: Path) -> str | None:
+    """Why `path` cannot be a benchmark's new working folder (None: it can): a benchmark
+    generates its archive there, and refuses to write into what is already there."""
+    if path.exists() and not path.is_dir():
+        return f"{path} is not a folder"
+    if path.is_dir() and any(path.iterdir()):
+        return f"{path} is not empty; give a new or empty folder"
+    return None
+
+
 def temporary_workspace() -> Workspace:
     """A workspace in a fresh temporary folder, for a benchmark called on its own."""
     return Workspace(Path(tempfile.mkdtemp(prefix="runcrawler-bench-")))

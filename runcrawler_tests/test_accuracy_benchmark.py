@@ -210,6 +210,8 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path: Path, capsys) -> None:
         ([str(corpus), str(tmp_path / "absent.jsonl")], "cannot read truth file"),
         ([str(corpus), str(bad)], "bad.jsonl:2: not a JSON line"),
         ([str(corpus), str(good), "--json", str(tmp_path / "no" / "r.json")], "does not exist"),
+        ([str(corpus), str(good), "--workdir", str(tmp_path)], "is not empty"),
+        ([str(corpus), str(good), "--workdir", str(good)], "is not a folder"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit) as exit_info:

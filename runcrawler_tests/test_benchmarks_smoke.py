@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.analytics import bench_analytics
 from benchmarks.analytics_memory import bench_analytics_memory
+from benchmarks.analytics_memory import main as analytics_memory_main
 from benchmarks.cold_crawl import bench_cold_crawl
 from benchmarks.common import Workspace
 from benchmarks.incremental import bench_incremental, bench_recrawl
@@ -119,6 +120,24 @@ def test_analytics_memory_measures_every_analytics_asset_under_the_cap(figures: 
         assert asset["tree_peak_mb"] == asset["peak_rss_mb"] + asset["children_peak_mb"]
     assert assets["analyses"]["children_peak_mb"] > 0
     assert memory["tree_peak_mb"] == max(a["tree_peak_mb"] for a in assets.values())
+
+
+def test_analytics_memory_refuses_bad_arguments_with_a_message(tmp_path: Path, capsys) -> None:
+    used = tmp_path / "used"
+    (used / "archive-2000").mkdir(parents=True)  # a workspace a run before left behind
+    cases = [
+        (["--rows", "0"], "--rows 0: at least 1"),
+        (["--workers", "0"], "--workers 0: at least 1"),
+        (["--cap", "1kB"], "--cap:"),
+        (["--workdir", str(used)], "is not empty"),
+        (["--workdir", str(tmp_path / "file")], "is not a folder"),
+    ]
+    (tmp_path / "file").write_text("")
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            analytics_memory_main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
 
 
 def test_sensor_tick_sees_no_change_and_walks_every_run(figures: dict) -> None:
