@@ -215,3 +215,12 @@ def test_every_chart_of_megabyte_labels_stays_small(tmp_path) -> None:
         width, height = png_size(png)
         assert width <= 3000 and height <= 1400
         assert len(png) < MAX_BYTES
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [(0, "0"), (2.5, "2.5"), (250, "250"), (2000, "2k"), (12_000, "12k"), (1_500_000, "1.5M")],
+)
+def test_bar_ticks_are_short_enough_for_a_half_width_panel(value: float, label: str) -> None:
+    """10000 and 12000 ran together under a half-width panel of 20,000 runs."""
+    assert charts.compact_number(value) == label
