@@ -199,3 +199,72 @@ def test_a_hint_shows_values_as_written_and_a_missing_one_as_a_question_mark(
 def test_no_rules_is_a_clear_error_not_an_empty_query(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(RulesError, match="no rules"):
         evaluate_rules(con, (), RunFilter())
+
+
+FIX_RULES = (
+    RULES
+    + """
+[[rule]]
+name = "known_fix"
+when = "status = 'killed'"
+hint = "{run_path}: {typical_fix}"
+"""
+)
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["rule", "run_path"]).reset_index(drop=True)
+
+
+def _rowids(con: duckdb.DuckDBPyConnection, user: str) -> set[tuple]:
+    """Where each of `user`'s hints lies: a row written again gets a new row id."""
+    return set(
+        con.execute('SELECT rowid, run_id, rule FROM hints WHERE "user" = ?', [user]).fetchall()
+    )
+
+
+def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_changed(
+    tmp_path: Path,
+) -> None:
+    """Each store equals the hints evaluated from scratch; the hints of a user whose runs
+    did not change are kept where they lie (a store from scratch would renumber them, the
+    users' hints interleaved), unless the rules or the fixes they quote change."""
+    rules = parse_rules(FIX_RULES, "test")
+    path = write_warehouse(tmp_path / "runs.duckdb", RECORDS)
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE runs SET signature_id = error_category WHERE status <> 'success'")
+        con.execute(
+            "CREATE TABLE error_fixes AS SELECT DISTINCT signature_id, 'raise the limit' "
+            "AS typical_fix FROM runs WHERE signature_id IS NOT NULL"
+        )
+
+        def stored_as_evaluated() -> None:
+            store_hints(con, rules)
+            stored = con.execute("SELECT * FROM hints").df()
+            pd.testing.assert_frame_equal(
+                _sorted(stored), _sorted(evaluate_rules(con, rules, RunFilter()))
+            )
+
+        stored_as_evaluated()
+        ana, bob = _rowids(con, "ana"), _rowids(con, "bob")
+        assert ana and bob
+        # bob's second run now diverges too: his hints are made again, ana's kept
+        con.execute(
+            "UPDATE runs SET status = 'failed', error_category = 'numerical_instability',"
+            " cfl = 1.2 WHERE \"user\" = 'bob' AND run_path LIKE '%run_002'"
+        )
+        stored_as_evaluated()
+        assert _rowids(con, "ana") == ana and _rowids(con, "bob") != bob
+        # a user gone: their hints with them
+        con.execute("DELETE FROM runs WHERE \"user\" = 'bob'")
+        stored_as_evaluated()
+        assert _rowids(con, "bob") == set() and _rowids(con, "ana") == ana
+        # the fix a hint quotes changed: every user's hints are made again
+        con.execute("UPDATE error_fixes SET typical_fix = 'split the run'")
+        stored_as_evaluated()
+        texts = con.execute("SELECT text FROM hints WHERE rule = 'known_fix'").fetchall()
+        assert len(texts) == 3 and all(text.endswith(": split the run") for (text,) in texts)
+        # other rules: the same
+        rules = parse_rules(RULES, "test")
+        stored_as_evaluated()
+        assert con.execute("SELECT count(*) FROM hints WHERE rule = 'known_fix'").fetchone() == (0,)

@@ -15,14 +15,17 @@ its few into a frame (`evaluate_rules`).
 
 from __future__ import annotations
 
+import contextlib
 import string
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import RunFilter, query
+from runcrawler_assets.analytics.core import RunFilter, drop_temporary, query
+from runcrawler_assets.analytics.memo import Memo, changed_users, user_digests
 from runcrawler_assets.hints.rules import Rule, RulesError
+from runcrawler_assets.records import RUN_COLUMNS
 from runcrawler_assets.warehouse.accounting_join import has_table
 
 RULE_VIEW = "rule_runs"
@@ -31,11 +34,13 @@ SIGNATURES_TABLE = "error_fixes"  # each signature's typical fix (analysis `fixe
 FLOAT_TYPES = ("DOUBLE", "FLOAT")
 
 
-def rule_runs_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """`WITH rule_runs AS (...)`: every run with the derived columns the conditions may read
-    (derived over all runs: a run's predecessor may lie before a digest's period). They are
-    derived from the few columns they need and joined back to the table `runs` by row id:
-    ordering every column of a million runs held ~700 MB, this ~390 (issue 16)."""
+def rule_runs_sql(con: duckdb.DuckDBPyConnection, users: str = "true") -> str:
+    """`WITH rule_runs AS (...)`: every run of the users `users` (a condition on `runs`; the
+    code's own) with the derived columns the conditions may read (derived over all their
+    runs: a run's predecessor may lie before a digest's period; a case is one user's, so
+    the rows of a user do not depend on the others'). They are derived from the few columns
+    they need and joined back to the table `runs` by row id: ordering every column of a
+    million runs held ~700 MB, this ~390 (issue 16)."""
     fixes = has_table(con, SIGNATURES_TABLE)
     fix = "s.typical_fix" if fixes else "CAST(NULL AS VARCHAR)"
     join = f"LEFT JOIN {SIGNATURES_TABLE} s USING (signature_id)" if fixes else ""
@@ -45,7 +50,7 @@ def rule_runs_sql(con: duckdb.DuckDBPyConnection) -> str:
                    lag(status) OVER w AS previous_status,
                    lag(error_category) OVER w AS previous_error_category,
                    row_number() OVER w AS position
-            FROM runs
+            FROM runs WHERE {users}
             WINDOW w AS (PARTITION BY "user", case_folder ORDER BY created_at, run_path)
         ),
         islands AS (
@@ -103,7 +108,7 @@ def _text_sql(rule: Rule, index: int, types: dict[str, str], params: dict[str, A
 
 
 def hints_sql(
-    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], users: str = "true"
 ) -> tuple[str, dict[str, Any]]:
     """A query of `HINT_COLUMNS` (with `{runs}` for the runs hinted, as `core.query` takes
     it) and its parameters: one row per (run, rule) whose condition holds, its hint worded,
@@ -112,7 +117,7 @@ def hints_sql(
     A rule DuckDB refuses stops the whole file with its name: half the hints would read
     as if the other runs were fine.
     """
-    view = rule_runs_sql(con)
+    view = rule_runs_sql(con, users)
     for rule in rules:
         _check(con, rule, view)
     if not rules:  # `parse_rules` refuses a file without any; a caller must too
@@ -152,12 +157,63 @@ def evaluate_rules(
     return query(con, sql, run_filter, **params)
 
 
+def _memo(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Memo:
+    """What a user's hints are made from: every column of their runs and, as code (a change
+    makes every user's again), the rules' query `sql` with its `params` and the typical
+    fixes the hints quote."""
+    fixes = (
+        con.execute(
+            f"SELECT signature_id, typical_fix FROM {SIGNATURES_TABLE} ORDER BY ALL"
+        ).fetchall()
+        if has_table(con, SIGNATURES_TABLE)
+        else None
+    )
+    return Memo(
+        digests="hint_user_digests",
+        kept=("hints",),
+        columns=tuple(column.name for column in RUN_COLUMNS),
+        code=repr((sql, sorted(params.items()), fixes)),
+    )
+
+
 def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> int:
     """Every run's hints into the table `hints` and, per rule in the file's order (none left
     out), its severity and the runs and users hinted into `hint_counts`, all in DuckDB; the
-    number of hints."""
+    number of hints.
+
+    A user's hints come from that user's runs and the fixes they quote: those of the users
+    whose runs did not change since the last time, with the same rules and typical fixes,
+    are kept (`analytics.memo`; a million runs' hints took seconds, ten new runs' take
+    their user's), in one transaction with the digests that say so.
+    """
     sql, params = hints_sql(con, rules)
-    query(con, f"CREATE OR REPLACE TABLE hints AS {sql}", RunFilter(), **params)
+    memo = _memo(con, sql, params)
+    digests, changed = user_digests(con, memo, RunFilter()), None
+    try:
+        changed = changed_users(con, memo, digests)
+        con.execute("BEGIN TRANSACTION")
+        if changed is None:
+            query(con, f"CREATE OR REPLACE TABLE hints AS {sql}", RunFilter(), **params)
+        else:
+            sql, params = hints_sql(con, rules, changed.users)
+            con.execute(f"DELETE FROM hints WHERE {changed.users}")
+            query(con, f"INSERT INTO hints {sql}", changed.users, **params)
+        con.execute(f"CREATE OR REPLACE TABLE {memo.digests} AS {digests.select}")
+        _count_hints(con, rules)
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # none begun yet, or already ended
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        drop_temporary(con, digests.temporary + (changed.temporary if changed else ()))
+    [(found,)] = con.execute("SELECT count(*) FROM hints").fetchall()
+    return found
+
+
+def _count_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> None:
+    """`hint_counts`: per rule in the file's order (none left out), its severity, and the
+    runs and users `hints` holds for it."""
     listed = ", ".join(f"({i}, $rule_{i}, $severity_{i})" for i in range(len(rules)))
     con.execute(
         f"""
@@ -170,8 +226,6 @@ def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> int:
         """,
         _rule_params(rules),
     )
-    [(found,)] = con.execute("SELECT count(*) FROM hints").fetchall()
-    return found
 
 
 def _rule_params(rules: tuple[Rule, ...]) -> dict[str, Any]:
