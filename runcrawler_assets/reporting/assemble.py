@@ -299,32 +299,21 @@ def assemble_report(
     DuckDB's own default is most of the RAM, and counting a million runs' hints took ~150 MB.
     """
     with analytics_memory(con, memory, "the report"):
-        return _assembled(con, run_filter, generated_at, pseudonym_key, charts_dir, memory)
-
-
-def _assembled(
-    con: duckdb.DuckDBPyConnection,
-    run_filter: RunFilter,
-    generated_at: datetime,
-    pseudonym_key: str | None,
-    charts_dir: Path | None,
-    memory: str,
-) -> Report:
-    stored = _stored_results(con, run_filter, pseudonym_key)
-    if stored is None:
-        results, source = report_results(con, run_filter, pseudonym_key, memory)
-        drawn: dict[str, dict[str, bytes] | None] = {}
-    else:
-        results, source = {name: s.result for name, s in stored.items()}, _source(stored)
-        drawn = {
-            name: drawn_charts(charts_dir, name, s) if charts_dir else None
-            for name, s in stored.items()
-        }
+        stored = _stored_results(con, run_filter, pseudonym_key)
+        if stored is None:
+            results, source = report_results(con, run_filter, pseudonym_key, memory)
+            drawn: dict[str, dict[str, bytes] | None] = {}
+        else:
+            results, source = {name: s.result for name, s in stored.items()}, _source(stored)
+            drawn = {
+                name: drawn_charts(charts_dir, name, s) if charts_dir else None
+                for name, s in stored.items()
+            }
+        hints = stored_hints(con, run_filter) if pseudonym_key is None else None
     charts = {
         name: drawn.get(name) or draw_charts(name, result.tables)
         for name, result in results.items()
     }
-    hints = stored_hints(con, run_filter) if pseudonym_key is None else None
     page = render_report(results, charts, run_filter, generated_at, source, hints)
     reused = sum(value is not None for value in drawn.values())
     return Report(page, results, source, reused)
