@@ -27,6 +27,7 @@ import pandas as pd
 
 from runcrawler_assets.accounting.sacct import DumpProblem, Job, read_dump
 from runcrawler_assets.warehouse.accounting_join import JOBS_TABLE, has_table
+from runcrawler_assets.warehouse.database import transaction
 
 FILES_TABLE = "accounting_files"
 ROWS_TABLE = "accounting_job_rows"
@@ -139,8 +140,7 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, jobs: list[Job], file: str) -> 
 
 def _read_into(con: duckdb.DuckDBPyConnection, dump: DumpFile, load: AccountingLoad) -> None:
     """Replace the file's rows and problems, in one transaction with its fingerprint."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in (ROWS_TABLE, PROBLEMS_TABLE, FILES_TABLE):
             con.execute(f"DELETE FROM {table} WHERE file = ?", [dump.name])
         jobs = problems = 0
@@ -159,10 +159,6 @@ def _read_into(con: duckdb.DuckDBPyConnection, dump: DumpFile, load: AccountingL
             f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, now())",
             [dump.cluster, dump.name, dump.fingerprint, jobs, problems],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     load.files_read += 1
     load.jobs_read += jobs
     load.problems += problems

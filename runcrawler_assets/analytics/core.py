@@ -90,13 +90,17 @@ class RunFilter:
 def query(
     con: duckdb.DuckDBPyConnection, sql: str, run_filter: RunFilter | str, **params: Any
 ) -> pd.DataFrame:
-    """Run `sql`, where `{runs}` stands for the filtered `runs` table, with bound parameters.
-
-    `run_filter`: the manager's filter, or a condition over `runs` in SQL (the code's own,
-    never a user's text: a memo's users, `memo`)."""
-    where, filter_params = (run_filter, {}) if isinstance(run_filter, str) else run_filter.where()
-    text = sql.replace("{runs}", f"(SELECT * FROM runs WHERE {where})")
+    """Run `sql`, where `{runs}` stands for the filtered `runs` table, with bound parameters."""
+    text, filter_params = with_runs(sql, run_filter)
     return con.execute(text, {**filter_params, **params}).df()
+
+
+def with_runs(sql: str, run_filter: RunFilter | str) -> tuple[str, dict[str, Any]]:
+    """`sql` with `{runs}` standing for the runs `run_filter` keeps, and the filter's bound
+    parameters. `run_filter`: the manager's filter, or a condition over `runs` in SQL (the
+    code's own, never a user's text: a memo's users, `memo`)."""
+    where, params = (run_filter, {}) if isinstance(run_filter, str) else run_filter.where()
+    return sql.replace("{runs}", f"(SELECT * FROM runs WHERE {where})"), params
 
 
 def counted(count: int, noun: str) -> str:

@@ -16,9 +16,9 @@ kept always match the digests kept; a result never stored changes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import duckdb
 
@@ -117,6 +117,24 @@ def changed_users(
     )
     [(count,)] = con.execute(f"SELECT count(*) FROM temp.{name}").fetchall()
     return Changed(f'"user" IN (SELECT "user" FROM temp.{name})', count, (name,))
+
+
+def write_rows(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    select: str,
+    users: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> None:
+    """`select`'s rows (with its bound `params`) as the table `name`: the whole table, or,
+    with `users` (a condition on its `user` column, as `Changed.users`), in place of those
+    users' rows, the others' kept where they lie."""
+    table = quote_identifier(name)
+    if users is None:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {select}", params)
+    else:
+        con.execute(f"DELETE FROM {table} WHERE {users}")
+        con.execute(f"INSERT INTO {table} BY NAME {select}", params)
 
 
 Staged = TypeVar("Staged")

@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, StagedTable
+from runcrawler_assets.analytics.memo import write_rows
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY, memory_bytes
 from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.warehouse.accounting_join import table_names
@@ -37,6 +38,7 @@ from runcrawler_assets.warehouse.database import (
     VERSIONS_TABLE,
     quote_identifier,
     temporary_setting,
+    transaction,
     write_table,
 )
 
@@ -115,11 +117,7 @@ def _write(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame | Stag
     """One table into the store: a staged one on the same connection in SQL, never through
     pandas (the big tables: `StagedTable`), updated in place when it says so."""
     if isinstance(table, StagedTable) and table.con is con:
-        if table.replacing is not None:
-            con.execute(f"DELETE FROM {quote_identifier(name)} WHERE {table.replacing}")
-            con.execute(f"INSERT INTO {quote_identifier(name)} BY NAME {table.select}")
-        else:
-            con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS {table.select}")
+        write_rows(con, name, table.select, table.replacing)
     else:
         write_table(con, name, _typed(table.df() if isinstance(table, StagedTable) else table))
 
@@ -141,8 +139,7 @@ def store_result(
                 f"declares {sorted(analysis.stored_tables)}"
             )
         con.execute(FINDINGS_DDL)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for name in analysis.stored_tables:
                 _write(con, name, result.tables[name])
             con.execute(f"DELETE FROM {FINDINGS_TABLE} WHERE analysis = ?", [analysis.name])
@@ -150,10 +147,6 @@ def store_result(
                 f"INSERT INTO {FINDINGS_TABLE} VALUES (?, ?, ?, ?)",
                 [analysis.name, list(result.findings), version, computed_at],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         for table in staged:
             table.drop()

@@ -15,18 +15,18 @@ its few into a frame (`evaluate_rules`).
 
 from __future__ import annotations
 
-import contextlib
 import string
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import RunFilter, drop_temporary, query
-from runcrawler_assets.analytics.memo import Memo, changed_users, user_digests
+from runcrawler_assets.analytics.core import RunFilter, drop_temporary, query, with_runs
+from runcrawler_assets.analytics.memo import Memo, changed_users, user_digests, write_rows
 from runcrawler_assets.hints.rules import Rule, RulesError
 from runcrawler_assets.records import RUN_COLUMNS
 from runcrawler_assets.warehouse.accounting_join import has_table
+from runcrawler_assets.warehouse.database import transaction
 
 RULE_VIEW = "rule_runs"
 HINT_COLUMNS = ["run_id", "run_path", "user", "cluster", "created_at", "rule", "severity", "text"]
@@ -191,20 +191,14 @@ def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> int:
     digests, changed = user_digests(con, memo, RunFilter()), None
     try:
         changed = changed_users(con, memo, digests)
-        con.execute("BEGIN TRANSACTION")
-        if changed is None:
-            query(con, f"CREATE OR REPLACE TABLE hints AS {sql}", RunFilter(), **params)
-        else:
-            sql, params = hints_sql(con, rules, changed.users)
-            con.execute(f"DELETE FROM hints WHERE {changed.users}")
-            query(con, f"INSERT INTO hints {sql}", changed.users, **params)
-        con.execute(f"CREATE OR REPLACE TABLE {memo.digests} AS {digests.select}")
-        _count_hints(con, rules)
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):  # none begun yet, or already ended
-            con.execute("ROLLBACK")
-        raise
+        users = changed.users if changed else None
+        if users is not None:  # the derived columns of their runs alone
+            sql, params = hints_sql(con, rules, users)
+        select, filter_params = with_runs(sql, users or RunFilter())
+        with transaction(con):
+            write_rows(con, "hints", select, users, {**filter_params, **params})
+            write_rows(con, memo.digests, digests.select)
+            _count_hints(con, rules)
     finally:
         drop_temporary(con, digests.temporary + (changed.temporary if changed else ()))
     [(found,)] = con.execute("SELECT count(*) FROM hints").fetchall()

@@ -111,6 +111,19 @@ def connect(
 
 
 @contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements in one transaction: committed at its end, rolled back (none
+    of them kept) if it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
 def temporary_setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
     """DuckDB's setting `name` (`memory_limit`, `threads`) on `con` set to `value` for the
     block, then set back."""
@@ -251,8 +264,7 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
 def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
     """One partition's rows, quarantine entries and version, in a transaction of its own."""
     names = list(partition_key_text(part.cluster, part.user))
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in ("runs", "quarantine", VERSIONS_TABLE):
             con.execute(
                 f"DELETE FROM {table} WHERE cluster = ? AND {quote_identifier('user')} = ?",
@@ -268,10 +280,6 @@ def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
                 f"INSERT INTO {VERSIONS_TABLE} VALUES (?, ?, ?, now())",
                 [*names, part.version],
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
