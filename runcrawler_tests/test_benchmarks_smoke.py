@@ -79,8 +79,8 @@ def test_a_crawl_after_three_new_runs_swaps_their_partition_and_computes_each_an
     # the three copies land in one user's case: one partition, one run, one refresh
     assert (plus["partitions_swapped"], plus["dagster_runs"]) == (1, 1)
     assert plus["analyses_computed"] == len(ANALYSES) and plus["report_written"]
-    # the analyses kept per user made again the rows of the one user with new runs
-    assert plus["users_made_again"] == {"fixes": 1, "campaigns": 1}
+    # the assets kept per user made again the rows of the one user with new runs
+    assert plus["users_made_again"] == {"fixes": 1, "campaigns": 1, "hints": 1}
     # copies of runs already there: the charts of what they repeat are not drawn again
     redrawn, charts = map(int, plus["charts_redrawn"].split(" of "))
     assert 0 < redrawn < charts

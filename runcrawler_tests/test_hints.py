@@ -17,7 +17,10 @@ from runcrawler_assets.hints import (
     parse_rules,
     store_hints,
 )
-from runcrawler_assets.records import RunRecord, run_id_for
+from runcrawler_assets.hints.evaluate import hints_memo, hints_sql
+from runcrawler_assets.hints.rules import Rule
+from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
+from runcrawler_assets.warehouse.database import quote_identifier
 from runcrawler_tests.conftest import write_warehouse
 
 START = datetime(2025, 3, 1, 9)
@@ -165,7 +168,7 @@ def test_the_stored_hints_are_those_evaluated_counted_per_rule_in_the_files_orde
     path = write_warehouse(tmp_path / "runs.duckdb", RECORDS)
     with duckdb.connect(str(path)) as con:
         evaluated = evaluate_rules(con, rules, RunFilter())
-        assert store_hints(con, rules) == len(evaluated) == 3
+        assert store_hints(con, rules).hints == len(evaluated) == 3
         stored = con.execute("SELECT * FROM hints").df()
         counts = con.execute("SELECT * FROM hint_counts").df()
     pd.testing.assert_frame_equal(stored, evaluated)
@@ -238,14 +241,16 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
             "AS typical_fix FROM runs WHERE signature_id IS NOT NULL"
         )
 
-        def stored_as_evaluated() -> None:
-            store_hints(con, rules)
+        def stored_as_evaluated() -> int | None:
+            made = store_hints(con, rules).users_made
             stored = con.execute("SELECT * FROM hints").df()
             pd.testing.assert_frame_equal(
                 _sorted(stored), _sorted(evaluate_rules(con, rules, RunFilter()))
             )
+            return made
 
-        stored_as_evaluated()
+        assert stored_as_evaluated() is None  # the first time: every user's
+        assert stored_as_evaluated() == 0
         ana, bob = _rowids(con, "ana"), _rowids(con, "bob")
         assert ana and bob
         # bob's second run now diverges too: his hints are made again, ana's kept
@@ -253,7 +258,7 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
             "UPDATE runs SET status = 'failed', error_category = 'numerical_instability',"
             " cfl = 1.2 WHERE \"user\" = 'bob' AND run_path LIKE '%run_002'"
         )
-        stored_as_evaluated()
+        assert stored_as_evaluated() == 1
         assert _rowids(con, "ana") == ana and _rowids(con, "bob") != bob
         # a user gone: their hints with them
         con.execute("DELETE FROM runs WHERE \"user\" = 'bob'")
@@ -261,10 +266,41 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
         assert _rowids(con, "bob") == set() and _rowids(con, "ana") == ana
         # the fix a hint quotes changed: every user's hints are made again
         con.execute("UPDATE error_fixes SET typical_fix = 'split the run'")
-        stored_as_evaluated()
+        assert stored_as_evaluated() is None
         texts = con.execute("SELECT text FROM hints WHERE rule = 'known_fix'").fetchall()
         assert len(texts) == 3 and all(text.endswith(": split the run") for (text,) in texts)
         # other rules: the same
         rules = parse_rules(RULES, "test")
         stored_as_evaluated()
         assert con.execute("SELECT count(*) FROM hints WHERE rule = 'known_fix'").fetchone() == (0,)
+
+
+def test_a_rule_reads_the_columns_its_condition_and_hint_name() -> None:
+    condition = """lower(status) = 'failed' AND "cfl" > 1 AND previous_status <> 'y'"""
+    rule = Rule("r", condition, "warning", "{run_path} on {n_procs}")
+    assert rule.columns == {"status", "cfl", "previous_status", "run_path", "n_procs"}
+    assert Rule("r", "coalesce(cfl, 1) > 0", "info", "x").columns == {"cfl"}
+
+
+@pytest.mark.parametrize("rules_text", [RULES, FIX_RULES, None], ids=["test", "fixes", "default"])
+def test_the_hints_read_no_column_of_runs_their_memo_leaves_out(
+    tmp_path: Path, rules_text: str | None
+) -> None:
+    """A user's hints are kept while the columns the memo digests are unchanged: so every
+    other column may change (here: all emptied) without changing any hint."""
+    rules = load_rules(None) if rules_text is None else parse_rules(rules_text, "test")
+    path = write_warehouse(tmp_path / "runs.duckdb", RECORDS)
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE runs SET signature_id = error_category WHERE status <> 'success'")
+        con.execute(
+            "CREATE TABLE error_fixes AS SELECT DISTINCT signature_id, 'raise the limit' "
+            "AS typical_fix FROM runs WHERE signature_id IS NOT NULL"
+        )
+        before = evaluate_rules(con, rules, RunFilter())
+        sql, params = hints_sql(con, rules)
+        read = set(hints_memo(con, rules, sql, params).columns)
+        left_out = [c.name for c in RUN_COLUMNS if c.name not in read]
+        assert left_out and "cfl" in read
+        for column in left_out:
+            con.execute(f"UPDATE runs SET {quote_identifier(column)} = NULL")
+        pd.testing.assert_frame_equal(evaluate_rules(con, rules, RunFilter()), before)

@@ -16,6 +16,7 @@ its few into a frame (`evaluate_rules`).
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -32,6 +33,11 @@ RULE_VIEW = "rule_runs"
 HINT_COLUMNS = ["run_id", "run_path", "user", "cluster", "created_at", "rule", "severity", "text"]
 SIGNATURES_TABLE = "error_fixes"  # each signature's typical fix (analysis `fixes`)
 FLOAT_TYPES = ("DOUBLE", "FLOAT")
+# The columns of `runs` every hint is made from, whatever the rules: those it shows, and
+# those the derived columns are made from (`rule_runs_sql`); the rules add theirs.
+HINTED_FROM = frozenset(HINT_COLUMNS[:5]).union(
+    ("case_folder", "status", "error_category", "signature_id", "n_nodes", "n_procs")
+)
 
 
 def rule_runs_sql(con: duckdb.DuckDBPyConnection, users: str = "true") -> str:
@@ -157,10 +163,13 @@ def evaluate_rules(
     return query(con, sql, run_filter, **params)
 
 
-def _memo(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Memo:
-    """What a user's hints are made from: every column of their runs and, as code (a change
-    makes every user's again), the rules' query `sql` with its `params` and the typical
-    fixes the hints quote."""
+def hints_memo(
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], sql: str, params: dict[str, Any]
+) -> Memo:
+    """What a user's hints are made from: the columns of their runs the hints read
+    (`HINTED_FROM` and the rules' own: digesting every column of a million runs took
+    ~0.4 s, these ~0.06) and, as code (a change makes every user's again), the rules'
+    query `sql` with its `params` and the typical fixes the hints quote."""
     fixes = (
         con.execute(
             f"SELECT signature_id, typical_fix FROM {SIGNATURES_TABLE} ORDER BY ALL"
@@ -168,18 +177,27 @@ def _memo(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> M
         if has_table(con, SIGNATURES_TABLE)
         else None
     )
+    read = HINTED_FROM.union(*(rule.columns for rule in rules))
     return Memo(
         digests="hint_user_digests",
         kept=("hints",),
-        columns=tuple(column.name for column in RUN_COLUMNS),
+        columns=tuple(column.name for column in RUN_COLUMNS if column.name in read),
         code=repr((sql, sorted(params.items()), fixes)),
     )
 
 
-def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> int:
+@dataclass(frozen=True)
+class StoredHints:
+    """What `store_hints` left: `hints` in all, made again for `users_made` users (None:
+    every user's, nothing kept: the first time, or other rules or fixes quoted)."""
+
+    hints: int
+    users_made: int | None
+
+
+def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> StoredHints:
     """Every run's hints into the table `hints` and, per rule in the file's order (none left
-    out), its severity and the runs and users hinted into `hint_counts`, all in DuckDB; the
-    number of hints.
+    out), its severity and the runs and users hinted into `hint_counts`, all in DuckDB.
 
     A user's hints come from that user's runs and the fixes they quote: those of the users
     whose runs did not change since the last time, with the same rules and typical fixes,
@@ -187,7 +205,7 @@ def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> int:
     their user's), in one transaction with the digests that say so.
     """
     sql, params = hints_sql(con, rules)
-    memo = _memo(con, sql, params)
+    memo = hints_memo(con, rules, sql, params)
     digests, changed = user_digests(con, memo, RunFilter()), None
     try:
         changed = changed_users(con, memo, digests)
@@ -202,7 +220,7 @@ def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> int:
     finally:
         drop_temporary(con, digests.temporary + (changed.temporary if changed else ()))
     [(found,)] = con.execute("SELECT count(*) FROM hints").fetchall()
-    return found
+    return StoredHints(found, changed.count if changed else None)
 
 
 def _count_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> None:

@@ -98,10 +98,17 @@ class Rule:
         """The columns the hint names, `{cfl}`, in order."""
         return tuple(dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(self.hint) if f))
 
+    @property
+    def columns(self) -> frozenset[str]:
+        """The columns of `RULE_COLUMNS` its condition and its hint read (a checked rule
+        reads no other: `condition_columns`)."""
+        return frozenset(condition_columns(self.name, self.condition)) | set(self.placeholders)
 
-def check_condition(name: str, condition: str) -> None:
-    """Refuse anything but columns, literals, operators and `FUNCTIONS` (never `;`, `--`,
-    a subquery or an unknown column), naming the rule and the first offending word."""
+
+def condition_columns(name: str, condition: str) -> list[str]:
+    """The columns `condition` names, in order; a `RulesError` for anything but columns,
+    literals, operators, keywords and `FUNCTIONS` (never `;`, `--`, a subquery or an unknown
+    column), naming the rule and the first offending word."""
     if not condition.strip():
         raise RulesError(f"rule {name!r}: its condition ('when') is empty")
     outside_texts = re.sub(r"'(?:[^']|'')*'", "''", condition)
@@ -118,6 +125,7 @@ def check_condition(name: str, condition: str) -> None:
         if match.lastgroup != "space":
             tokens.append((match.lastgroup, match.group()))
         position = match.end()
+    columns = []
     for index, (kind, text) in enumerate(tokens):
         if kind not in ("word", "quoted"):
             continue
@@ -131,6 +139,8 @@ def check_condition(name: str, condition: str) -> None:
                 f"({', '.join(DERIVED_COLUMNS)}) or an allowed function "
                 f"({', '.join(sorted(FUNCTIONS))})"
             )
+        columns.append(word)
+    return columns
 
 
 def _rule(index: int, entry: object) -> Rule:
@@ -149,7 +159,7 @@ def _rule(index: int, entry: object) -> Rule:
     if severity not in SEVERITIES:
         raise RulesError(f"rule {name!r}: severity {severity!r} is not one of {SEVERITIES}")
     rule = Rule(name.strip(), entry["when"], severity, entry["hint"])
-    check_condition(rule.name, rule.condition)
+    condition_columns(rule.name, rule.condition)  # refuses anything else
     try:
         fields = list(string.Formatter().parse(rule.hint))
     except ValueError as error:

@@ -51,20 +51,23 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
     rules = load_rules(config.rules_file)
     with connect(config.duckdb_path) as con:
         with analytics_memory(con, config.analytics_memory, "the hints"):
-            found = store_hints(con, rules)
+            stored = store_hints(con, rules)
         counts = con.execute("SELECT * FROM hint_counts").df()
         latest = con.execute(
             """SELECT severity, rule, run_path, text FROM hints
                ORDER BY created_at DESC, run_path, rule LIMIT $rows""",
             {"rows": metadata.TABLE_ROWS},
         ).df()
-    context.log.info(f"{found} hints from {len(rules)} rules")
+    made = "every user's" if stored.users_made is None else f"{stored.users_made} users'"
+    context.log.info(f"{stored.hints} hints from {len(rules)} rules ({made} made again)")
     return MaterializeResult(
         metadata={
             "hint_counts": metadata.table(counts),
             "latest_hints": metadata.table(latest),
             "rules_file": str(config.rules_file or "runcrawler's default rules"),
-            "hints": found,
+            "hints": stored.hints,
+            # whose hints this refresh made again ("all": nothing kept, or new rules or fixes)
+            "users_made_again": "all" if stored.users_made is None else stored.users_made,
             "duration_s": round(time.monotonic() - started, 3),
         }
     )
