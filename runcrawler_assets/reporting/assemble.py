@@ -148,6 +148,7 @@ def refresh_analyses(
     drawer: ChartDrawer,
     preview_rows: int | None = None,
     memory: str = DEFAULT_ANALYTICS_MEMORY,
+    version: str | None = None,
 ) -> list[Refreshed]:
     """Compute and store `analyses` one after another, each one's charts that show something
     new handed to `drawer` as soon as it is stored (its worker draws them while the next
@@ -156,13 +157,15 @@ def refresh_analyses(
     analytics asset does after `runs` changed.
 
     One analysis failing (its SQL or a chart) does not stop the others: its entry holds the
-    error, and none of its files are written.
+    error, and none of its files are written. Each is stored with `version` (default: the
+    version of `runs` now, taken once for all).
     """
+    version = version if version is not None else runs_version(con)
     computed: list[Refreshed | _Planned] = []
     for analysis in analyses:
         started = time.monotonic()
         try:
-            stored = refresh_stored(con, analysis, preview_rows, memory)
+            stored = refresh_stored(con, analysis, preview_rows, memory, version)
             done = Refreshed(analysis, stored, {}, time.monotonic() - started)
             computed.append(_plan(charts_dir, done, drawer))
         except Exception as error:  # reported by the caller, with the other analyses done

@@ -116,6 +116,7 @@ def analyses(
             drawer,
             preview_rows=metadata.TABLE_ROWS,
             memory=paths.analytics_memory,
+            version=version,
         )
     failed = []
     for done in refreshed:
