@@ -14,8 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 from dagster import (
-    AssetChecksDefinition,
+    AssetCheckKey,
     AssetCheckSeverity,
+    AssetKey,
     AssetSelection,
     DagsterEventType,
     DagsterInstance,
@@ -29,12 +30,7 @@ from runcrawler_assets.crawl import crawl_into_warehouse
 from runcrawler_assets.definitions import build_definitions
 from runcrawler_assets.defs.assets.analytics import analyses
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
-from runcrawler_assets.defs.checks import (
-    ASSET_CHECKS,
-    every_discovered_run_is_stored,
-    parse_warnings_are_rare,
-    run_ids_are_unique,
-)
+from runcrawler_assets.defs.checks import ASSET_CHECKS, CHECK_SPECS
 from runcrawler_assets.defs.partitions import partition_key
 from runcrawler_assets.defs.runner import crawl, run_resources
 from runcrawler_assets.demo import generate_archive
@@ -79,9 +75,14 @@ def materialized(result: ExecuteInProcessResult) -> set[str]:
     return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
 
 
-def test_a_good_crawl_passes_every_check_on_runs(crawled):
+def test_a_good_crawl_passes_every_check_on_runs_in_one_step(crawled):
     _, instance = crawled
     (run,) = instance.get_runs()
+    steps = [
+        entry.step_key
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_SUCCESS)
+    ]
+    assert steps.count("runs_checks") == 1 and not any("warnings" in s for s in steps), steps
     evaluations = [
         entry.dagster_event.event_specific_data
         for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
@@ -98,13 +99,21 @@ def test_a_good_crawl_passes_every_check_on_runs(crawled):
     assert coverage_metadata["rows_and_quarantine_entries"].value == 30
 
 
-def test_the_blocking_checks_are_blocking_and_the_warning_check_only_warns():
-    def blocking(check: AssetChecksDefinition) -> bool:
-        (spec,) = check.check_specs
-        return spec.blocking
+def test_the_ui_can_run_one_check_alone(crawled):
+    settings, instance = crawled
+    result = materialize(
+        [*INGEST_ASSETS, *ASSET_CHECKS],
+        selection=AssetSelection.checks(AssetCheckKey(AssetKey("runs"), "run_ids_are_unique")),
+        instance=instance,
+        resources=run_resources(settings),
+    )
+    assert outcomes(result) == {"run_ids_are_unique": True}
 
-    assert blocking(every_discovered_run_is_stored) and blocking(run_ids_are_unique)
-    assert not blocking(parse_warnings_are_rare)
+
+def test_the_blocking_checks_are_blocking_and_the_warning_check_only_warns():
+    blocking = {spec.name for spec in CHECK_SPECS if spec.blocking}
+    assert blocking == BLOCKING
+    assert {spec.name for spec in CHECK_SPECS} == {*BLOCKING, "parse_warnings_are_rare"}
 
 
 def test_the_checks_on_runs_read_duckdb_inside_the_duckdb_pool():

@@ -24,7 +24,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.assets.tell import digests, hints
-from runcrawler_assets.defs.checks import ASSET_CHECKS
+from runcrawler_assets.defs.checks import CHECK_SPECS
 from runcrawler_assets.defs.runner import crawl
 from runcrawler_assets.demo import generate_archive
 from runcrawler_tests.system_programs import (
@@ -193,12 +193,11 @@ def test_the_runs_checks_tab_lists_the_ingest_checks(
     page = browser.new_page()
     page.goto(f"{webserver}/assets/runs")
     page.get_by_role("tab", name="Checks").click()
-    expect(page.get_by_text(f"Checks ({len(ASSET_CHECKS)})")).to_be_visible()
-    for check in ASSET_CHECKS:
-        (key,) = check.check_keys
-        expect(page.get_by_text(key.name, exact=True).first).to_be_visible()
+    expect(page.get_by_text(f"Checks ({len(CHECK_SPECS)})")).to_be_visible()
+    for spec in CHECK_SPECS:
+        expect(page.get_by_text(spec.name, exact=True).first).to_be_visible()
     # The crawl ran them: each shows its latest result; the first one shown is blocking.
-    expect(page.get_by_text("Succeeded", exact=True)).to_have_count(len(ASSET_CHECKS))
+    expect(page.get_by_text("Succeeded", exact=True)).to_have_count(len(CHECK_SPECS))
     expect(page.get_by_text("This is a blocking asset check")).to_be_visible()
     snapshot(page, "runs_checks")
     page.close()
