@@ -11,6 +11,11 @@ is read every 20 ms while it lives; their sum (`tree_peak_mb`) bounds the proces
 tree's peak from above, the two peaks need not coincide.
 
     .venv/bin/python -m benchmarks.analytics_memory --rows 1000000 --cap 256MB
+
+Run so, the benchmark's `__main__` is this package's `__main__.py`, which a spawned chart
+worker does not import again (multiprocessing skips a `*.__main__`): the worker holds what
+it holds in a Dagster run (`python -m dagster`) or under `runcrawler crawl`, not this
+module's Dagster (~40 MB and a second of its start, as a module run with `-m` it did).
 """
 
 from __future__ import annotations
@@ -176,7 +181,3 @@ def main(argv: Sequence[str] | None = None) -> None:
             indent=2,
         )
     )
-
-
-if __name__ == "__main__":
-    main()
