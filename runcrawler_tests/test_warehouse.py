@@ -158,3 +158,14 @@ def test_params_with_quotes_backslashes_and_odd_bytes_round_trip(tmp_path):
         replace_partitions(con, [part])
         got = rows(con, "SELECT params->>'mesh_file', params->>'comment', params->>'raw' FROM runs")
     assert got == [('C:\\mesh "v2".h5', "jérôme", "caf\\xe9")]
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_duckdb_draws_no_progress_bar_on_runcrawlers_standard_output(tmp_path, read_only):
+    """DuckDB's bar, drawn on stdout for a query over 2 s, would land in `runcrawler query`'s
+    CSV or a benchmark's JSON."""
+    path = tmp_path / "w.duckdb"
+    connect(path).close()
+    with connect(path, read_only=read_only) as con:
+        [(enabled,)] = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
+    assert enabled is False

@@ -84,7 +84,8 @@ def quarantine_ddl() -> str:
 def connect(
     path: Path, read_only: bool = False, wait: float = LOCK_RETRY_SECONDS
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, waiting up to `wait` seconds for another writer to finish."""
+    """Open the warehouse, waiting up to `wait` seconds for another writer to finish (no
+    progress bar of DuckDB's: standard output is runcrawler's)."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait
@@ -101,6 +102,9 @@ def connect(
                     ) from error
                 raise
             time.sleep(0.2)
+    # DuckDB draws a progress bar on standard output for queries over 2 s (a million runs'
+    # swaps and analyses): into `runcrawler query`'s CSV, a benchmark's JSON, a run's logs.
+    con.execute("SET enable_progress_bar = false")
     if not read_only:
         con.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
         con.execute(runs_ddl())
