@@ -226,6 +226,15 @@ def _rowids(con: duckdb.DuckDBPyConnection, user: str) -> set[tuple]:
     )
 
 
+def _give_each_failure_a_typical_fix(con: duckdb.DuckDBPyConnection) -> None:
+    """Each failed run's signature is its category, and each signature has a typical fix."""
+    con.execute("UPDATE runs SET signature_id = error_category WHERE status <> 'success'")
+    con.execute(
+        "CREATE TABLE error_fixes AS SELECT DISTINCT signature_id, 'raise the limit' "
+        "AS typical_fix FROM runs WHERE signature_id IS NOT NULL"
+    )
+
+
 def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_changed(
     tmp_path: Path,
 ) -> None:
@@ -235,11 +244,7 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
     rules = parse_rules(FIX_RULES, "test")
     path = write_warehouse(tmp_path / "runs.duckdb", RECORDS)
     with duckdb.connect(str(path)) as con:
-        con.execute("UPDATE runs SET signature_id = error_category WHERE status <> 'success'")
-        con.execute(
-            "CREATE TABLE error_fixes AS SELECT DISTINCT signature_id, 'raise the limit' "
-            "AS typical_fix FROM runs WHERE signature_id IS NOT NULL"
-        )
+        _give_each_failure_a_typical_fix(con)
 
         def stored_as_evaluated() -> int | None:
             made = store_hints(con, rules).users_made
@@ -291,11 +296,7 @@ def test_the_hints_read_no_column_of_runs_their_memo_leaves_out(
     rules = load_rules(None) if rules_text is None else parse_rules(rules_text, "test")
     path = write_warehouse(tmp_path / "runs.duckdb", RECORDS)
     with duckdb.connect(str(path)) as con:
-        con.execute("UPDATE runs SET signature_id = error_category WHERE status <> 'success'")
-        con.execute(
-            "CREATE TABLE error_fixes AS SELECT DISTINCT signature_id, 'raise the limit' "
-            "AS typical_fix FROM runs WHERE signature_id IS NOT NULL"
-        )
+        _give_each_failure_a_typical_fix(con)
         before = evaluate_rules(con, rules, RunFilter())
         sql, params = hints_sql(con, rules)
         read = set(hints_memo(con, rules, sql, params).columns)
