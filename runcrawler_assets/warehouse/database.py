@@ -15,6 +15,7 @@ partition, and the crawl's memory grows with the archive (issue 16).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -104,7 +105,9 @@ def connect(
             time.sleep(0.2)
     # DuckDB draws a progress bar on standard output for queries over 2 s (a million runs'
     # swaps and analyses): into `runcrawler query`'s CSV, a benchmark's JSON, a run's logs.
-    con.execute("SET enable_progress_bar = false")
+    # In Jupyter it draws none without ipywidgets, and refuses the setting there.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     if not read_only:
         con.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
         con.execute(runs_ddl())
