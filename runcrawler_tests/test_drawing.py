@@ -4,6 +4,7 @@ worker that cannot help never loses a chart."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from contextlib import closing
 from functools import partial
@@ -34,6 +35,14 @@ def drawn_by(seconds: float) -> bytes:
 def dies_in_a_worker(main: int) -> bytes:
     """A chart the worker cannot draw: it kills the worker, and draws fine in `main`."""
     if os.getpid() != main:
+        os._exit(1)
+    return b"here"
+
+
+def dies_in_a_worker_after(seconds: float, main: int) -> bytes:
+    """A chart that kills the worker once it has drawn for `seconds`; fine in `main`."""
+    if os.getpid() != main:
+        time.sleep(seconds)
         os._exit(1)
     return b"here"
 
@@ -97,6 +106,20 @@ def test_a_worker_that_dies_hands_its_charts_back_and_is_not_used_again():
         assert not drawer.worker_ready
         again = drawn_with(drawer, {f"c{i}.png": partial(drawn_by, 0) for i in range(3)})
     assert {int(png) for png in again.values()} == {MAIN}
+
+
+def test_a_worker_dying_while_this_process_draws_breaks_nothing(monkeypatch):
+    """The worker dies while this process draws the queue's back: every chart is drawn,
+    and no thread of the pool fails (taking charts back from Python 3.11's pool made its
+    thread raise InvalidStateError on them)."""
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    plans = {"dies.png": partial(dies_in_a_worker_after, 0.5, MAIN)}
+    plans |= {f"c{i}.png": partial(drawn_by, 0.3) for i in range(6)}
+    with closing(started(ChartDrawer())) as drawer:
+        drawn = drawn_with(drawer, plans)
+    assert list(drawn) == list(plans) and drawn["dies.png"] == b"here"
+    assert raised == []
 
 
 def test_charts_queued_after_the_worker_died_are_drawn_here():

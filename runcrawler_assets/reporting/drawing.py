@@ -2,15 +2,15 @@
 
 A chart is ~100 ms of single-threaded matplotlib, and a refresh draws ~27 of
 them, which left the second core idle while the analyses' SQL ran (issue 16).
-A `ChartDrawer` hands every chart it is given to one worker process (spawned:
-it shares no thread or lock with DuckDB) at once, in order, so the worker draws
-the first analyses' charts while this process computes the next analyses.
-When this process is done computing and charts remain that the worker has not
-started, `finish` loads matplotlib here (~0.7 s, while the worker draws on),
-then draws those still not started, from the back of the queue, while the
-worker goes on from the front: neither waits on the other for longer than one
-chart, and where the worker kept up (a million runs: SQL for seconds, charts
-for less) this process never loads matplotlib. Until the worker has started
+A `ChartDrawer` hands the charts it is given to one worker process (spawned:
+it shares no thread or lock with DuckDB) in order, two at a time, so the
+worker draws the first analyses' charts while this process computes the next
+analyses. When this process is done computing and charts remain that the
+worker was not given, `finish` loads matplotlib here (~0.3 s, while the
+worker draws on), then draws them from the back of the queue, while the
+worker goes on from the front: neither waits on the other for longer than
+one chart, and where the worker kept up (a million runs: SQL for seconds,
+charts for less) this process never loads matplotlib. Until the worker has started
 (importing matplotlib takes ~1 s) this process may draw everything, so a
 drawer is never slower than drawing alone; a worker that dies hands its
 charts back, and one whose parent dies exits with it (`subprocesses`).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -55,29 +56,44 @@ def _drawn_in_worker(plan: Callable[[], bytes]) -> bytes:
         gc.collect()
 
 
+# Charts given to the worker at a time: one it draws, one waiting in its pipe, so that it
+# never waits for the next; the others stay here, to be drawn by whichever process is free.
+IN_FLIGHT = 2
+
+
 @dataclass
 class _Chart:
     batch: Hashable
     name: str
     plan: Callable[[], bytes]
-    future: Future[bytes] | None
+    future: Future[bytes] | None = None  # set once given to the worker
 
 
 class ChartDrawer:
     """Draws queued charts here and, when `spare_workers` allows, in one worker process
-    (`close` stops it: `with contextlib.closing(ChartDrawer()) as drawer`)."""
+    (`close` stops it: `with contextlib.closing(ChartDrawer()) as drawer`).
+
+    The worker is given the queue's charts from the front, `IN_FLIGHT` at a time (the next
+    as each is drawn); `finish` takes them from the back. A chart is never taken back from
+    the worker once given: cancelling a pool's pending future breaks Python 3.11's pool when
+    its worker then dies (it fails on the cancelled one, in its own thread)."""
 
     def __init__(self, spare_workers: int = 1) -> None:
         self._wanted = spare_workers > 0
         self._pool: ProcessPoolExecutor | None = None
         self._started: Future[None] | None = None
+        self._lock = threading.Lock()  # the queue's bounds, shared with the pool's thread
         self._queue: list[_Chart] = []
+        self._given = 0  # charts [0, _given) were given to the worker (or tried)
+        self._end: int | None = None  # charts [_end, ...) are taken by `finish`
+        self._in_flight = 0
 
     def start(self) -> None:
         """Start the worker in the background (returns at once; harmless twice)."""
         if self._wanted and self._pool is None:
             self._pool = worker_pool(1)
             self._started = self._pool.submit(_warm_up)
+            self._give()
 
     @property
     def worker_ready(self) -> bool:
@@ -85,40 +101,52 @@ class ChartDrawer:
         return started is not None and started.done() and started.exception() is None
 
     def add(self, batch: Hashable, plans: Plans) -> None:
-        """Queue the charts of `plans` as one batch (an analysis's): the worker, if any, is
-        given them now, and starts on them when it is done with those queued before."""
-        for name, plan in plans.items():
-            self._queue.append(_Chart(batch, name, plan, self._submit(plan)))
+        """Queue the charts of `plans` as one batch (an analysis's): the worker, if any,
+        starts on them when it is done with those queued before."""
+        with self._lock:
+            self._queue.extend(_Chart(batch, name, plan) for name, plan in plans.items())
+        self._give()
 
-    def _submit(self, plan: Callable[[], bytes]) -> Future[bytes] | None:
-        """The worker's future for `plan`; None (drawn here) without a live worker."""
-        if self._pool is None:
-            return None
-        try:
-            return self._pool.submit(_drawn_in_worker, plan)
-        except BrokenProcessPool:  # it died on an earlier chart: none after
-            self._wanted = False
-            self.close()
-            return None
+    def _give(self) -> None:
+        """Give the worker the next charts from the front, up to `IN_FLIGHT` at a time
+        (called here, and by the pool's thread as each chart is drawn)."""
+        with self._lock:
+            end = len(self._queue) if self._end is None else self._end
+            while self._wanted and self._pool and self._in_flight < IN_FLIGHT and self._given < end:
+                chart = self._queue[self._given]
+                self._given += 1
+                try:
+                    chart.future = self._pool.submit(_drawn_in_worker, chart.plan)
+                except (BrokenProcessPool, RuntimeError):  # died on an earlier chart, or closed
+                    self._wanted = False
+                    return  # this chart and the next are drawn here
+                self._in_flight += 1
+                chart.future.add_done_callback(self._drawn)
+
+    def _drawn(self, _: Future[bytes]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        self._give()
 
     def finish(self) -> dict[Hashable, Drawn | Exception]:
         """Every queued chart, by batch (in the order queued) then file name (in the plans'
         order); a batch one of whose charts raised is that exception instead."""
-        queue, self._queue = self._queue, []
+        with self._lock:
+            queue, self._end = self._queue, len(self._queue)
+            to_draw_here = self._end > self._given
         drawn: dict[int, bytes | Exception] = {}
-        if any(_not_started(chart) for chart in queue):
+        if to_draw_here:
             # first: the worker draws on meanwhile, holding up no chart (an import that
             # fails fails each chart drawn here below, as its own error)
             with contextlib.suppress(Exception):
                 _load_chart_code()
-        for index in reversed(range(len(queue))):  # the worker's not started, from the back
-            chart = queue[index]
-            if chart.future is not None and not chart.future.cancel():
-                break
-            drawn[index] = _attempt(chart.plan)
-        for index, chart in enumerate(queue):  # the worker's (or those it could not draw)
+        while (index := self._take_from_the_back()) is not None:
+            drawn[index] = _attempt(queue[index].plan)
+        for index, chart in enumerate(queue):  # the worker's (or those it could not take)
             if index not in drawn:
                 drawn[index] = self._collect(chart)
+        with self._lock:
+            self._queue, self._given, self._end = [], 0, None
         batches: dict[Hashable, Drawn | Exception] = {}
         for index, chart in enumerate(queue):
             png, charts = drawn[index], batches.setdefault(chart.batch, {})
@@ -129,9 +157,19 @@ class ChartDrawer:
                     charts[chart.name] = png
         return batches
 
+    def _take_from_the_back(self) -> int | None:
+        """The last chart not given to the worker, now this process's; None when none is left."""
+        with self._lock:
+            assert self._end is not None
+            if self._end <= self._given:
+                return None
+            self._end -= 1
+            return self._end
+
     def _collect(self, chart: _Chart) -> bytes | Exception:
-        """The worker's chart; drawn here instead if the worker died (no worker after)."""
-        assert chart.future is not None
+        """The worker's chart; drawn here instead if it was not given or the worker died."""
+        if chart.future is None:
+            return _attempt(chart.plan)
         try:
             return chart.future.result()
         except BrokenProcessPool:
@@ -143,14 +181,10 @@ class ChartDrawer:
 
     def close(self) -> None:
         """Stop the worker (charts it was drawing are dropped: call after `finish`)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool, self._started = None, None
-
-
-def _not_started(chart: _Chart) -> bool:
-    future = chart.future
-    return future is None or not (future.running() or future.done())
+        with self._lock:
+            pool, self._pool, self._started = self._pool, None, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _attempt(plan: Callable[[], bytes]) -> bytes | Exception:
