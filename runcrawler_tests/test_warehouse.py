@@ -162,8 +162,8 @@ def test_params_with_quotes_backslashes_and_odd_bytes_round_trip(tmp_path):
 
 @pytest.mark.parametrize("read_only", [False, True])
 def test_duckdb_draws_no_progress_bar_on_runcrawlers_standard_output(tmp_path, read_only):
-    """DuckDB's bar, drawn on stdout for a query over 2 s, would land in `runcrawler query`'s
-    CSV or a benchmark's JSON."""
+    """DuckDB's bar, drawn on stdout for a query over 2 s, would land amid `runcrawler crawl`'s
+    progress or in a benchmark's JSON."""
     path = tmp_path / "w.duckdb"
     connect(path).close()
     with connect(path, read_only=read_only) as con:

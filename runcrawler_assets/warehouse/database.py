@@ -104,7 +104,8 @@ def connect(
                 raise
             time.sleep(0.2)
     # DuckDB draws a progress bar on standard output for queries over 2 s (a million runs'
-    # swaps and analyses): into `runcrawler query`'s CSV, a benchmark's JSON, a run's logs.
+    # swaps and analyses): amid `runcrawler crawl`'s progress, in a benchmark's JSON, in a
+    # run's logs.
     # In Jupyter it draws none without ipywidgets, and refuses the setting there.
     with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar = false")
