@@ -227,16 +227,17 @@ def _count_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> Non
     """`hint_counts`: per rule in the file's order (none left out), its severity, and the
     runs and users `hints` holds for it."""
     listed = ", ".join(f"({i}, $rule_{i}, $severity_{i})" for i in range(len(rules)))
-    con.execute(
+    write_rows(
+        con,
+        "hint_counts",
         f"""
-        CREATE OR REPLACE TABLE hint_counts AS
         SELECT r.rule, r.severity, coalesce(h.runs, 0) AS runs, coalesce(h.users, 0) AS users
         FROM (VALUES {listed}) AS r(position, rule, severity)
         LEFT JOIN (SELECT rule, count(*) AS runs, count(DISTINCT "user") AS users
                    FROM hints GROUP BY rule) h USING (rule)
         ORDER BY r.position
         """,
-        _rule_params(rules),
+        params=_rule_params(rules),
     )
 
 
