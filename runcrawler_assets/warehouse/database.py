@@ -15,10 +15,9 @@ partition, and the crawl's memory grows with the archive (issue 16).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -107,7 +106,7 @@ def connect(
     # swaps and analyses): amid `runcrawler crawl`'s progress, in a benchmark's JSON, in a
     # run's logs.
     # In Jupyter it draws none without ipywidgets, and refuses the setting there.
-    with contextlib.suppress(duckdb.InvalidInputException):
+    with suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar = false")
     if not read_only:
         con.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
