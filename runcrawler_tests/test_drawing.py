@@ -32,17 +32,11 @@ def drawn_by(seconds: float) -> bytes:
     return str(os.getpid()).encode()
 
 
-def dies_in_a_worker(main: int) -> bytes:
-    """A chart the worker cannot draw: it kills the worker, and draws fine in `main`."""
+def dies_in_a_worker(main: int, after: float = 0.0) -> bytes:
+    """A chart the worker cannot draw: it kills the worker (once it has drawn for `after`
+    seconds), and draws fine in `main`."""
     if os.getpid() != main:
-        os._exit(1)
-    return b"here"
-
-
-def dies_in_a_worker_after(seconds: float, main: int) -> bytes:
-    """A chart that kills the worker once it has drawn for `seconds`; fine in `main`."""
-    if os.getpid() != main:
-        time.sleep(seconds)
+        time.sleep(after)
         os._exit(1)
     return b"here"
 
@@ -114,7 +108,7 @@ def test_a_worker_dying_while_this_process_draws_breaks_nothing(monkeypatch):
     thread raise InvalidStateError on them)."""
     raised: list[BaseException | None] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
-    plans = {"dies.png": partial(dies_in_a_worker_after, 0.5, MAIN)}
+    plans = {"dies.png": partial(dies_in_a_worker, MAIN, 0.5)}
     plans |= {f"c{i}.png": partial(drawn_by, 0.3) for i in range(6)}
     with closing(started(ChartDrawer())) as drawer:
         drawn = drawn_with(drawer, plans)
