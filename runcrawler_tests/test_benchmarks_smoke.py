@@ -59,6 +59,7 @@ def test_incremental_refresh_parses_only_the_added_runs(figures: dict) -> None:
     (refresh,) = figures["incremental"]
     assert (refresh["added"], refresh["runs_parsed"], refresh["partitions_refreshed"]) == (3, 3, 1)
     assert refresh["analyses_computed"] == len(ANALYSES)  # once each, after the refresh
+    assert refresh["dagster_runs"] == 1  # the sensor's run carried them
     assert 0 < refresh["vs_cold_crawl"] < 1
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
 from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import analyses, report
@@ -88,3 +89,17 @@ def test_a_run_copied_into_the_archive_reaches_runs_and_error_categories(tmp_pat
     finally:
         stop_process_group(server)
         log.close()
+    # The sensor's own run refreshed the analytics after the ingest and its checks (one
+    # partition changed).
+    with DagsterInstance.from_config(str(home)) as instance:
+        tagged = RunsFilter(tags={"runcrawler/trigger": "archive_sensor"})
+        events = [
+            entry.dagster_event
+            for run in instance.get_runs(filters=tagged)
+            for entry in instance.all_logs(run.run_id)
+            if entry.dagster_event
+        ]
+    materialized = {e.asset_key.to_user_string() for e in events if e.is_step_materialization}
+    assert {"runs", "error_categories"} <= materialized
+    checked = [e for e in events if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]
+    assert checked

@@ -6,12 +6,30 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+    evaluate_automation_conditions,
+)
 
+from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.archive.rescan import SETTLE_NS
 from runcrawler_assets.config import Config
+from runcrawler_assets.definitions import build_definitions
+from runcrawler_assets.defs.assets.analytics import analyses, report
+from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.assets.tell import hints
 from runcrawler_assets.defs.partitions import partition_key
 from runcrawler_assets.defs.resources import ConfigResource
+from runcrawler_assets.defs.runner import (
+    crawl,
+    launch_in_process,
+    materialized_assets,
+    refresh_partition,
+)
 from runcrawler_assets.defs.sensors import archive_sensor
 from runcrawler_assets.demo import generate_archive
 
@@ -76,6 +94,56 @@ def test_a_new_run_requests_exactly_its_partition(setup):
     assert requested(result) == [str(partition_key(cluster, user))]
     again = tick(instance, resource, first.cursor)
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in result.run_requests]
+
+
+def copy_a_run(settings: Config, cluster: str, user: str) -> None:
+    source = next((settings.archive_root / cluster / user).rglob("run.params")).parent
+    shutil.copytree(source, source.with_name(source.name + "_new"))
+
+
+ANALYTICS = {AssetKey(a.name) for a in ANALYSES} | {AssetKey("report"), AssetKey("hints")}
+
+
+def test_one_changed_partition_gets_one_run_carrying_the_analytics_several_get_ingest_runs(
+    setup,
+):
+    settings, resource, instance = setup
+    first = tick(instance, resource, None)
+    assert len(first.run_requests) > 1
+    for request in first.run_requests:  # the analytics follow once, through the automation
+        assert not set(request.asset_selection) & ANALYTICS
+    cluster, user = partition_folders(settings.archive_root)[0]
+    copy_a_run(settings, cluster, user)
+    (request,) = tick(instance, resource, first.cursor).run_requests
+    assert set(request.asset_selection) >= ANALYTICS | {AssetKey("runs"), AssetKey("run_files")}
+    assert request.run_config["ops"][analyses.op.name] == {"config": {"only_if_runs_changed": True}}
+
+
+def test_the_analytics_carried_by_the_sensors_run_leave_the_automation_nothing_to_do(setup):
+    settings, resource, instance = setup
+    assert crawl(settings, [*INGEST_ASSETS, analyses, report, hints], instance).success
+    definitions = build_definitions(settings)
+    automation = evaluate_automation_conditions(defs=definitions, instance=instance)
+    cluster, user = partition_folders(settings.archive_root)[0]
+    key = str(partition_key(cluster, user))
+
+    copy_a_run(settings, cluster, user)  # a tick, then the run it asks for
+    (request,) = tick(instance, resource, None).run_requests
+    result = launch_in_process(settings, instance, request)
+    assert result.success
+    assert {e.check_name for e in result.get_asset_check_evaluations()} >= {"run_ids_are_unique"}
+    assert materialized_assets(result) >= {a.to_user_string() for a in ANALYTICS} | {"runs"}
+    automation = evaluate_automation_conditions(
+        defs=definitions, instance=instance, cursor=automation.cursor
+    )
+    assert automation.total_requested == 0
+
+    copy_a_run(settings, cluster, user)  # an ingest alone: the automation refreshes the rest
+    assert refresh_partition(settings, instance, key).success
+    automation = evaluate_automation_conditions(
+        defs=definitions, instance=instance, cursor=automation.cursor
+    )
+    assert automation.total_requested == len(ANALYTICS)
 
 
 def test_a_removed_run_requests_its_partition(setup):

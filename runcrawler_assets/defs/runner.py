@@ -36,6 +36,7 @@ from dagster import (
     ExecuteInProcessResult,
     MultiPartitionKey,
     PartitionKeyRange,
+    RunRequest,
     materialize,
 )
 
@@ -46,7 +47,7 @@ from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import ArchiveCheck, check_archive
 from runcrawler_assets.defs.assets.accounting import accounting
-from runcrawler_assets.defs.assets.analytics import analyses
+from runcrawler_assets.defs.assets.analytics import only_what_changed
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.defs.checks import checks_for
 from runcrawler_assets.defs.partitions import (
@@ -61,6 +62,7 @@ from runcrawler_assets.defs.partitions import (
     user_partitions,
 )
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource, CrawlProgress
+from runcrawler_assets.defs.sensors import FOLLOWING
 from runcrawler_assets.idle import CrawlSummary, scan_reusable, swap_versions, table_counts
 from runcrawler_assets.warehouse.database import connect
 
@@ -87,7 +89,8 @@ def _metadata(result: Any, asset: str) -> dict[str, Any]:
     return {}
 
 
-def _materialized(result: Any) -> set[str]:
+def materialized_assets(result: Any) -> set[str]:
+    """The names of the assets a run materialized."""
     return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
 
 
@@ -168,15 +171,7 @@ def run_resources(
 
 
 def _only_what_changed(names: Iterable[str]) -> dict[str, Any]:
-    """Run config asking `runs` and the analyses among the assets `names` to skip what did
-    not change."""
-    names = set(names)
-    ops: dict[str, Any] = {}
-    if "runs" in names:
-        ops["runs_table"] = {"config": {"only_changed": True}}
-    if names & {analysis.name for analysis in ANALYSES}:
-        ops[analyses.op.name] = {"config": {"only_if_runs_changed": True}}
-    return {**QUIET_LOGS, "ops": ops}
+    return {**QUIET_LOGS, **only_what_changed(names)}
 
 
 def _stale_range_tags(
@@ -264,7 +259,7 @@ def crawl(
             run_config=_only_what_changed(_asset_names(assets)),
             raise_on_error=False,
         )
-        materialized, success = _materialized(result), result.success
+        materialized, success = materialized_assets(result), result.success
         parsed, runs = _metadata(result, "parsed_runs"), _metadata(result, "runs")
     # Analyses out of date with `runs` although it did not change now (an earlier
     # `--no-analytics` crawl, a sensor's ingest): Dagster skipped them with `runs`.
@@ -281,7 +276,7 @@ def crawl(
             run_config=_only_what_changed(later),
             raise_on_error=False,
         )
-        materialized |= _materialized(again)
+        materialized |= materialized_assets(again)
         success = again.success
     rows, quarantined = _table_counts(settings)
     n_parsed = int(parsed.get("parsed", 0))
@@ -333,7 +328,8 @@ def refresh_partition(
     parse_workers: int = 1,
     tags: dict[str, str] | None = None,
 ) -> ExecuteInProcessResult:
-    """One partition's ingest chain and its checks in this process, as the sensor's run does."""
+    """One partition's ingest chain and its checks in this process, as the sensor's run for
+    one of several changed partitions does."""
     return materialize(
         [*INGEST_ASSETS, *checks_for(INGEST_ASSETS)],
         instance=instance,
@@ -344,5 +340,22 @@ def refresh_partition(
             "ops": {"parsed_runs": {"config": {"reparse_all": reparse_all}}},
         },
         tags=tags,
+        raise_on_error=False,
+    )
+
+
+def launch_in_process(
+    settings: Config, instance: DagsterInstance, request: RunRequest, parse_workers: int = 1
+) -> ExecuteInProcessResult:
+    """A run the archive sensor requested, executed in this process as the daemon runs it
+    (its assets, partition, config and tags)."""
+    return materialize(
+        [*INGEST_ASSETS, *FOLLOWING, *checks_for(INGEST_ASSETS)],
+        selection=request.asset_selection,
+        instance=instance,
+        partition_key=request.partition_key,
+        resources=run_resources(settings, parse_workers),
+        run_config={**QUIET_LOGS, **request.run_config},
+        tags=request.tags,
         raise_on_error=False,
     )

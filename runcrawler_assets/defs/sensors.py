@@ -13,6 +13,14 @@ digest keeps a repeated tick from launching the same work twice. Without a
 cursor (a new deployment, or after `runcrawler crawl`), the state to compare
 with is what the `run_files` asset last recorded in the data folder, so a
 first tick after a crawl launches nothing.
+
+A tick that finds one partition changed (the usual case: a user copied some
+runs) launches one run that refreshes it and then what follows from `runs` —
+the analyses, the hints and the report — as `runcrawler crawl`'s run does:
+the analytics follow in the same run, not in a second one the automation
+sensor launches up to its interval later (issue 16: one run process's start
+saved, ~1.5 s). A tick that finds several launches one ingest run per
+partition, and the automation sensor refreshes the analytics once after all.
 """
 
 import json
@@ -34,7 +42,9 @@ from runcrawler_assets.archive.discovery import DiscoveredRun, list_partitions, 
 from runcrawler_assets.archive.rescan import scan_partition
 from runcrawler_assets.archive.runstore import PartitionStore
 from runcrawler_assets.config import Config
+from runcrawler_assets.defs.assets.analytics import analyses, only_what_changed, report
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
+from runcrawler_assets.defs.assets.tell import hints
 from runcrawler_assets.defs.partitions import (
     cluster_partitions,
     names_of,
@@ -50,6 +60,12 @@ SENSOR_INTERVAL_SECONDS = CONFIG_AT_LOAD.sensor_interval_seconds
 # RUNCRAWLER_AUTOMATION=off starts the sensors and the schedule stopped (switch them on in the UI).
 AUTOMATION_ON = CONFIG_AT_LOAD.automation_on
 SENSOR_STATUS = DefaultSensorStatus.RUNNING if AUTOMATION_ON else DefaultSensorStatus.STOPPED
+
+
+# What follows an ingest in the run of a tick that found one partition changed.
+FOLLOWING = [analyses, report, hints]
+INGEST_KEYS = [key for asset in INGEST_ASSETS for key in asset.keys]
+FOLLOWING_KEYS = [key for asset in FOLLOWING for key in asset.keys]
 
 
 def _short(runs: Iterable[DiscoveredRun]) -> str:
@@ -90,10 +106,11 @@ def _new_partitions(context: SensorEvaluationContext, digests: dict[str, str]):
 @sensor(
     name="archive_sensor",
     description="Scans the archive (listing and stat only) and refreshes the cluster × user "
-    "partitions whose runs changed; registers new clusters and users.",
+    "partitions whose runs changed, and the analytics after one alone; registers new "
+    "clusters and users.",
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=SENSOR_STATUS,
-    asset_selection=INGEST_ASSETS,
+    asset_selection=[*INGEST_ASSETS, *FOLLOWING],
 )
 def archive_sensor(context: SensorEvaluationContext, settings: ConfigResource):
     current = scan_digests(settings)
@@ -104,14 +121,8 @@ def archive_sensor(context: SensorEvaluationContext, settings: ConfigResource):
         key for key in current.keys() | previous.keys() if current.get(key) != previous.get(key)
     )
     partition_requests = _new_partitions(context, current)
-    run_requests = [
-        RunRequest(
-            partition_key=key,
-            run_key=f"{key}:{previous.get(key, '-')}>{current.get(key, '-')}",
-            tags={"runcrawler/trigger": "archive_sensor"},
-        )
-        for key in changed
-    ]
+    alone = len(changed) == 1
+    run_requests = [_run_request(key, previous, current, alone) for key in changed]
     if not run_requests and not partition_requests:
         runs = len(current)
         return SkipReason(f"no run added, changed or removed in the {runs} partitions scanned")
@@ -119,6 +130,22 @@ def archive_sensor(context: SensorEvaluationContext, settings: ConfigResource):
         run_requests=run_requests,
         dynamic_partitions_requests=partition_requests,
         cursor=json.dumps(current, sort_keys=True),
+    )
+
+
+def _run_request(
+    key: str, previous: dict[str, str], current: dict[str, str], alone: bool
+) -> RunRequest:
+    """The run refreshing partition `key`, and the analytics after it when it is `alone` to
+    have changed (those unchanged since `runs` are skipped, as a crawl skips them)."""
+    return RunRequest(
+        partition_key=key,
+        run_key=f"{key}:{previous.get(key, '-')}>{current.get(key, '-')}",
+        asset_selection=[*INGEST_KEYS, *FOLLOWING_KEYS] if alone else INGEST_KEYS,
+        run_config=only_what_changed(asset.to_user_string() for asset in FOLLOWING_KEYS)
+        if alone
+        else {},
+        tags={"runcrawler/trigger": "archive_sensor"},
     )
 
 

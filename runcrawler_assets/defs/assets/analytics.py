@@ -7,7 +7,9 @@ into DuckDB, its charts (drawn from the stored tables) into the UI, drawn by
 a worker while the next analysis computes; the report is assembled from
 what they stored, computing nothing after a refresh (`reporting.assemble`).
 They are unpartitioned and read only the `runs` table; declarative
-automation refreshes them once per batch of `runs` updates. Missing
+automation refreshes them once per batch of `runs` updates (unless the run
+that updated `runs` refreshed them too, as a crawl's and the archive
+sensor's for one partition do). Missing
 partitions of `runs` (cluster × user pairs nobody ever used) must not hold
 them back, hence `eager()` without its `~any_deps_missing()` clause.
 
@@ -19,6 +21,7 @@ downstream is skipped). Each materialization carries the version of `runs`
 it was computed from as its Dagster data version.
 """
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,7 @@ from dagster import (
 from runcrawler_assets.analytics import ANALYSES, RunFilter
 from runcrawler_assets.analytics.store import out_of_date, runs_version
 from runcrawler_assets.defs.assets import metadata
-from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
+from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS, runs_table
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource
 from runcrawler_assets.reporting.assemble import Refreshed, assemble_report, refresh_analyses
 from runcrawler_assets.reporting.privacy import key_from_env
@@ -60,6 +63,18 @@ class AnalysisConfig(Config):
     `runs` table as it is now (what `runcrawler crawl` asks; a manual run computes)."""
 
     only_if_runs_changed: bool = False
+
+
+def only_what_changed(names: Iterable[str]) -> dict[str, Any]:
+    """Run config asking `runs` and the analyses among the assets `names` to skip what did
+    not change: what `runcrawler crawl`'s runs and the archive sensor's ask."""
+    names = set(names)
+    ops: dict[str, Any] = {}
+    if "runs" in names:
+        ops[runs_table.op.name] = {"config": {"only_changed": True}}
+    if names & {analysis.name for analysis in ANALYSES}:
+        ops[analyses.op.name] = {"config": {"only_if_runs_changed": True}}
+    return {"ops": ops}
 
 
 ANALYSIS_SPECS = [
