@@ -66,6 +66,8 @@ SENSOR_STATUS = DefaultSensorStatus.RUNNING if AUTOMATION_ON else DefaultSensorS
 FOLLOWING = [analyses, report, hints]
 INGEST_KEYS = [key for asset in INGEST_ASSETS for key in asset.keys]
 FOLLOWING_KEYS = [key for asset in FOLLOWING for key in asset.keys]
+# Analyses that `runs` left unchanged (a run file touched, its record the same) are skipped.
+FOLLOWING_CONFIG = only_what_changed(key.to_user_string() for key in FOLLOWING_KEYS)
 
 
 def _short(runs: Iterable[DiscoveredRun]) -> str:
@@ -137,14 +139,12 @@ def _run_request(
     key: str, previous: dict[str, str], current: dict[str, str], alone: bool
 ) -> RunRequest:
     """The run refreshing partition `key`, and the analytics after it when it is `alone` to
-    have changed (those unchanged since `runs` are skipped, as a crawl skips them)."""
+    have changed."""
     return RunRequest(
         partition_key=key,
         run_key=f"{key}:{previous.get(key, '-')}>{current.get(key, '-')}",
         asset_selection=[*INGEST_KEYS, *FOLLOWING_KEYS] if alone else INGEST_KEYS,
-        run_config=only_what_changed(asset.to_user_string() for asset in FOLLOWING_KEYS)
-        if alone
-        else {},
+        run_config=FOLLOWING_CONFIG if alone else {},
         tags={"runcrawler/trigger": "archive_sensor"},
     )
 
