@@ -251,9 +251,9 @@ def _result(
 
 
 def _whole(con: duckdb.DuckDBPyConnection, staged: _Staged) -> tuple[StagedTable, StagedTable]:
-    """The `campaigns` (in its order) and `campaign_singles` tables of `staged` alone."""
+    """The `campaigns` and `campaign_singles` tables of `staged` alone."""
     return (
-        StagedTable(con, f"{staged.several} ORDER BY {ORDER}", staged.temporary),
+        StagedTable(con, staged.several, staged.temporary),
         StagedTable(con, staged.singles, ()),
     )
 

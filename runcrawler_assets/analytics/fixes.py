@@ -14,8 +14,6 @@ keyword counts fully and one changing k keywords counts 1/k for each.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import duckdb
 import pandas as pd
 
@@ -363,15 +361,10 @@ def _result(
     )
 
 
-def _whole(staged: StagedTable) -> StagedTable:
-    """The `fixes` table of `staged`'s pairs alone, in its order."""
-    return replace(staged, select=f"{staged.select} ORDER BY {ORDER}")
-
-
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     digests = user_digests(con, MEMO, run_filter)
     staged = _staged(con, run_filter)
-    return _result(con, f"({staged.select})", _whole(staged), run_filter, digests)
+    return _result(con, f"({staged.select})", staged, run_filter, digests)
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
@@ -380,7 +373,7 @@ def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
     made = make_again(con, MEMO, lambda runs: _staged(con, runs))
     staged, changed = made.staged, made.changed
     if changed is None:
-        return _result(con, f"({staged.select})", _whole(staged), RunFilter(), made.digests)
+        return _result(con, f"({staged.select})", staged, RunFilter(), made.digests)
     pairs = changed.merged("fixes", staged.select)
     return _result(con, pairs, changed.replacing(staged), RunFilter(), made.digests, changed.count)
 
