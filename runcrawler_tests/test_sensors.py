@@ -84,21 +84,21 @@ def test_a_tick_with_no_change_skips_and_says_why(setup):
     assert "no run added, changed or removed" in second.skip_message
 
 
+def copy_a_run(settings: Config, cluster: str, user: str, suffix: str = "_new") -> None:
+    """A run of that partition copied beside itself as a new run (its name + `suffix`)."""
+    source = min((settings.archive_root / cluster / user).rglob("run.params")).parent
+    shutil.copytree(source, source.with_name(source.name + suffix))
+
+
 def test_a_new_run_requests_exactly_its_partition(setup):
     settings, resource, instance = setup
     first = tick(instance, resource, None)
     cluster, user = partition_folders(settings.archive_root)[0]
-    source = next((settings.archive_root / cluster / user).rglob("run.params")).parent
-    shutil.copytree(source, source.with_name(source.name + "_new"))
+    copy_a_run(settings, cluster, user)
     result = tick(instance, resource, first.cursor)
     assert requested(result) == [str(partition_key(cluster, user))]
     again = tick(instance, resource, first.cursor)
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in result.run_requests]
-
-
-def copy_a_run(settings: Config, cluster: str, user: str) -> None:
-    source = next((settings.archive_root / cluster / user).rglob("run.params")).parent
-    shutil.copytree(source, source.with_name(source.name + "_new"))
 
 
 ANALYTICS = {AssetKey(a.name) for a in ANALYSES} | {AssetKey("report"), AssetKey("hints")}
@@ -138,7 +138,7 @@ def test_the_analytics_carried_by_the_sensors_run_leave_the_automation_nothing_t
     )
     assert automation.total_requested == 0
 
-    copy_a_run(settings, cluster, user)  # an ingest alone: the automation refreshes the rest
+    copy_a_run(settings, cluster, user, "_again")  # an ingest alone: the automation follows
     assert refresh_partition(settings, instance, key).success
     automation = evaluate_automation_conditions(
         defs=definitions, instance=instance, cursor=automation.cursor
