@@ -1,7 +1,6 @@
 """The ingest chain through Dagster: archive -> JSON runs -> DuckDB, incremental."""
 
 import json
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.partitions import partition_key, register_partitions
 from runcrawler_assets.defs.runner import crawl, refresh_partition
 from runcrawler_assets.demo import generate_archive
+from runcrawler_tests.spawned import map_spawned
 
 COMPARED = (
     "cluster", "user", "status", "error_category", "stage_code", "n_procs", "n_nodes",
@@ -152,8 +152,7 @@ def test_two_partitions_materialized_concurrently_both_succeed(archive, tmp_path
     with DagsterInstance.from_config(str(home)) as instance:
         register_partitions(instance, pairs)
     jobs = [(str(home), str(settings.archive_root), str(settings.data_dir), c, u) for c, u in pairs]
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        assert pool.map(_materialize_one, jobs) == [True, True]
+    assert map_spawned(_materialize_one, jobs, 2) == [True, True]
     got = table(settings, 'SELECT cluster, "user", count(*) FROM runs GROUP BY ALL ORDER BY ALL')
     expected = sorted(
         (c, u, sum(1 for d in _run_dirs(settings.archive_root / c / u))) for c, u in pairs

@@ -10,7 +10,6 @@ import contextlib
 import io
 import json
 import logging
-import multiprocessing
 import os
 import re
 import shutil
@@ -53,6 +52,7 @@ from runcrawler_tests.badarchive import (
     build_bad_archive,
     build_huge_values_archive,
 )
+from runcrawler_tests.spawned import map_spawned
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_SQL = "x'; DROP TABLE runs; --"
@@ -479,8 +479,7 @@ def test_an_overlapping_manual_materialization_writes_no_duplicate(tmp_path: Pat
         (str(home), str(root), str(settings.data_dir), *pairs[1], False),
         (str(home), str(root), str(settings.data_dir), *pairs[0], True),  # the manual one
     ]
-    with multiprocessing.get_context("spawn").Pool(3) as pool:
-        assert pool.map(_materialize, jobs) == [True, True, True]
+    assert map_spawned(_materialize, jobs, 3) == [True, True, True]
     counts = query(settings.duckdb_path, "SELECT count(*), count(DISTINCT run_id) FROM runs")
     expected = sum(len(list((root / c / u).rglob("run.params"))) for c, u in pairs)
     assert counts == [(expected, expected)]
