@@ -62,7 +62,7 @@ from runcrawler_assets.defs.partitions import (
     user_partitions,
 )
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource, CrawlProgress
-from runcrawler_assets.defs.sensors import FOLLOWING
+from runcrawler_assets.defs.sensors import FOLLOWING, INGEST_KEYS
 from runcrawler_assets.idle import CrawlSummary, scan_reusable, swap_versions, table_counts
 from runcrawler_assets.warehouse.database import connect
 
@@ -330,18 +330,13 @@ def refresh_partition(
 ) -> ExecuteInProcessResult:
     """One partition's ingest chain and its checks in this process, as the sensor's run for
     one of several changed partitions does."""
-    return materialize(
-        [*INGEST_ASSETS, *checks_for(INGEST_ASSETS)],
-        instance=instance,
+    request = RunRequest(
         partition_key=key,
-        resources=run_resources(settings, parse_workers),
-        run_config={
-            **QUIET_LOGS,
-            "ops": {"parsed_runs": {"config": {"reparse_all": reparse_all}}},
-        },
-        tags=tags,
-        raise_on_error=False,
+        asset_selection=INGEST_KEYS,
+        run_config={"ops": {"parsed_runs": {"config": {"reparse_all": reparse_all}}}},
+        tags=tags or {},
     )
+    return launch_in_process(settings, instance, request, parse_workers)
 
 
 def launch_in_process(
