@@ -337,17 +337,16 @@ def _crawl_through_dagster(
     """The crawl's Dagster run(s); `scanned` gives the archive's scan if made already."""
     # Dagster flags the beta APIs we rely on (single-run backfills) on every import.
     warnings.filterwarnings("ignore", module="dagster")
-    from runcrawler_assets.defs.assets.analytics import analyses, report
     from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
-    from runcrawler_assets.defs.assets.tell import hints
     from runcrawler_assets.defs.partitions import registered_pairs
     from runcrawler_assets.defs.resources import CrawlProgress
     from runcrawler_assets.defs.runner import crawl as crawl_archive
     from runcrawler_assets.defs.runner import dagster_instance
+    from runcrawler_assets.defs.sensors import FOLLOWING
     from runcrawler_assets.idle import note_registered
 
     bars: dict[str, Progress] = {}
-    assets = [*INGEST_ASSETS, analyses, report, hints] if analytics else INGEST_ASSETS
+    assets = [*INGEST_ASSETS, *FOLLOWING] if analytics else INGEST_ASSETS
     click.echo(f"crawling {config.archive_root} into {config.data_dir}", err=True)
     with _stderr_as_now() as stderr:
 
