@@ -16,7 +16,7 @@ from runcrawler_assets.analytics.core import StagedTable
 from runcrawler_assets.analytics.store import refresh_stored, store_result
 from runcrawler_tests.conftest import DemoWarehouse
 
-STAGED = ("fixes", "campaigns")
+STAGED = {"fixes": "fix_pairs", "campaigns": "campaigns"}  # analysis: its big table
 
 
 def _temporary_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -38,7 +38,7 @@ def test_fixes_and_campaigns_leave_their_big_table_in_duckdb(
 ) -> None:
     for analysis in (a for a in ANALYSES if a.name in STAGED):
         result = analysis.compute(demo_copy, RunFilter())
-        assert isinstance(result.tables[analysis.name], StagedTable)
+        assert isinstance(result.tables[STAGED[analysis.name]], StagedTable)
         store_result(demo_copy, analysis, result, "0:0", datetime(2026, 1, 1))
 
 
@@ -111,6 +111,24 @@ def test_results_stored_in_an_older_format_are_out_of_date(
     assert store.out_of_date(demo_copy, [habits]) == []
     monkeypatch.setattr(store, "RESULTS_FORMAT", store.RESULTS_FORMAT + 1)
     assert store.out_of_date(demo_copy, [habits]) == [habits]
+
+
+def test_a_table_an_older_runcrawler_stored_gives_way_to_the_view_of_that_name(
+    demo_copy: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult]
+) -> None:
+    """`fixes` was a table until it became a view over `fix_pairs` and `fix_changes`: a store
+    from before holds the table, which the refresh replaces (and reads through the view)."""
+    fixes = next(a for a in ANALYSES if a.name == "fixes")
+    demo_copy.execute("CREATE TABLE fixes AS SELECT 1 AS stale")
+    shown = refresh_stored(demo_copy, fixes).result.tables["fixes"]
+    kinds = demo_copy.execute(
+        "SELECT table_name, table_type FROM information_schema.tables "
+        "WHERE table_name IN ('fixes', 'fix_pairs', 'fix_changes') ORDER BY table_name"
+    ).fetchall()
+    assert kinds == [("fix_changes", "BASE TABLE"), ("fix_pairs", "BASE TABLE"), ("fixes", "VIEW")]
+    pd.testing.assert_frame_equal(shown, demo_results["fixes"].tables["fixes"])
+    [(pairs,)] = demo_copy.execute("SELECT count(*) FROM fix_pairs").fetchall()
+    assert len(shown) == pairs > 0  # each pair joined to its couple's changes, once
 
 
 def _memory_probe(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:

@@ -210,7 +210,9 @@ class Analysis:
     (`store.load_results`), never whole. `refresh`, when given, computes over all runs
     what `compute` does without a filter, reusing what the last refresh stored (`memo`):
     the store refreshes with it. `kept_tables` are stored for it alone (the digests of a
-    memo), never read back nor shown.
+    memo), never read back nor shown. `views`, among `tables`, are stored as views over
+    its other stored tables (name → the view's query), so that what is repeated across
+    many rows is written once (`fixes`); `compute` does not return them.
     """
 
     name: str
@@ -222,6 +224,7 @@ class Analysis:
     previewed: Mapping[str, str] = field(default_factory=dict)
     refresh: Callable[[duckdb.DuckDBPyConnection], AnalysisResult] | None = None
     kept_tables: tuple[str, ...] = ()
+    views: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def read_tables(self) -> tuple[str, ...]:
@@ -230,8 +233,14 @@ class Analysis:
 
     @property
     def stored_tables(self) -> tuple[str, ...]:
-        """Every table the analysis stores, shown ones first, kept ones last."""
-        return self.read_tables + self.kept_tables
+        """Every table `compute` returns and the store writes, shown ones first, kept ones
+        last (its views are made over them)."""
+        return tuple(t for t in self.read_tables if t not in self.views) + self.kept_tables
+
+    @property
+    def stored_names(self) -> frozenset[str]:
+        """What the store holds of the analysis once stored: its tables and its views."""
+        return frozenset(self.stored_tables) | frozenset(self.views)
 
 
 @dataclass(frozen=True)

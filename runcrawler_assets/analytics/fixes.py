@@ -122,15 +122,20 @@ _PAIRS_SQL = """
 """
 
 # What changed between each distinct couple of parameter sets among the pairs (`{pairs}`,
-# `_PAIRS_SQL`'s table), and so the kind of its pairs. What changed depends on the two sets
-# alone (known by their digests), and a user's runs share few: each distinct couple is
-# compared once, its texts read last by id (the pairs carry ids, not texts), as maps, by
-# lookups in its own row (none per key).
+# `_PAIRS_SQL`'s table) not among those of `{known}` (a table of couples), and so the kind of
+# their pairs: rows of the `fix_changes` table. What changed depends on the two sets alone
+# (known by their digests, MD5s of the parameters' text), and runs share few: each distinct
+# couple is compared once (a million runs: 294,580 pairs, 15,161 couples), its texts read
+# last by id (the pairs carry ids, not texts), as maps, by lookups in its own row (none per
+# key). The new values as a JSON list (`changed_to`).
 _COUPLES_SQL = f"""
     WITH couples AS (
         SELECT before_key, after_key, any_value(failed_id) AS failed_id,
                any_value(fixing_id) AS fixing_id
-        FROM temp.{{pairs}} GROUP BY before_key, after_key
+        FROM temp.{{pairs}} p
+        WHERE NOT EXISTS (SELECT 1 FROM {{known}} k WHERE k.before_key IS NOT DISTINCT FROM
+                          p.before_key AND k.after_key IS NOT DISTINCT FROM p.after_key)
+        GROUP BY before_key, after_key
     ),
     maps AS (
         SELECT c.before_key, c.after_key, b.params AS before,
@@ -148,7 +153,8 @@ _COUPLES_SQL = f"""
     ),
     changed AS (
         SELECT before_key, after_key, keys AS changed_keywords,
-               list_transform(keys, lambda k: coalesce(a[k], '')) AS afters,
+               to_json(list_transform(keys, lambda k: coalesce(a[k], '')))::VARCHAR
+                   AS changed_to,
                array_to_string(list_transform(keys, lambda k: k || ': '
                    || coalesce(nullif(b[k], ''), '(unset)') || ' → '
                    || coalesce(nullif(a[k], ''), '(unset)')), '; ') AS changes,
@@ -160,33 +166,50 @@ _COUPLES_SQL = f"""
                    AS only_continues
         FROM diffs
     )
-    SELECT before_key, after_key, changed_keywords, afters, changes,
+    SELECT before_key, after_key, changed_keywords, changed_to, changes,
            CASE WHEN len(changed_keywords) = 0 THEN '{RERUN}'
                 WHEN only_continues THEN '{RESTART}' ELSE '{FIX}' END AS kind
     FROM changed
 """
-
-# The pairs with what changed and their kind, as the `fixes` table holds them, from
-# `_staged`'s two tables; the new values as a JSON list (`changed_to`): a second list column
-# made sorting a million runs' fixes run out of the writer's 256 MB on two threads.
-_PAIRS_SELECT = (
-    f"SELECT {', '.join(FIX_COLUMNS[:-2])}, created_at AS failed_at, "
-    "to_json(afters)::VARCHAR AS changed_to "
-    "FROM temp.{pairs} p JOIN temp.{couples} c "
-    "ON p.before_key IS NOT DISTINCT FROM c.before_key "
-    "AND p.after_key IS NOT DISTINCT FROM c.after_key"
+NONE_KNOWN = "(SELECT NULL AS before_key, NULL AS after_key WHERE false)"
+# A refresh that keeps users' pairs keeps the couples compared before: it compares the others
+# (`_COUPLES_SQL`'s `{known}`), then stores them beside the kept ones still paired, after the
+# pairs (`stored_tables`' order) so that this condition on `fix_changes` sees the new pairs.
+UNPAIRED = (
+    "NOT EXISTS (SELECT 1 FROM fix_pairs p WHERE p.before_key IS NOT DISTINCT FROM "
+    "fix_changes.before_key AND p.after_key IS NOT DISTINCT FROM fix_changes.after_key)"
 )
 
+# The pairs as the `fix_pairs` table keeps them (from `_PAIRS_SQL`'s table `{pairs}`): what
+# changed is the couple's, stored once in `fix_changes`, not in each of its pairs (the
+# strings repeated per pair made most of the write: at a million runs 1.2 s, 0.4 s without).
+_STORED_PAIRS_SQL = (
+    'SELECT failed_run_path, fixing_run_path, "user", solver, error_category, signature_id, '
+    "days_later, created_at AS failed_at, before_key, after_key FROM temp.{pairs}"
+)
 
-def _staged(con: duckdb.DuckDBPyConnection, run_filter: RunFilter | str) -> StagedTable:
-    """The pairs of the runs `run_filter` keeps, each with what changed and its kind
-    (`FIX_COLUMNS`), left in DuckDB.
+# The pairs with what changed and their kind (`FIX_COLUMNS`), from a table or query of
+# pairs (`{pairs}`, as `fix_pairs`) and one of couples (`{couples}`, as `fix_changes`): the
+# `fixes` view over the stored tables, and what a compute or refresh reads.
+_FIXES_SQL = (
+    'SELECT failed_run_path, fixing_run_path, "user", solver, error_category, signature_id, '
+    "kind, changed_keywords, changes, days_later, failed_at, changed_to "
+    "FROM {pairs} p JOIN {couples} c ON p.before_key IS NOT DISTINCT FROM c.before_key "
+    "AND p.after_key IS NOT DISTINCT FROM c.after_key"
+)
+FIXES_VIEW = _FIXES_SQL.format(pairs="fix_pairs", couples="fix_changes")
 
-    Every pair goes into a temporary table, and what changed between each distinct couple
-    of parameter sets they hold, with its kind, into another, joined to its pairs where
-    read, never copied into a table of pairs. All in DuckDB, the parameters compared key by
-    key (a million runs hold a few hundred thousand pairs, too many for Python, and too
-    many to cross pandas: the table is stored from there, `StagedTable`).
+
+def _staged(
+    con: duckdb.DuckDBPyConnection, run_filter: RunFilter | str, known: str = NONE_KNOWN
+) -> tuple[StagedTable, StagedTable]:
+    """The pairs of the runs `run_filter` keeps (as `fix_pairs`) and what changed between
+    their couples of parameter sets not in `known` (a table of couples), with their pairs'
+    kind (as `fix_changes`), left in DuckDB.
+
+    All in DuckDB, the parameters compared key by key (a million runs hold a few hundred
+    thousand pairs, too many for Python, and too many to cross pandas: the tables are
+    stored from there, `StagedTable`).
     """
     pairs, couples = temporary_name("fixes"), temporary_name("fix_couples")
     query(
@@ -196,17 +219,19 @@ def _staged(con: duckdb.DuckDBPyConnection, run_filter: RunFilter | str) -> Stag
         failed=list(FAILED_STATUSES),
         max_days=MAX_DAYS_TO_FIX,
     )
-    staged = StagedTable(con, _PAIRS_SELECT.format(pairs=pairs, couples=couples), (pairs, couples))
+    stored_pairs = StagedTable(con, _STORED_PAIRS_SQL.format(pairs=pairs), (pairs,))
     try:
-        query(
-            con,
-            f"CREATE TEMP TABLE {couples} AS " + _COUPLES_SQL.replace("{pairs}", pairs),
-            run_filter,
-        )
+        sql = _COUPLES_SQL.replace("{pairs}", pairs).replace("{known}", known)
+        query(con, f"CREATE TEMP TABLE {couples} AS " + sql, run_filter)
     except BaseException:
-        staged.drop()
+        stored_pairs.drop()
         raise
-    return staged
+    return stored_pairs, StagedTable(con, f"SELECT * FROM temp.{couples}", (couples,))
+
+
+def _joined(pairs: str, couples: str) -> str:
+    """`_FIXES_SQL` as a subquery, over two tables or subqueries."""
+    return "(" + _FIXES_SQL.format(pairs=pairs, couples=couples) + ")"
 
 
 def _changes(con: duckdb.DuckDBPyConnection, pairs: str) -> pd.DataFrame:
@@ -309,10 +334,11 @@ def error_fixes(
 
 
 # A user's pairs are made from that user's runs alone (both runs of a pair are the user's):
-# kept in the `fixes` table between refreshes, made again for the users whose runs changed.
+# kept in the `fix_pairs` and `fix_changes` tables between refreshes, made again for the
+# users whose runs changed.
 MEMO = Memo(
     digests="fix_user_digests",
-    kept=("fixes",),
+    kept=("fix_pairs", "fix_changes"),
     columns=(
         "run_id",
         "run_path",
@@ -326,34 +352,37 @@ MEMO = Memo(
         "mesh_case",
         "params_digest",
     ),
-    code=repr((_PAIRS_SQL, _COUPLES_SQL, _PAIRS_SELECT, FAILED_STATUSES, MAX_DAYS_TO_FIX)),
+    code=repr((_PAIRS_SQL, _COUPLES_SQL, _STORED_PAIRS_SQL, FAILED_STATUSES, MAX_DAYS_TO_FIX)),
 )
 
 
 def _result(
     con: duckdb.DuckDBPyConnection,
-    pairs: str,
-    table: StagedTable,
+    fixes: str,
+    stored: tuple[StagedTable, StagedTable],
     run_filter: RunFilter,
     digests: StagedTable,
     users_made: int | None = None,
 ) -> AnalysisResult:
-    """The analysis's result from its pairs (`pairs`: a table or subquery of `FIX_COLUMNS`),
-    the `fixes` table to store (its temporary tables dropped with it, or on error) and the
-    digests of the runs they come from (`users_made`: see `AnalysisResult`)."""
+    """The analysis's result from its pairs with what changed (`fixes`: a subquery of
+    `FIX_COLUMNS`), the `fix_pairs` and `fix_changes` tables to store (their temporary
+    tables dropped with them, or on error) and the digests of the runs they come from
+    (`users_made`: see `AnalysisResult`)."""
     try:
-        kinds = _kinds(con, pairs)
-        typical = typical_fixes(_changes(con, pairs))
+        kinds = _kinds(con, fixes)
+        typical = typical_fixes(_changes(con, fixes))
         errors = error_fixes(signature_table(con, run_filter), kinds, typical)
     except BaseException:
-        table.drop()
-        digests.drop()
+        for table in (*stored, digests):
+            table.drop()
         raise
+    pairs, couples = stored
     return AnalysisResult(
         tables={
-            "fixes": table,
             "error_fixes": errors,
             "typical_fixes": typical,
+            "fix_pairs": pairs,
+            "fix_changes": couples,
             MEMO.digests: digests,
         },
         findings=_findings(kinds, errors),
@@ -363,19 +392,37 @@ def _result(
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
     digests = user_digests(con, MEMO, run_filter)
-    staged = _staged(con, run_filter)
-    return _result(con, f"({staged.select})", staged, run_filter, digests)
+    pairs, couples = _staged(con, run_filter)
+    fixes = _joined(f"({pairs.select})", f"({couples.select})")
+    return _result(con, fixes, (pairs, couples), run_filter, digests)
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
     """`compute` over all runs, the pairs of the users whose runs did not change read from
-    the stored `fixes` (`memo`), which only the other users' pairs replace."""
-    made = make_again(con, MEMO, lambda runs: _staged(con, runs))
-    staged, changed = made.staged, made.changed
+    the stored `fix_pairs` (`memo`), where only the other users' rows are replaced, and the
+    couples compared before from `fix_changes`, which gains the new ones and loses those
+    no pair holds any more."""
+    made = make_again(
+        con,
+        MEMO,
+        # a condition on users (not a filter): the stored tables are kept, those users' made
+        lambda runs: _staged(
+            con, runs, NONE_KNOWN if isinstance(runs, RunFilter) else "fix_changes"
+        ),
+    )
+    (pairs, couples), changed = made.staged, made.changed
     if changed is None:
-        return _result(con, f"({staged.select})", staged, RunFilter(), made.digests)
-    pairs = changed.merged("fixes", staged.select)
-    return _result(con, pairs, changed.replacing(staged), RunFilter(), made.digests, changed.count)
+        fixes = _joined(f"({pairs.select})", f"({couples.select})")
+        return _result(con, fixes, (pairs, couples), RunFilter(), made.digests)
+    fixes = _joined(
+        changed.merged("fix_pairs", pairs.select),
+        f"(SELECT * FROM fix_changes UNION ALL BY NAME {couples.select})",
+    )
+    stored = (
+        changed.replacing(pairs),
+        StagedTable(con, couples.select, couples.temporary, replacing=UNPAIRED),
+    )
+    return _result(con, fixes, stored, RunFilter(), made.digests, changed.count)
 
 
 ANALYSIS = Analysis(
@@ -387,6 +434,7 @@ ANALYSIS = Analysis(
     compute=compute,
     refresh=refresh,
     tables=("fixes", "error_fixes", "typical_fixes"),
-    kept_tables=(MEMO.digests,),
+    kept_tables=(*MEMO.kept, MEMO.digests),
+    views={"fixes": FIXES_VIEW},
     previewed={"fixes": ORDER},  # a row per failure followed by a success
 )

@@ -35,9 +35,10 @@ from runcrawler_assets.warehouse.database import quote_identifier
 
 @dataclass(frozen=True)
 class Memo:
-    """What an analysis keeps: its stored tables `kept` (each with a `user` column) hold
-    every user's rows, made from the `runs` columns `columns` by `code` (its SQL and
-    constants); `digests` is the stored table of their digests, with the code's."""
+    """What an analysis keeps: its stored tables `kept` hold every user's rows (by a `user`
+    column; or rows users share, which the analysis completes itself: `fixes`), made from
+    the `runs` columns `columns` by `code` (its SQL and constants); `digests` is the stored
+    table of their digests, with the code's."""
 
     digests: str
     kept: tuple[str, ...]

@@ -37,6 +37,7 @@ from runcrawler_assets.warehouse.accounting_join import table_names
 from runcrawler_assets.warehouse.database import (
     VERSIONS_TABLE,
     quote_identifier,
+    replace_view,
     temporary_setting,
     transaction,
     write_table,
@@ -50,8 +51,8 @@ FINDINGS_DDL = (
 # The shape of the stored tables: raised when an analysis's tables gain or change a column,
 # so that results stored by an older runcrawler are computed again, not read with a column
 # missing (2: the box statistics' `runs`; 3: the fixes' `failed_at` and `changed_to`, and
-# the memos' digests, `memo`).
-RESULTS_FORMAT = 3
+# the memos' digests, `memo`; 4: `fixes` a view over `fix_pairs` and `fix_changes`).
+RESULTS_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def out_of_date(
     return [
         analysis
         for analysis in analyses
-        if stored.get(analysis.name) != version or not existing.issuperset(analysis.stored_tables)
+        if stored.get(analysis.name) != version or not existing.issuperset(analysis.stored_names)
     ]
 
 
@@ -129,8 +130,8 @@ def store_result(
     version: str,
     computed_at: datetime,
 ) -> None:
-    """Replace the analysis's tables and findings in the store, in one transaction (the
-    result's staged tables are dropped, stored or not)."""
+    """Replace the analysis's tables, views and findings in the store, in one transaction
+    (the result's staged tables are dropped, stored or not)."""
     staged = [table for table in result.tables.values() if isinstance(table, StagedTable)]
     try:
         if set(result.tables) != set(analysis.stored_tables):
@@ -142,6 +143,8 @@ def store_result(
         with transaction(con):
             for name in analysis.stored_tables:
                 _write(con, name, result.tables[name])
+            for name, select in analysis.views.items():
+                replace_view(con, name, select)
             con.execute(f"DELETE FROM {FINDINGS_TABLE} WHERE analysis = ?", [analysis.name])
             con.execute(
                 f"INSERT INTO {FINDINGS_TABLE} VALUES (?, ?, ?, ?)",
@@ -171,7 +174,7 @@ def load_results(
     stored = {name: (list(findings), version, at) for name, findings, version, at in rows}
     results = {}
     for analysis in analyses:
-        if analysis.name not in stored or not existing.issuperset(analysis.stored_tables):
+        if analysis.name not in stored or not existing.issuperset(analysis.stored_names):
             continue
         findings, version, computed_at = stored[analysis.name]
         tables, counts = {}, {}

@@ -49,10 +49,11 @@ def _case_sql(column: str, index: int) -> str:
 
 
 def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """The tables of the warehouse on `con` (its own main schema: no temporary table)."""
+    """The tables and views of the warehouse on `con` (its own main schema: no temporary
+    table)."""
     rows = con.execute(
-        "SELECT table_name FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name = 'main'"
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema = 'main'"
     ).fetchall()
     return {name for (name,) in rows}
 

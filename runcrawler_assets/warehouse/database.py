@@ -289,6 +289,19 @@ def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
             )
 
 
+def replace_view(con: duckdb.DuckDBPyConnection, name: str, select: str) -> None:
+    """The view `name` as `select`, in place of a view or a table of that name (what an
+    older runcrawler stored as a table, this one may store as a view)."""
+    [(kind,)] = con.execute(
+        "SELECT coalesce(any_value(table_type), '') FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ?",
+        [name],
+    ).fetchall()
+    if kind == "BASE TABLE":
+        con.execute(f"DROP TABLE {quote_identifier(name)}")
+    con.execute(f"CREATE OR REPLACE VIEW {quote_identifier(name)} AS {select}")
+
+
 def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
     """Replace an analytics table with `frame` (analytics tables are always rebuildable)."""
     con.register("result_frame", frame)
