@@ -84,12 +84,31 @@ def test_both_processes_draw_and_the_order_is_the_plans():
     assert MAIN in pids and len(pids) == 2
 
 
-def test_without_a_spare_worker_everything_is_drawn_here():
-    drawer = ChartDrawer(spare_workers=0)
-    drawer.start()
-    assert not drawer.worker_ready
-    drawn = drawn_with(drawer, {f"chart_{i}.png": partial(drawn_by, 0) for i in range(4)})
-    assert {int(png) for png in drawn.values()} == {MAIN}
+def drawn_when(seconds: float) -> bytes:
+    """A stand-in chart: who drew it (process and thread), and when it was done."""
+    time.sleep(seconds)
+    who = f"{os.getpid()} {threading.current_thread().name} {time.monotonic()!r}"
+    return who.encode()
+
+
+def test_without_a_spare_worker_a_thread_of_this_process_draws_while_this_one_works():
+    """`RUNCRAWLER_WORKERS=1`: no second process, but the charts are still drawn while the
+    analyses compute (DuckDB lets go of Python's lock as `sleep` does), then collected."""
+    with closing(ChartDrawer(spare_workers=0)) as drawer:
+        drawer.start()
+        drawer.add("first", {f"a{i}.png": partial(drawn_when, 0.1) for i in range(3)})
+        time.sleep(1.5)  # this thread busy (an analysis's SQL)
+        finishing = time.monotonic()
+        drawer.add("second", {f"b{i}.png": partial(drawn_when, 0) for i in range(2)})
+        drawn = drawer.finish()
+        assert not a_worker_runs()
+    first, second = drawn["first"], drawn["second"]
+    assert isinstance(first, dict) and isinstance(second, dict)
+    assert list(first) == ["a0.png", "a1.png", "a2.png"] and list(second) == ["b0.png", "b1.png"]
+    who = [png.decode().split() for png in [*first.values(), *second.values()]]
+    assert {int(pid) for pid, _, _ in who} == {MAIN}
+    assert all(thread.startswith("runcrawler-charts") for _, thread, _ in who)
+    assert all(float(done) < finishing for _, _, done in who[:3])  # drawn meanwhile
 
 
 def test_a_worker_that_dies_hands_its_charts_back_and_is_not_used_again():

@@ -55,8 +55,9 @@ class CrawlProgress(ConfigurableResource):
 
 class ChartDrawing(ConfigurableResource):
     """One `ChartDrawer` for a run's analyses: a spare worker process draws charts beside the
-    run's own (`reporting.drawing`) when `RUNCRAWLER_WORKERS` is 2 or more. The first
-    analysis starts it, so a run without analyses never does; it stops with the run."""
+    run's own (`reporting.drawing`) when `RUNCRAWLER_WORKERS` is 2 or more, a thread of the
+    run's process when it is 1. The first analysis starts it, so a run without analyses
+    never does; it stops with the run."""
 
     spare_workers: int = 1
     _drawer: ChartDrawer | None = PrivateAttr(default=None)

@@ -1,4 +1,4 @@
-"""Charts drawn on two cores: this process, and a spare worker process.
+"""Charts drawn on two cores: this process, and a spare worker process (or thread).
 
 A chart is ~100 ms of single-threaded matplotlib, and a refresh draws ~27 of
 them, which left the second core idle while the analyses' SQL ran (issue 16).
@@ -14,6 +14,14 @@ charts for less) this process never loads matplotlib. Until the worker has start
 (importing matplotlib takes ~1 s) this process may draw everything, so a
 drawer is never slower than drawing alone; a worker that dies hands its
 charts back, and one whose parent dies exits with it (`subprocesses`).
+
+Without a spare worker (`RUNCRAWLER_WORKERS=1`: a process tree kept small, issue 16's
+500 MB at a million runs) a thread of this process draws every chart instead: DuckDB
+lets go of Python's lock while a query runs, so the thread draws while the analyses
+compute, as the worker would, without a second interpreter's ~160 MB (a million runs:
+the analyses ~12 s, not ~13.3 s drawn after them, the tree ~430 MB). `finish` then draws
+nothing itself: two Python threads draw no faster than one, and pyplot's figures are
+not shared safely between threads.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ import contextlib
 import gc
 import threading
 from collections.abc import Callable, Hashable, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 
 from runcrawler_assets.subprocesses import worker_pool
 
@@ -70,17 +79,20 @@ class _Chart:
 
 
 class ChartDrawer:
-    """Draws queued charts here and, when `spare_workers` allows, in one worker process
-    (`close` stops it: `with contextlib.closing(ChartDrawer()) as drawer`).
+    """Draws queued charts here and in one worker process when `spare_workers` allows, else
+    in a thread of this process (`close` stops either: `with contextlib.closing(ChartDrawer())
+    as drawer`).
 
-    The worker is given the queue's charts from the front, `IN_FLIGHT` at a time (the next
-    as each is drawn); `finish` takes them from the back. A chart is never taken back from
-    the worker once given: cancelling a pool's pending future breaks Python 3.11's pool when
-    its worker then dies (it fails on the cancelled one, in its own thread)."""
+    The worker process is given the queue's charts from the front, `IN_FLIGHT` at a time
+    (the next as each is drawn); `finish` takes them from the back. A chart is never taken
+    back from the worker once given: cancelling a pool's pending future breaks Python
+    3.11's pool when its worker then dies (it fails on the cancelled one, in its own
+    thread). The thread is given every chart as it comes."""
 
     def __init__(self, spare_workers: int = 1) -> None:
-        self._wanted = spare_workers > 0
-        self._pool: ProcessPoolExecutor | None = None
+        self._in_a_thread = spare_workers <= 0
+        self._wanted = True
+        self._pool: Executor | None = None
         self._started: Future[None] | None = None
         self._lock = threading.Lock()  # the queue's bounds, shared with the pool's thread
         self._queue: list[_Chart] = []
@@ -91,8 +103,12 @@ class ChartDrawer:
     def start(self) -> None:
         """Start the worker in the background (returns at once; harmless twice)."""
         if self._wanted and self._pool is None:
-            self._pool = worker_pool(1)
-            self._started = self._pool.submit(_warm_up)
+            if self._in_a_thread:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="runcrawler-charts")
+                self._started = self._pool.submit(_load_chart_code)
+            else:
+                self._pool = worker_pool(1)
+                self._started = self._pool.submit(_warm_up)
             self._give()
 
     @property
@@ -112,11 +128,13 @@ class ChartDrawer:
         (called here, and by the pool's thread as each chart is drawn)."""
         with self._lock:
             end = len(self._queue) if self._end is None else self._end
-            while self._wanted and self._pool and self._in_flight < IN_FLIGHT and self._given < end:
+            in_flight = len(self._queue) if self._in_a_thread else IN_FLIGHT
+            while self._wanted and self._pool and self._in_flight < in_flight and self._given < end:
                 chart = self._queue[self._given]
                 self._given += 1
+                draw = chart.plan if self._in_a_thread else partial(_drawn_in_worker, chart.plan)
                 try:
-                    chart.future = self._pool.submit(_drawn_in_worker, chart.plan)
+                    chart.future = self._pool.submit(draw)
                 except (BrokenProcessPool, RuntimeError):  # died on an earlier chart, or closed
                     self._wanted = False
                     return  # this chart and the next are drawn here
