@@ -262,7 +262,7 @@ def demo_archive(
     variable="RUNCRAWLER_WORKERS",
     metavar="N",
     help="Parsing processes; from 2, all but one also make a large swap's rows and one "
-    "draws charts.",
+    "draws charts (with 1, a thread of this process draws them).",
 )
 @_variable_option(
     "--accounting",
