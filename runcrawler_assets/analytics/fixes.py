@@ -121,6 +121,16 @@ _PAIRS_SQL = """
     WHERE n.fixing_at - f.created_at <= to_days($max_days)
 """
 
+
+def _same_couple(one: str, other: str) -> str:
+    """SQL: the rows `one` and `other` (table aliases) hold the same couple of parameter
+    sets (their digests, either missing when a run has no parameters)."""
+    return (
+        f"{one}.before_key IS NOT DISTINCT FROM {other}.before_key "
+        f"AND {one}.after_key IS NOT DISTINCT FROM {other}.after_key"
+    )
+
+
 # What changed between each distinct couple of parameter sets among the pairs (`{pairs}`,
 # `_PAIRS_SQL`'s table) not among those of `{known}` (a table of couples), and so the kind of
 # their pairs: rows of the `fix_changes` table. What changed depends on the two sets alone
@@ -133,8 +143,7 @@ _COUPLES_SQL = f"""
         SELECT before_key, after_key, any_value(failed_id) AS failed_id,
                any_value(fixing_id) AS fixing_id
         FROM temp.{{pairs}} p
-        WHERE NOT EXISTS (SELECT 1 FROM {{known}} k WHERE k.before_key IS NOT DISTINCT FROM
-                          p.before_key AND k.after_key IS NOT DISTINCT FROM p.after_key)
+        WHERE NOT EXISTS (SELECT 1 FROM {{known}} k WHERE {_same_couple("k", "p")})
         GROUP BY before_key, after_key
     ),
     maps AS (
@@ -175,10 +184,7 @@ NONE_KNOWN = "(SELECT NULL AS before_key, NULL AS after_key WHERE false)"
 # A refresh that keeps users' pairs keeps the couples compared before: it compares the others
 # (`_COUPLES_SQL`'s `{known}`), then stores them beside the kept ones still paired, after the
 # pairs (`stored_tables`' order) so that this condition on `fix_changes` sees the new pairs.
-UNPAIRED = (
-    "NOT EXISTS (SELECT 1 FROM fix_pairs p WHERE p.before_key IS NOT DISTINCT FROM "
-    "fix_changes.before_key AND p.after_key IS NOT DISTINCT FROM fix_changes.after_key)"
-)
+UNPAIRED = f"NOT EXISTS (SELECT 1 FROM fix_pairs p WHERE {_same_couple('p', 'fix_changes')})"
 
 # The pairs as the `fix_pairs` table keeps them (from `_PAIRS_SQL`'s table `{pairs}`): what
 # changed is the couple's, stored once in `fix_changes`, not in each of its pairs (the
@@ -194,8 +200,7 @@ _STORED_PAIRS_SQL = (
 _FIXES_SQL = (
     'SELECT failed_run_path, fixing_run_path, "user", solver, error_category, signature_id, '
     "kind, changed_keywords, changes, days_later, failed_at, changed_to "
-    "FROM {pairs} p JOIN {couples} c ON p.before_key IS NOT DISTINCT FROM c.before_key "
-    "AND p.after_key IS NOT DISTINCT FROM c.after_key"
+    f"FROM {{pairs}} p JOIN {{couples}} c ON {_same_couple('p', 'c')}"
 )
 FIXES_VIEW = _FIXES_SQL.format(pairs="fix_pairs", couples="fix_changes")
 

@@ -48,14 +48,19 @@ def _case_sql(column: str, index: int) -> str:
     return f"CASE m.state {cases} ELSE r.{column} END"
 
 
-def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+def table_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The tables and views of the warehouse on `con` (its own main schema: no temporary
-    table)."""
+    table), each with its type (`BASE TABLE`, `VIEW`)."""
     rows = con.execute(
-        "SELECT table_name FROM information_schema.tables "
+        "SELECT table_name, table_type FROM information_schema.tables "
         "WHERE table_catalog = current_database() AND table_schema = 'main'"
     ).fetchall()
-    return {name for (name,) in rows}
+    return dict(rows)
+
+
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables and views of the warehouse on `con`."""
+    return set(table_types(con))
 
 
 def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -28,7 +28,7 @@ import pandas as pd
 from runcrawler_assets.archive.runstore import QuarantineEntry
 from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord
-from runcrawler_assets.warehouse.accounting_join import join_partition
+from runcrawler_assets.warehouse.accounting_join import join_partition, table_types
 from runcrawler_assets.warehouse.cases import CASE_COLUMNS
 from runcrawler_assets.warehouse.rows import INSERTED, Columns, clean_text, record_columns
 from runcrawler_assets.warehouse.signatures import assign_signatures
@@ -292,12 +292,7 @@ def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
 def replace_view(con: duckdb.DuckDBPyConnection, name: str, select: str) -> None:
     """The view `name` as `select`, in place of a view or a table of that name (what an
     older runcrawler stored as a table, this one may store as a view)."""
-    [(kind,)] = con.execute(
-        "SELECT coalesce(any_value(table_type), '') FROM information_schema.tables "
-        "WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ?",
-        [name],
-    ).fetchall()
-    if kind == "BASE TABLE":
+    if table_types(con).get(name) == "BASE TABLE":
         con.execute(f"DROP TABLE {quote_identifier(name)}")
     con.execute(f"CREATE OR REPLACE VIEW {quote_identifier(name)} AS {select}")
 
