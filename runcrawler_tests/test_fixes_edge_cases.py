@@ -7,13 +7,16 @@ numbered without their single runs)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, compute_results
 from runcrawler_assets.records import RunRecord
-from runcrawler_assets.warehouse.database import PartitionRows, replace_partitions
+from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
+
+FIXES = next(a for a in ANALYSES if a.name == "fixes")
 
 FOLDER, MOVED = "kraken/ana/jet/LES", "irene/ana/LES"  # the same case: same mesh, same name
 MESH = {"mesh_file": "../MESH/jet.h5"}
@@ -38,24 +41,29 @@ RUNS = [
 ]
 
 
+START = datetime(2024, 1, 1)
+
+
+def _swap(con: duckdb.DuckDBPyConnection, records: list[RunRecord]) -> None:
+    """`records` swapped in as a crawl swaps them (which derives their cases), one partition
+    per cluster, each in the order given."""
+    clusters = sorted({r.cluster for r in records})
+    replace_partitions(
+        con, [PartitionRows(c, "ana", [r for r in records if r.cluster == c], []) for c in clusters]
+    )
+
+
 @pytest.fixture
 def results(empty_con: duckdb.DuckDBPyConnection) -> dict[str, AnalysisResult]:
-    """The runs swapped in as a crawl swaps them (which derives their cases), one partition
-    per cluster."""
-    start = datetime(2024, 1, 1)
     records = [
         RunRecord(
             run_id=f"{folder}/{run}", cluster=folder.split("/")[0], user="ana",
             run_path=f"{folder}/{run}", solver="avbp", status=status,
-            created_at=start + timedelta(days=day), cpu_hours=1.0, params=params or {},
+            created_at=START + timedelta(days=day), cpu_hours=1.0, params=params or {},
         )
         for folder, run, status, day, params in RUNS
     ]  # fmt: skip
-    clusters = sorted({r.cluster for r in records})
-    replace_partitions(
-        empty_con,
-        [PartitionRows(c, "ana", [r for r in records if r.cluster == c], []) for c in clusters],
-    )
+    _swap(empty_con, records)
     analyses = [a for a in ANALYSES if a.name in ("fixes", "campaigns")]
     return compute_results(empty_con, analyses, RunFilter())
 
@@ -73,6 +81,33 @@ def test_each_failure_pairs_with_the_first_success_of_either_case(
         (f"{FOLDER}/run_03", f"{MOVED}/run_01", "rerun", ""),
         (f"{FOLDER}/run_05", f"{FOLDER}/run_06", "rerun", ""),
     }
+
+
+def test_of_successes_started_together_the_same_one_is_named_in_any_order(
+    tmp_path: Path,
+) -> None:
+    """A job array starts many runs of a case in one second: the failure before them names
+    one of them, the same one whichever order they were stored in (a refresh names what
+    the last one did), and never a success started in the same instant as itself."""
+
+    def run(name: str, status: str, seconds: int) -> RunRecord:
+        return RunRecord(
+            run_id=f"{FOLDER}/{name}", cluster="kraken", user="ana", run_path=f"{FOLDER}/{name}",
+            solver="avbp", status=status, created_at=START + timedelta(seconds=seconds),
+            params=COOL,
+        )  # fmt: skip
+
+    failed, beside = run("run_00", "failed", 0), run("run_01", "success", 0)
+    array = [run(f"run_{i:02d}", "success", 60) for i in range(2, 12)]
+    named = set()
+    for order, successes in enumerate((array, array[::-1], array[4:] + array[:4])):
+        with connect(tmp_path / f"order-{order}.duckdb") as con:
+            _swap(con, [failed, beside, *successes])
+            fixes = compute_results(con, [FIXES], RunFilter())["fixes"].tables["fixes"]
+        assert fixes["failed_run_path"].tolist() == [failed.run_path]
+        named.update(fixes["fixing_run_path"])
+    assert len(named) == 1
+    assert named < {r.run_path for r in array}
 
 
 def test_campaigns_of_several_runs_are_listed_and_single_ones_only_counted(

@@ -76,48 +76,51 @@ TYPICAL_COLUMNS = [
 ]
 
 
-_PAIRS_SQL = """
-    WITH failed AS (
-        SELECT run_id, run_path, "user", solver, created_at, error_category, signature_id,
-               case_folder, mesh_case, params_digest
-        FROM {runs} WHERE created_at IS NOT NULL AND status IN $failed
+# Instants as ASOF keys: a run's `created_at` in microseconds, shifted left by 64 bits, plus
+# 64 bits that order runs started at the same instant (HUGEINT).
+_INSTANT = "epoch_us(created_at)::HUGEINT * 18446744073709551616"
+_LAST_OF_INSTANT = "18446744073709551615"
+
+# Each failed or killed run's next success on one of its cases, within `$max_days` days.
+# Both cases of a run in one ASOF join, the run once per case (its folder, kind 1, and its
+# mesh and name, kind 2), each case known by a 64-bit hash of user, kind and case: the join
+# sorts both sides by it, a third faster than by the three (at a million runs). Runs cross
+# the join and the grouping as 64-bit hashes of their `run_id`, their columns joined back
+# last, to the pairs alone (a third of the query's time at a million runs, against carrying
+# strings through). Instants (`_INSTANT`) make the next success one choice, always the same:
+# a success's low bits are a hash of its path, a failure's the largest, so that the next
+# success starts strictly later and, of two that start together, the same one is named at
+# every refresh. (A collision of two hashes, ~1e-8 at a million runs, would mix two cases
+# or two runs.)
+_PAIRS_SQL = f"""
+    WITH outcomes AS (
+        SELECT hash(run_id) AS run_key, created_at, status = 'success' AS succeeded,
+               {_INSTANT} + if(status = 'success', hash(run_path), {_LAST_OF_INSTANT})
+                   AS instant,
+               unnest([if(case_folder IS NULL, NULL, hash("user", 1, case_folder)),
+                       if(mesh_case IS NULL, NULL, hash("user", 2, mesh_case))]) AS k
+        FROM {{runs}}
+        WHERE created_at IS NOT NULL AND (status IN $failed OR status = 'success')
     ),
-    success AS (
-        SELECT run_id, "user", created_at, case_folder, mesh_case
-        FROM {runs} WHERE created_at IS NOT NULL AND status = 'success'
-    ),
-    -- both cases of a run in one ASOF join, the run once per case (its folder, kind 1, and its
-    -- mesh and name, kind 2), each known by a 64-bit hash of user, kind and case: the join
-    -- sorts both sides by it, a third faster than by the three (at a million runs)
-    failed_cases AS (
-        SELECT run_id, created_at, unnest([case_folder, mesh_case]) AS case_key,
-               "user", unnest([1, 2]) AS kind FROM failed
-    ),
-    success_cases AS (
-        SELECT run_id, created_at, unnest([case_folder, mesh_case]) AS case_key,
-               "user", unnest([1, 2]) AS kind FROM success
-    ),
+    cases AS (FROM outcomes WHERE k IS NOT NULL),
     candidates AS (
-        SELECT f.run_id, s.run_id AS fixing_id, s.created_at AS fixing_at
-        FROM (SELECT run_id, created_at, hash("user", kind, case_key) AS k
-              FROM failed_cases WHERE case_key IS NOT NULL) f
-        ASOF JOIN (SELECT run_id, created_at, hash("user", kind, case_key) AS k
-                   FROM success_cases WHERE case_key IS NOT NULL) s
-          ON f.k = s.k AND f.created_at < s.created_at
+        SELECT f.run_key, s.run_key AS fixing_key, s.instant AS fixing_instant,
+               s.created_at AS fixing_at
+        FROM (FROM cases WHERE NOT succeeded) f
+        ASOF JOIN (FROM cases WHERE succeeded) s ON f.k = s.k AND f.instant < s.instant
     ),
     next_success AS (
-        SELECT run_id, arg_min(fixing_id, fixing_at) AS fixing_id, min(fixing_at) AS fixing_at
-        FROM candidates GROUP BY run_id
-    ),
-    fixing AS (
-        SELECT run_id AS fixing_id, run_path AS fixing_run_path, params_digest AS after_key
-        FROM (SELECT DISTINCT fixing_id AS run_id FROM next_success) JOIN {runs} USING (run_id)
+        SELECT run_key, arg_min(fixing_key, fixing_instant) AS fixing_key,
+               min(fixing_at) AS fixing_at
+        FROM candidates GROUP BY run_key
     )
-    SELECT f.run_id AS failed_id, n.fixing_id, f.run_path AS failed_run_path, x.fixing_run_path,
-           f."user", f.solver, f.error_category, f.signature_id, f.created_at,
+    SELECT f.run_id AS failed_id, x.run_id AS fixing_id, f.run_path AS failed_run_path,
+           x.run_path AS fixing_run_path, f."user", f.solver, f.error_category,
+           f.signature_id, f.created_at,
            round(epoch(n.fixing_at - f.created_at) / 86400, 2) AS days_later,
-           f.params_digest AS before_key, x.after_key
-    FROM next_success n JOIN failed f USING (run_id) JOIN fixing x USING (fixing_id)
+           f.params_digest AS before_key, x.params_digest AS after_key
+    FROM next_success n JOIN {{runs}} f ON hash(f.run_id) = n.run_key
+        JOIN {{runs}} x ON hash(x.run_id) = n.fixing_key
     WHERE n.fixing_at - f.created_at <= to_days($max_days)
 """
 
