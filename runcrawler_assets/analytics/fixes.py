@@ -86,8 +86,8 @@ _LAST_OF_INSTANT = "18446744073709551615"
 # mesh and name, kind 2), each case known by a 64-bit hash of user, kind and case: the join
 # sorts both sides by it, a third faster than by the three (at a million runs). Runs cross
 # the join and the grouping as 64-bit hashes of their `run_id`, their columns joined back
-# last, to the pairs alone (a third of the query's time at a million runs, against carrying
-# strings through). Instants (`_INSTANT`) make the next success one choice, always the same:
+# last, to the pairs alone (at a million runs 1.1 s, against 1.4 s joining the failures'
+# strings before the grouping). Instants (`_INSTANT`) make the next success one choice, always the same:
 # a success's low bits are a hash of its path, a failure's the largest, so that the next
 # success starts strictly later and, of two that start together, the same one is named at
 # every refresh. (A collision of two hashes, ~1e-8 at a million runs, would mix two cases
