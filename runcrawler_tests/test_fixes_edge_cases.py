@@ -16,7 +16,7 @@ from runcrawler_assets.analytics import ANALYSES, AnalysisResult, RunFilter, com
 from runcrawler_assets.records import RunRecord
 from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
 
-FIXES = next(a for a in ANALYSES if a.name == "fixes")
+FIXES, CAMPAIGNS = (next(a for a in ANALYSES if a.name == name) for name in ("fixes", "campaigns"))
 
 FOLDER, MOVED = "kraken/ana/jet/LES", "irene/ana/LES"  # the same case: same mesh, same name
 MESH = {"mesh_file": "../MESH/jet.h5"}
@@ -83,19 +83,21 @@ def test_each_failure_pairs_with_the_first_success_of_either_case(
     }
 
 
+def _run(name: str, status: str, seconds: int, folder: str = FOLDER) -> RunRecord:
+    return RunRecord(
+        run_id=f"{folder}/{name}", cluster=folder.split("/")[0], user="ana",
+        run_path=f"{folder}/{name}", solver="avbp", status=status,
+        created_at=START + timedelta(seconds=seconds), params=COOL,
+    )  # fmt: skip
+
+
 def test_of_successes_started_together_the_same_one_is_named_in_any_order(
     tmp_path: Path,
 ) -> None:
     """A job array starts many runs of a case in one second: the failure before them names
     one of them, the same one whichever order they were stored in (a refresh names what
     the last one did), and never a success started in the same instant as itself."""
-
-    def run(name: str, status: str, seconds: int) -> RunRecord:
-        return RunRecord(
-            run_id=f"{FOLDER}/{name}", cluster="kraken", user="ana", run_path=f"{FOLDER}/{name}",
-            solver="avbp", status=status, created_at=START + timedelta(seconds=seconds),
-            params=COOL,
-        )  # fmt: skip
+    run = _run
 
     failed, beside = run("run_00", "failed", 0), run("run_01", "success", 0)
     array = [run(f"run_{i:02d}", "success", 60) for i in range(2, 12)]
@@ -108,6 +110,26 @@ def test_of_successes_started_together_the_same_one_is_named_in_any_order(
         named.update(fixes["fixing_run_path"])
     assert len(named) == 1
     assert named < {r.run_path for r in array}
+
+
+def test_a_campaign_of_runs_started_together_ends_with_its_last_run_in_path_order(
+    empty_con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Runs of a case started in the same second are ordered by path: a failure then a
+    success so ordered are one campaign that succeeded, named by the failure, whatever order
+    they were stored in."""
+    folders = [f"{FOLDER}/{i:02d}" for i in range(12)]
+    runs = [_run(name, status, 0, folder) for folder in folders
+            for name, status in (("a", "failed"), ("b", "success"))]  # fmt: skip
+    _swap(empty_con, runs[::-1])
+    campaigns = compute_results(empty_con, [CAMPAIGNS], RunFilter())["campaigns"]
+    listed = campaigns.tables["campaigns"]
+    assert sorted(listed["campaign_id"]) == [f"{folder}/a" for folder in folders]
+    assert {tuple(paths) for paths in listed["run_paths"]} == {
+        (f"{folder}/a", f"{folder}/b") for folder in folders
+    }
+    assert set(listed["last_status"]) == {"success"}
+    assert set(listed["outcome"]) == {"succeeded"}
 
 
 def test_campaigns_of_several_runs_are_listed_and_single_ones_only_counted(

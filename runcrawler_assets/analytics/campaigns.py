@@ -43,9 +43,9 @@ _OUTCOME_SQL = (
 
 
 # Every run of the runs `{runs}` keeps, marked from its neighbours in its case (one ordering):
-# whether it restarts from the run before it, starts a campaign, or is a campaign alone (it
-# starts one and so does the run after it). The folders a run's parameters point into
-# (`../run_006/...`) are not carried past the ordering.
+# whether it restarts from the run before it, starts a campaign, ends one (the run after it,
+# if any, starts the next), or is a campaign alone (both). The folders a run's parameters
+# point into (`../run_006/...`) are not carried past the ordering.
 _RUNS_SQL = f"""
     WITH r AS (
         SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours,
@@ -62,8 +62,9 @@ _RUNS_SQL = f"""
     SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours, parent,
            coalesce(list_contains(points_into, previous), false) AS restart,
            NOT (coalesce(previous_status IN $retried, false) OR restart) AS starts,
-           starts AND NOT (has_next AND (coalesce(status IN $retried, false)
-               OR coalesce(list_contains(next_points_into, folder), false))) AS alone
+           NOT (has_next AND (coalesce(status IN $retried, false)
+               OR coalesce(list_contains(next_points_into, folder), false))) AS ends,
+           starts AND ends AS alone
     FROM ordered
 """
 
@@ -71,24 +72,30 @@ _RUNS_SQL = f"""
 # order), restarts, CPU hours, outcome and span. Most campaigns are one run, left out (only
 # counted): the others are numbered in a second ordering of their runs alone (each campaign
 # left out is a whole one, so the others stay whole) and grouped, their paths listed in
-# order, the dearest aggregate.
+# order, the dearest aggregate. Its first and last runs are those of that order (the
+# ordering's own, where runs start at the same instant), named by its first run.
 _CAMPAIGNS_SQL = f"""
     WITH numbered AS (
         SELECT *, sum(starts::INTEGER) OVER (
                    PARTITION BY "user", parent ORDER BY created_at, run_path
                    ROWS UNBOUNDED PRECEDING) AS k
         FROM temp.{{staged}} WHERE NOT alone
+    ),
+    grouped AS (
+        SELECT "user", min(solver) AS solver, parent AS case_folder, count(*) AS runs,
+               count(*) FILTER (WHERE restart) AS restarts,
+               {exact_sum("cpu_hours", 2)} AS cpu_hours,
+               any_value(status) FILTER (WHERE ends) AS last_status,
+               min(created_at) AS started_at, max(coalesce(ended_at, created_at)) AS ended_at,
+               round(epoch(max(coalesce(ended_at, created_at)) - min(created_at)) / 86400, 2)
+                   AS days,
+               list(run_path ORDER BY created_at, run_path) AS run_paths
+        FROM numbered GROUP BY "user", parent, k
     )
-    SELECT arg_min(run_path, created_at) AS campaign_id, "user", min(solver) AS solver,
-           parent AS case_folder, count(*) AS runs, count(*) FILTER (WHERE restart) AS restarts,
-           {exact_sum("cpu_hours", 2)} AS cpu_hours,
-           arg_max(status, created_at) AS last_status,
-           {_OUTCOME_SQL.format(status="arg_max(status, created_at)")} AS outcome,
-           min(created_at) AS started_at, max(coalesce(ended_at, created_at)) AS ended_at,
-           round(epoch(max(coalesce(ended_at, created_at)) - min(created_at)) / 86400, 2)
-               AS days,
-           list(run_path ORDER BY created_at, run_path) AS run_paths
-    FROM numbered GROUP BY "user", parent, k
+    SELECT run_paths[1] AS campaign_id, "user", solver, case_folder, runs, restarts,
+           cpu_hours, last_status, {_OUTCOME_SQL.format(status="last_status")} AS outcome,
+           started_at, ended_at, days, run_paths
+    FROM grouped
 """
 
 # The campaigns of one run, counted per user and outcome with their CPU hours, from
