@@ -44,22 +44,26 @@ _OUTCOME_SQL = (
 
 # Every run of the runs `{runs}` keeps, marked from its neighbours in its case (one ordering):
 # whether it restarts from the run before it, starts a campaign, ends one (the run after it,
-# if any, starts the next), or is a campaign alone (both). The folders a run's parameters
-# point into (`../run_006/...`) are not carried past the ordering.
+# if any, starts the next), or is a campaign alone (both). A run is carried by its folder,
+# not its path: a run's path is its case folder (`parent`), "/" and its folder, as every
+# path of the archive (`<cluster>/<user>/.../<run>`), so in its case the folders order
+# runs as their paths do, and the paths, made again where listed, cost the orderings
+# nothing (a million runs: 0.5 s less, under 192MB). The folders a run's parameters point
+# into (`../run_006/...`) are not carried past the ordering.
 _RUNS_SQL = f"""
     WITH r AS (
-        SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours,
-               points_into, case_folder AS parent, {FOLDER_SQL} AS folder
+        SELECT "user", solver, status, created_at, ended_at, cpu_hours, points_into,
+               case_folder AS parent, {FOLDER_SQL} AS folder
         FROM {{runs}} WHERE created_at IS NOT NULL
     ),
     ordered AS (
         SELECT *, lag(status) OVER w AS previous_status, lag(folder) OVER w AS previous,
                lead(points_into) OVER w AS next_points_into,
                lead(true, 1, false) OVER w AS has_next
-        FROM r WINDOW w AS (PARTITION BY "user", parent ORDER BY created_at, run_path)
+        FROM r WINDOW w AS (PARTITION BY "user", parent ORDER BY created_at, folder)
     )
     -- whether the next run starts a campaign is the same test, from this run's side
-    SELECT run_path, "user", solver, status, created_at, ended_at, cpu_hours, parent,
+    SELECT folder, "user", solver, status, created_at, ended_at, cpu_hours, parent,
            coalesce(list_contains(points_into, previous), false) AS restart,
            NOT (coalesce(previous_status IN $retried, false) OR restart) AS starts,
            NOT (has_next AND (coalesce(status IN $retried, false)
@@ -71,13 +75,13 @@ _RUNS_SQL = f"""
 # Every campaign of several runs of `_RUNS_SQL`'s table `{staged}`: its runs (paths in
 # order), restarts, CPU hours, outcome and span. Most campaigns are one run, left out (only
 # counted): the others are numbered in a second ordering of their runs alone (each campaign
-# left out is a whole one, so the others stay whole) and grouped, their paths listed in
-# order, the dearest aggregate. Its first and last runs are those of that order (the
-# ordering's own, where runs start at the same instant), named by its first run.
+# left out is a whole one, so the others stay whole) and grouped, their folders listed in
+# order, the dearest aggregate, then made paths. Its first and last runs are those of that
+# order (the ordering's own, where runs start at the same instant), named by its first run.
 _CAMPAIGNS_SQL = f"""
     WITH numbered AS (
         SELECT *, sum(starts::INTEGER) OVER (
-                   PARTITION BY "user", parent ORDER BY created_at, run_path
+                   PARTITION BY "user", parent ORDER BY created_at, folder
                    ROWS UNBOUNDED PRECEDING) AS k
         FROM temp.{{staged}} WHERE NOT alone
     ),
@@ -89,13 +93,17 @@ _CAMPAIGNS_SQL = f"""
                min(created_at) AS started_at, max(coalesce(ended_at, created_at)) AS ended_at,
                round(epoch(max(coalesce(ended_at, created_at)) - min(created_at)) / 86400, 2)
                    AS days,
-               list(run_path ORDER BY created_at, run_path) AS run_paths
+               list(folder ORDER BY created_at, folder) AS folders
         FROM numbered GROUP BY "user", parent, k
+    ),
+    listed AS (
+        SELECT *, list_transform(folders, lambda f: case_folder || '/' || f) AS run_paths
+        FROM grouped
     )
     SELECT run_paths[1] AS campaign_id, "user", solver, case_folder, runs, restarts,
            cpu_hours, last_status, {_OUTCOME_SQL.format(status="last_status")} AS outcome,
            started_at, ended_at, days, run_paths
-    FROM grouped
+    FROM listed
 """
 
 # The campaigns of one run, counted per user and outcome with their CPU hours, from
