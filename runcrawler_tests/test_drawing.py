@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from dagster import materialize
+from dagster import asset, materialize
 
 from runcrawler_assets.analytics import AnalysisResult
 from runcrawler_assets.config import Config
@@ -195,18 +195,42 @@ def test_spare_workers_follow_runcrawler_workers(workers: int, spare: int, tmp_p
     assert ChartDrawing.from_config(config).spare_workers == spare
 
 
+def _new_children(before: set[int]) -> list[psutil.Process]:
+    """This process's children not in `before`, but Python's resource tracker."""
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())
+    ]
+
+
 def test_the_worker_stops_with_the_run(data_copy):
     """An analysis run starts the worker and leaves no process behind it."""
     settings = Config(archive_root=data_copy, data_dir=data_copy)
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     result = materialize([analyses], resources=run_resources(settings))
     assert result.success
-    workers = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())
-    ]
-    assert workers == []
+    assert _new_children(before) == []
+
+
+def test_the_worker_starts_with_a_run_that_has_analyses(data_copy):
+    """Its imports overlap the steps before the analyses: the worker is alive when the
+    run's first step starts; a run without analyses starts none."""
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    seen: list[list[psutil.Process]] = []
+
+    @asset
+    def a_first_step() -> None:  # sorts before `analyses`, which does not wait for it
+        seen.append(_new_children(before))
+
+    settings = Config(archive_root=data_copy, data_dir=data_copy, parse_workers=2)
+    result = materialize([a_first_step, analyses], resources=run_resources(settings))
+    assert result.success
+    starts = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
+    assert starts == ["a_first_step", "analyses"]
+    assert len(seen[0]) == 1
+    assert materialize([a_first_step], resources=run_resources(settings)).success
+    assert seen[1] == []
 
 
 def test_charts_are_planned_without_matplotlib_and_drawn_without_duckdb(
