@@ -220,3 +220,27 @@ def test_an_analysis_out_of_memory_names_the_setting_to_raise(
     with pytest.raises(AnalyticsMemoryError, match=f"^{told}: raise it"):
         refresh_stored(demo_copy, greedy, memory="64MB")
     assert refresh_stored(demo_copy, greedy, memory="1GB").result.tables["memory_probe"].size
+
+
+def test_an_analysis_out_of_memory_on_two_threads_is_computed_again_on_one(
+    demo_copy: duckdb.DuckDBPyConnection,
+) -> None:
+    """Near the limit a query may fit on one thread and not on two (each holds buffers of
+    its own): the refresh computes it again on one thread, and sets the threads back."""
+    from runcrawler_assets.analytics.core import Analysis
+
+    threads_seen: list[int] = []
+
+    def fits_on_one_thread(con: duckdb.DuckDBPyConnection, _: RunFilter) -> AnalysisResult:
+        [(threads,)] = con.execute("SELECT current_setting('threads')").fetchall()
+        threads_seen.append(threads)
+        held = 20_000_000 if threads > 1 else 1_000  # a list DuckDB cannot spill: 160 MB
+        con.execute(f"SELECT len(list(i)) FROM range({held}) t(i)").fetchall()
+        return AnalysisResult(tables={"memory_probe": pd.DataFrame({"x": [1]})}, findings=[])
+
+    tight = Analysis("tight", "tight", "tight", fits_on_one_thread, ("memory_probe",))
+    demo_copy.execute("SET threads = 2")
+    stored = refresh_stored(demo_copy, tight, memory="64MB")
+    assert stored.result.tables["memory_probe"]["x"].tolist() == [1]
+    assert threads_seen == [2, 1]
+    assert demo_copy.execute("SELECT current_setting('threads')").fetchall() == [(2,)]

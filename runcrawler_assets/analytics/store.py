@@ -21,10 +21,12 @@ equals the table's is not computed again (issue 16: nothing changed, nothing don
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
@@ -43,6 +45,7 @@ from runcrawler_assets.warehouse.database import (
     write_table,
 )
 
+T = TypeVar("T")
 FINDINGS_TABLE = "analysis_findings"
 FINDINGS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {FINDINGS_TABLE} (analysis VARCHAR, findings VARCHAR[], "
@@ -211,6 +214,26 @@ def analytics_memory(con: duckdb.DuckDBPyConnection, memory: str, what: str) -> 
         ) from None
 
 
+def within_memory(
+    con: duckdb.DuckDBPyConnection, memory: str, what: str, compute: Callable[[], T]
+) -> T:
+    """`compute()` under DuckDB's memory limit `memory` (`analytics_memory`), once more on
+    one thread if it ran out on more. Near the limit, whether a query fits depends on how
+    its threads interleave, each holding buffers of its own (a million runs under 160MB:
+    the campaigns ran out about one refresh in ten on two threads); on one thread it needs
+    less, for more time, where failing would lose the refresh. Out of memory on one thread
+    too, the `AnalyticsMemoryError` names the setting to raise."""
+    try:
+        with analytics_memory(con, memory, what):
+            return compute()
+    except AnalyticsMemoryError:
+        [(threads,)] = con.execute("SELECT current_setting('threads')").fetchall()
+        if int(threads) <= 1:
+            raise
+    with analytics_memory(con, memory, what), temporary_setting(con, "threads", 1):
+        return compute()
+
+
 def refresh_stored(
     con: duckdb.DuckDBPyConnection,
     analysis: Analysis,
@@ -223,11 +246,13 @@ def refresh_stored(
     of `runs` it was computed from: what the analytics step does for it once per refresh.
     `version`: `runs_version`, taken by the caller for all the analyses it refreshes on one
     writing connection (nothing else writes `runs` meanwhile; a million runs: 20 ms each)."""
-    with analytics_memory(con, memory, analysis.name):
+
+    def computed() -> AnalysisResult:
         if analysis.refresh is not None:
-            result = analysis.refresh(con)
-        else:
-            result = analysis.compute(con, RunFilter())
+            return analysis.refresh(con)
+        return analysis.compute(con, RunFilter())
+
+    result = within_memory(con, memory, analysis.name, computed)
     version = version if version is not None else runs_version(con)
     with _storing_memory(con, memory, analysis.name):
         store_result(con, analysis, result, version, datetime.now())
@@ -272,7 +297,7 @@ def compute_results(
     version, now = runs_version(con), datetime.now()
     with duckdb.connect() as scratch:
         for analysis in analyses:
-            with analytics_memory(con, memory, analysis.name):
-                result = analysis.compute(con, run_filter)
+            compute = partial(analysis.compute, con, run_filter)
+            result = within_memory(con, memory, analysis.name, compute)
             store_result(scratch, analysis, result, version, now)
         return {name: stored.result for name, stored in load_results(scratch, analyses).items()}
