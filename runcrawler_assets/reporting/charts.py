@@ -325,7 +325,7 @@ def heatmap(
         if value:
             color = "white" if dark[row, col] else "black"
             # centred in its cell, a number never reaches past the axes: left out of the
-            # layout, it is not measured for the crop (hundreds of cells: a third of the chart)
+            # layout, it is not measured for the crop (a sixth of the chart at hundreds of cells)
             ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=8, color=color,
                     in_layout=False)  # fmt: skip
     ax.set_xlabel(_title(xlabel))
