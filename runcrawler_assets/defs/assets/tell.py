@@ -15,6 +15,7 @@ round and none is sent twice.
 
 import time
 from datetime import datetime
+from functools import partial
 
 from dagster import (
     AssetExecutionContext,
@@ -24,7 +25,7 @@ from dagster import (
     asset,
 )
 
-from runcrawler_assets.analytics.store import analytics_memory
+from runcrawler_assets.analytics.store import within_memory
 from runcrawler_assets.defs.assets import metadata
 from runcrawler_assets.defs.assets.analytics import AFTER_RUNS_UPDATE
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
@@ -50,8 +51,9 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
     config = settings.config
     rules = load_rules(config.rules_file)
     with connect(config.duckdb_path) as con:
-        with analytics_memory(con, config.analytics_memory, "the hints"):
-            stored = store_hints(con, rules)
+        # all written in one transaction: computed again on one thread if it ran out
+        hinted = partial(store_hints, con, rules)
+        stored = within_memory(con, config.analytics_memory, "the hints", hinted)
         counts = con.execute("SELECT * FROM hint_counts").df()
         latest = con.execute(
             """SELECT severity, rule, run_path, text FROM hints
