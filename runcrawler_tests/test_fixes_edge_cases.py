@@ -53,19 +53,25 @@ def _swap(con: duckdb.DuckDBPyConnection, records: list[RunRecord]) -> None:
     )
 
 
+def _run(
+    folder: str, name: str, status: str, after: timedelta, params: dict[str, str] | None = COOL
+) -> RunRecord:
+    """A run of ana's, `after` the start, an hour of CPU."""
+    return RunRecord(
+        run_id=f"{folder}/{name}", cluster=folder.split("/")[0], user="ana",
+        run_path=f"{folder}/{name}", solver="avbp", status=status,
+        created_at=START + after, cpu_hours=1.0, params=params or {},
+    )  # fmt: skip
+
+
 @pytest.fixture
 def results(empty_con: duckdb.DuckDBPyConnection) -> dict[str, AnalysisResult]:
     records = [
-        RunRecord(
-            run_id=f"{folder}/{run}", cluster=folder.split("/")[0], user="ana",
-            run_path=f"{folder}/{run}", solver="avbp", status=status,
-            created_at=START + timedelta(days=day), cpu_hours=1.0, params=params or {},
-        )
+        _run(folder, run, status, timedelta(days=day), params)
         for folder, run, status, day, params in RUNS
-    ]  # fmt: skip
+    ]
     _swap(empty_con, records)
-    analyses = [a for a in ANALYSES if a.name in ("fixes", "campaigns")]
-    return compute_results(empty_con, analyses, RunFilter())
+    return compute_results(empty_con, [FIXES, CAMPAIGNS], RunFilter())
 
 
 def test_each_failure_pairs_with_the_first_success_of_either_case(
@@ -83,24 +89,15 @@ def test_each_failure_pairs_with_the_first_success_of_either_case(
     }
 
 
-def _run(name: str, status: str, seconds: int, folder: str = FOLDER) -> RunRecord:
-    return RunRecord(
-        run_id=f"{folder}/{name}", cluster=folder.split("/")[0], user="ana",
-        run_path=f"{folder}/{name}", solver="avbp", status=status,
-        created_at=START + timedelta(seconds=seconds), params=COOL,
-    )  # fmt: skip
-
-
 def test_of_successes_started_together_the_same_one_is_named_in_any_order(
     tmp_path: Path,
 ) -> None:
     """A job array starts many runs of a case in one second: the failure before them names
     one of them, the same one whichever order they were stored in (a refresh names what
     the last one did), and never a success started in the same instant as itself."""
-    run = _run
-
-    failed, beside = run("run_00", "failed", 0), run("run_01", "success", 0)
-    array = [run(f"run_{i:02d}", "success", 60) for i in range(2, 12)]
+    failed = _run(FOLDER, "run_00", "failed", timedelta(0))
+    beside = _run(FOLDER, "run_01", "success", timedelta(0))
+    array = [_run(FOLDER, f"run_{i:02d}", "success", timedelta(minutes=1)) for i in range(2, 12)]
     named = set()
     for order, successes in enumerate((array, array[::-1], array[4:] + array[:4])):
         with connect(tmp_path / f"order-{order}.duckdb") as con:
@@ -119,7 +116,7 @@ def test_a_campaign_of_runs_started_together_ends_with_its_last_run_in_path_orde
     success so ordered are one campaign that succeeded, named by the failure, whatever order
     they were stored in."""
     folders = [f"{FOLDER}/{i:02d}" for i in range(12)]
-    runs = [_run(name, status, 0, folder) for folder in folders
+    runs = [_run(folder, name, status, timedelta(0)) for folder in folders
             for name, status in (("a", "failed"), ("b", "success"))]  # fmt: skip
     _swap(empty_con, runs[::-1])
     campaigns = compute_results(empty_con, [CAMPAIGNS], RunFilter())["campaigns"]
