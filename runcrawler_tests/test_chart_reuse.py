@@ -11,8 +11,9 @@ import pandas as pd
 
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.reporting.assemble import Refreshed, refresh_analyses
+from runcrawler_assets.reporting.chart_plan import ChartPlan
 from runcrawler_assets.reporting.drawing import ChartDrawer
-from runcrawler_assets.reporting.plans import ChartPlan, draw_charts, plan_digest
+from runcrawler_assets.reporting.plans import draw_charts, plan_digest
 from runcrawler_assets.warehouse.database import connect
 
 # A successful run copied under another id: new runs, and not one more failure.

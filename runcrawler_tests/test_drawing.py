@@ -234,28 +234,35 @@ def test_the_worker_starts_with_a_run_that_has_analyses(data_copy):
 
 
 def test_charts_are_planned_without_matplotlib_and_drawn_without_duckdb(
-    synthetic_warehouse: Path,
+    synthetic_warehouse: Path, tmp_path: Path
 ) -> None:
     """The analytics' process, which holds DuckDB's memory, plans and digests every chart
-    without loading matplotlib; the chart worker draws without loading DuckDB (issue 16:
-    the process tree's memory at a million runs)."""
+    without loading matplotlib; the chart worker, given those plans pickled as its pool
+    sends them, draws them without loading DuckDB nor the analytics (issue 16: the
+    process tree's memory at a million runs)."""
+    sent = tmp_path / "sent.pickle"
     planned = packages_loaded_by(
+        "import pickle\n"
+        "from functools import partial\n"
         "import duckdb\n"
         "from runcrawler_assets.analytics import ANALYSES, RunFilter, compute_results\n"
         "from runcrawler_assets.reporting.assemble import refresh_analyses\n"
+        "from runcrawler_assets.reporting.drawing import _drawn_in_worker\n"
         "from runcrawler_assets.reporting.plans import chart_plans, plan_digest\n"
         f"con = duckdb.connect({str(synthetic_warehouse)!r}, read_only=True)\n"
         "results = compute_results(con, ANALYSES, RunFilter())\n"
         "plans = [p for name, r in results.items() for p in chart_plans(name, r.tables).values()]\n"
         "assert len({plan_digest(p) for p in plans}) == len(plans) >= 27, len(plans)\n"
+        "calls = [partial(_drawn_in_worker, plan) for plan in plans]\n"
+        f"open({str(sent)!r}, 'wb').write(pickle.dumps(calls))\n"
     )
     assert "duckdb" in planned and "pandas" in planned and "matplotlib" not in planned
     drawn = packages_loaded_by(
-        "import pandas as pd\n"
+        "import pickle, sys\n"
         "from runcrawler_assets.reporting.drawing import _warm_up\n"
         "_warm_up()\n"
-        "from runcrawler_assets.reporting import figures\n"
-        "users = pd.DataFrame({'user': ['alice', 'bob'], 'runs': [3, 4]})\n"
-        "assert figures.runs_per_user_pie(users).startswith(b'\\x89PNG')\n"
+        f"calls = pickle.loads(open({str(sent)!r}, 'rb').read())\n"
+        "assert all(call().startswith(b'\\x89PNG') for call in calls)\n"
+        "assert 'runcrawler_assets.analytics' not in sys.modules\n"
     )
     assert "matplotlib" in drawn and "duckdb" not in drawn

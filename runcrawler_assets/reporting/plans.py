@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import cache
-from importlib import import_module
 from importlib.metadata import version
 from pathlib import Path
 
@@ -28,23 +26,9 @@ from runcrawler_assets.analytics.habits import MIN_NODES_PER_PROCESS
 from runcrawler_assets.analytics.scheduler import NOT_ARCHIVED, RATIO_BIN_LABELS
 from runcrawler_assets.analytics.setting_effects import MIN_RUNS
 from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
+from runcrawler_assets.reporting.chart_plan import ChartPlan
 
-FIGURES = "runcrawler_assets.reporting.figures"
 Tables = Mapping[str, pd.DataFrame]
-
-
-@dataclass(frozen=True, eq=False)
-class ChartPlan:
-    """One chart ready to draw: the `figures` function `figure`, called with `args`
-    (picklable: a worker process can draw it)."""
-
-    figure: str
-    args: tuple[object, ...]
-
-    def __call__(self) -> bytes:
-        return getattr(import_module(FIGURES), self.figure)(*self.args)
-
-
 Plans = dict[str, ChartPlan]  # file name -> its chart
 
 
