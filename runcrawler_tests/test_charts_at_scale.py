@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
 from runcrawler_assets.analytics import RunFilter
@@ -64,6 +65,14 @@ def errors_by_user(users: int) -> pd.DataFrame:
     return table
 
 
+def cells(heatmap: Axes) -> np.ma.MaskedArray:
+    """The values a heatmap colours, one per cell, in its rows' order (top first)."""
+    (mesh,) = heatmap.collections
+    assert isinstance(mesh, QuadMesh)
+    assert heatmap.yaxis_inverted()  # the first row on top
+    return mesh.get_array()
+
+
 def test_a_heatmap_of_a_big_team_draws_its_20_busiest_users_and_one_row_for_the_others(
     drawn: list[Figure],
 ) -> None:
@@ -75,7 +84,7 @@ def test_a_heatmap_of_a_big_team_draws_its_20_busiest_users_and_one_row_for_the_
     assert ax.get_title() == (
         "Error categories per user (runs): the 20 users with most, the other 40 summed"
     )
-    image = ax.images[0].get_array()
+    image = cells(ax)
     rest = by_user[~by_user["user"].isin(top)].set_index("user")[list(ERROR_CATEGORY_NAMES)]
     assert image.shape == (21, len(ERROR_CATEGORY_NAMES))
     assert image.data[-1].tolist() == rest.sum().tolist()  # every other user, summed exactly
@@ -103,7 +112,7 @@ def test_a_heatmap_of_a_small_team_draws_every_user_as_before(
     heat = by_user[by_user["failed_or_killed"] > 0].set_index("user")
     assert ticks(ax.get_yticklabels()) == heat.index.tolist()
     assert ax.get_title() == "Error categories per user (runs)"
-    image = ax.images[0].get_array()
+    image = cells(ax)
     assert not np.ma.is_masked(image)
     assert image.data.tolist() == heat[list(ERROR_CATEGORY_NAMES)].to_numpy().tolist()
 
