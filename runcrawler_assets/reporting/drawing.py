@@ -18,8 +18,9 @@ charts back, and one whose parent dies exits with it (`subprocesses`).
 Without a spare worker (`RUNCRAWLER_WORKERS=1`: a process tree kept small, issue 16's
 500 MB at a million runs) a thread of this process draws every chart instead: DuckDB
 lets go of Python's lock while a query runs, so the thread draws while the analyses
-compute, as the worker would, without a second interpreter's ~160 MB (a million runs:
-the analyses ~12 s, not ~13.3 s drawn after them, the tree ~430 MB). `finish` then draws
+compute, as the worker would, without a second interpreter's ~125 MB and
+multiprocessing's resource tracker's ~12 MB (a million runs under 160MB: the analyses
+~1.1× as long as with the worker, the tree under 490 MB). `finish` then draws
 nothing itself: two Python threads draw no faster than one, and pyplot's figures are
 not shared safely between threads.
 """
