@@ -328,8 +328,8 @@ def heatmap(
     cmap = plt.get_cmap("Reds").with_extremes(bad="0.88")
     image = ax.pcolormesh(np.arange(cols + 1) - 0.5, np.arange(rows + 1) - 0.5, colored, cmap=cmap)
     ax.set(xlim=(-0.5, cols - 0.5), ylim=(rows - 0.5, -0.5))
-    ax.set_xticks(np.arange(shown.shape[1]), _labels(shown.columns), rotation=35, ha="right")
-    ax.set_yticks(np.arange(shown.shape[0]), _labels(shown.index))
+    ax.set_xticks(np.arange(cols), _labels(shown.columns), rotation=35, ha="right")
+    ax.set_yticks(np.arange(rows), _labels(shown.index))
     dark = colored.filled(0) > colored.max() / 2
     for (row, col), value in np.ndenumerate(values):
         if value:
