@@ -147,6 +147,16 @@ def test_box_plot_ties_at_the_cut_are_broken_by_name(drawn: list[Figure]) -> Non
     assert names == [f"user_{i:02d}" for i in range(19, -1, -1)]  # by median, as before
 
 
+def test_a_log_axis_is_labelled_in_plain_numbers_without_minor_ticks(drawn: list[Figure]) -> None:
+    boxes = distributions(7).drop(columns="quantity").rename(columns={"user": "label"})
+    charts.box_plots(boxes, "MPI processes per run", "user", "processes", log=True)
+    axis = only_axes(drawn[0]).yaxis
+    assert axis.get_scale() == "log"
+    assert len(axis.get_minorticklocs()) == 0
+    shown = [axis.get_major_formatter()(value) for value in axis.get_majorticklocs()]
+    assert {"2", "10", "100", "1000"} <= set(shown)  # not 10^2, nor 1e+03
+
+
 @pytest.mark.parametrize("users", [7, 20])
 def test_box_plots_of_a_small_team_draw_every_user_as_before(
     drawn: list[Figure], users: int
