@@ -19,6 +19,7 @@ from pydantic import PrivateAttr
 
 from runcrawler_assets.config import Config, variables_set
 from runcrawler_assets.digests.run import smtp_settings, webhook_settings
+from runcrawler_assets.heap import freeze_loaded
 from runcrawler_assets.notify import SmtpSettings, WebhookSettings
 from runcrawler_assets.reporting.drawing import ChartDrawer
 
@@ -44,6 +45,11 @@ class ConfigResource(ConfigurableResource):
     def config(self) -> Config:
         """The parsed config; a `ConfigError` naming the variable when one is bad."""
         return Config.from_env(overrides=self.variables)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Every run and tick sets this resource up first: the process's code is loaded
+        by then, and is left out of Python's later garbage collections (`heap`)."""
+        freeze_loaded()
 
 
 class CrawlProgress(ConfigurableResource):
