@@ -4,7 +4,7 @@ A full collection walks every object the collector tracks. With Dagster, pandas 
 DuckDB imported that is ~150,000 objects before a run has made one, and a sensor's
 refresh of 10 runs triggered two full collections of ~80 ms each (issue 16). Frozen
 (`gc.freeze`), the imported code is left out of every later collection, which then
-walks only what the run made: ~35 ms each. Frozen objects are still freed by reference
+walks only what the run made: ~10 ms each. Frozen objects are still freed by reference
 counting; only a reference cycle among them would never be, and imported code is not
 garbage.
 """

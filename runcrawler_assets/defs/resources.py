@@ -47,8 +47,9 @@ class ConfigResource(ConfigurableResource):
         return Config.from_env(overrides=self.variables)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Every run and tick sets this resource up first: the process's code is loaded
-        by then, and is left out of Python's later garbage collections (`heap`)."""
+        """Every run and sensor tick sets this resource up before its work: the process's
+        code is loaded by then, and is left out of Python's later garbage collections
+        (`heap`)."""
         freeze_loaded()
 
 
