@@ -21,9 +21,9 @@ def freeze_loaded() -> None:
     second call would also freeze the objects of the work since the first).
 
     Called once the code is imported, before the work: as the first run or sensor tick of
-    a process sets up its resources. No collection first: it would cost about what one
-    saves, and what the imports left behind is little. (The chart worker freezes its own,
-    once matplotlib is loaded: `reporting.drawing`.)
+    a process sets up its resources (no collection first: it would cost about what one
+    saves, and what the imports left behind is little), and by the chart worker once
+    matplotlib is loaded (`reporting.drawing`).
     """
     global _frozen
     if not _frozen:

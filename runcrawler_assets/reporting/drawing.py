@@ -36,6 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 
+from runcrawler_assets.heap import freeze_loaded
 from runcrawler_assets.subprocesses import worker_pool
 
 Plans = Mapping[str, Callable[[], bytes]]  # file name -> a picklable call giving its PNG
@@ -49,10 +50,11 @@ def _load_chart_code() -> None:
 
 def _warm_up() -> None:
     """The worker's first call: the chart code imported before the first chart is asked,
-    and set aside from the garbage collector (`_drawn_in_worker`)."""
+    and set aside from the garbage collector (`_drawn_in_worker`), what the imports left
+    behind collected first (the worker's collections run after every chart)."""
     _load_chart_code()
     gc.collect()
-    gc.freeze()
+    freeze_loaded()
 
 
 def _drawn_in_worker(plan: Callable[[], bytes]) -> bytes:
