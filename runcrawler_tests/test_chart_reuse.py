@@ -3,6 +3,7 @@ cost of a refresh); the others are read back, and every chart is what drawing it
 
 from __future__ import annotations
 
+import json
 from contextlib import closing
 from pathlib import Path
 
@@ -83,6 +84,27 @@ def test_a_chart_file_missing_or_a_manifest_unreadable_is_drawn_again(data_copy:
     assert activity.unchanged == len(activity.charts) - 1
     assert (charts / "runs_per_user.png").read_bytes() == activity.charts["runs_per_user.png"]
     assert refreshed["error_signatures"].unchanged == 0
+
+
+def _manifests(charts: Path) -> dict[str, dict]:
+    return {a.name: json.loads((charts / f"{a.name}.charts.json").read_text()) for a in ANALYSES}
+
+
+def test_the_manifest_keeps_what_each_chart_cost_to_draw(data_copy: Path) -> None:
+    """What the next refresh hands the chart worker first by: each chart's seconds, those
+    drawn measured anew, those read back kept from when they were drawn."""
+    charts = data_copy / "charts"
+    _refresh(data_copy)
+    first = _manifests(charts)
+    for name, manifest in first.items():
+        assert list(manifest["seconds"]) == list(manifest["shown"]), name
+        assert all(0 < seconds < 60 for seconds in manifest["seconds"].values()), name
+    refreshed = {done.analysis.name: done for done in _refresh(data_copy, ONE_MORE_SUCCESS)}
+    again = _manifests(charts)
+    assert again["error_categories"]["seconds"] == first["error_categories"]["seconds"]
+    assert refreshed["user_activity"].unchanged == 0
+    assert list(again["user_activity"]["seconds"]) == list(again["user_activity"]["shown"])
+    assert again["user_activity"]["seconds"] != first["user_activity"]["seconds"]
 
 
 def test_a_charts_digest_follows_the_values_it_shows() -> None:

@@ -19,7 +19,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import analyses
 from runcrawler_assets.defs.resources import ChartDrawing
 from runcrawler_assets.defs.runner import run_resources
-from runcrawler_assets.reporting.drawing import ChartDrawer, Plans
+from runcrawler_assets.reporting.drawing import ChartDrawer, Drawn, Plans
 from runcrawler_assets.reporting.plans import chart_plans
 from runcrawler_tests.conftest import packages_loaded_by
 
@@ -66,13 +66,19 @@ def started(drawer: ChartDrawer) -> ChartDrawer:
     return drawer
 
 
-def drawn_with(drawer: ChartDrawer, plans: Plans) -> dict[str, bytes]:
+def pngs(batch: dict[str, Drawn] | Exception) -> dict[str, bytes]:
+    """A batch's PNGs by file name (raises as a chart of it did)."""
+    if isinstance(batch, Exception):
+        raise batch
+    return {name: chart.png for name, chart in batch.items()}
+
+
+def drawn_with(
+    drawer: ChartDrawer, plans: Plans, costs: dict[str, float] | None = None
+) -> dict[str, bytes]:
     """Every chart of `plans` drawn as one batch, by file name (raises as a chart does)."""
-    drawer.add(None, plans)
-    charts = drawer.finish().get(None, {})
-    if isinstance(charts, Exception):
-        raise charts
-    return charts
+    drawer.add(None, plans, costs)
+    return pngs(drawer.finish().get(None, {}))
 
 
 def test_both_processes_draw_and_the_order_is_the_plans():
@@ -102,8 +108,7 @@ def test_without_a_spare_worker_a_thread_of_this_process_draws_while_this_one_wo
         drawer.add("second", {f"b{i}.png": partial(drawn_when, 0) for i in range(2)})
         drawn = drawer.finish()
         assert not a_worker_runs()
-    first, second = drawn["first"], drawn["second"]
-    assert isinstance(first, dict) and isinstance(second, dict)
+    first, second = pngs(drawn["first"]), pngs(drawn["second"])
     assert list(first) == ["a0.png", "a1.png", "a2.png"] and list(second) == ["b0.png", "b1.png"]
     who = [png.decode().split() for png in [*first.values(), *second.values()]]
     assert {int(pid) for pid, _, _ in who} == {MAIN}
@@ -147,8 +152,8 @@ def test_charts_queued_after_the_worker_died_are_drawn_here():
         time.sleep(0.5)  # the pool sees its worker gone: a new chart cannot be given to it
         drawer.add("second", {f"c{i}.png": partial(drawn_by, 0) for i in range(3)})
         drawn = drawer.finish()
-    assert drawn["first"] == {"dies.png": b"here"}
-    assert {int(png) for png in drawn["second"].values()} == {MAIN}
+    assert pngs(drawn["first"]) == {"dies.png": b"here"}
+    assert {int(png) for png in pngs(drawn["second"]).values()} == {MAIN}
 
 
 def test_queued_charts_are_drawn_while_this_process_works_and_come_back_by_batch():
@@ -160,12 +165,37 @@ def test_queued_charts_are_drawn_while_this_process_works_and_come_back_by_batch
         drawer.add("second", {f"b{i}.png": partial(drawn_by, 0.3) for i in range(4)})
         drawn = drawer.finish()
     assert list(drawn) == ["first", "second"]
-    first, second = drawn["first"], drawn["second"]
-    assert isinstance(first, dict) and isinstance(second, dict)
+    first, second = pngs(drawn["first"]), pngs(drawn["second"])
     assert list(first) == ["a0.png", "a1.png", "a2.png"]
     assert list(second) == ["b0.png", "b1.png", "b2.png", "b3.png"]
     assert MAIN not in {int(png) for png in first.values()}  # drawn meanwhile, by the worker
     assert MAIN in {int(png) for png in second.values()}  # this process joined in at the end
+
+
+def test_the_worker_takes_the_costliest_charts_and_this_process_the_cheapest():
+    """Each chart comes with what it cost the last time: the worker starts on the costliest
+    wherever it was queued, and this process draws the cheap ones at the end, so that
+    neither waits long on the other's last chart (issue 16)."""
+    plans = {f"light_{i}.png": partial(drawn_by, 0.05) for i in range(6)}
+    plans["heavy.png"] = partial(drawn_by, 0.6)  # queued last: the back, this process's before
+    costs = dict.fromkeys(plans, 0.05) | {"heavy.png": 0.6}
+    with closing(started(ChartDrawer())) as drawer:
+        drawn = drawn_with(drawer, plans, costs)
+    assert list(drawn) == list(plans)
+    assert int(drawn["heavy.png"]) != MAIN
+    assert MAIN in {int(png) for png in drawn.values()}
+
+
+def test_a_chart_is_timed_where_it_is_drawn():
+    """What the next refresh orders the charts by: the seconds each took, in either process."""
+    plans = {f"c{i}.png": partial(drawn_by, 0.1 * (i + 1)) for i in range(4)}
+    with closing(started(ChartDrawer())) as drawer:
+        drawer.add("batch", plans)
+        drawn = drawer.finish()["batch"]
+    assert isinstance(drawn, dict) and list(drawn) == list(plans)
+    assert {int(chart.png) for chart in drawn.values()} == {MAIN, int(drawn["c0.png"].png)}
+    for i, chart in enumerate(drawn.values()):
+        assert 0.1 * (i + 1) <= chart.seconds < 0.1 * (i + 1) + 0.5
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -262,7 +292,7 @@ def test_charts_are_planned_without_matplotlib_and_drawn_without_duckdb(
         "from runcrawler_assets.reporting.drawing import _warm_up\n"
         "_warm_up()\n"
         f"calls = pickle.loads(open({str(sent)!r}, 'rb').read())\n"
-        "assert all(call().startswith(b'\\x89PNG') for call in calls)\n"
+        "assert all(call().png.startswith(b'\\x89PNG') for call in calls)\n"
         "assert 'runcrawler_assets.analytics' not in sys.modules\n"
     )
     assert "matplotlib" in drawn and "duckdb" not in drawn

@@ -48,7 +48,7 @@ from runcrawler_assets.analytics.store import StoredResult, analytics_memory, re
 from runcrawler_assets.archive.runstore import read_text, write_atomic
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.hints.rules import SEVERITIES
-from runcrawler_assets.reporting.drawing import ChartDrawer
+from runcrawler_assets.reporting.drawing import ChartDrawer, Drawn
 from runcrawler_assets.reporting.plans import (
     Plans,
     chart_plans,
@@ -73,12 +73,17 @@ def _manifest_path(charts_dir: Path, analysis: str) -> Path:
 
 
 def write_chart_manifest(
-    charts_dir: Path, analysis: str, stored: StoredResult, shown: dict[str, str]
+    charts_dir: Path,
+    analysis: str,
+    stored: StoredResult,
+    shown: dict[str, str],
+    seconds: dict[str, float],
 ) -> None:
     """Say which stored result the chart files of `analysis` in `charts_dir` were drawn from,
-    and what each showed (`shown`: file name -> `plan_digest`, in the plans' order); call it
-    once they are written: a manifest never names files older than itself."""
-    manifest = {**_stamp(stored), "shown": shown}
+    what each showed (`shown`: file name -> `plan_digest`, in the plans' order) and what
+    drawing it cost (`seconds`: the next refresh hands the costliest to the chart worker
+    first); call it once they are written: a manifest never names files older than itself."""
+    manifest = {**_stamp(stored), "shown": shown, "seconds": seconds}
     write_atomic(_manifest_path(charts_dir, analysis), json.dumps(manifest))
 
 
@@ -90,11 +95,11 @@ def _read_manifest(charts_dir: Path, analysis: str) -> dict | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def _unchanged_charts(charts_dir: Path, analysis: str, shown: dict[str, str]) -> dict[str, bytes]:
-    """The chart files of `analysis` that were drawn to show just what `shown` (file name ->
-    `plan_digest`) says they show now, read back; a file missing or unreadable is left out
-    (drawn again)."""
-    before = (_read_manifest(charts_dir, analysis) or {}).get("shown")
+def _unchanged_charts(charts_dir: Path, manifest: dict, shown: dict[str, str]) -> dict[str, bytes]:
+    """The chart files that `manifest` (their analysis's, as it was) says were drawn to show
+    just what `shown` (file name -> `plan_digest`) says they show now, read back; a file
+    missing or unreadable is left out (drawn again)."""
+    before = manifest.get("shown")
     if not isinstance(before, dict):
         return {}
     kept = {}
@@ -105,6 +110,14 @@ def _unchanged_charts(charts_dir: Path, analysis: str, shown: dict[str, str]) ->
             except OSError:
                 continue
     return kept
+
+
+def _drawing_seconds(manifest: dict) -> dict[str, float]:
+    """What drawing each chart cost, by file name, as `manifest` says (none: an older one)."""
+    seconds = manifest.get("seconds")
+    if not isinstance(seconds, dict):
+        return {}
+    return {name: float(s) for name, s in seconds.items() if isinstance(s, int | float)}
 
 
 @dataclass(frozen=True)
@@ -123,22 +136,27 @@ class Refreshed:
 
 @dataclass(frozen=True)
 class _Planned:
-    """An analysis computed and stored, with what its charts show and those unchanged."""
+    """An analysis computed and stored, with what its charts show, those unchanged, and
+    what each cost to draw the last time."""
 
     refreshed: Refreshed
     shown: dict[str, str]
     unchanged: dict[str, bytes]
+    seconds: dict[str, float]
 
 
 def _plan(charts_dir: Path, refreshed: Refreshed, drawer: ChartDrawer) -> _Planned:
-    """Hand `drawer` the charts of a stored analysis that show something new."""
+    """Hand `drawer` the charts of a stored analysis that show something new, with what
+    each cost the last time."""
     assert refreshed.stored is not None
     name = refreshed.analysis.name
     plans: Plans = chart_plans(name, refreshed.stored.result.tables)
     shown = {file: plan_digest(plan) for file, plan in plans.items()}
-    unchanged = _unchanged_charts(charts_dir, name, shown)
-    drawer.add(name, {file: plan for file, plan in plans.items() if file not in unchanged})
-    return _Planned(refreshed, shown, unchanged)
+    before = _read_manifest(charts_dir, name) or {}
+    unchanged = _unchanged_charts(charts_dir, before, shown)
+    seconds = _drawing_seconds(before)
+    drawer.add(name, {file: plan for file, plan in plans.items() if file not in unchanged}, seconds)
+    return _Planned(refreshed, shown, unchanged, seconds)
 
 
 def refresh_analyses(
@@ -179,7 +197,7 @@ def refresh_analyses(
     ]
 
 
-def _written(charts_dir: Path, planned: _Planned, drawn: dict[str, bytes] | Exception) -> Refreshed:
+def _written(charts_dir: Path, planned: _Planned, drawn: dict[str, Drawn] | Exception) -> Refreshed:
     """A planned analysis with its charts: the new ones written, then its manifest (removed
     first, so that a refresh stopped between the two leaves every chart to draw again)."""
     done = planned.refreshed
@@ -188,9 +206,14 @@ def _written(charts_dir: Path, planned: _Planned, drawn: dict[str, bytes] | Exce
     assert done.stored is not None
     if drawn:
         _manifest_path(charts_dir, done.analysis.name).unlink(missing_ok=True)
-        write_charts(charts_dir, drawn)
-    write_chart_manifest(charts_dir, done.analysis.name, done.stored, planned.shown)
-    charts = {file: drawn.get(file) or planned.unchanged[file] for file in planned.shown}
+        write_charts(charts_dir, {file: chart.png for file, chart in drawn.items()})
+    seconds = planned.seconds | {file: chart.seconds for file, chart in drawn.items()}
+    shown_seconds = {file: seconds[file] for file in planned.shown if file in seconds}
+    write_chart_manifest(charts_dir, done.analysis.name, done.stored, planned.shown, shown_seconds)
+    charts = {
+        file: drawn[file].png if file in drawn else planned.unchanged[file]
+        for file in planned.shown
+    }
     return replace(done, charts=charts, unchanged=len(planned.unchanged))
 
 

@@ -3,14 +3,17 @@
 A chart is ~100 ms of single-threaded matplotlib, and a refresh draws ~27 of
 them, which left the second core idle while the analyses' SQL ran (issue 16).
 A `ChartDrawer` hands the charts it is given to one worker process (spawned:
-it shares no thread or lock with DuckDB) in order, two at a time, so the
-worker draws the first analyses' charts while this process computes the next
-analyses. When this process is done computing and charts remain that the
-worker was not given, `finish` loads matplotlib here (~0.3 s, while the
-worker draws on), then draws them from the back of the queue, while the
-worker goes on from the front: neither waits on the other for longer than
-one chart, and where the worker kept up (a million runs: SQL for seconds,
-charts for less) this process never loads matplotlib. Until the worker has started
+it shares no thread or lock with DuckDB), two at a time, so the worker draws
+the first analyses' charts while this process computes the next analyses.
+When this process is done computing and charts remain that the worker was
+not given, `finish` loads matplotlib here (~0.3 s, while the worker draws
+on), then draws them too. Each chart comes with what it cost the last time
+it was drawn (`Drawn.seconds`, kept by the caller): the worker takes the
+costliest chart queued, this process the cheapest, so the last charts of
+either are light ones and neither waits long on the other (a +10 refresh
+ended on the worker's efficiency scatter, 0.2 s, while this process waited;
+issue 16). Where the worker kept up (a million runs: SQL for seconds, charts
+for less) this process never loads matplotlib. Until the worker has started
 (importing matplotlib takes ~1 s) this process may draw everything, so a
 drawer is never slower than drawing alone; a worker that dies hands its
 charts back, and one whose parent dies exits with it (`subprocesses`).
@@ -30,17 +33,34 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
+import time
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 from runcrawler_assets.heap import freeze_loaded
 from runcrawler_assets.subprocesses import worker_pool
 
 Plans = Mapping[str, Callable[[], bytes]]  # file name -> a picklable call giving its PNG
-Drawn = dict[str, bytes]  # file name -> PNG
+# What a chart is expected to cost, in seconds, when nothing says (a typical chart at 20,000
+# runs: 20-220 ms); equal costs keep the queue's order.
+TYPICAL_COST = 0.1
+
+
+class Drawn(NamedTuple):
+    """A chart drawn: its PNG, and the seconds drawing it took."""
+
+    png: bytes
+    seconds: float
+
+
+def _timed(plan: Callable[[], bytes]) -> Drawn:
+    started = time.perf_counter()
+    png = plan()
+    return Drawn(png, time.perf_counter() - started)
 
 
 def _load_chart_code() -> None:
@@ -57,13 +77,13 @@ def _warm_up() -> None:
     freeze_loaded()
 
 
-def _drawn_in_worker(plan: Callable[[], bytes]) -> bytes:
-    """`plan` drawn, then its garbage collected: a matplotlib figure is a web of reference
-    cycles that Python's collector leaves for many charts (~25 MB of the worker at a
-    million runs, where the process tree's memory counts: issue 16). With the imports
+def _drawn_in_worker(plan: Callable[[], bytes]) -> Drawn:
+    """`plan` drawn and timed, then its garbage collected: a matplotlib figure is a web of
+    reference cycles that Python's collector leaves for many charts (~25 MB of the worker
+    at a million runs, where the process tree's memory counts: issue 16). With the imports
     frozen (`_warm_up`) a collection takes ~3 ms, not ~45."""
     try:
-        return plan()
+        return _timed(plan)
     finally:
         gc.collect()
 
@@ -78,7 +98,8 @@ class _Chart:
     batch: Hashable
     name: str
     plan: Callable[[], bytes]
-    future: Future[bytes] | None = None  # set once given to the worker
+    cost: float  # seconds expected
+    future: Future[Drawn] | None = None  # set once given to the worker
 
 
 class ChartDrawer:
@@ -86,21 +107,21 @@ class ChartDrawer:
     in a thread of this process (`close` stops either: `with contextlib.closing(ChartDrawer())
     as drawer`).
 
-    The worker process is given the queue's charts from the front, `IN_FLIGHT` at a time
-    (the next as each is drawn); `finish` takes them from the back. A chart is never taken
-    back from the worker once given: cancelling a pool's pending future breaks Python
-    3.11's pool when its worker then dies (it fails on the cancelled one, in its own
-    thread). The thread is given every chart as it comes."""
+    The worker process is given the costliest chart left, `IN_FLIGHT` at a time (the next
+    as each is drawn); `finish` takes the cheapest (of equal costs: the worker the first
+    queued, `finish` the last). A chart is never taken back from the worker once given:
+    cancelling a pool's pending future breaks Python 3.11's pool when its worker then dies
+    (it fails on the cancelled one, in its own thread). The thread is given every chart as
+    it comes."""
 
     def __init__(self, spare_workers: int = 1) -> None:
         self._in_a_thread = spare_workers <= 0
         self._wanted = True
         self._pool: Executor | None = None
         self._started: Future[None] | None = None
-        self._lock = threading.Lock()  # the queue's bounds, shared with the pool's thread
+        self._lock = threading.Lock()  # the queue and what is left, shared with the pool's thread
         self._queue: list[_Chart] = []
-        self._given = 0  # charts [0, _given) were given to the worker (or tried)
-        self._end: int | None = None  # charts [_end, ...) are taken by `finish`
+        self._left: list[int] = []  # the queue's charts neither given to the worker nor taken
         self._in_flight = 0
 
     def start(self) -> None:
@@ -119,23 +140,31 @@ class ChartDrawer:
         started = self._started
         return started is not None and started.done() and started.exception() is None
 
-    def add(self, batch: Hashable, plans: Plans) -> None:
-        """Queue the charts of `plans` as one batch (an analysis's): the worker, if any,
-        starts on them when it is done with those queued before."""
+    def add(self, batch: Hashable, plans: Plans, costs: Mapping[str, float] | None = None) -> None:
+        """Queue the charts of `plans` as one batch (an analysis's), with the seconds each
+        is expected to cost (`costs`, by file name; `TYPICAL_COST` for those it lacks): the
+        worker, if any, takes them as it is free, the costliest first."""
+        costs = costs or {}
         with self._lock:
-            self._queue.extend(_Chart(batch, name, plan) for name, plan in plans.items())
+            first = len(self._queue)
+            self._queue.extend(
+                _Chart(batch, name, plan, costs.get(name, TYPICAL_COST))
+                for name, plan in plans.items()
+            )
+            self._left.extend(range(first, len(self._queue)))
         self._give()
 
     def _give(self) -> None:
-        """Give the worker the next charts from the front, up to `IN_FLIGHT` at a time
-        (called here, and by the pool's thread as each chart is drawn)."""
+        """Give the worker the costliest charts left, up to `IN_FLIGHT` at a time (called
+        here, and by the pool's thread as each chart is drawn)."""
         with self._lock:
-            end = len(self._queue) if self._end is None else self._end
             in_flight = len(self._queue) if self._in_a_thread else IN_FLIGHT
-            while self._wanted and self._pool and self._in_flight < in_flight and self._given < end:
-                chart = self._queue[self._given]
-                self._given += 1
-                draw = chart.plan if self._in_a_thread else partial(_drawn_in_worker, chart.plan)
+            while self._wanted and self._pool and self._in_flight < in_flight and self._left:
+                if self._in_a_thread:  # it draws all, in order: `finish` draws nothing
+                    chart = self._queue[self._left.pop(0)]
+                else:
+                    chart = self._queue[self._take(costliest=True)]
+                draw = partial(_timed if self._in_a_thread else _drawn_in_worker, chart.plan)
                 try:
                     chart.future = self._pool.submit(draw)
                 except (BrokenProcessPool, RuntimeError):  # died on an earlier chart, or closed
@@ -149,45 +178,51 @@ class ChartDrawer:
             self._in_flight -= 1
         self._give()
 
-    def finish(self) -> dict[Hashable, Drawn | Exception]:
+    def finish(self) -> dict[Hashable, dict[str, Drawn] | Exception]:
         """Every queued chart, by batch (in the order queued) then file name (in the plans'
         order); a batch one of whose charts raised is that exception instead."""
         with self._lock:
-            queue, self._end = self._queue, len(self._queue)
-            to_draw_here = self._end > self._given
-        drawn: dict[int, bytes | Exception] = {}
+            queue, to_draw_here = self._queue, bool(self._left)
+        drawn: dict[int, Drawn | Exception] = {}
         if to_draw_here:
             # first: the worker draws on meanwhile, holding up no chart (an import that
             # fails fails each chart drawn here below, as its own error)
             with contextlib.suppress(Exception):
                 _load_chart_code()
-        while (index := self._take_from_the_back()) is not None:
+        while (index := self._take_here()) is not None:
             drawn[index] = _attempt(queue[index].plan)
         for index, chart in enumerate(queue):  # the worker's (or those it could not take)
             if index not in drawn:
                 drawn[index] = self._collect(chart)
         with self._lock:
-            self._queue, self._given, self._end = [], 0, None
-        batches: dict[Hashable, Drawn | Exception] = {}
+            self._queue, self._left = [], []
+        batches: dict[Hashable, dict[str, Drawn] | Exception] = {}
         for index, chart in enumerate(queue):
-            png, charts = drawn[index], batches.setdefault(chart.batch, {})
+            picture, charts = drawn[index], batches.setdefault(chart.batch, {})
             if isinstance(charts, dict):
-                if isinstance(png, Exception):
-                    batches[chart.batch] = png
+                if isinstance(picture, Exception):
+                    batches[chart.batch] = picture
                 else:
-                    charts[chart.name] = png
+                    charts[chart.name] = picture
         return batches
 
-    def _take_from_the_back(self) -> int | None:
-        """The last chart not given to the worker, now this process's; None when none is left."""
+    def _take_here(self) -> int | None:
+        """The cheapest chart not given to the worker, now this process's; None when none is
+        left."""
         with self._lock:
-            assert self._end is not None
-            if self._end <= self._given:
-                return None
-            self._end -= 1
-            return self._end
+            return self._take(costliest=False) if self._left else None
 
-    def _collect(self, chart: _Chart) -> bytes | Exception:
+    def _take(self, costliest: bool) -> int:
+        """Remove from the charts left the costliest (the first queued of equal costs) or the
+        cheapest (the last queued), and return its index; call holding the lock."""
+
+        def rank(position: int) -> tuple[float, int]:
+            return self._queue[self._left[position]].cost, -position
+
+        positions = range(len(self._left))
+        return self._left.pop(max(positions, key=rank) if costliest else min(positions, key=rank))
+
+    def _collect(self, chart: _Chart) -> Drawn | Exception:
         """The worker's chart; drawn here instead if it was not given or the worker died."""
         if chart.future is None:
             return _attempt(chart.plan)
@@ -208,8 +243,8 @@ class ChartDrawer:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _attempt(plan: Callable[[], bytes]) -> bytes | Exception:
+def _attempt(plan: Callable[[], bytes]) -> Drawn | Exception:
     try:
-        return plan()
+        return _timed(plan)
     except Exception as error:  # one chart's bug must not lose the other analyses' charts
         return error
