@@ -17,6 +17,7 @@ from runcrawler_assets.defs.partitions import (
     names_of,
     partition_key,
     register_partitions,
+    run_pairs,
 )
 
 AWKWARD_NAMES = [
@@ -102,3 +103,25 @@ def test_the_all_partitions_tags_make_one_run_cover_every_registered_pair():
     assert sorted(names_of(key) for key in covered) == sorted(
         (cluster, user) for cluster in ("kraken", "irene") for user in ("alice", "o'neil", "a|b")
     )
+
+
+def test_a_run_covers_the_pairs_of_its_partition_or_of_its_range():
+    """`run_pairs`: the sensor's run of one partition (its key read from the run's tags) and
+    a backfill's run over a range (every key of the range) name the same folders as
+    Dagster's own `partition_keys` does, awkward names included."""
+    instance = DagsterInstance.ephemeral()
+    pairs = [("kraken", name) for name in AWKWARD_NAMES[:8]] + [("irene", "a|b")]
+    register_partitions(instance, pairs)
+    seen: list[tuple[list[tuple[str, str]], list[tuple[str, str]]]] = []
+
+    @asset(partitions_def=cluster_user_partitions, backfill_policy=BackfillPolicy.single_run())
+    def probe(context: AssetExecutionContext) -> None:
+        seen.append((run_pairs(context), [names_of(key) for key in context.partition_keys]))
+
+    for cluster, user in [("kraken", "o'neil"), ("irene", "a|b"), ("kraken", "li wei")]:
+        key = partition_key(cluster, user)
+        assert materialize([probe], instance=instance, partition_key=key).success
+        assert seen[-1] == ([(cluster, user)], [(cluster, user)])
+    assert materialize([probe], instance=instance, tags=all_partition_tags(instance)).success
+    mine, dagsters = seen[-1]
+    assert mine == dagsters and len(mine) == 2 * 8  # both clusters with every user

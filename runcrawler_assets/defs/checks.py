@@ -45,7 +45,7 @@ from dagster import (
 
 from runcrawler_assets.defs.assets.analytics import report
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL
-from runcrawler_assets.defs.partitions import names_of
+from runcrawler_assets.defs.partitions import run_pairs
 from runcrawler_assets.defs.resources import ConfigResource
 from runcrawler_assets.warehouse.health import (
     coverage,
@@ -65,7 +65,7 @@ def _run_partitions(context: AssetCheckExecutionContext) -> list[tuple[str, str]
     """The (cluster, user) pairs of the run's partitions; None when the run has none."""
     if not (context.has_partition_key or context.has_partition_key_range):
         return None
-    return [names_of(key) for key in context.partition_keys]
+    return run_pairs(context)
 
 
 def _every_discovered_run_is_stored(

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from urllib.parse import unquote
 
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetExecutionContext,
     DagsterInstance,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
@@ -72,6 +74,16 @@ def names_of(key: str | MultiPartitionKey) -> tuple[str, str]:
         key = cluster_user_partitions.get_partition_key_from_str(key)
     dims = key.keys_by_dimension
     return decode_name(dims[CLUSTER]), decode_name(dims[USER])
+
+
+def run_pairs(context: AssetExecutionContext | AssetCheckExecutionContext) -> list[tuple[str, str]]:
+    """The (cluster, user) pairs of the partitions a partitioned run covers. A run of one
+    partition (the archive sensor's) has its key in its tags; `context.partition_keys`
+    would list every key of the definition to find a range's (two queries of the instance,
+    ~8 ms a call, a few calls per run: issue 16)."""
+    if context.has_partition_key:
+        return [names_of(context.partition_key)]
+    return [names_of(key) for key in context.partition_keys]
 
 
 def registered_pairs(instance: DagsterInstance) -> list[tuple[str, str]]:

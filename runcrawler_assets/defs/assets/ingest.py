@@ -1,6 +1,6 @@
 """The ingest chain, per cluster × user: run_files -> parsed_runs -> runs + quarantine.
 
-Each asset handles every partition of its run (`context.partition_keys`), so a
+Each asset handles every partition of its run (`partitions.run_pairs`), so a
 first import of a large archive is one run with a single-run backfill policy,
 and parsing uses worker processes inside it. Outputs live in the data folder
 (JSON run store, DuckDB), not in an IO manager: the assets return metadata only.
@@ -42,7 +42,7 @@ from runcrawler_assets.crawl import (
     swap_partitions,
 )
 from runcrawler_assets.defs.assets.metadata import markdown_table
-from runcrawler_assets.defs.partitions import cluster_user_partitions, names_of
+from runcrawler_assets.defs.partitions import cluster_user_partitions, run_pairs
 from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
 from runcrawler_assets.warehouse.database import (
     PartitionRows,
@@ -66,10 +66,6 @@ COMMON = {
 }
 
 
-def _pairs(context: AssetExecutionContext) -> list[tuple[str, str]]:
-    return [names_of(key) for key in context.partition_keys]
-
-
 @asset(
     description="Run directories of a cluster × user folder and the fingerprint of each "
     "(names, sizes and modification times of its files; no file is opened).",
@@ -81,7 +77,8 @@ def run_files(context: AssetExecutionContext, settings: ConfigResource) -> Mater
     config = settings.config
     runs = problems = n_bytes = 0
     preview: list[list[object]] = []
-    for cluster, user in _pairs(context):
+    pairs = run_pairs(context)
+    for cluster, user in pairs:
         discovery = discover_partition(config, cluster, user)
         PartitionStore(config.runs_dir, cluster, user).write_discovery(discovery)
         runs += len(discovery.runs)
@@ -90,7 +87,7 @@ def run_files(context: AssetExecutionContext, settings: ConfigResource) -> Mater
         preview += [[r.run_path, r.solver, r.n_files, r.n_bytes] for r in discovery.runs[:10]]
     return MaterializeResult(
         metadata={
-            "partitions": len(context.partition_keys),
+            "partitions": len(pairs),
             "run_directories": runs,
             "unreadable_folders": problems,
             "bytes_in_run_folders": MetadataValue.int(n_bytes),
@@ -140,7 +137,7 @@ def parsed_runs(
 
     refreshes = refresh_partitions(
         paths,
-        StoredDiscoveries(paths.runs_dir, _pairs(context)),
+        StoredDiscoveries(paths.runs_dir, run_pairs(context)),
         workers=paths.parse_workers,
         on_parsed=on_parsed,
         reparse_all=config.reparse_all,
@@ -211,7 +208,7 @@ class SwapConfig(Config):
 def runs_table(context: AssetExecutionContext, config: SwapConfig, settings: ConfigResource):
     started = time.monotonic()
     paths = settings.config
-    pairs = _pairs(context)
+    pairs = run_pairs(context)
     tally = RowTally(paths.runs_dir)
     with connect(paths.duckdb_path) as con:
         # One partition in memory at a time: the first import of a large archive is one run
