@@ -186,6 +186,19 @@ def test_the_worker_takes_the_costliest_charts_and_this_process_the_cheapest():
     assert MAIN in {int(png) for png in drawn.values()}
 
 
+def test_a_worker_still_starting_is_given_no_chart():
+    """Charts queued while the worker imports matplotlib stay here: a `finish` that comes
+    first draws them all, and waits on none held by a worker that cannot draw yet."""
+    import runcrawler_assets.reporting.figures  # noqa: F401  (this process draws at once)
+
+    plans = {f"c{i}.png": partial(drawn_by, 0) for i in range(4)}
+    with closing(ChartDrawer()) as drawer:
+        drawer.start()  # the worker starts importing: ~0.5 s at least
+        drawn = drawn_with(drawer, plans, dict.fromkeys(plans, 1.0))
+        assert not drawer.worker_ready
+    assert {int(png) for png in drawn.values()} == {MAIN}
+
+
 def test_a_chart_is_timed_where_it_is_drawn():
     """What the next refresh orders the charts by: the seconds each took, in either process."""
     plans = {f"c{i}.png": partial(drawn_by, 0.1 * (i + 1)) for i in range(4)}

@@ -13,10 +13,11 @@ costliest chart queued, this process the cheapest, so the last charts of
 either are light ones and neither waits long on the other (a +10 refresh
 ended on the worker's efficiency scatter, 0.2 s, while this process waited;
 issue 16). Where the worker kept up (a million runs: SQL for seconds, charts
-for less) this process never loads matplotlib. Until the worker has started
-(importing matplotlib takes ~1 s) this process may draw everything, so a
-drawer is never slower than drawing alone; a worker that dies hands its
-charts back, and one whose parent dies exits with it (`subprocesses`).
+for less) this process never loads matplotlib. The worker is given no chart
+until it has started (importing matplotlib takes ~1 s): a `finish` that
+comes first draws what is left here, waiting on no chart held by a worker
+still importing. A worker that dies hands its charts back, and one whose
+parent dies exits with it (`subprocesses`).
 
 Without a spare worker (`RUNCRAWLER_WORKERS=1`: a process tree kept small, issue 16's
 500 MB at a million runs) a thread of this process draws every chart instead: DuckDB
@@ -133,12 +134,18 @@ class ChartDrawer:
             else:
                 self._pool = worker_pool(1)
                 self._started = self._pool.submit(_warm_up)
+                self._started.add_done_callback(lambda _: self._give())
             self._give()
 
     @property
     def worker_ready(self) -> bool:
         started = self._started
-        return started is not None and started.done() and started.exception() is None
+        return (
+            started is not None
+            and started.done()
+            and not started.cancelled()
+            and started.exception() is None
+        )
 
     def add(self, batch: Hashable, plans: Plans, costs: Mapping[str, float] | None = None) -> None:
         """Queue the charts of `plans` as one batch (an analysis's), with the seconds each
@@ -155,11 +162,15 @@ class ChartDrawer:
         self._give()
 
     def _give(self) -> None:
-        """Give the worker the costliest charts left, up to `IN_FLIGHT` at a time (called
-        here, and by the pool's thread as each chart is drawn)."""
+        """Give the worker the costliest charts left, up to `IN_FLIGHT` at a time, once it has
+        started (called here, and by the pool's thread when it has started and as each chart
+        is drawn); the thread is given every chart at once, to draw after its imports."""
         with self._lock:
             in_flight = len(self._queue) if self._in_a_thread else IN_FLIGHT
-            while self._wanted and self._pool and self._in_flight < in_flight and self._left:
+            ready = self._in_a_thread or self.worker_ready
+            while (
+                ready and self._wanted and self._pool and self._in_flight < in_flight and self._left
+            ):
                 if self._in_a_thread:  # it draws all, in order: `finish` draws nothing
                     chart = self._queue[self._left.pop(0)]
                 else:
