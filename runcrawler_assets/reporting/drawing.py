@@ -164,17 +164,15 @@ class ChartDrawer:
     def _give(self) -> None:
         """Give the worker the costliest charts left, up to `IN_FLIGHT` at a time, once it has
         started (called here, and by the pool's thread when it has started and as each chart
-        is drawn); the thread is given every chart at once, to draw after its imports."""
+        is drawn); the thread is given every chart at once, to draw after its imports (and
+        `finish` draws none)."""
         with self._lock:
             in_flight = len(self._queue) if self._in_a_thread else IN_FLIGHT
             ready = self._in_a_thread or self.worker_ready
             while (
                 ready and self._wanted and self._pool and self._in_flight < in_flight and self._left
             ):
-                if self._in_a_thread:  # it draws all, in order: `finish` draws nothing
-                    chart = self._queue[self._left.pop(0)]
-                else:
-                    chart = self._queue[self._take(costliest=True)]
+                chart = self._queue[self._take(costliest=True)]
                 draw = partial(_timed if self._in_a_thread else _drawn_in_worker, chart.plan)
                 try:
                     chart.future = self._pool.submit(draw)
