@@ -128,8 +128,9 @@ def hints_sql(
     other users on the same connection (binding them takes ~5 ms a rule).
     """
     view = rule_runs_sql(con, users)
-    for rule in () if checked else rules:
-        _check(con, rule, view)
+    if not checked:
+        for rule in rules:
+            _check(con, rule, view)
     if not rules:  # `parse_rules` refuses a file without any; a caller must too
         raise RulesError("no rules to evaluate")
     shown = list(dict.fromkeys(p for rule in rules for p in rule.placeholders))
