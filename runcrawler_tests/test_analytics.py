@@ -20,6 +20,7 @@ from runcrawler_assets.analytics import (
     AnalysisResult,
     RunFilter,
     compute_results,
+    efficiency,
     load_results,
     store_result,
 )
@@ -121,6 +122,28 @@ def test_efficiency_table_has_quartiles_per_dimension_procs_and_cluster(
     assert set(table["cluster"]) == {c.name for c in CLUSTERS}
     assert (table["efficiency_q1"] <= table["efficiency_median"]).all()
     assert (table["efficiency_median"] <= table["efficiency_q3"]).all()
+
+
+@pytest.mark.parametrize("max_points", [7, 100_000])
+def test_the_scatter_samples_the_runs_of_lowest_hash_per_solver(
+    demo_con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, max_points: int
+) -> None:
+    monkeypatch.setattr(efficiency, "MAX_POINTS", max_points)
+    points = efficiency.efficiency_points(demo_con, RunFilter())
+    runs = demo_con.execute(
+        "SELECT solver, dimension, cluster, n_procs, efficiency, hash(run_id) AS h, run_id "
+        f"FROM runs WHERE {efficiency.SUCCESSFUL_WITH_EFFICIENCY}"
+    ).df()
+    expected = (
+        runs.sort_values(["solver", "h", "run_id"])
+        .groupby("solver")
+        .head(max_points)
+        .drop(columns=["h", "run_id"])
+        .reset_index(drop=True)
+    )
+    per_solver = runs.groupby("solver").size().clip(upper=max_points)
+    assert expected.groupby("solver").size().equals(per_solver)  # a sample, or every run
+    pd.testing.assert_frame_equal(points, expected, check_dtype=False)
 
 
 def test_failure_prone_settings_are_flagged(demo_results: dict[str, AnalysisResult]) -> None:

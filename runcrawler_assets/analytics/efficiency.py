@@ -25,7 +25,8 @@ from runcrawler_assets.analytics.core import (
 )
 
 PROCESS_BINS = Bins((16, 64, 256, 1024, 4096), unit="procs")
-# The scatter draws at most this many runs (a deterministic sample beyond).
+# The scatter draws at most this many runs (a deterministic sample beyond; DuckDB's bounded
+# `min_by` that picks them takes fewer than a million).
 MAX_POINTS = 20_000
 SUCCESSFUL_WITH_EFFICIENCY = (
     "status = 'success' AND efficiency > 0 AND n_procs > 0 AND dimension IS NOT NULL"
@@ -90,15 +91,22 @@ def efficiency_medians(
 
 def efficiency_points(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
     """At most `MAX_POINTS` successful runs per solver for the scatter, the same ones on every
-    rebuild: a million dots cost seconds to draw and read no better than a sample of them."""
+    rebuild: a million dots cost seconds to draw and read no better than a sample of them.
+
+    The sample is the runs of lowest `hash(run_id)` (ties: `run_id`), kept by a bounded
+    `min_by` per solver rather than a window over every run: a million runs, 0.05 s instead
+    of 0.2-0.4 s for the same rows."""
     return query(
         con,
         f"""
-        SELECT solver, dimension, cluster, n_procs, efficiency FROM {{runs}}
-        WHERE {SUCCESSFUL_WITH_EFFICIENCY}
-        QUALIFY row_number() OVER (PARTITION BY solver ORDER BY hash(run_id), run_id)
-                <= $max_points
-        ORDER BY solver, hash(run_id), run_id
+        WITH sampled AS (
+            SELECT solver, unnest(min_by(
+                struct_pack(h := hash(run_id), run_id, dimension, cluster, n_procs, efficiency),
+                (hash(run_id), run_id), $max_points), recursive := true)
+            FROM {{runs}} WHERE {SUCCESSFUL_WITH_EFFICIENCY} GROUP BY solver
+        )
+        SELECT solver, dimension, cluster, n_procs, efficiency FROM sampled
+        ORDER BY solver, h, run_id
         """,
         run_filter,
         max_points=MAX_POINTS,
