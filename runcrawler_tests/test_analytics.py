@@ -21,6 +21,7 @@ from runcrawler_assets.analytics import (
     RunFilter,
     compute_results,
     efficiency,
+    habits,
     load_results,
     store_result,
 )
@@ -144,6 +145,32 @@ def test_the_scatter_samples_the_runs_of_lowest_hash_per_solver(
     per_solver = runs.groupby("solver").size().clip(upper=max_points)
     assert expected.groupby("solver").size().equals(per_solver)  # a sample, or every run
     pd.testing.assert_frame_equal(points, expected, check_dtype=False)
+
+
+def test_habit_flags_are_the_user_cluster_habits_over_both_thresholds_most_runs_first(
+    demo_con: duckdb.DuckDBPyConnection,
+) -> None:
+    hits = ", ".join(f'coalesce({h.condition_sql}, false) AS "{h.name}"' for h in habits.HABITS)
+    runs = demo_con.execute(f'SELECT "user", cluster, {hits} FROM runs').df()
+    counted = runs.groupby(["user", "cluster"]).agg(
+        runs=("user", "size"), **{h.name: (h.name, "sum") for h in habits.HABITS}
+    )
+    rows = [
+        (user, cluster, rank, habit.name, int(row[habit.name]), int(row["runs"]))
+        for (user, cluster), row in counted.iterrows()
+        for rank, habit in enumerate(habits.HABITS)
+        if row[habit.name] >= habits.MIN_FLAGGED_RUNS
+        and row[habit.name] >= habits.FLAG_SHARE * row["runs"]
+    ]
+    rows.sort(key=lambda r: (-r[4], r[0], r[2], r[1]))
+    flags = habits.habit_flags(demo_con, RunFilter())
+    assert len(rows) > 1  # the demo has habits worth flagging
+    columns = ["user", "cluster", "habit", "runs_concerned", "runs"]
+    assert list(flags[columns].itertuples(index=False, name=None)) == [
+        (u, c, h, concerned, n) for u, c, _, h, concerned, n in rows
+    ]
+    advice = {h.name: h.advice for h in habits.HABITS}
+    assert flags["advice"].tolist() == [advice[h] for h in flags["habit"]]
 
 
 def test_failure_prone_settings_are_flagged(demo_results: dict[str, AnalysisResult]) -> None:

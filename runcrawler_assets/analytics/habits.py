@@ -93,28 +93,33 @@ def habits_by_user_cluster(con: duckdb.DuckDBPyConnection, run_filter: RunFilter
 
 
 def habit_flags(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per (user, cluster, habit) that crosses the flagging thresholds, with advice."""
-    frames = [
-        query(
-            con,
-            f"""
-            SELECT "user", cluster, $habit AS habit,
-                   count(*) FILTER (WHERE {habit.condition_sql}) AS runs_concerned,
-                   count(*) AS runs,
-                   round(100 * runs_concerned / runs, 1) AS share_pct, $advice AS advice
-            FROM {{runs}} GROUP BY ALL
-            HAVING runs_concerned >= $min_runs AND runs_concerned >= $share * runs
-            """,
-            run_filter,
-            habit=habit.name,
-            advice=habit.advice,
-            min_runs=MIN_FLAGGED_RUNS,
-            share=FLAG_SHARE,
-        )
-        for habit in HABITS
-    ]
-    flags = pd.concat(frames, ignore_index=True)
-    return flags.sort_values(["runs_concerned", "user"], ascending=[False, True], kind="stable")
+    """One row per (user, cluster, habit) that crosses the flagging thresholds, with advice:
+    most runs concerned first, then by user, habit (in `HABITS` order) and cluster.
+
+    Every habit is counted in one scan of the runs (a million runs: one scan, not four)."""
+    counts = ", ".join(f'count(*) FILTER (WHERE {h.condition_sql}) AS "{h.name}"' for h in HABITS)
+    names = ", ".join(f'"{h.name}"' for h in HABITS)
+    return query(
+        con,
+        f"""
+        WITH counted AS (
+            SELECT "user", cluster, count(*) AS runs, {counts} FROM {{runs}} GROUP BY ALL
+        ),
+        concerned AS (UNPIVOT counted ON {names} INTO NAME habit VALUE runs_concerned),
+        advised AS (SELECT unnest($habits) AS habit, unnest($advice) AS advice,
+                           generate_subscripts($habits, 1) AS rank)
+        SELECT "user", cluster, habit, runs_concerned, runs,
+               round(100 * runs_concerned / runs, 1) AS share_pct, advice
+        FROM concerned JOIN advised USING (habit)
+        WHERE runs_concerned >= $min_runs AND runs_concerned >= $share * runs
+        ORDER BY runs_concerned DESC, "user", rank, cluster
+        """,
+        run_filter,
+        habits=[h.name for h in HABITS],
+        advice=[h.advice for h in HABITS],
+        min_runs=MIN_FLAGGED_RUNS,
+        share=FLAG_SHARE,
+    )
 
 
 def box_statistics(
