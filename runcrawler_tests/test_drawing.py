@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Hashable
 from contextlib import closing
 from functools import partial
 from pathlib import Path
@@ -19,7 +20,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import analyses
 from runcrawler_assets.defs.resources import ChartDrawing
 from runcrawler_assets.defs.runner import run_resources
-from runcrawler_assets.reporting.drawing import ChartDrawer, Drawn, Plans
+from runcrawler_assets.reporting.drawing import Batch, ChartDrawer, Drawn, Plans
 from runcrawler_assets.reporting.plans import chart_plans
 from runcrawler_tests.conftest import packages_loaded_by
 
@@ -73,12 +74,17 @@ def pngs(batch: dict[str, Drawn] | Exception) -> dict[str, bytes]:
     return {name: chart.png for name, chart in batch.items()}
 
 
+def finished(drawer: ChartDrawer) -> dict[Hashable, Batch]:
+    """Every batch queued, drawn, by batch in the order they were done."""
+    return dict(drawer.drawn_batches())
+
+
 def drawn_with(
     drawer: ChartDrawer, plans: Plans, costs: dict[str, float] | None = None
 ) -> dict[str, bytes]:
     """Every chart of `plans` drawn as one batch, by file name (raises as a chart does)."""
     drawer.add(None, plans, costs)
-    return pngs(drawer.finish().get(None, {}))
+    return pngs(finished(drawer).get(None, {}))
 
 
 def test_both_processes_draw_and_the_order_is_the_plans():
@@ -106,7 +112,7 @@ def test_without_a_spare_worker_a_thread_of_this_process_draws_while_this_one_wo
         time.sleep(1.5)  # this thread busy (an analysis's SQL)
         finishing = time.monotonic()
         drawer.add("second", {f"b{i}.png": partial(drawn_when, 0) for i in range(2)})
-        drawn = drawer.finish()
+        drawn = finished(drawer)
         assert not a_worker_runs()
     first, second = pngs(drawn["first"]), pngs(drawn["second"])
     assert list(first) == ["a0.png", "a1.png", "a2.png"] and list(second) == ["b0.png", "b1.png"]
@@ -151,7 +157,7 @@ def test_charts_queued_after_the_worker_died_are_drawn_here():
             time.sleep(0.05)
         time.sleep(0.5)  # the pool sees its worker gone: a new chart cannot be given to it
         drawer.add("second", {f"c{i}.png": partial(drawn_by, 0) for i in range(3)})
-        drawn = drawer.finish()
+        drawn = finished(drawer)
     assert pngs(drawn["first"]) == {"dies.png": b"here"}
     assert {int(png) for png in pngs(drawn["second"]).values()} == {MAIN}
 
@@ -163,13 +169,29 @@ def test_queued_charts_are_drawn_while_this_process_works_and_come_back_by_batch
         drawer.add("first", {f"a{i}.png": partial(drawn_by, 0.1) for i in range(3)})
         time.sleep(1.5)  # this process busy (an analysis's SQL): the worker is not
         drawer.add("second", {f"b{i}.png": partial(drawn_by, 0.3) for i in range(4)})
-        drawn = drawer.finish()
+        drawn = finished(drawer)
     assert list(drawn) == ["first", "second"]
     first, second = pngs(drawn["first"]), pngs(drawn["second"])
     assert list(first) == ["a0.png", "a1.png", "a2.png"]
     assert list(second) == ["b0.png", "b1.png", "b2.png", "b3.png"]
     assert MAIN not in {int(png) for png in first.values()}  # drawn meanwhile, by the worker
     assert MAIN in {int(png) for png in second.values()}  # this process joined in at the end
+
+
+def test_each_batch_is_handed_out_as_soon_as_its_charts_are_drawn():
+    """What lets the analytics step store an analysis while the worker draws the others'
+    charts: a batch drawn here comes out while the worker still draws a slow one."""
+    costs = {"slow.png": 1.0, "next.png": 0.5, "quick.png": 0.01}
+    with closing(started(ChartDrawer())) as drawer:
+        for name, cost in costs.items():  # the worker takes the two costliest, slow first
+            drawer.add(name, {name: partial(drawn_when, cost)}, {name: cost})
+        handed = [
+            (batch, time.monotonic(), pngs(charts)) for batch, charts in drawer.drawn_batches()
+        ]
+    assert [batch for batch, _, _ in handed] == ["quick.png", "slow.png", "next.png"]
+    done = {batch: float(charts[batch].split()[-1]) for batch, _, charts in handed}
+    handed_at = {batch: at for batch, at, _ in handed}
+    assert handed_at["quick.png"] < done["slow.png"] < handed_at["slow.png"] < done["next.png"]
 
 
 def test_the_worker_takes_the_costliest_charts_and_this_process_the_cheapest():
@@ -204,7 +226,7 @@ def test_a_chart_is_timed_where_it_is_drawn():
     plans = {f"c{i}.png": partial(drawn_by, 0.1 * (i + 1)) for i in range(4)}
     with closing(started(ChartDrawer())) as drawer:
         drawer.add("batch", plans)
-        drawn = drawer.finish()["batch"]
+        drawn = finished(drawer)["batch"]
     assert isinstance(drawn, dict) and list(drawn) == list(plans)
     assert {int(chart.png) for chart in drawn.values()} == {MAIN, int(drawn["c0.png"].png)}
     for i, chart in enumerate(drawn.values()):
@@ -217,7 +239,7 @@ def test_a_chart_that_fails_fails_its_batch_only(workers: int):
         drawer.start()
         drawer.add("broken", {"ok.png": partial(drawn_by, 0), "bad.png": partial(fails, "x")})
         drawer.add("fine", {"fine.png": partial(drawn_by, 0)})
-        drawn = drawer.finish()
+        drawn = finished(drawer)
     assert isinstance(drawn["broken"], ValueError) and "x" in str(drawn["broken"])
     assert list(drawn["fine"]) == ["fine.png"]
     with closing(ChartDrawer(spare_workers=workers)) as drawer, pytest.raises(ValueError):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +48,7 @@ from runcrawler_assets.analytics.store import StoredResult, analytics_memory, re
 from runcrawler_assets.archive.runstore import read_text, write_atomic
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
 from runcrawler_assets.hints.rules import SEVERITIES
-from runcrawler_assets.reporting.drawing import ChartDrawer, Drawn
+from runcrawler_assets.reporting.drawing import Batch, ChartDrawer
 from runcrawler_assets.reporting.plans import (
     Plans,
     chart_plans,
@@ -167,37 +167,36 @@ def refresh_analyses(
     preview_rows: int | None = None,
     memory: str = DEFAULT_ANALYTICS_MEMORY,
     version: str | None = None,
-) -> list[Refreshed]:
+) -> Iterator[Refreshed]:
     """Compute and store `analyses` one after another, each one's charts that show something
     new handed to `drawer` as soon as it is stored (its worker draws them while the next
-    analysis computes), then write them, with their manifests (the report reads them back
-    instead of drawing them again, and the next refresh those that show the same): what the
-    analytics asset does after `runs` changed.
+    analysis computes), and give each back as soon as its charts are written, with its
+    manifest (the report reads them back instead of drawing them again, and the next
+    refresh those that show the same): what the analytics asset does after `runs` changed.
+    They come in the order they are done, not the order asked: the caller stores each one
+    while the charts of the others are drawn.
 
     One analysis failing (its SQL or a chart) does not stop the others: its entry holds the
     error, and none of its files are written. Each is stored with `version` (default: the
     version of `runs` now, taken once for all).
     """
     version = version if version is not None else runs_version(con)
-    computed: list[Refreshed | _Planned] = []
+    planned: dict[str, _Planned] = {}
     for analysis in analyses:
         started = time.monotonic()
         try:
             stored = refresh_stored(con, analysis, preview_rows, memory, version)
             done = Refreshed(analysis, stored, {}, time.monotonic() - started)
-            computed.append(_plan(charts_dir, done, drawer))
+            planned[analysis.name] = _plan(charts_dir, done, drawer)
         except Exception as error:  # reported by the caller, with the other analyses done
-            computed.append(Refreshed(analysis, None, {}, time.monotonic() - started, error))
-    drawn = drawer.finish()
-    return [
-        _written(charts_dir, done, drawn.get(done.refreshed.analysis.name, {}))
-        if isinstance(done, _Planned)
-        else done
-        for done in computed
-    ]
+            yield Refreshed(analysis, None, {}, time.monotonic() - started, error)
+        for name, drawn in drawer.ready():
+            yield _written(charts_dir, planned.pop(name), drawn)
+    for name, drawn in drawer.drawn_batches():
+        yield _written(charts_dir, planned.pop(name), drawn)
 
 
-def _written(charts_dir: Path, planned: _Planned, drawn: dict[str, Drawn] | Exception) -> Refreshed:
+def _written(charts_dir: Path, planned: _Planned, drawn: Batch) -> Refreshed:
     """A planned analysis with its charts: the new ones written, then its manifest (removed
     first, so that a refresh stopped between the two leaves every chart to draw again)."""
     done = planned.refreshed

@@ -6,16 +6,17 @@ A `ChartDrawer` hands the charts it is given to one worker process (spawned:
 it shares no thread or lock with DuckDB), two at a time, so the worker draws
 the first analyses' charts while this process computes the next analyses.
 When this process is done computing and charts remain that the worker was
-not given, `finish` loads matplotlib here (~0.3 s, while the worker draws
-on), then draws them too. Each chart comes with what it cost the last time
+not given, `drawn_batches` loads matplotlib here (~0.3 s, while the worker
+draws on), then draws them too, handing out each batch (an analysis's charts)
+as soon as it is complete. Each chart comes with what it cost the last time
 it was drawn (`Drawn.seconds`, kept by the caller): the worker takes the
 costliest chart queued, this process the cheapest, so the last charts of
 either are light ones and neither waits long on the other (a +10 refresh
 ended on the worker's efficiency scatter, 0.2 s, while this process waited;
 issue 16). Where the worker kept up (a million runs: SQL for seconds, charts
 for less) this process never loads matplotlib. The worker is given no chart
-until it has started (importing matplotlib takes ~1 s): a `finish` that
-comes first draws what is left here, waiting on no chart held by a worker
+until it has started (importing matplotlib takes ~1 s): a `drawn_batches`
+that comes first draws what is left here, waiting on no chart held by a worker
 still importing. A worker that dies hands its charts back, and one whose
 parent dies exits with it (`subprocesses`).
 
@@ -24,9 +25,9 @@ Without a spare worker (`RUNCRAWLER_WORKERS=1`: a process tree kept small, issue
 lets go of Python's lock while a query runs, so the thread draws while the analyses
 compute, as the worker would, without a second interpreter's ~125 MB and
 multiprocessing's resource tracker's ~12 MB (a million runs under 160MB: the analyses
-~1.1× as long as with the worker, the tree under 490 MB). `finish` then draws
-nothing itself: two Python threads draw no faster than one, and pyplot's figures are
-not shared safely between threads.
+~1.1× as long as with the worker, the tree under 490 MB). `drawn_batches` then
+draws nothing itself: two Python threads draw no faster than one, and pyplot's figures
+are not shared safely between threads.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import contextlib
 import gc
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
@@ -56,6 +57,9 @@ class Drawn(NamedTuple):
 
     png: bytes
     seconds: float
+
+
+Batch = dict[str, Drawn] | Exception  # a batch's charts by file name, or the error of one
 
 
 def _timed(plan: Callable[[], bytes]) -> Drawn:
@@ -109,11 +113,11 @@ class ChartDrawer:
     as drawer`).
 
     The worker process is given the costliest chart left, `IN_FLIGHT` at a time (the next
-    as each is drawn); `finish` takes the cheapest (of equal costs: the worker the first
-    queued, `finish` the last). A chart is never taken back from the worker once given:
-    cancelling a pool's pending future breaks Python 3.11's pool when its worker then dies
-    (it fails on the cancelled one, in its own thread). The thread is given every chart as
-    it comes."""
+    as each is drawn); `drawn_batches` takes the cheapest (of equal costs: the worker the
+    first queued, this process the last). A chart is never taken back from the worker once
+    given: cancelling a pool's pending future breaks Python 3.11's pool when its worker then
+    dies (it fails on the cancelled one, in its own thread). The thread is given every chart
+    as it comes."""
 
     def __init__(self, spare_workers: int = 1) -> None:
         self._in_a_thread = spare_workers <= 0
@@ -124,6 +128,8 @@ class ChartDrawer:
         self._queue: list[_Chart] = []
         self._left: list[int] = []  # the queue's charts neither given to the worker nor taken
         self._in_flight = 0
+        self._batches: dict[Hashable, list[int]] = {}  # queued, not handed out: their charts
+        self._pictures: dict[int, Drawn | Exception] = {}  # charts drawn, of batches not handed out
 
     def start(self) -> None:
         """Start the worker in the background (returns at once; harmless twice)."""
@@ -159,13 +165,14 @@ class ChartDrawer:
                 for name, plan in plans.items()
             )
             self._left.extend(range(first, len(self._queue)))
+        self._batches.setdefault(batch, []).extend(range(first, len(self._queue)))
         self._give()
 
     def _give(self) -> None:
         """Give the worker the costliest charts left, up to `IN_FLIGHT` at a time, once it has
         started (called here, and by the pool's thread when it has started and as each chart
         is drawn); the thread is given every chart at once, to draw after its imports (and
-        `finish` draws none)."""
+        `drawn_batches` draws none here)."""
         with self._lock:
             in_flight = len(self._queue) if self._in_a_thread else IN_FLIGHT
             ready = self._in_a_thread or self.worker_ready
@@ -187,33 +194,69 @@ class ChartDrawer:
             self._in_flight -= 1
         self._give()
 
-    def finish(self) -> dict[Hashable, dict[str, Drawn] | Exception]:
-        """Every queued chart, by batch (in the order queued) then file name (in the plans'
-        order); a batch one of whose charts raised is that exception instead."""
+    def ready(self) -> list[tuple[Hashable, Batch]]:
+        """The batches queued whose every chart is drawn, not handed out before, in the order
+        queued; waits for nothing (the analytics step stores each as soon as it is ready)."""
         with self._lock:
-            queue, to_draw_here = self._queue, bool(self._left)
-        drawn: dict[int, Drawn | Exception] = {}
-        if to_draw_here:
-            # first: the worker draws on meanwhile, holding up no chart (an import that
-            # fails fails each chart drawn here below, as its own error)
-            with contextlib.suppress(Exception):
-                _load_chart_code()
-        while (index := self._take_here()) is not None:
-            drawn[index] = _attempt(queue[index].plan)
-        for index, chart in enumerate(queue):  # the worker's (or those it could not take)
-            if index not in drawn:
-                drawn[index] = self._collect(chart)
-        with self._lock:
-            self._queue, self._left = [], []
-        batches: dict[Hashable, dict[str, Drawn] | Exception] = {}
-        for index, chart in enumerate(queue):
-            picture, charts = drawn[index], batches.setdefault(chart.batch, {})
-            if isinstance(charts, dict):
-                if isinstance(picture, Exception):
-                    batches[chart.batch] = picture
-                else:
-                    charts[chart.name] = picture
-        return batches
+            queue = self._queue
+        done = []
+        for batch, indices in list(self._batches.items()):
+            for index in indices:
+                future = queue[index].future
+                if index not in self._pictures and future is not None and future.done():
+                    self._pictures[index] = self._collect(queue[index])
+            if all(index in self._pictures for index in indices):
+                done.append((batch, self._batch(batch)))
+        return done
+
+    def drawn_batches(self) -> Iterator[tuple[Hashable, Batch]]:
+        """Every batch queued and not handed out yet, each as soon as its every chart is drawn
+        (`Batch`: the charts by file name, in the plans' order), while this process draws the
+        cheapest charts left, then waits for the worker's; the queue is then empty.
+
+        Handed out as they are done, not all at the end: the caller stores each one while
+        the worker draws on (issue 16: the analyses' 22 events took 0.3 s after the last
+        chart, the worker idle)."""
+        try:
+            with self._lock:
+                to_draw_here = bool(self._left)
+            if to_draw_here:
+                # first: the worker draws on meanwhile, holding up no chart (an import that
+                # fails fails each chart drawn here below, as its own error)
+                with contextlib.suppress(Exception):
+                    _load_chart_code()
+            yield from self.ready()
+            while (index := self._take_here()) is not None:
+                self._pictures[index] = _attempt(self._queue[index].plan)
+                yield from self.ready()
+            while self._batches:  # the worker's, as it draws them (or those it could not take)
+                self._wait_for_the_worker()
+                yield from self.ready()
+        finally:
+            with self._lock:
+                self._queue, self._left = [], []
+            self._batches, self._pictures = {}, {}
+
+    def _wait_for_the_worker(self) -> None:
+        """Until one more chart queued is drawn: by the worker, or here if it was not given
+        (or its worker died)."""
+        waiting = []
+        for indices in self._batches.values():
+            for index in indices:
+                chart = self._queue[index]
+                if index in self._pictures:
+                    continue
+                if chart.future is None:
+                    self._pictures[index] = _attempt(chart.plan)
+                    return
+                waiting.append(chart.future)
+        wait(waiting, return_when=FIRST_COMPLETED)
+
+    def _batch(self, batch: Hashable) -> Batch:
+        """A batch drawn, handed out: its charts by file name, or the first error of one."""
+        pictures = {self._queue[i].name: self._pictures.pop(i) for i in self._batches.pop(batch)}
+        errors = [picture for picture in pictures.values() if isinstance(picture, Exception)]
+        return errors[0] if errors else pictures
 
     def _take_here(self) -> int | None:
         """The cheapest chart not given to the worker, now this process's; None when none is
@@ -245,7 +288,7 @@ class ChartDrawer:
             return error
 
     def close(self) -> None:
-        """Stop the worker (charts it was drawing are dropped: call after `finish`)."""
+        """Stop the worker (charts it was drawing are dropped: call after `drawn_batches`)."""
         with self._lock:
             pool, self._pool, self._started = self._pool, None, None
         if pool is not None:

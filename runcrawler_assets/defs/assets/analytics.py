@@ -110,8 +110,10 @@ def analyses(
     from the stored tables) into <data>/charts/ and the UI.
 
     One step for all, not one each: a chart worker draws an analysis's charts while the
-    next one's SQL runs (`reporting.assemble.refresh_analyses`). An analysis that fails
-    leaves the others materialized, and fails the step after them.
+    next one's SQL runs (`reporting.assemble.refresh_analyses`), and each analysis is
+    materialized as soon as its charts are written, while the others' are drawn (the UI
+    shows them one by one). An analysis that fails leaves the others materialized, and
+    fails the step after them.
     """
     paths = settings.config
     selected = [a for a in ANALYSES if AssetKey(a.name) in context.selected_asset_keys]
@@ -124,7 +126,8 @@ def analyses(
         if not stale:
             return
         drawer = drawing.drawer()  # its worker starts importing matplotlib now
-        refreshed = refresh_analyses(
+        failed = []
+        for done in refresh_analyses(
             con,
             stale,
             paths.charts_dir,
@@ -132,18 +135,16 @@ def analyses(
             preview_rows=metadata.TABLE_ROWS,
             memory=paths.analytics_memory,
             version=version,
-        )
-    failed = []
-    for done in refreshed:
-        if done.stored is None:
-            context.log.error(f"{done.analysis.name} failed: {done.error!r}")
-            failed.append(done.analysis.name)
-            continue
-        yield MaterializeResult(
-            asset_key=done.analysis.name,
-            data_version=DataVersion(version),
-            metadata=_analysis_metadata(done, paths.charts_dir, version),
-        )
+        ):
+            if done.stored is None:
+                context.log.error(f"{done.analysis.name} failed: {done.error!r}")
+                failed.append(done.analysis.name)
+                continue
+            yield MaterializeResult(  # stored now, while the worker draws the others' charts
+                asset_key=done.analysis.name,
+                data_version=DataVersion(version),
+                metadata=_analysis_metadata(done, paths.charts_dir, version),
+            )
     if failed:
         raise Failure(f"analyses failed: {', '.join(failed)} (the others were materialized)")
 
