@@ -89,6 +89,15 @@ def test_a_crawl_after_three_new_runs_swaps_their_partition_and_computes_each_an
     assert 0 < recrawl["idle"]["vs_cold_crawl"] < 1 and 0 < plus["vs_cold_crawl"] < 1
 
 
+def test_the_floor_of_a_crawl_after_new_runs_is_their_ingest_alone(figures: dict) -> None:
+    """What a +10 crawl costs before its analytics: the same ingest, no analysis, no report."""
+    (recrawl,) = figures["recrawl"]
+    floor = recrawl["plus_without_analytics"]
+    assert (floor["dagster_runs"], floor["partitions_swapped"]) == (1, 1)
+    assert (floor["analyses_computed"], floor["report_written"]) == (0, False)
+    assert 0 < floor["vs_cold_crawl"] < 1
+
+
 def test_memory_reports_the_main_process_and_the_workers(figures: dict) -> None:
     (memory,) = figures["memory"]
     assert memory["rows"] == RUNS + 1
