@@ -12,6 +12,8 @@ import pytest
 from benchmarks.analytics import bench_analytics
 from benchmarks.analytics_memory import bench_analytics_memory
 from benchmarks.analytics_memory import main as analytics_memory_main
+from benchmarks.approximate_medians import bench_approximate_medians
+from benchmarks.approximate_medians import main as approximate_medians_main
 from benchmarks.cold_crawl import bench_cold_crawl
 from benchmarks.common import Workspace
 from benchmarks.incremental import bench_incremental, bench_recrawl
@@ -36,6 +38,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "recrawl": [bench_recrawl(RUNS, workspace, added=3)],
         "analytics": bench_analytics(300, workspace, source_runs=RUNS),
         "analytics_memory": bench_analytics_memory(300, workspace, RUNS, cap="128MB"),
+        "approximate_medians": bench_approximate_medians(300, workspace, RUNS),
         "memory": [bench_memory(RUNS, workspace)],
         "sensor_tick": bench_sensor_tick(RUNS, workspace),
         "incremental": [bench_incremental(RUNS, workspace, added=3)],
@@ -146,6 +149,32 @@ def test_analytics_memory_refuses_bad_arguments_with_a_message(tmp_path: Path, c
     for argv, message in cases:
         with pytest.raises(SystemExit) as exit_info:
             analytics_memory_main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_binned_medians_count_the_same_runs_and_stay_within_a_bin(figures: dict) -> None:
+    """The approximate option: each value's median and bounds read from merged bins are
+    within half a bin (0.05 %) of the exact ones, over the same successful runs (else
+    `compare` raises)."""
+    binned = figures["approximate_medians"]
+    assert binned["rows"] == 300 and binned["values"] > 0 and binned["bins"] > 0
+    half_bin = (binned["bin_ratio"] - 1) / 2
+    errors = binned["max_relative_error"]
+    assert set(errors) == {"median", "low", "high"}
+    assert all(0 <= error <= half_bin * 1.01 for error in errors.values()), errors
+
+
+def test_approximate_medians_refuses_bad_arguments_with_a_message(tmp_path: Path, capsys) -> None:
+    (tmp_path / "file").write_text("")
+    cases = [
+        (["--rows", "0"], "--rows 0: at least 1"),
+        (["--source-runs", "0"], "--source-runs 0: at least 1"),
+        (["--workdir", str(tmp_path / "file")], "is not a folder"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            approximate_medians_main(argv)
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
 
