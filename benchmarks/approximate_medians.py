@@ -17,18 +17,22 @@ each approximate median and bound is from the exact one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from benchmarks.analytics import replicate_runs
-from benchmarks.common import Workspace, load_average, not_new_folder, temporary_workspace
+from benchmarks.common import (
+    Workspace,
+    load_average,
+    rows_parser,
+    rows_workspace,
+    temporary_workspace,
+)
 from runcrawler_assets.analytics import RunFilter
 from runcrawler_assets.analytics.setting_effects.tables import SETTINGS, value_statistics
 from runcrawler_assets.analytics.statistics import Z95
@@ -145,25 +149,17 @@ def bench_approximate_medians(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.approximate_medians",
-        description="Per-user bins merged into medians, against the exact setting effects.",
+    parser = rows_parser(
+        "python -m benchmarks.approximate_medians",
+        "Per-user bins merged into medians, against the exact setting effects.",
     )
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of `runs` (1,000,000)")
     parser.add_argument(
         "--source-runs", type=int, default=20_000, help="runs of the crawl replicated (20,000)"
     )
-    parser.add_argument(
-        "--workdir", type=Path, help="a new folder for the source crawl (default: a temporary one)"
-    )
     args = parser.parse_args(argv)
-    if args.rows < 1:
-        parser.error(f"--rows {args.rows}: at least 1")
     if args.source_runs < 1:
         parser.error(f"--source-runs {args.source_runs}: at least 1")
-    if args.workdir is not None and (problem := not_new_folder(args.workdir)):
-        parser.error(f"--workdir: {problem}")
-    workspace = Workspace(args.workdir) if args.workdir else temporary_workspace()
+    workspace = rows_workspace(parser, args)  # last: it makes a temporary folder
     figures = bench_approximate_medians(args.rows, workspace, args.source_runs)
     print(json.dumps(figures, indent=2))
 

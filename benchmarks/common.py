@@ -8,6 +8,7 @@ process (`crawl_child`) whose process tree is sampled for peak RSS.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -240,6 +241,26 @@ def not_new_folder(path: Path) -> str | None:
     if path.is_dir() and any(path.iterdir()):
         return f"{path} is not empty; give a new or empty folder"
     return None
+
+
+def rows_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The command line of a benchmark on a `runs` table of N replicated rows: `--rows` and
+    `--workdir`, which `rows_workspace` checks; the benchmark adds its own."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of `runs` (1,000,000)")
+    parser.add_argument(
+        "--workdir", type=Path, help="a new folder for the source crawl (default: a temporary one)"
+    )
+    return parser
+
+
+def rows_workspace(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Workspace:
+    """The workspace `rows_parser`'s arguments name, or a usage error for a bad one."""
+    if args.rows < 1:
+        parser.error(f"--rows {args.rows}: at least 1")
+    if args.workdir is not None and (problem := not_new_folder(args.workdir)):
+        parser.error(f"--workdir: {problem}")
+    return Workspace(args.workdir) if args.workdir else temporary_workspace()
 
 
 def temporary_workspace() -> Workspace:

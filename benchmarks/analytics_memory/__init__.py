@@ -20,7 +20,6 @@ module's Dagster (~40 MB and a second of its start, as a module run with `-m` it
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import threading
@@ -35,8 +34,9 @@ from benchmarks.common import (
     Workspace,
     descendants,
     load_average,
-    not_new_folder,
     peak_rss_mb,
+    rows_parser,
+    rows_workspace,
     temporary_workspace,
 )
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY, Config, ConfigError
@@ -151,30 +151,22 @@ def bench_analytics_memory(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.analytics_memory",
-        description="Peak RSS of each analytics asset in one Dagster process, on N rows.",
+    parser = rows_parser(
+        "python -m benchmarks.analytics_memory",
+        "Peak RSS of each analytics asset in one Dagster process, on N rows.",
     )
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of `runs` (1,000,000)")
     parser.add_argument("--cap", default=DEFAULT_ANALYTICS_MEMORY, help="the analytics cap")
     parser.add_argument(
         "--workers", type=int, default=2, help="RUNCRAWLER_WORKERS (2; 1: no chart worker)"
     )
-    parser.add_argument(
-        "--workdir", type=Path, help="a new folder for the source crawl (default: a temporary one)"
-    )
     args = parser.parse_args(argv)
-    if args.rows < 1:
-        parser.error(f"--rows {args.rows}: at least 1")
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: at least 1")
-    if args.workdir is not None and (problem := not_new_folder(args.workdir)):
-        parser.error(f"--workdir: {problem}")
     try:
         Config.from_env({"RUNCRAWLER_ANALYTICS_MEMORY": args.cap})
     except ConfigError as error:
         parser.error(f"--cap: {error}")
-    workspace = Workspace(args.workdir) if args.workdir else temporary_workspace()
+    workspace = rows_workspace(parser, args)  # last: it makes a temporary folder
     print(
         json.dumps(
             bench_analytics_memory(args.rows, workspace, cap=args.cap, workers=args.workers),
