@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +62,7 @@ from runcrawler_assets.warehouse.database import (
     connect,
     partition_key_text,
     replace_partitions,
+    stale_run_ids,
     swapped_versions,
 )
 from runcrawler_assets.warehouse.rows import Columns, stored_columns
@@ -356,6 +357,7 @@ def _partitions_rows(
     partitions: Iterable[tuple[tuple[str, str], str | None]],
     pool: ProcessPoolExecutor | None,
     ahead: int,
+    patches: Mapping[tuple[str, str], Sequence[str]] | None = None,
 ) -> Iterator[PartitionRows]:
     """Each partition's rows: its records cleaned, the rejects quarantined.
 
@@ -365,14 +367,16 @@ def _partitions_rows(
     one being inserted, or in this process. A record the cleaning rejects joins
     `quarantine` as its chunk is read, before the swap reads it. Each partition's version
     (from `partition_version`, taken *before* its records are read) is recorded with its
-    swap, so the next swap of an unchanged partition can be skipped.
+    swap, so the next swap of an unchanged partition can be skipped. A partition in
+    `patches` is a patch: of its records, only those of the run ids given are read.
     """
     runs_dir = settings.runs_dir
+    patches = patches or {}
     jobs = (
         (pair, version, run_ids)
         for pair, version in partitions
         for run_ids in _run_id_chunks(
-            PartitionStore(runs_dir, *pair),
+            _to_read(PartitionStore(runs_dir, *pair), patches.get(pair)),
             database.INSERT_CHUNK if pool is None else SWAP_WORKER_CHUNK,
         )
     )
@@ -388,7 +392,8 @@ def _partitions_rows(
         made = _in_order(submitted, ahead)
     for (pair, version), chunks in groupby(made, key=itemgetter(0)):
         quarantine = PartitionStore(runs_dir, *pair).read_quarantine()
-        yield PartitionRows(*pair, RowChunks(_rows(chunks, quarantine)), quarantine, version)
+        rows = RowChunks(_rows(chunks, quarantine))
+        yield PartitionRows(*pair, rows, quarantine, version, patches.get(pair))
 
 
 def _rows(chunks: Iterable[tuple[Any, tuple[Columns, list]]], quarantine: list) -> Iterator:
@@ -398,10 +403,19 @@ def _rows(chunks: Iterable[tuple[Any, tuple[Columns, list]]], quarantine: list) 
         yield columns
 
 
-def _run_id_chunks(store: PartitionStore, size: int) -> list[list[str]]:
-    """The store's run ids, `size` at a time (one empty chunk for an empty store: its
-    partition is still swapped, to empty it)."""
+def _to_read(store: PartitionStore, replaced: Sequence[str] | None) -> list[str]:
+    """The ids of the store's records a swap reads, in the index's order: all of them, or
+    those of a patch's `replaced` runs that the index still lists."""
     run_ids = store.run_ids()
+    if replaced is None:
+        return run_ids
+    wanted = set(replaced)
+    return [run_id for run_id in run_ids if run_id in wanted]
+
+
+def _run_id_chunks(run_ids: list[str], size: int) -> list[list[str]]:
+    """`run_ids`, `size` at a time (one empty chunk for none: the partition is still
+    swapped, to empty it)."""
     return [run_ids[i : i + size] for i in range(0, len(run_ids), size)] or [[]]
 
 
@@ -432,6 +446,36 @@ def swap_changed_partitions(
     return swap_partitions(con, settings, changed_partitions(con, settings, partitions), on_rows)
 
 
+def _patches(
+    con: duckdb.DuckDBPyConnection,
+    settings: Config,
+    partitions: Iterable[tuple[tuple[str, str], str | None]],
+) -> dict[tuple[str, str], list[str]]:
+    """The partitions among `partitions` to patch, each with the runs whose rows the patch
+    replaces (`database.stale_run_ids`): those whose rows were swapped in by the same code
+    and with the same accounting as their version now says, and of which at most half the
+    runs changed (more, as after a re-parse of every run, and a whole swap costs no more;
+    nor are a million run ids kept at once)."""
+    before = swapped_versions(con)
+    patches = {}
+    for pair, version in partitions:
+        if _made_alike(before.get(partition_key_text(*pair)), version):
+            indexed = PartitionStore(settings.runs_dir, *pair).parsed_runs()
+            stale = stale_run_ids(con, *pair, indexed)
+            if 2 * len(stale) <= len(indexed):
+                patches[pair] = stale
+    return patches
+
+
+def _made_alike(before: str | None, version: str | None) -> bool:
+    """Whether rows swapped in with version `before` were made by the code and with the
+    accounting `version` names (`partition_version`: code, store digest, accounting)."""
+    if before is None or version is None:
+        return False
+    was, now = before.split(":", 2), version.split(":", 2)
+    return len(was) == len(now) == 3 and (was[0], was[2]) == (now[0], now[2])
+
+
 def swap_partitions(
     con: duckdb.DuckDBPyConnection,
     settings: Config,
@@ -441,18 +485,24 @@ def swap_partitions(
     """Swap the rows of `partitions` (each with its version), a transaction per partition,
     one partition in memory at a time; returns how many were swapped. `on_rows` sees each.
 
+    A partition whose rows were swapped in by the same code and with the same accounting
+    is patched (issue 16: ten new runs in a partition of 100,000 cost ten runs' reading
+    and inserting): only the rows of its runs parsed since, or gone, are replaced, in one
+    transaction as a whole swap is (`_patches`).
+
     With at least `MIN_RUNS_FOR_SWAP_WORKERS` runs, the rows are read, cleaned and made in
     `settings.parse_workers` - 1 worker processes (they import no pandas or DuckDB) while
     this process inserts the ones made before: one helper with the default 2 (a million
     runs: 130 -> 96 s, the ingest's process tree 455 -> 480 MB; two helpers: 85 s, 515 MB).
     """
     partitions = list(partitions)
+    patches = _patches(con, settings, partitions)
     helpers = settings.parse_workers - 1  # the run's own process is one of the workers
     pool = None
-    if helpers and _holds_at_least(settings, partitions, MIN_RUNS_FOR_SWAP_WORKERS):
+    if helpers and _holds_at_least(settings, partitions, MIN_RUNS_FOR_SWAP_WORKERS, patches):
         pool = worker_pool(helpers)
     try:
-        rows = _partitions_rows(settings, partitions, pool, ahead=helpers + 1)
+        rows = _partitions_rows(settings, partitions, pool, helpers + 1, patches)
         return replace_partitions(con, map(on_rows, rows))
     finally:
         if pool is not None:
@@ -460,12 +510,19 @@ def swap_partitions(
 
 
 def _holds_at_least(
-    settings: Config, partitions: Iterable[tuple[tuple[str, str], str | None]], runs: int
+    settings: Config,
+    partitions: Iterable[tuple[tuple[str, str], str | None]],
+    runs: int,
+    patches: Mapping[tuple[str, str], Sequence[str]] | None = None,
 ) -> bool:
-    """Whether the JSON stores of `partitions` hold at least `runs` runs (read until so)."""
+    """Whether a swap of `partitions` reads at least `runs` records (counted until so): all
+    of a partition's, or of a patch's only those it replaces."""
     held = 0
     for pair, _ in partitions:
-        held += len(PartitionStore(settings.runs_dir, *pair).run_ids())
+        replaced = (patches or {}).get(pair)
+        held += len(
+            PartitionStore(settings.runs_dir, *pair).run_ids() if replaced is None else replaced
+        )
         if held >= runs:
             return True
     return False

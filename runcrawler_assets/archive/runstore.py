@@ -164,6 +164,11 @@ class PartitionStore:
         entries = self.read_index()  # tuples as decoded: no dict per run, even briefly
         return [entry.run_id for entry in entries.values() if entry.run_id is not None]
 
+    def parsed_runs(self) -> list[tuple[str, str | None]]:
+        """Each record's run id and when it was parsed, as the index says."""
+        entries = self.read_index().values()
+        return [(e.run_id, e.parsed_at) for e in entries if e.run_id is not None]
+
     def records(self) -> Iterator[RunRecord]:
         """The partition's records, in the index's order, read one at a time."""
         return self.records_of(self.run_ids())

@@ -73,17 +73,22 @@ def has_accounting(con: duckdb.DuckDBPyConnection) -> bool:
     return has_table(con, JOBS_TABLE)
 
 
-def join_partition(con: duckdb.DuckDBPyConnection, cluster: str, user: str) -> None:
-    """Fill the accounting columns of the partition's rows from `accounting_jobs`."""
+def join_partition(
+    con: duckdb.DuckDBPyConnection, cluster: str, user: str, only: str | None = None
+) -> None:
+    """Fill the accounting columns of the partition's rows from `accounting_jobs`: all of
+    them, or `only` the rows whose `run_id` the relation of that name lists (those a patch
+    inserted: the others were joined when they were inserted, with the same accounting)."""
     if not has_accounting(con):
         return
+    among = f" AND run_id IN (SELECT run_id FROM {only})" if only else ""
     decided = f"m.state IN ({', '.join(repr(s) for s in SCHEDULER_VERDICTS)}) AND {UNDECIDED_SQL}"
     timed = "m.start_at IS NOT NULL AND m.end_at IS NOT NULL AND m.end_at >= m.start_at"
     wall = "date_diff('second', m.start_at, m.end_at)"
     con.execute(
         f"""
         WITH part AS (
-            SELECT run_id, job_id, run_path FROM runs WHERE cluster = $1 AND "user" = $2
+            SELECT run_id, job_id, run_path FROM runs WHERE cluster = $1 AND "user" = $2{among}
         ),
         candidates AS (
             SELECT p.run_id, j.*, 0 AS how FROM part p
@@ -123,7 +128,7 @@ def join_partition(con: duckdb.DuckDBPyConnection, cluster: str, user: str) -> N
                     THEN 'accounting: ' || coalesce(m.state_detail, m.state)
                     ELSE r.error_message END AS error_message
             FROM runs r LEFT JOIN matched m USING (run_id)
-            WHERE r.cluster = $1 AND r."user" = $2
+            WHERE r.cluster = $1 AND r."user" = $2{among}
         )
         UPDATE runs SET
             job_id = joined.job_id, queue = joined.queue, account = joined.account,

@@ -1,7 +1,8 @@
 """The DuckDB warehouse: the `runs` and `quarantine` tables and the analytics tables.
 
 The `runs` DDL is derived from `records.RUN_COLUMNS`, never written by hand.
-A refresh replaces the rows of its partitions (DELETE + INSERT) inside one
+A refresh replaces the rows of its partitions (DELETE + INSERT: all of a
+partition's, or a patch's, those of its runs parsed since) inside one
 transaction, so a reader sees a partition either before or after, never
 half. With its rows, a swap records the partition's version (a digest of what
 the rows were made from) in `partition_versions`, in the same transaction:
@@ -235,6 +236,9 @@ class PartitionRows:
     records: Iterable[RunRecord] | RowChunks
     quarantine: list[QuarantineEntry]
     version: str | None = None  # what the rows were made from; None: unknown, never skipped
+    # None: `records` replace every row of the partition. Else a patch: only the rows of
+    # these run ids are removed, then `records` (theirs that are still indexed) inserted.
+    replaced: Sequence[str] | None = None
 
 
 def swapped_versions(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
@@ -269,24 +273,66 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
 
 
 def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
-    """One partition's rows, quarantine entries and version, in a transaction of its own."""
+    """One partition's rows (all, or those `part.replaced` names), quarantine entries and
+    version, in a transaction of its own."""
     names = list(partition_key_text(part.cluster, part.user))
-    with transaction(con):
-        for table in ("runs", "quarantine", VERSIONS_TABLE):
-            con.execute(
-                f"DELETE FROM {table} WHERE cluster = ? AND {quote_identifier('user')} = ?",
-                names,
+    patched = None
+    if part.replaced is not None:
+        patched = "patched_run_ids"
+        con.register(patched, pd.DataFrame({"run_id": pd.Series(part.replaced, dtype=object)}))
+    in_partition = f"cluster = ? AND {quote_identifier('user')} = ?"
+    try:
+        with transaction(con):
+            among = f" AND run_id IN (SELECT run_id FROM {patched})" if patched else ""
+            con.execute(f"DELETE FROM runs WHERE {in_partition}{among}", names)
+            for table in ("quarantine", VERSIONS_TABLE):
+                con.execute(f"DELETE FROM {table} WHERE {in_partition}", names)
+            for columns in column_chunks(part.records):  # a frame at a time, never all at once
+                _insert(con, "runs", columns_frame(columns), INSERTED, CASE_COLUMNS)
+            join_partition(con, *names, only=patched)
+            assign_signatures(con, *names)
+            _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)
+            if part.version is not None:
+                con.execute(
+                    f"INSERT INTO {VERSIONS_TABLE} VALUES (?, ?, ?, now())",
+                    [*names, part.version],
+                )
+    finally:
+        if patched:
+            con.unregister(patched)
+
+
+def stale_run_ids(
+    con: duckdb.DuckDBPyConnection, cluster: str, user: str, indexed: Iterable[tuple[str, str]]
+) -> list[str]:
+    """The runs of a partition whose row is not its JSON store's record as indexed
+    (`indexed`: each record's run id and when it was parsed, as the index says): a run
+    parsed since its row was made, a new one, and a row whose run is no longer indexed.
+    What a patch of the partition replaces; every other row is its record's as indexed
+    (a record is only written when its run is parsed, and parsing stamps `parsed_at`)."""
+    frame = pd.DataFrame(list(indexed), columns=["run_id", "parsed_at"], dtype=object)
+    con.register("indexed_runs", frame)
+    try:
+        rows = con.execute(
+            """
+            WITH part AS (
+                SELECT run_id, parsed_at FROM runs WHERE cluster = $cluster AND "user" = $user
+            ),
+            indexed AS (
+                SELECT run_id, TRY_CAST(parsed_at AS TIMESTAMP) AS parsed_at FROM indexed_runs
             )
-        for columns in column_chunks(part.records):  # a frame at a time, never all at once
-            _insert(con, "runs", columns_frame(columns), INSERTED, CASE_COLUMNS)
-        join_partition(con, *names)
-        assign_signatures(con, *names)
-        _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)
-        if part.version is not None:
-            con.execute(
-                f"INSERT INTO {VERSIONS_TABLE} VALUES (?, ?, ?, now())",
-                [*names, part.version],
+            SELECT run_id FROM indexed i
+            WHERE NOT EXISTS (
+                SELECT 1 FROM part p WHERE p.run_id = i.run_id AND p.parsed_at = i.parsed_at
             )
+            UNION
+            SELECT run_id FROM part WHERE run_id NOT IN (SELECT run_id FROM indexed)
+            """,
+            dict(zip(("cluster", "user"), partition_key_text(cluster, user), strict=True)),
+        ).fetchall()
+    finally:
+        con.unregister("indexed_runs")
+    return [run_id for (run_id,) in rows]
 
 
 def replace_view(con: duckdb.DuckDBPyConnection, name: str, select: str) -> None:
