@@ -129,7 +129,7 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
     with DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
         run_ids = _new_runs(instance, before)
         materialized: list[str] = []
-        swapped = charts = redrawn = 0
+        swapped = rows = charts = redrawn = 0
         users_made: dict[str, object] = {}
         for run_id in run_ids:
             for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
@@ -140,6 +140,7 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
                 metadata = event.step_materialization_data.materialization.metadata
                 if event.asset_key.to_user_string() == "runs":
                     swapped = max(swapped, int(metadata["partitions_swapped"].value))
+                    rows += int(metadata["rows_written"].value)
                 if "users_made_again" in metadata:
                     users_made[event.asset_key.to_user_string()] = metadata[
                         "users_made_again"
@@ -150,6 +151,7 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
         return {
             "dagster_runs": len(run_ids),
             "partitions_swapped": swapped,
+            "rows_written": rows,
             "analyses_computed": len(set(materialized) & {a.name for a in ANALYSES}),
             "charts_redrawn": f"{redrawn} of {charts}",
             "users_made_again": users_made,

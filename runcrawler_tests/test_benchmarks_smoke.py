@@ -80,8 +80,9 @@ def test_a_crawl_after_three_new_runs_swaps_their_partition_and_computes_each_an
     (recrawl,) = figures["recrawl"]
     plus = recrawl["plus"]
     assert recrawl["added"] == 3
-    # the three copies land in one user's case: one partition, one run, one refresh
-    assert (plus["partitions_swapped"], plus["dagster_runs"]) == (1, 1)
+    # the three copies land in one user's case: one partition, one run, one refresh, and
+    # the partition patched: its three new rows written, not all of its rows again
+    assert (plus["partitions_swapped"], plus["dagster_runs"], plus["rows_written"]) == (1, 1, 3)
     assert plus["analyses_computed"] == len(ANALYSES) and plus["report_written"]
     # the assets kept per user made again the rows of the one user with new runs
     assert plus["users_made_again"] == {"fixes": 1, "campaigns": 1, "hints": 1}
@@ -96,7 +97,7 @@ def test_the_floor_of_a_crawl_after_new_runs_is_their_ingest_alone(figures: dict
     """What a +10 crawl costs before its analytics: the same ingest, no analysis, no report."""
     (recrawl,) = figures["recrawl"]
     floor = recrawl["plus_without_analytics"]
-    assert (floor["dagster_runs"], floor["partitions_swapped"]) == (1, 1)
+    assert (floor["dagster_runs"], floor["partitions_swapped"], floor["rows_written"]) == (1, 1, 3)
     assert (floor["analyses_computed"], floor["report_written"]) == (0, False)
     assert 0 < floor["vs_cold_crawl"] < 1
 
