@@ -303,7 +303,10 @@ def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
 
 
 def stale_run_ids(
-    con: duckdb.DuckDBPyConnection, cluster: str, user: str, indexed: Iterable[tuple[str, str]]
+    con: duckdb.DuckDBPyConnection,
+    cluster: str,
+    user: str,
+    indexed: Iterable[tuple[str, str | None]],
 ) -> list[str]:
     """The runs of a partition whose row is not its JSON store's record as indexed
     (`indexed`: each record's run id and when it was parsed, as the index says): a run
