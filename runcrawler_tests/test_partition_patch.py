@@ -15,13 +15,8 @@ from runcrawler_assets.archive.discovery import discover_partition, list_partiti
 from runcrawler_assets.archive.runstore import PartitionStore
 from runcrawler_assets.cli import main
 from runcrawler_assets.config import Config
-from runcrawler_assets.crawl import (
-    crawl_into_warehouse,
-    partition_version,
-    refresh_partitions,
-    swap_changed_partitions,
-    swap_partitions,
-)
+from runcrawler_assets.crawl import crawl_into_warehouse, refresh_partitions
+from runcrawler_assets.swap import partition_version, swap_changed_partitions, swap_partitions
 from runcrawler_assets.warehouse.database import PartitionRows, RowChunks, column_chunks, connect
 
 RUNS = 150

@@ -27,7 +27,7 @@ from dagster import DagsterInstance
 
 from runcrawler_assets.archive.discovery import discover_partition, list_partitions
 from runcrawler_assets.config import Config
-from runcrawler_assets.crawl import crawl_into_warehouse, partition_rows, refresh_partitions
+from runcrawler_assets.crawl import crawl_into_warehouse, refresh_partitions
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, INGEST_ASSETS
 from runcrawler_assets.defs.partitions import partition_key, register_partitions
 from runcrawler_assets.defs.runner import crawl, dagster_instance, refresh_partition
@@ -35,6 +35,7 @@ from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.idle import CrawlSummary
 from runcrawler_assets.records import run_id_for
 from runcrawler_assets.solvers.logtext import scan_log
+from runcrawler_assets.swap import partition_rows
 from runcrawler_assets.warehouse.database import (
     PartitionRows,
     column_chunks,

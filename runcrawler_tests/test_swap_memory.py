@@ -22,19 +22,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from runcrawler_assets import crawl, subprocesses
+from runcrawler_assets import crawl, subprocesses, swap
 from runcrawler_assets.archive import runstore
 from runcrawler_assets.archive.discovery import DiscoveredRun, PartitionDiscovery, Problem
 from runcrawler_assets.archive.runstore import INDEX_FILE, IndexEntry, PartitionStore
 from runcrawler_assets.config import Config
-from runcrawler_assets.crawl import (
-    ParseJob,
-    partition_rows,
-    refresh_partitions,
-    swap_changed_partitions,
-)
+from runcrawler_assets.crawl import ParseJob, refresh_partitions
 from runcrawler_assets.defs.assets.ingest import RowTally
 from runcrawler_assets.records import RunRecord, run_id_for
+from runcrawler_assets.swap import partition_rows, swap_changed_partitions
 from runcrawler_assets.warehouse import database, health
 from runcrawler_assets.warehouse.database import (
     SWAP_MEMORY_LIMIT,
@@ -367,9 +363,9 @@ def test_rows_made_in_worker_processes_are_the_rows_made_here(
     """Two partitions, one emptied since its last swap, a record the cleaning rejects, and
     chunks of 3 rows: in `workers` - 1 helper processes (a real pool, its calls counted)
     or here."""
-    monkeypatch.setattr(crawl, "MIN_RUNS_FOR_SWAP_WORKERS", 1)
+    monkeypatch.setattr(swap, "MIN_RUNS_FOR_SWAP_WORKERS", 1)
     monkeypatch.setattr(database, "INSERT_CHUNK", 3)
-    monkeypatch.setattr(crawl, "SWAP_WORKER_CHUNK", 3)
+    monkeypatch.setattr(swap, "SWAP_WORKER_CHUNK", 3)
     submitted: list[tuple[str, str, int]] = []
     sizes: list[int] = []
 
@@ -391,7 +387,7 @@ def test_rows_made_in_worker_processes_are_the_rows_made_here(
         con.execute("INSERT INTO runs (run_id, cluster, \"user\", run_path) VALUES "
                     "('gone', 'k', 'v', 'k/v/gone')")  # fmt: skip
         versions = [(("k", "u"), "1"), (("k", "v"), "1")]
-        assert crawl.swap_partitions(con, settings, versions) == 2
+        assert swap.swap_partitions(con, settings, versions) == 2
         rows = con.execute(
             'SELECT run_path, status, "user", case_folder FROM runs ORDER BY run_path'
         ).fetchall()

@@ -35,15 +35,11 @@ from dagster import (
 from runcrawler_assets.accounting.load import accounting_versions
 from runcrawler_assets.archive.discovery import discover_partition
 from runcrawler_assets.archive.runstore import PartitionStore, QuarantineEntry, StoredDiscoveries
-from runcrawler_assets.crawl import (
-    partition_version,
-    refresh_partitions,
-    swap_changed_partitions,
-    swap_partitions,
-)
+from runcrawler_assets.crawl import refresh_partitions
 from runcrawler_assets.defs.assets.metadata import markdown_table
 from runcrawler_assets.defs.partitions import cluster_user_partitions, run_pairs
 from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
+from runcrawler_assets.swap import partition_version, swap_changed_partitions, swap_partitions
 from runcrawler_assets.warehouse.database import (
     PartitionRows,
     RowChunks,
