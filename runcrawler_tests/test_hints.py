@@ -17,9 +17,10 @@ from runcrawler_assets.hints import (
     parse_rules,
     store_hints,
 )
-from runcrawler_assets.hints.evaluate import hints_memo, hints_sql
+from runcrawler_assets.hints.evaluate import hints_are_current, hints_memo, hints_sql
 from runcrawler_assets.hints.rules import Rule
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
+from runcrawler_assets.reporting.assemble import stored_hints
 from runcrawler_assets.warehouse.database import quote_identifier
 from runcrawler_tests.conftest import write_warehouse
 
@@ -305,3 +306,26 @@ def test_the_hints_read_no_column_of_runs_their_memo_leaves_out(
         for column in left_out:
             con.execute(f"UPDATE runs SET {quote_identifier(column)} = NULL")
         pd.testing.assert_frame_equal(evaluate_rules(con, rules, RunFilter()), before)
+
+
+def test_the_report_shows_the_hints_of_the_runs_there_whether_or_not_they_are_current(
+    tmp_path: Path,
+) -> None:
+    """Right after they are stored, the report reads every hint (no run of theirs can be
+    gone); once a run is removed behind their back, they are no longer current and the
+    report leaves out that run's hints."""
+    rules = parse_rules(RULES, "test")
+    path = write_warehouse(tmp_path / "runs.duckdb", RECORDS)
+    with duckdb.connect(str(path)) as con:
+        store_hints(con, rules)
+        assert hints_are_current(con)
+        shown = stored_hints(con, RunFilter())
+        assert shown is not None and shown.total == 3
+        [(hinted,)] = con.execute("SELECT run_id FROM hints WHERE rule = 'high_cfl'").fetchall()
+        con.execute("DELETE FROM runs WHERE run_id = ?", [hinted])
+        assert not hints_are_current(con)
+        shown = stored_hints(con, RunFilter())
+        assert shown is not None and shown.total == 2
+        assert "high_cfl" not in set(shown.counts["rule"])
+        store_hints(con, rules)
+        assert hints_are_current(con) and stored_hints(con, RunFilter()).total == 2

@@ -24,6 +24,7 @@ import pandas as pd
 
 from runcrawler_assets.analytics.core import RunFilter, drop_temporary, query, with_runs
 from runcrawler_assets.analytics.memo import Memo, changed_users, user_digests, write_rows
+from runcrawler_assets.analytics.store import runs_version
 from runcrawler_assets.hints.rules import Rule, RulesError
 from runcrawler_assets.records import RUN_COLUMNS
 from runcrawler_assets.warehouse.accounting_join import has_table
@@ -32,6 +33,7 @@ from runcrawler_assets.warehouse.database import transaction
 RULE_VIEW = "rule_runs"
 HINT_COLUMNS = ["run_id", "run_path", "user", "cluster", "created_at", "rule", "severity", "text"]
 SIGNATURES_TABLE = "error_fixes"  # each signature's typical fix (analysis `fixes`)
+HINTS_SOURCE = "hints_source"  # the version of `runs` the hints were made from
 FLOAT_TYPES = ("DOUBLE", "FLOAT")
 # The columns of `runs` every hint is made from, whatever the rules: those it shows, and
 # those the derived columns are made from (`rule_runs_sql`); the rules add theirs.
@@ -191,6 +193,15 @@ def hints_memo(
     )
 
 
+def hints_are_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether `hints` was made from the `runs` table as it is now (no run added, changed or
+    removed since: every hint's run is a row of `runs`)."""
+    if not has_table(con, HINTS_SOURCE):
+        return False
+    [(version,)] = con.execute(f"SELECT runs_version FROM {HINTS_SOURCE}").fetchall()
+    return version == runs_version(con)
+
+
 @dataclass(frozen=True)
 class StoredHints:
     """What `store_hints` left: `hints` in all, made again for `users_made` users (None:
@@ -202,7 +213,9 @@ class StoredHints:
 
 def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> StoredHints:
     """Every run's hints into the table `hints` and, per rule in the file's order (none left
-    out), its severity and the runs and users hinted into `hint_counts`, all in DuckDB.
+    out), its severity and the runs and users hinted into `hint_counts`, all in DuckDB, with
+    the version of `runs` they come from (`HINTS_SOURCE`: while `runs` is still that, every
+    hint's run is in it).
 
     A user's hints come from that user's runs and the fixes they quote: those of the users
     whose runs did not change since the last time, with the same rules and typical fixes,
@@ -222,6 +235,8 @@ def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> Stor
             write_rows(con, "hints", select, users, {**filter_params, **params})
             write_rows(con, memo.digests, digests.select)
             _count_hints(con, rules)
+            version = "SELECT CAST($version AS VARCHAR) AS runs_version"
+            write_rows(con, HINTS_SOURCE, version, params={"version": runs_version(con)})
     finally:
         drop_temporary(con, digests.temporary + (changed.temporary if changed else ()))
     [(found,)] = con.execute("SELECT count(*) FROM hints").fetchall()

