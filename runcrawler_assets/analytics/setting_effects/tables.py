@@ -3,8 +3,9 @@
 The SQL unpivots the filtered runs to one row per (run, setting) and reduces
 them to counts and sums per value, per user (the Mantel-Haenszel strata) and
 over the rest of each setting's runs, and finds each value's median
-efficiency and interval bounds (exact order statistics, found by counting
-efficiencies in narrow bins and sorting only the bins that hold them);
+efficiency and interval bounds (exact order statistics: each value's
+efficiencies sorted, or on large archives counted in narrow bins and only the
+bins that hold them sorted);
 `analytics.statistics` turns these into rates, ratios, intervals and flags.
 The method is told in the package's docstring; the sentences are written in
 `sentences.py`.
@@ -195,6 +196,16 @@ COUNTS_SQL = """
 SUMMED = ("finished_runs", "failed_runs", "n_log", "sum_log", "sum_sq_log")
 MEDIAN_HALVES = ("median_low", "median_high")
 CI_BOUNDS = ("median_efficiency_ci_low", "median_efficiency_ci_high")
+# The order statistics wanted of a value's n efficiencies (`successful_runs`), as 1-based
+# ranks: the two middle ones (the median is their mean) and the interval's bounds, at
+# n/2 ± z·√n/2 (`HALF_WIDTH`) within 1..n. Both ways of finding them read these.
+HALF_WIDTH = "$z * sqrt(successful_runs) / 2 AS half_width"
+RANKS = {
+    MEDIAN_HALVES[0]: "(successful_runs + 1) // 2",
+    MEDIAN_HALVES[1]: "successful_runs // 2 + 1",
+    CI_BOUNDS[0]: "greatest(1, floor(successful_runs / 2 - half_width) + 1)",
+    CI_BOUNDS[1]: "least(successful_runs, ceil(successful_runs / 2 + half_width))",
+}
 
 
 def value_statistics(
@@ -223,8 +234,11 @@ def value_statistics(
 def _sorted_whole(
     con: duckdb.DuckDBPyConnection, run_filter: RunFilter, settings: Sequence[Setting]
 ) -> pd.DataFrame:
-    """Per value, its counts and sums and the order statistics `MEDIAN_HALVES` and `CI_BOUNDS`
-    (`_ranks`, in SQL), in one scan that sorts each value's efficiencies."""
+    """Per value, its counts and sums and the order statistics `RANKS`, in one scan that
+    sorts each value's efficiencies."""
+    picked = ",\n".join(
+        f"ordered[CAST({rank} AS BIGINT)] AS {name}" for name, rank in RANKS.items()
+    )
     return _query_long(
         con,
         run_filter,
@@ -235,16 +249,10 @@ def _sorted_whole(
             SELECT setting, value, {COUNTS_SQL},
                    list(efficiency ORDER BY efficiency) FILTER (WHERE efficiency IS NOT NULL)
                        AS ordered,
-                   $z * sqrt(successful_runs) / 2 AS half_width
+                   {HALF_WIDTH}
             FROM long GROUP BY ALL
         )
-        SELECT * EXCLUDE (ordered, half_width),
-               ordered[(successful_runs + 1) // 2] AS {MEDIAN_HALVES[0]},
-               ordered[successful_runs // 2 + 1] AS {MEDIAN_HALVES[1]},
-               ordered[CAST(greatest(1, floor(successful_runs / 2 - half_width) + 1) AS BIGINT)]
-                   AS {CI_BOUNDS[0]},
-               ordered[CAST(least(successful_runs, ceil(successful_runs / 2 + half_width))
-                            AS BIGINT)] AS {CI_BOUNDS[1]}
+        SELECT * EXCLUDE (ordered, half_width), {picked}
         FROM per_value
         """,
         z=Z95,
@@ -269,26 +277,26 @@ def _by_bins(
     )
     keys = ["setting", "value"]
     values = binned.drop(columns="bin").groupby(keys, as_index=False).sum(min_count=1)
-    found = _efficiencies_at(con, run_filter, settings, _located(binned[binned["bin"].notna()]))
+    located = _located(con, binned[binned["bin"].notna()])
+    found = _efficiencies_at(con, run_filter, settings, located)
     statistics = found.pivot(index=keys, columns="statistic", values="efficiency")
     statistics = statistics.reindex(columns=[*MEDIAN_HALVES, *CI_BOUNDS]).astype(float)
     return values.join(statistics, on=keys)
 
 
-def _ranks(n: np.ndarray) -> dict[str, np.ndarray]:
-    """The order statistics wanted of n efficiencies (1-based ranks, for each n of `n`): the
-    two middle ones (the median is their mean) and the interval's bounds, at n/2 ± z·√n/2
-    within 1..n (as the SQL of the statistics did: the same floating-point steps)."""
-    half = Z95 * np.sqrt(n) / 2
-    return {
-        MEDIAN_HALVES[0]: (n + 1) // 2,
-        MEDIAN_HALVES[1]: n // 2 + 1,
-        CI_BOUNDS[0]: np.maximum(1, np.floor(n / 2 - half) + 1).astype(np.int64),
-        CI_BOUNDS[1]: np.minimum(n, np.ceil(n / 2 + half)).astype(np.int64),
-    }
+def _ranks(con: duckdb.DuckDBPyConnection, n: np.ndarray) -> dict[str, np.ndarray]:
+    """The `RANKS` of each count of efficiencies in `n`, computed by the same SQL as the
+    one-scan sort's."""
+    ranks = ", ".join(f"CAST({rank} AS BIGINT) AS {name}" for name, rank in RANKS.items())
+    frame = con.execute(
+        f"SELECT {ranks} FROM (SELECT successful_runs, {HALF_WIDTH} "
+        "FROM (SELECT unnest(CAST($n AS BIGINT[])) AS successful_runs))",
+        {"n": [int(count) for count in n], "z": Z95},
+    ).df()
+    return {name: frame[name].to_numpy() for name in RANKS}
 
 
-def _located(bins: pd.DataFrame) -> pd.DataFrame:
+def _located(con: duckdb.DuckDBPyConnection, bins: pd.DataFrame) -> pd.DataFrame:
     """For each value's ranks (`_ranks`), the bin holding it and its 1-based position among
     that bin's efficiencies, from the values' counts per bin (`bins`: every bin holds some,
     in (setting, value, bin) order). One cumulative count serves all values: a value's rank r
@@ -300,7 +308,7 @@ def _located(bins: pd.DataFrame) -> pd.DataFrame:
     before = upto[starts] - counts[starts]
     n = np.append(before[1:], upto[-1]) - before if len(starts) else before
     located = []
-    for statistic, ranks in _ranks(n).items():
+    for statistic, ranks in _ranks(con, n).items():
         at = np.searchsorted(upto, before + ranks)
         located.append(
             pd.DataFrame(
