@@ -14,11 +14,12 @@ memory at a time.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -62,6 +63,26 @@ def partition_version(settings: Config, cluster: str, user: str, accounting: str
     return f"{ROWS_CODE_VERSION}:{digest}:{accounting}"
 
 
+def current_versions(
+    con: duckdb.DuckDBPyConnection, settings: Config, partitions: Iterable[tuple[str, str]]
+) -> list[tuple[tuple[str, str], str]]:
+    """Each of `partitions` with its version now (`partition_version`, with its cluster's
+    accounting digest, `accounting.load.accounting_versions`)."""
+    accounting = accounting_versions(con)
+    return [
+        (pair, partition_version(settings, *pair, accounting.get(pair[0], "")))
+        for pair in partitions
+    ]
+
+
+class Patch(NamedTuple):
+    """A partition's patch: the run ids whose rows it replaces (runs parsed since its last
+    swap, new, or gone), and those of them whose record it reads, in the index's order."""
+
+    replaced: list[str]
+    read: list[str]
+
+
 def partition_rows(
     settings: Config, cluster: str, user: str, version: str | None = None
 ) -> PartitionRows:
@@ -74,7 +95,7 @@ def _partitions_rows(
     partitions: Iterable[tuple[tuple[str, str], str | None]],
     pool: ProcessPoolExecutor | None,
     ahead: int,
-    patches: Mapping[tuple[str, str], Sequence[str]] | None = None,
+    patches: Mapping[tuple[str, str], Patch] | None = None,
 ) -> Iterator[PartitionRows]:
     """Each partition's rows: its records cleaned, the rejects quarantined.
 
@@ -85,7 +106,7 @@ def _partitions_rows(
     `quarantine` as its chunk is read, before the swap reads it. Each partition's version
     (from `partition_version`, taken *before* its records are read) is recorded with its
     swap, so the next swap of an unchanged partition can be skipped. A partition in
-    `patches` is a patch: of its records, only those of the run ids given are read.
+    `patches` is a patch: of its records, only those the patch reads are read.
     """
     runs_dir = settings.runs_dir
     patches = patches or {}
@@ -93,7 +114,7 @@ def _partitions_rows(
         (pair, version, run_ids)
         for pair, version in partitions
         for run_ids in _run_id_chunks(
-            _to_read(PartitionStore(runs_dir, *pair), patches.get(pair)),
+            _to_read(runs_dir, pair, patches.get(pair)),
             database.INSERT_CHUNK if pool is None else SWAP_WORKER_CHUNK,
         )
     )
@@ -110,7 +131,9 @@ def _partitions_rows(
     for (pair, version), chunks in groupby(made, key=itemgetter(0)):
         quarantine = PartitionStore(runs_dir, *pair).read_quarantine()
         rows = RowChunks(_rows(chunks, quarantine))
-        yield PartitionRows(*pair, rows, quarantine, version, patches.get(pair))
+        patch = patches.get(pair)
+        replaced = None if patch is None else patch.replaced
+        yield PartitionRows(*pair, rows, quarantine, version, replaced)
 
 
 def _rows(chunks: Iterable[tuple[Any, tuple[Columns, list]]], quarantine: list) -> Iterator:
@@ -120,14 +143,10 @@ def _rows(chunks: Iterable[tuple[Any, tuple[Columns, list]]], quarantine: list) 
         yield columns
 
 
-def _to_read(store: PartitionStore, replaced: Sequence[str] | None) -> list[str]:
-    """The ids of the store's records a swap reads, in the index's order: all of them, or
-    those of a patch's `replaced` runs that the index still lists."""
-    run_ids = store.run_ids()
-    if replaced is None:
-        return run_ids
-    wanted = set(replaced)
-    return [run_id for run_id in run_ids if run_id in wanted]
+def _to_read(runs_dir: Path, pair: tuple[str, str], patch: Patch | None) -> list[str]:
+    """The ids of the records a swap of the partition reads, in the index's order: all of
+    them, or those the patch reads (already known: the index is not read again)."""
+    return PartitionStore(runs_dir, *pair).run_ids() if patch is None else patch.read
 
 
 def _run_id_chunks(run_ids: list[str], size: int) -> list[list[str]]:
@@ -141,14 +160,10 @@ def changed_partitions(
 ) -> list[tuple[tuple[str, str], str]]:
     """The partitions whose JSON store differs from what their rows were swapped in from,
     each with its current version: the only ones a swap has to read and rewrite."""
-    swapped, accounting = swapped_versions(con), accounting_versions(con)
-    current = (
-        (pair, partition_version(settings, *pair, accounting.get(pair[0], "")))
-        for pair in partitions
-    )
+    swapped = swapped_versions(con)
     return [
         (pair, version)
-        for pair, version in current
+        for pair, version in current_versions(con, settings, partitions)
         if swapped.get(partition_key_text(*pair)) != version
     ]
 
@@ -167,9 +182,9 @@ def _patches(
     con: duckdb.DuckDBPyConnection,
     settings: Config,
     partitions: Iterable[tuple[tuple[str, str], str | None]],
-) -> dict[tuple[str, str], list[str]]:
-    """The partitions among `partitions` to patch, each with the runs whose rows the patch
-    replaces (`database.stale_run_ids`): those whose rows were swapped in by the same code
+) -> dict[tuple[str, str], Patch]:
+    """The partitions among `partitions` to patch, each with its `Patch` (the runs it
+    replaces: `database.stale_run_ids`): those whose rows were swapped in by the same code
     and with the same accounting as their version now says, and of which at most half the
     runs changed (more, as after a re-parse of every run, and a whole swap costs no more;
     nor are a million run ids kept at once)."""
@@ -180,7 +195,8 @@ def _patches(
             indexed = PartitionStore(settings.runs_dir, *pair).parsed_runs()
             stale = stale_run_ids(con, *pair, indexed)
             if 2 * len(stale) <= len(indexed):
-                patches[pair] = stale
+                read = set(stale)
+                patches[pair] = Patch(stale, [run_id for run_id, _ in indexed if run_id in read])
     return patches
 
 
@@ -230,16 +246,13 @@ def _holds_at_least(
     settings: Config,
     partitions: Iterable[tuple[tuple[str, str], str | None]],
     runs: int,
-    patches: Mapping[tuple[str, str], Sequence[str]] | None = None,
+    patches: Mapping[tuple[str, str], Patch] | None = None,
 ) -> bool:
     """Whether a swap of `partitions` reads at least `runs` records (counted until so): all
-    of a partition's, or of a patch's only those it replaces."""
+    of a partition's, or those its patch reads."""
     held = 0
     for pair, _ in partitions:
-        replaced = (patches or {}).get(pair)
-        held += len(
-            PartitionStore(settings.runs_dir, *pair).run_ids() if replaced is None else replaced
-        )
+        held += len(_to_read(settings.runs_dir, pair, (patches or {}).get(pair)))
         if held >= runs:
             return True
     return False

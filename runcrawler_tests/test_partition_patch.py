@@ -5,6 +5,7 @@ of runs gone, are rewritten; the tables end as a whole swap of the same store le
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -16,7 +17,7 @@ from runcrawler_assets.archive.runstore import PartitionStore
 from runcrawler_assets.cli import main
 from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import crawl_into_warehouse, refresh_partitions
-from runcrawler_assets.swap import partition_version, swap_changed_partitions, swap_partitions
+from runcrawler_assets.swap import current_versions, swap_changed_partitions, swap_partitions
 from runcrawler_assets.warehouse.database import PartitionRows, RowChunks, column_chunks, connect
 
 RUNS = 150
@@ -61,10 +62,7 @@ class Swaps:
                 self.written[pair] += len(columns["run_id"])
                 yield columns
 
-        return PartitionRows(
-            part.cluster, part.user, RowChunks(counted()), part.quarantine, part.version,
-            part.replaced,
-        )  # fmt: skip
+        return replace(part, records=RowChunks(counted()))
 
 
 def _refresh(settings: Config, pair: tuple[str, str], swaps: Swaps) -> None:
@@ -128,8 +126,7 @@ def test_a_patched_partition_holds_what_a_whole_swap_of_its_store_holds(
     with duckdb.connect(str(whole)) as con:
         # No version to compare with: the partition is swapped whole.
         con.execute('DELETE FROM partition_versions WHERE cluster = ? AND "user" = ?', list(pair))
-        version = partition_version(crawled, *pair)
-        swap_partitions(con, crawled, [(pair, version)], swaps.see)
+        swap_partitions(con, crawled, current_versions(con, crawled, [pair]), swaps.see)
     assert swaps.replaced[pair] is None
     assert swaps.written[pair] == len(PartitionStore(crawled.runs_dir, *pair).run_ids())
     assert _tables(whole) == patched

@@ -32,14 +32,13 @@ from dagster import (
     multi_asset,
 )
 
-from runcrawler_assets.accounting.load import accounting_versions
 from runcrawler_assets.archive.discovery import discover_partition
 from runcrawler_assets.archive.runstore import PartitionStore, QuarantineEntry, StoredDiscoveries
 from runcrawler_assets.crawl import refresh_partitions
 from runcrawler_assets.defs.assets.metadata import markdown_table
 from runcrawler_assets.defs.partitions import cluster_user_partitions, run_pairs
 from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
-from runcrawler_assets.swap import partition_version, swap_changed_partitions, swap_partitions
+from runcrawler_assets.swap import current_versions, swap_changed_partitions, swap_partitions
 from runcrawler_assets.warehouse.database import (
     PartitionRows,
     RowChunks,
@@ -212,9 +211,7 @@ def runs_table(context: AssetExecutionContext, config: SwapConfig, settings: Con
         if config.only_changed:
             swapped = swap_changed_partitions(con, paths, pairs, tally.add)
         else:
-            accounting = accounting_versions(con)
-            versions = [(p, partition_version(paths, *p, accounting.get(p[0], ""))) for p in pairs]
-            swapped = swap_partitions(con, paths, versions, tally.add)
+            swapped = swap_partitions(con, paths, current_versions(con, paths, pairs), tally.add)
         if not swapped and config.only_changed:
             context.log.info(f"skipped: runs unchanged in the {len(pairs)} partitions")
             return
