@@ -204,11 +204,13 @@ def draw_charts(analysis: str, tables: Tables) -> dict[str, bytes]:
 
 @cache
 def _drawing_code() -> bytes:
-    """The drawing code's version: `charts`, `figures` and matplotlib's (a change to any may
-    change every PNG), read without importing them."""
+    """The drawing code's version: `charts`, `figures`, matplotlib's and Pillow's (which
+    encodes the PNGs in their palette; a change to any may change every PNG), read without
+    importing them."""
     here = Path(__file__).parent
     code = (here / "charts.py").read_bytes() + (here / "figures.py").read_bytes()
-    return hashlib.blake2b(code + version("matplotlib").encode(), digest_size=16).digest()
+    versions = f"{version('matplotlib')} {version('pillow')}".encode()
+    return hashlib.blake2b(code + versions, digest_size=16).digest()
 
 
 def plan_digest(plan: ChartPlan) -> str:
