@@ -309,8 +309,9 @@ class ArchiveCheck:
     def found(self, runs_dir: Path) -> tuple[int, int]:
         """Runs and problems found in the whole archive, once the stale partitions were
         refreshed (their discovery, recorded then, counts them)."""
-        counts = [PartitionStore(runs_dir, c, u).recorded_counts() for c, u in self.stale]
-        return self.runs + sum(r for r, _ in counts), self.problems + sum(p for _, p in counts)
+        heads = [PartitionStore(runs_dir, c, u).recorded_head() for c, u in self.stale]
+        runs, problems = sum(h.n_runs for h in heads), sum(h.n_problems for h in heads)
+        return self.runs + runs, self.problems + problems
 
 
 def _walked(
@@ -353,7 +354,7 @@ def check_archive(
             if settled and changed:
                 settled, found, found_problems = _walked(settings, store, cluster, user)
             else:
-                found, found_problems = len(state.runs), store.recorded_counts()[1]
+                found, found_problems = len(state.runs), store.recorded_head().n_problems
         settled = settled and swapped.get(partition_key_text(cluster, user)) == partition_version(
             settings, cluster, user, accounting.get(cluster, "")
         )

@@ -1,5 +1,6 @@
 """archive_sensor and the nightly schedule, evaluated against a real ephemeral instance."""
 
+import json
 import os
 import shutil
 import time
@@ -182,6 +183,26 @@ def test_after_a_crawl_the_first_tick_launches_nothing(setup):
     assert isinstance(result, SensorResult)
     assert result.run_requests == []
     assert result.dynamic_partitions_requests  # the partitions are still registered
+
+
+def test_after_a_crawl_by_an_earlier_version_the_first_tick_requests_only_what_changed(setup):
+    """Discovery files written before they had a head are read whole for their digests:
+    the first tick then launches nothing for the partitions as crawled, and a run for the
+    one that gained a run since."""
+    from runcrawler_assets.archive.discovery import list_partitions
+    from runcrawler_assets.archive.runstore import DISCOVERY_FILE
+    from runcrawler_assets.crawl import crawl_into_warehouse
+
+    settings, resource, instance = setup
+    crawl_into_warehouse(settings, list_partitions(settings))
+    for path in settings.runs_dir.glob(f"*/*/{DISCOVERY_FILE}"):
+        written = json.loads(path.read_text(encoding="utf-8"))
+        path.write_text(json.dumps({k: written[k] for k in ("runs", "problems")}), "utf-8")
+    run = next(p.parent for p in sorted(settings.archive_root.rglob("run.params")))
+    shutil.copytree(run, run.with_name(run.name + "_again"))
+    result = tick(instance, resource, None)
+    cluster, user = run.relative_to(settings.archive_root).parts[:2]
+    assert requested(result) == [str(partition_key(cluster, user))]
 
 
 def test_a_running_runs_log_growing_in_place_requests_its_partition(setup):

@@ -24,8 +24,18 @@ import pytest
 
 from runcrawler_assets import crawl, subprocesses, swap
 from runcrawler_assets.archive import runstore
-from runcrawler_assets.archive.discovery import DiscoveredRun, PartitionDiscovery, Problem
-from runcrawler_assets.archive.runstore import INDEX_FILE, IndexEntry, PartitionStore
+from runcrawler_assets.archive.discovery import (
+    DiscoveredRun,
+    PartitionDiscovery,
+    Problem,
+    partition_digest,
+)
+from runcrawler_assets.archive.runstore import (
+    DISCOVERY_FILE,
+    INDEX_FILE,
+    IndexEntry,
+    PartitionStore,
+)
 from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import ParseJob, refresh_partitions
 from runcrawler_assets.defs.assets.ingest import RowTally
@@ -227,6 +237,29 @@ def test_a_discovery_reads_back_as_written(tmp_path: Path):
     store.write_discovery(discovery)
     assert store.read_discovery() == discovery
     assert store.discovered_paths() == ["k/u/r00000", "k/u/r00001", "k/u/r00002", "k/u/x"]
+
+
+def test_a_discoverys_head_gives_its_digest_and_counts_as_a_file_without_one_does(
+    tmp_path: Path,
+):
+    """The head is read alone (the runs after it are not parsed); a discovery file an
+    earlier version wrote, without a head, gives the same by reading it whole."""
+    discovery = PartitionDiscovery(
+        "k", "u", discovery_of("u", 5).runs, (Problem("k/u/x", "unreadable", "denied"),)
+    )
+    expected = (partition_digest(discovery.runs), 5, 1)
+    store = PartitionStore(tmp_path, "k", "u")
+    assert store.recorded_head() == (partition_digest(()), 0, 0)  # nothing recorded yet
+    store.write_discovery(discovery)
+    path = store.folder / DISCOVERY_FILE
+    written = path.read_text(encoding="utf-8")
+    assert store.recorded_head() == expected
+    path.write_text(written[:300] + " broken", encoding="utf-8")  # only the head is read
+    assert store.recorded_head() == expected
+    old = {key: value for key, value in json.loads(written).items() if key in ("runs", "problems")}
+    path.write_text(json.dumps(old), encoding="utf-8")
+    assert store.recorded_head() == expected
+    assert store.read_discovery() == discovery
 
 
 def fake_parse(parsed: list[ParseJob]):

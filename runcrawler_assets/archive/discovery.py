@@ -254,11 +254,6 @@ class PartitionDiscovery:
     def n_bytes(self) -> int:
         return sum(run.n_bytes for run in self.runs)
 
-    @property
-    def found(self) -> int:
-        """What must each end as a row or a quarantine entry: every run and every problem."""
-        return len(self.runs) + len(self.problems)
-
 
 def discover_partition(settings: Config, cluster: str, user: str) -> PartitionDiscovery:
     """The runs and problems of one partition; a missing folder is an empty partition.

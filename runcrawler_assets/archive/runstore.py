@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import uuid
 from collections.abc import Collection, Iterable, Iterator
@@ -28,7 +29,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from runcrawler_assets.archive.discovery import DiscoveredRun, PartitionDiscovery, Problem
+from runcrawler_assets.archive.discovery import (
+    DiscoveredRun,
+    PartitionDiscovery,
+    Problem,
+    partition_digest,
+)
 from runcrawler_assets.records import RunRecord
 
 INDEX_FILE = "_index.json"
@@ -94,8 +100,30 @@ def _flat(items: tuple[Any, ...]) -> list[dict[str, Any]]:
 
 
 def _discovery_text(discovery: PartitionDiscovery) -> str:
-    payload = {"runs": _flat(discovery.runs), "problems": _flat(discovery.problems)}
+    """The discovery file: its head (`DiscoveryHead`) first, then the runs and problems."""
+    payload = {
+        "digest": partition_digest(discovery.runs),
+        "n_runs": len(discovery.runs),
+        "n_problems": len(discovery.problems),
+        "runs": _flat(discovery.runs),
+        "problems": _flat(discovery.problems),
+    }
     return json.dumps(payload, ensure_ascii=False)
+
+
+class DiscoveryHead(NamedTuple):
+    """What the first bytes of a discovery file say of it: the archive sensor's digest of
+    its runs and how many runs and problems it lists, read without parsing the rest (a
+    million runs' discoveries took 2.7 s to parse for the digests of a first tick)."""
+
+    digest: str
+    n_runs: int
+    n_problems: int
+
+
+# The head as `json.dumps` writes it; a file written before it had none.
+_HEAD = re.compile(r'\{"digest": "([0-9a-f]{40})", "n_runs": (\d+), "n_problems": (\d+), ')
+_HEAD_BYTES = 120
 
 
 class PartitionStore:
@@ -220,13 +248,20 @@ class PartitionStore:
             self.cluster, self.user, tuple(raw["runs"]), tuple(raw["problems"])
         )
 
-    def recorded_counts(self) -> tuple[int, int]:
-        """How many runs and problems discovery last recorded (none of them made an object)."""
+    def recorded_head(self) -> DiscoveryHead:
+        """The digest and counts of what discovery last recorded, from the file's head (a
+        file without one, written by an earlier version, is read whole)."""
         path = self.folder / DISCOVERY_FILE
-        if not path.is_file():
-            return 0, 0
-        raw = json.loads(read_text(path))
-        return len(raw["runs"]), len(raw["problems"])
+        try:
+            with path.open("rb") as file:
+                head = _HEAD.match(file.read(_HEAD_BYTES).decode("ascii", "replace"))
+        except FileNotFoundError:
+            head = None
+        if head is not None:
+            return DiscoveryHead(head[1], int(head[2]), int(head[3]))
+        discovery = self.read_discovery()
+        runs, problems = discovery.runs, discovery.problems
+        return DiscoveryHead(partition_digest(runs), len(runs), len(problems))
 
     def discovered_paths(self) -> list[str]:
         """The paths of the runs and problems discovery recorded, and nothing else of them."""

@@ -39,7 +39,7 @@ from dagster import (
     sensor,
 )
 
-from runcrawler_assets.archive.discovery import DiscoveredRun, list_partitions, partition_digest
+from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.archive.rescan import scan_partition
 from runcrawler_assets.archive.runstore import PartitionStore
 from runcrawler_assets.config import Config
@@ -72,10 +72,6 @@ FOLLOWING_KEYS = [key for asset in FOLLOWING for key in asset.keys]
 FOLLOWING_CONFIG = only_what_changed(key.to_user_string() for key in FOLLOWING_KEYS)
 
 
-def _short(runs: Iterable[DiscoveredRun]) -> str:
-    return partition_digest(runs)[:16]
-
-
 def scan_digests(settings: ConfigResource) -> dict[str, str]:
     """Partition key -> digest of its runs, for every cluster × user folder present."""
     config = settings.config
@@ -90,7 +86,7 @@ def recorded_digests(settings: ConfigResource, keys: Iterable[str]) -> dict[str,
     """The digests of what `run_files` last recorded for `keys`, from the data folder."""
     runs_dir = settings.config.runs_dir
     return {
-        key: _short(PartitionStore(runs_dir, *names_of(key)).read_discovery().runs) for key in keys
+        key: PartitionStore(runs_dir, *names_of(key)).recorded_head().digest[:16] for key in keys
     }
 
 

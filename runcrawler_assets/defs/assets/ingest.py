@@ -259,9 +259,8 @@ class RowTally:
     quarantines: list[list[QuarantineEntry]] = field(default_factory=list)
 
     def add(self, part: PartitionRows) -> PartitionRows:
-        self.discovered += (
-            PartitionStore(self.runs_dir, part.cluster, part.user).read_discovery().found
-        )
+        head = PartitionStore(self.runs_dir, part.cluster, part.user).recorded_head()
+        self.discovered += head.n_runs + head.n_problems
         self.quarantines.append(part.quarantine)
         return replace(part, records=RowChunks(self._count(column_chunks(part.records))))
 
