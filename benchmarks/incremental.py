@@ -130,7 +130,7 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
         run_ids = _new_runs(instance, before)
         materialized: list[str] = []
         swapped = rows = charts = redrawn = 0
-        users_made: dict[str, object] = {}
+        made_again: dict[str, object] = {}
         for run_id in run_ids:
             for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
                 event = entry.dagster_event
@@ -141,10 +141,9 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
                 if event.asset_key.to_user_string() == "runs":
                     swapped = max(swapped, int(metadata["partitions_swapped"].value))
                     rows += int(metadata["rows_written"].value)
-                if "users_made_again" in metadata:
-                    users_made[event.asset_key.to_user_string()] = metadata[
-                        "users_made_again"
-                    ].value
+                for kept_per in ("users_made_again", "partitions_made_again"):
+                    if kept_per in metadata:
+                        made_again[event.asset_key.to_user_string()] = metadata[kept_per].value
                 if "charts_redrawn" in metadata:
                     charts += sum(key.startswith("chart_") for key in metadata)
                     redrawn += int(metadata["charts_redrawn"].value)
@@ -154,7 +153,7 @@ def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
             "rows_written": rows,
             "analyses_computed": len(set(materialized) & {a.name for a in ANALYSES}),
             "charts_redrawn": f"{redrawn} of {charts}",
-            "users_made_again": users_made,
+            "made_again": made_again,
             "report_written": "report" in materialized,
         }
 

@@ -27,14 +27,16 @@ from runcrawler_tests.conftest import write_warehouse
 START = datetime(2025, 3, 1, 9)
 
 
-def _run(user: str, case: str, k: int, category: str, **fields: object) -> RunRecord:
+def _run(
+    user: str, case: str, k: int, category: str, cluster: str = "kraken", **fields: object
+) -> RunRecord:
     status = {"none": "success", "time_limit": "killed"}.get(category, "failed")
-    path = f"kraken/{user}/{case}/run_{k:03d}"
+    path = f"{cluster}/{user}/{case}/run_{k:03d}"
     values: dict[str, object] = {"n_procs": 36, "n_nodes": 720_000, "cfl": 0.7}
     values.update(fields)
     return RunRecord(
         run_id=run_id_for(path),
-        cluster="kraken",
+        cluster=cluster,
         user=user,
         run_path=path,
         solver="avbp",
@@ -220,10 +222,14 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["rule", "run_path"]).reset_index(drop=True)
 
 
-def _rowids(con: duckdb.DuckDBPyConnection, user: str) -> set[tuple]:
-    """Where each of `user`'s hints lies: a row written again gets a new row id."""
+def _rowids(con: duckdb.DuckDBPyConnection, user: str, cluster: str = "%") -> set[tuple]:
+    """Where each of `user`'s hints (on `cluster`) lies: a row written again gets a new row
+    id."""
     return set(
-        con.execute('SELECT rowid, run_id, rule FROM hints WHERE "user" = ?', [user]).fetchall()
+        con.execute(
+            'SELECT rowid, run_id, rule FROM hints WHERE "user" = ? AND cluster LIKE ?',
+            [user, cluster],
+        ).fetchall()
     )
 
 
@@ -248,7 +254,7 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
         _give_each_failure_a_typical_fix(con)
 
         def stored_as_evaluated() -> int | None:
-            made = store_hints(con, rules).users_made
+            made = store_hints(con, rules).partitions_made
             stored = con.execute("SELECT * FROM hints").df()
             pd.testing.assert_frame_equal(
                 _sorted(stored), _sorted(evaluate_rules(con, rules, RunFilter()))
@@ -279,6 +285,35 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
         rules = parse_rules(RULES, "test")
         stored_as_evaluated()
         assert con.execute("SELECT count(*) FROM hints WHERE rule = 'known_fix'").fetchone() == (0,)
+
+
+def test_a_new_run_makes_again_the_hints_of_its_partition_not_its_users_other_clusters(
+    tmp_path: Path,
+) -> None:
+    """A case is one cluster × user's folder: a run landing in ana's case on irene makes
+    again the hints of that partition alone, hers on kraken are kept where they lie, and
+    what is stored equals the hints evaluated from scratch."""
+    rules = parse_rules(RULES, "test")
+    on_irene = [_run("ana", "jet", k, "time_limit", cluster="irene") for k in (1, 2)]
+    path = write_warehouse(tmp_path / "runs.duckdb", [*RECORDS, *on_irene])
+    with duckdb.connect(str(path)) as con:
+        assert store_hints(con, rules).partitions_made is None
+        kraken, irene = _rowids(con, "ana", "kraken"), _rowids(con, "ana", "irene")
+        assert kraken and irene
+        third = _run("ana", "jet", 3, "time_limit", cluster="irene")
+        con.execute(
+            "INSERT INTO runs BY NAME SELECT * REPLACE ($id AS run_id, $path AS run_path, "
+            "created_at + INTERVAL 2 DAY AS created_at) FROM runs WHERE run_path = $last",
+            {"id": third.run_id, "path": third.run_path, "last": on_irene[-1].run_path},
+        )
+        assert store_hints(con, rules).partitions_made == 1
+        assert _rowids(con, "ana", "kraken") == kraken
+        assert _rowids(con, "ana", "irene") != irene
+        stored = con.execute("SELECT * FROM hints").df()
+        pd.testing.assert_frame_equal(
+            _sorted(stored), _sorted(evaluate_rules(con, rules, RunFilter()))
+        )
+        assert {"irene/ana/jet/run_003"} <= set(stored["run_path"])
 
 
 def test_a_rule_reads_the_columns_its_condition_and_hint_name() -> None:

@@ -22,7 +22,7 @@ from runcrawler_assets.analytics import (
     load_results,
 )
 from runcrawler_assets.analytics.core import Analysis, StagedTable
-from runcrawler_assets.analytics.memo import Memo, changed_users, make_again, user_digests
+from runcrawler_assets.analytics.memo import Memo, changed_keys, key_digests, make_again
 from runcrawler_assets.analytics.store import refresh_stored, store_result
 from runcrawler_assets.warehouse.database import connect, quote_identifier
 
@@ -46,9 +46,9 @@ def _memo(analysis: Analysis) -> Memo:
 
 def _changed(con: duckdb.DuckDBPyConnection, memo: Memo) -> int | None:
     """How many users a refresh would make again now (None: every one, nothing kept)."""
-    digests = user_digests(con, memo, RunFilter())
+    digests = key_digests(con, memo, RunFilter())
     try:
-        changed = changed_users(con, memo, digests)
+        changed = changed_keys(con, memo, digests)
     finally:
         digests.drop()
     return None if changed is None else changed.count

@@ -26,7 +26,7 @@ from runcrawler_assets.analytics.core import (
     query,
     temporary_name,
 )
-from runcrawler_assets.analytics.memo import Memo, make_again, user_digests
+from runcrawler_assets.analytics.memo import Memo, key_digests, make_again
 from runcrawler_assets.warehouse.cases import FOLDER_SQL
 
 RETRIED_STATUSES: tuple[str, ...] = ("failed", "killed", "truncated", "not_started")
@@ -278,7 +278,7 @@ def _subqueries(staged: _Staged) -> _Staged:
 
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    digests = user_digests(con, MEMO, run_filter)
+    digests = key_digests(con, MEMO, run_filter)
     staged = _staged(con, run_filter)
     return _result(con, _subqueries(staged), _whole(con, staged), digests)
 
@@ -297,7 +297,7 @@ def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
     )
     stored = (
         changed.replacing(StagedTable(con, staged.several, staged.temporary)),
-        StagedTable(con, staged.singles, (), replacing=changed.users),
+        StagedTable(con, staged.singles, (), replacing=changed.condition),
     )
     return _result(con, read, stored, made.digests, changed.count)
 

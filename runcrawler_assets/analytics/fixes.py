@@ -28,7 +28,7 @@ from runcrawler_assets.analytics.core import (
     query,
     temporary_name,
 )
-from runcrawler_assets.analytics.memo import Memo, make_again, user_digests
+from runcrawler_assets.analytics.memo import Memo, key_digests, make_again
 from runcrawler_assets.analytics.signatures import signature_table
 from runcrawler_assets.warehouse.cases import INTO_FOLDER_REGEX
 
@@ -403,7 +403,7 @@ def _result(
 
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    digests = user_digests(con, MEMO, run_filter)
+    digests = key_digests(con, MEMO, run_filter)
     pairs, couples = _staged(con, run_filter)
     fixes = _joined(f"({pairs.select})", f"({couples.select})")
     return _result(con, fixes, (pairs, couples), run_filter, digests)

@@ -1,16 +1,19 @@
-"""Per-user memos: an analysis's rows of each user kept with its stored result, and made
-again at the next refresh only for the users whose runs changed (issue 16: ten new runs
-cost ten runs' work, not a million's).
+"""Memos: an analysis's rows of each user (or each cluster × user) kept with its stored
+result, and made again at the next refresh only for those whose runs changed (issue 16:
+ten new runs cost ten runs' work, not a million's).
 
 Fixes pair a user's failure with the next success of the same case; campaigns chain a
-user's runs of a case: the rows of a user come from that user's runs alone. Such an
-analysis stores, with its tables, a digest per user of the `runs` columns its rows are made
-from, and one of the code that makes them (`user_digests`: new code makes every user's
-rows again). Its refresh digests every user's runs again (one grouped scan of those columns),
-makes the rows of the users whose digest differs from the stored one (new, changed or
-gone: `changed_users`), and reads the others' from its stored tables (`Changed.merged`).
-The store writes the merged tables and the new digests in one transaction, so the rows
-kept always match the digests kept; a result never stored changes nothing.
+user's runs of a case: the rows of a user come from that user's runs alone. The hints of a
+run read the runs of its case before it, and a case is one cluster × user's (its folder):
+a partition's hints come from that partition's runs alone. Such an analysis stores, with
+its tables, a digest per key (`Memo.by`: a user, or a cluster and a user) of the `runs`
+columns its rows are made from, and one of the code that makes them (`key_digests`: new
+code makes every key's rows again). Its refresh digests every key's runs again (one
+grouped scan of those columns), makes the rows of the keys whose digest differs from the
+stored one (new, changed or gone: `changed_keys`), and reads the others' from its stored
+tables (`Changed.merged`). The store writes the merged tables and the new digests in one
+transaction, so the rows kept always match the digests kept; a result never stored
+changes nothing.
 """
 
 from __future__ import annotations
@@ -35,32 +38,42 @@ from runcrawler_assets.warehouse.database import quote_identifier
 
 @dataclass(frozen=True)
 class Memo:
-    """What an analysis keeps: its stored tables `kept` hold every user's rows (by a `user`
-    column; or rows users share, which the analysis completes itself: `fixes`), made from
-    the `runs` columns `columns` by `code` (its SQL and constants); `digests` is the stored
-    table of their digests, with the code's."""
+    """What an analysis keeps: its stored tables `kept` hold every key's rows (by the
+    columns `by`; or rows keys share, which the analysis completes itself: `fixes`), made
+    from the `runs` columns `columns` by `code` (its SQL and constants); `digests` is the
+    stored table of their digests, with the code's."""
 
     digests: str
     kept: tuple[str, ...]
     columns: tuple[str, ...]
     code: str
+    # The `runs` columns whose each value's rows come from its runs alone: a user's, or a
+    # cluster × user partition's (ten new runs then make again a partition's rows, not
+    # every cluster's of their user: at a million runs, 10,000 runs' hints, not 143,000).
+    by: tuple[str, ...] = ("user",)
 
     @property
     def code_digest(self) -> str:
-        return hashlib.md5(self.code.encode()).hexdigest()
+        """The code's digest; keyed otherwise, the digests stored are another code's."""
+        return hashlib.md5(repr((self.code, self.by)).encode()).hexdigest()
+
+    @property
+    def keys(self) -> str:
+        """SQL: the key columns, as a list."""
+        return ", ".join(quote_identifier(column) for column in self.by)
 
 
-def user_digests(
+def key_digests(
     con: duckdb.DuckDBPyConnection, memo: Memo, run_filter: RunFilter | str
 ) -> StagedTable:
-    """Each user's digest of the runs `run_filter` keeps, left in DuckDB (the table the
+    """Each key's digest of the runs `run_filter` keeps, left in DuckDB (the table the
     analysis stores as `memo.digests`)."""
-    name = temporary_name("user_digests")
+    name = temporary_name("key_digests")
     columns = ", ".join(quote_identifier(c) for c in memo.columns)
     query(
         con,
-        f'CREATE TEMP TABLE {name} AS SELECT "user", bit_xor(hash({columns})) AS digest, '
-        '$code AS code FROM {runs} GROUP BY "user"',
+        f"CREATE TEMP TABLE {name} AS SELECT {memo.keys}, bit_xor(hash({columns})) AS digest, "
+        f"$code AS code FROM {{runs}} GROUP BY {memo.keys}",
         run_filter,
         code=memo.code_digest,
     )
@@ -69,35 +82,35 @@ def user_digests(
 
 @dataclass(frozen=True)
 class Changed:
-    """The users a refresh makes again: `users`, a condition over a table with a `user`
-    column; their list in the temporary table `temporary`."""
+    """The keys a refresh makes again: `condition`, over a table with the key columns;
+    their list in the temporary table `temporary`."""
 
-    users: str
+    condition: str
     count: int
     temporary: tuple[str, ...]
 
     def replacing(self, made: StagedTable) -> StagedTable:
-        """`made` (the rows of the users made again, a query over its own temporary tables)
-        as the update of a stored table kept per user: their rows replaced, in place."""
+        """`made` (the rows of the keys made again, a query over its own temporary tables)
+        as the update of a stored table kept per key: their rows replaced, in place."""
         return StagedTable(
-            made.con, made.select, made.temporary + self.temporary, replacing=self.users
+            made.con, made.select, made.temporary + self.temporary, replacing=self.condition
         )
 
     def merged(self, kept: str, made: str) -> str:
-        """SQL: the stored table `kept`'s rows of the users not made again, and `made` (a
+        """SQL: the stored table `kept`'s rows of the keys not made again, and `made` (a
         query of the same columns: the others' rows)."""
         return (
-            f"(SELECT * FROM {quote_identifier(kept)} WHERE NOT ({self.users}) "
+            f"(SELECT * FROM {quote_identifier(kept)} WHERE NOT ({self.condition}) "
             f"UNION ALL BY NAME {made})"
         )
 
 
-def changed_users(
+def changed_keys(
     con: duckdb.DuckDBPyConnection, memo: Memo, digests: StagedTable
 ) -> Changed | None:
-    """The users whose digest (`user_digests`, of every run) differs from the stored one, or
-    who are gone; None when nothing is kept (the first refresh, a table missing, rows made
-    by other code): every user's rows are made."""
+    """The keys whose digest (`key_digests`, of every run) differs from the stored one, or
+    that are gone; None when nothing is kept (the first refresh, a table missing, rows made
+    by other code): every key's rows are made."""
     if not table_names(con).issuperset((memo.digests, *memo.kept)):
         return None
     stored = quote_identifier(memo.digests)
@@ -106,35 +119,38 @@ def changed_users(
     ).fetchall()
     if other_code:
         return None
-    name = temporary_name("changed_users")
+    name = temporary_name("changed_keys")
+    same_key = " AND ".join(f"s.{c} = d.{c}" for c in map(quote_identifier, memo.by))
     con.execute(
         f"""
         CREATE TEMP TABLE {name} AS
-        SELECT "user" FROM ({digests.select}) d WHERE NOT EXISTS (
-            SELECT 1 FROM {stored} s WHERE s."user" = d."user" AND s.digest = d.digest)
+        SELECT {memo.keys} FROM ({digests.select}) d WHERE NOT EXISTS (
+            SELECT 1 FROM {stored} s WHERE {same_key} AND s.digest = d.digest)
         UNION
-        SELECT "user" FROM {stored} WHERE "user" NOT IN (SELECT "user" FROM ({digests.select}))
+        SELECT {memo.keys} FROM {stored} WHERE ({memo.keys}) NOT IN (
+            SELECT {memo.keys} FROM ({digests.select}))
         """
     )
     [(count,)] = con.execute(f"SELECT count(*) FROM temp.{name}").fetchall()
-    return Changed(f'"user" IN (SELECT "user" FROM temp.{name})', count, (name,))
+    condition = f"({memo.keys}) IN (SELECT {memo.keys} FROM temp.{name})"
+    return Changed(condition, count, (name,))
 
 
 def write_rows(
     con: duckdb.DuckDBPyConnection,
     name: str,
     select: str,
-    users: str | None = None,
+    replacing: str | None = None,
     params: Mapping[str, Any] | None = None,
 ) -> None:
     """`select`'s rows (with its bound `params`) as the table `name`: the whole table, or,
-    with `users` (a condition on its `user` column, as `Changed.users`), in place of those
-    users' rows, the others' kept where they lie."""
+    `replacing` the rows a condition holds for (as `Changed.condition`: the keys made
+    again), the others kept where they lie."""
     table = quote_identifier(name)
-    if users is None:
+    if replacing is None:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS {select}", params)
     else:
-        con.execute(f"DELETE FROM {table} WHERE {users}")
+        con.execute(f"DELETE FROM {table} WHERE {replacing}")
         con.execute(f"INSERT INTO {table} BY NAME {select}", params)
 
 
@@ -143,8 +159,8 @@ Staged = TypeVar("Staged")
 
 @dataclass(frozen=True)
 class MadeAgain(Generic[Staged]):
-    """What a refresh starts from: every user's digests, the users made again (None:
-    every one, nothing kept) and their rows, staged."""
+    """What a refresh starts from: every key's digests, the keys made again (None: every
+    one, nothing kept) and their rows, staged."""
 
     digests: StagedTable
     changed: Changed | None
@@ -154,13 +170,13 @@ class MadeAgain(Generic[Staged]):
 def make_again(
     con: duckdb.DuckDBPyConnection, memo: Memo, stage: Callable[[RunFilter | str], Staged]
 ) -> MadeAgain[Staged]:
-    """Digest every user's runs and stage, with `stage` (given the runs to make rows of),
-    the rows of the users whose digest changed; on error nothing is left behind."""
-    digests = user_digests(con, memo, RunFilter())
+    """Digest every key's runs and stage, with `stage` (given the runs to make rows of),
+    the rows of the keys whose digest changed; on error nothing is left behind."""
+    digests = key_digests(con, memo, RunFilter())
     changed = None
     try:
-        changed = changed_users(con, memo, digests)
-        return MadeAgain(digests, changed, stage(changed.users if changed else RunFilter()))
+        changed = changed_keys(con, memo, digests)
+        return MadeAgain(digests, changed, stage(changed.condition if changed else RunFilter()))
     except BaseException:
         drop_temporary(con, digests.temporary + (changed.temporary if changed else ()))
         raise

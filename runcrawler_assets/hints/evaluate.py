@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import RunFilter, drop_temporary, query, with_runs
-from runcrawler_assets.analytics.memo import Memo, changed_users, user_digests, write_rows
+from runcrawler_assets.analytics.memo import Memo, changed_keys, key_digests, write_rows
 from runcrawler_assets.analytics.store import runs_version
 from runcrawler_assets.hints.rules import Rule, RulesError
 from runcrawler_assets.records import RUN_COLUMNS
@@ -42,11 +42,12 @@ HINTED_FROM = frozenset(HINT_COLUMNS[:5]).union(
 )
 
 
-def rule_runs_sql(con: duckdb.DuckDBPyConnection, users: str = "true") -> str:
-    """`WITH rule_runs AS (...)`: every run of the users `users` (a condition on `runs`; the
-    code's own) with the derived columns the conditions may read (derived over all their
-    runs: a run's predecessor may lie before a digest's period; a case is one user's, so
-    the rows of a user do not depend on the others'). They are derived from the few columns
+def rule_runs_sql(con: duckdb.DuckDBPyConnection, partitions: str = "true") -> str:
+    """`WITH rule_runs AS (...)`: every run of the partitions `partitions` (a condition on
+    `runs`; the code's own) with the derived columns the conditions may read (derived over
+    all their runs: a run's predecessor may lie before a digest's period; a case is one
+    cluster × user's folder, so the rows of a partition do not depend on the others'). They
+    are derived from the few columns
     they need and joined back to the table `runs` by row id: ordering every column of a
     million runs held ~700 MB, this ~390 (issue 16)."""
     fixes = has_table(con, SIGNATURES_TABLE)
@@ -58,7 +59,7 @@ def rule_runs_sql(con: duckdb.DuckDBPyConnection, users: str = "true") -> str:
                    lag(status) OVER w AS previous_status,
                    lag(error_category) OVER w AS previous_error_category,
                    row_number() OVER w AS position
-            FROM runs WHERE {users}
+            FROM runs WHERE {partitions}
             WINDOW w AS (PARTITION BY "user", case_folder ORDER BY created_at, run_path)
         ),
         islands AS (
@@ -118,7 +119,7 @@ def _text_sql(rule: Rule, index: int, types: dict[str, str], params: dict[str, A
 def hints_sql(
     con: duckdb.DuckDBPyConnection,
     rules: tuple[Rule, ...],
-    users: str = "true",
+    partitions: str = "true",
     checked: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """A query of `HINT_COLUMNS` (with `{runs}` for the runs hinted, as `core.query` takes
@@ -127,9 +128,9 @@ def hints_sql(
 
     A rule DuckDB refuses stops the whole file with its name: half the hints would read
     as if the other runs were fine. `checked`: the rules were bound already, by a call for
-    other users on the same connection (binding them takes ~5 ms a rule).
+    other partitions on the same connection (binding them takes ~5 ms a rule).
     """
-    view = rule_runs_sql(con, users)
+    view = rule_runs_sql(con, partitions)
     if not checked:
         for rule in rules:
             _check(con, rule, view)
@@ -173,9 +174,9 @@ def evaluate_rules(
 def hints_memo(
     con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], sql: str, params: dict[str, Any]
 ) -> Memo:
-    """What a user's hints are made from: the columns of their runs the hints read
+    """What a partition's hints are made from: the columns of its runs the hints read
     (`HINTED_FROM` and the rules' own: digesting every column of a million runs took
-    ~0.4 s, these ~0.06) and, as code (a change makes every user's again), the rules'
+    ~0.4 s, these ~0.06) and, as code (a change makes every partition's again), the rules'
     query `sql` with its `params` and the typical fixes the hints quote."""
     fixes = (
         con.execute(
@@ -190,6 +191,7 @@ def hints_memo(
         kept=("hints",),
         columns=tuple(column.name for column in RUN_COLUMNS if column.name in read),
         code=repr((sql, sorted(params.items()), fixes)),
+        by=("cluster", "user"),
     )
 
 
@@ -204,11 +206,12 @@ def hints_are_current(con: duckdb.DuckDBPyConnection) -> bool:
 
 @dataclass(frozen=True)
 class StoredHints:
-    """What `store_hints` left: `hints` in all, made again for `users_made` users (None:
-    every user's, nothing kept: the first time, or other rules or fixes quoted)."""
+    """What `store_hints` left: `hints` in all, made again for `partitions_made` cluster ×
+    user partitions (None: every one's, nothing kept: the first time, or other rules or
+    fixes quoted)."""
 
     hints: int
-    users_made: int | None
+    partitions_made: int | None
 
 
 def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> StoredHints:
@@ -217,22 +220,23 @@ def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> Stor
     the version of `runs` they come from (`HINTS_SOURCE`: while `runs` is still that, every
     hint's run is in it).
 
-    A user's hints come from that user's runs and the fixes they quote: those of the users
-    whose runs did not change since the last time, with the same rules and typical fixes,
-    are kept (`analytics.memo`; a million runs' hints took seconds, ten new runs' take
-    their user's), in one transaction with the digests that say so.
+    A partition's hints come from its runs (a case is one partition's) and the fixes they
+    quote: those of the partitions whose runs did not change since the last time, with the
+    same rules and typical fixes, are kept (`analytics.memo`; a million runs' hints took
+    seconds, ten new runs' take their partition's), in one transaction with the digests
+    that say so.
     """
     sql, params = hints_sql(con, rules)
     memo = hints_memo(con, rules, sql, params)
-    digests, changed = user_digests(con, memo, RunFilter()), None
+    digests, changed = key_digests(con, memo, RunFilter()), None
     try:
-        changed = changed_users(con, memo, digests)
-        users = changed.users if changed else None
-        if users is not None:  # the derived columns of their runs alone
-            sql, params = hints_sql(con, rules, users, checked=True)
-        select, filter_params = with_runs(sql, users or RunFilter())
+        changed = changed_keys(con, memo, digests)
+        partitions = changed.condition if changed else None
+        if partitions is not None:  # the derived columns of their runs alone
+            sql, params = hints_sql(con, rules, partitions, checked=True)
+        select, filter_params = with_runs(sql, partitions or RunFilter())
         with transaction(con):
-            write_rows(con, "hints", select, users, {**filter_params, **params})
+            write_rows(con, "hints", select, partitions, {**filter_params, **params})
             write_rows(con, memo.digests, digests.select)
             _count_hints(con, rules)
             version = "SELECT CAST($version AS VARCHAR) AS runs_version"

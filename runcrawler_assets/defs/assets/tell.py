@@ -60,8 +60,9 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
                ORDER BY created_at DESC, run_path, rule LIMIT $rows""",
             {"rows": metadata.TABLE_ROWS},
         ).df()
-    made = "every user's" if stored.users_made is None else f"{stored.users_made} users'"
-    context.log.info(f"{stored.hints} hints from {len(rules)} rules ({made} made again)")
+    made = stored.partitions_made
+    made_text = "every partition's" if made is None else f"{made} cluster × user partitions'"
+    context.log.info(f"{stored.hints} hints from {len(rules)} rules ({made_text} made again)")
     return MaterializeResult(
         metadata={
             "hint_counts": metadata.table(counts),
@@ -69,7 +70,7 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
             "rules_file": str(config.rules_file or "runcrawler's default rules"),
             "hints": stored.hints,
             # whose hints this refresh made again ("all": nothing kept, or new rules or fixes)
-            "users_made_again": "all" if stored.users_made is None else stored.users_made,
+            "partitions_made_again": "all" if made is None else made,
             "duration_s": round(time.monotonic() - started, 3),
         }
     )
