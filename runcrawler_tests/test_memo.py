@@ -1,6 +1,7 @@
-"""Per-user memos (`analytics.memo`: fixes, campaigns) on a crawled demo warehouse: a
-refresh makes again the rows of just the users whose runs changed and stores what a
-computation from scratch gives; new code, or a result never stored, keeps nothing stale."""
+"""Memos (`analytics.memo`: fixes per user, campaigns per cluster × user partition) on a
+crawled demo warehouse: a refresh makes again the rows of just the users (partitions) whose
+runs changed and stores what a computation from scratch gives; new code, or a result never
+stored, keeps nothing stale."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def _memo(analysis: Analysis) -> Memo:
 
 
 def _changed(con: duckdb.DuckDBPyConnection, memo: Memo) -> int | None:
-    """How many users a refresh would make again now (None: every one, nothing kept)."""
+    """How many keys (users, partitions) a refresh would make again now (None: every one,
+    nothing kept)."""
     digests = key_digests(con, memo, RunFilter())
     try:
         changed = changed_keys(con, memo, digests)
@@ -98,7 +100,7 @@ def test_only_the_users_whose_runs_changed_are_made_again(
     con: duckdb.DuckDBPyConnection, analysis: Analysis
 ):
     memo = _memo(analysis)
-    assert _changed(con, memo) is None  # nothing stored yet: every user
+    assert _changed(con, memo) is None  # nothing stored yet: every key
     refresh_stored(con, analysis)
     assert _changed(con, memo) == 0
     _fail_one_run_of_a_user(con)
@@ -114,8 +116,12 @@ def test_a_user_whose_runs_are_gone_leaves_no_row(
     memo = _memo(analysis)
     refresh_stored(con, analysis)
     gone = _fail_one_run_of_a_user(con)
+    [(keys,)] = con.execute(  # one for a memo per user, one per cluster of theirs per partition
+        f'SELECT count(*) FROM (SELECT DISTINCT {memo.keys} FROM runs WHERE "user" = ?)', [gone]
+    ).fetchall()
+    assert keys == 1 if memo.by == ("user",) else keys > 1
     con.execute('DELETE FROM runs WHERE "user" = ?', [gone])
-    assert _changed(con, memo) == 1
+    assert _changed(con, memo) == keys
     refresh_stored(con, analysis)
     per_user = [t for t in (*memo.kept, memo.digests) if "user" in _columns(con, t)]
     assert per_user[0] == memo.kept[0]

@@ -52,7 +52,7 @@ _OUTCOME_SQL = (
 # into (`../run_006/...`) are not carried past the ordering.
 _RUNS_SQL = f"""
     WITH r AS (
-        SELECT "user", solver, status, created_at, ended_at, cpu_hours, points_into,
+        SELECT cluster, "user", solver, status, created_at, ended_at, cpu_hours, points_into,
                case_folder AS parent, {FOLDER_SQL} AS folder
         FROM {{runs}} WHERE created_at IS NOT NULL
     ),
@@ -63,7 +63,7 @@ _RUNS_SQL = f"""
         FROM r WINDOW w AS (PARTITION BY "user", parent ORDER BY created_at, folder)
     )
     -- whether the next run starts a campaign is the same test, from this run's side
-    SELECT folder, "user", solver, status, created_at, ended_at, cpu_hours, parent,
+    SELECT folder, cluster, "user", solver, status, created_at, ended_at, cpu_hours, parent,
            coalesce(list_contains(points_into, previous), false) AS restart,
            NOT (coalesce(previous_status IN $retried, false) OR restart) AS starts,
            NOT (has_next AND (coalesce(status IN $retried, false)
@@ -86,7 +86,7 @@ _CAMPAIGNS_SQL = f"""
         FROM temp.{{staged}} WHERE NOT alone
     ),
     grouped AS (
-        SELECT "user", min(solver) AS solver, parent AS case_folder, count(*) AS runs,
+        SELECT cluster, "user", min(solver) AS solver, parent AS case_folder, count(*) AS runs,
                count(*) FILTER (WHERE restart) AS restarts,
                {exact_sum("cpu_hours", 2)} AS cpu_hours,
                any_value(status) FILTER (WHERE ends) AS last_status,
@@ -94,26 +94,26 @@ _CAMPAIGNS_SQL = f"""
                round(epoch(max(coalesce(ended_at, created_at)) - min(created_at)) / 86400, 2)
                    AS days,
                list(folder ORDER BY created_at, folder) AS folders
-        FROM numbered GROUP BY "user", parent, k
+        FROM numbered GROUP BY cluster, "user", parent, k
     ),
     listed AS (
         SELECT *, list_transform(folders, lambda f: case_folder || '/' || f) AS run_paths
         FROM grouped
     )
-    SELECT run_paths[1] AS campaign_id, "user", solver, case_folder, runs, restarts,
+    SELECT run_paths[1] AS campaign_id, cluster, "user", solver, case_folder, runs, restarts,
            cpu_hours, last_status, {_OUTCOME_SQL.format(status="last_status")} AS outcome,
            started_at, ended_at, days, run_paths
     FROM listed
 """
 
-# The campaigns of one run, counted per user and outcome with their CPU hours, from
+# The campaigns of one run, counted per cluster, user and outcome with their CPU hours, from
 # `_RUNS_SQL`'s table `{staged}` (most campaigns are a run alone).
 _SINGLES_SQL = f"""
-    SELECT "user", outcome, count(*) AS campaigns,
+    SELECT cluster, "user", outcome, count(*) AS campaigns,
            sum(round(coalesce(cpu_hours, 0), 2)::DECIMAL(18, 3))::DECIMAL(18, 3) AS cpu_hours
-    FROM (SELECT "user", {_OUTCOME_SQL.format(status="status")} AS outcome, cpu_hours
+    FROM (SELECT cluster, "user", {_OUTCOME_SQL.format(status="status")} AS outcome, cpu_hours
           FROM temp.{{staged}} WHERE alone)
-    GROUP BY "user", outcome
+    GROUP BY cluster, "user", outcome
 """
 
 
@@ -212,14 +212,16 @@ def _findings(several: dict[str, float], attempts: pd.DataFrame) -> list[str]:
     return findings
 
 
-# A user's campaigns are made from that user's runs alone (a case is a user's): kept in the
-# `campaigns` and `campaign_singles` tables between refreshes, made again for the users whose
-# runs changed.
+# A partition's campaigns are made from its runs alone (a case is one cluster × user's
+# folder): kept in the `campaigns` and `campaign_singles` tables between refreshes, made again
+# for the partitions whose runs changed (ten new runs: their partition's runs, not their
+# user's on every cluster).
 MEMO = Memo(
     digests="campaign_user_digests",
     kept=("campaigns", "campaign_singles"),
     columns=(
         "run_path",
+        "cluster",
         "user",
         "solver",
         "status",
@@ -230,6 +232,7 @@ MEMO = Memo(
         "case_folder",
     ),
     code=repr((_RUNS_SQL, _CAMPAIGNS_SQL, _SINGLES_SQL, RETRIED_STATUSES)),
+    by=("cluster", "user"),
 )
 
 
@@ -238,13 +241,13 @@ def _result(
     read: _Staged,
     stored: tuple[StagedTable, StagedTable],
     digests: StagedTable,
-    users_made: int | None = None,
+    made_again: int | None = None,
 ) -> AnalysisResult:
     """The analysis's result: every campaign counted by runs and outcome, from `read` (as
     `_attempts` reads them); the `campaigns` (those of more than one run: a table a manager
     reads, the rest are single successes or single failures) and `campaign_singles` tables
     to store, left in DuckDB (`StagedTable`: their temporary tables dropped once stored, or
-    on error); the digests of the runs they come from (`users_made`: see `AnalysisResult`)."""
+    on error); the digests of the runs they come from (`made_again`: see `AnalysisResult`)."""
     try:
         attempts = _attempts(con, read.several, read.singles)
         findings = _findings(_several(con, read.several), attempts)
@@ -261,7 +264,8 @@ def _result(
             MEMO.digests: digests,
         },
         findings=findings,
-        users_made=users_made,
+        made_again=made_again,
+        made_of=MEMO.kept_per,
     )
 
 
@@ -284,8 +288,9 @@ def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisRe
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
-    """`compute` over all runs, the campaigns of the users whose runs did not change read
-    from the stored tables (`memo`), where only the other users' rows are replaced."""
+    """`compute` over all runs, the campaigns of the partitions whose runs did not change
+    read from the stored tables (`memo`), where only the other partitions' rows are
+    replaced."""
     made = make_again(con, MEMO, lambda runs: _staged(con, runs))
     staged, changed = made.staged, made.changed
     if changed is None:

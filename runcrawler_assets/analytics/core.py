@@ -189,8 +189,10 @@ class AnalysisResult:
     findings: list[str] = field(default_factory=list)
     # The full length of the tables read back as a preview (`Analysis.previewed`).
     row_counts: dict[str, int] = field(default_factory=dict)
-    # A refresh through a memo (`memo`): the users whose rows it made again (None: all).
-    users_made: int | None = None
+    # A refresh through a memo (`memo`): how many of its keys (`made_of`: "users" or
+    # "partitions") had their rows made again (None: all).
+    made_again: int | None = None
+    made_of: str = ""
 
     def rows(self, name: str) -> int:
         """How many rows the table has, whether all of them were read back or its first."""

@@ -374,12 +374,12 @@ def _result(
     stored: tuple[StagedTable, StagedTable],
     run_filter: RunFilter,
     digests: StagedTable,
-    users_made: int | None = None,
+    made_again: int | None = None,
 ) -> AnalysisResult:
     """The analysis's result from its pairs with what changed (`fixes`: a subquery of
     `FIX_COLUMNS`), the `fix_pairs` and `fix_changes` tables to store (their temporary
     tables dropped with them, or on error) and the digests of the runs they come from
-    (`users_made`: see `AnalysisResult`)."""
+    (`made_again`: see `AnalysisResult`)."""
     try:
         kinds = _kinds(con, fixes)
         typical = typical_fixes(_changes(con, fixes))
@@ -398,7 +398,8 @@ def _result(
             MEMO.digests: digests,
         },
         findings=_findings(kinds, errors),
-        users_made=users_made,
+        made_again=made_again,
+        made_of=MEMO.kept_per,
     )
 
 

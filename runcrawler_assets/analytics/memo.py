@@ -58,6 +58,11 @@ class Memo:
         return hashlib.md5(repr((self.code, self.by)).encode()).hexdigest()
 
     @property
+    def kept_per(self) -> str:
+        """What a key is, in words: "users" or "partitions"."""
+        return "users" if self.by == ("user",) else "partitions"
+
+    @property
     def keys(self) -> str:
         """SQL: the key columns, as a list."""
         return ", ".join(quote_identifier(column) for column in self.by)

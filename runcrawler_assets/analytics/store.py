@@ -257,7 +257,8 @@ def refresh_stored(
     with _storing_memory(con, memory, analysis.name):
         store_result(con, analysis, result, version, datetime.now())
     stored = load_results(con, [analysis], preview_rows)[analysis.name]
-    return replace(stored, result=replace(stored.result, users_made=result.users_made))
+    made = {"made_again": result.made_again, "made_of": result.made_of}
+    return replace(stored, result=replace(stored.result, **made))
 
 
 @contextmanager

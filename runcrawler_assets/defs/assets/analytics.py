@@ -163,20 +163,21 @@ def _analysis_metadata(done: Refreshed, charts_dir: Path, version: str) -> dict[
         "tables": MetadataValue.json({name: result.rows(name) for name in result.tables}),
         "charts_dir": MetadataValue.path(str(charts_dir)),
         "charts_redrawn": len(done.charts) - done.unchanged,  # the others show the same
-        **_users_made(done),
+        **_made_again(done),
         "runs_version": version,
         "duration_s": round(done.seconds, 3),
     }
 
 
-def _users_made(done: Refreshed) -> dict[str, Any]:
-    """For an analysis kept per user between refreshes (`analytics.memo`): whose rows this
-    refresh made again, "all" the first time (or after its code changed)."""
+def _made_again(done: Refreshed) -> dict[str, Any]:
+    """For an analysis kept per user or per partition between refreshes (`analytics.memo`):
+    whose rows this refresh made again, "all" the first time (or after its code changed)."""
     if done.analysis.refresh is None:
         return {}
     assert done.stored is not None
-    made = done.stored.result.users_made
-    return {"users_made_again": "all" if made is None else made}
+    result = done.stored.result
+    made = "all" if result.made_again is None else result.made_again
+    return {f"{result.made_of}_made_again": made}
 
 
 class ReportConfig(Config):
