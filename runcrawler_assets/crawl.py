@@ -354,7 +354,9 @@ def check_archive(
             if settled and changed:
                 settled, found, found_problems = _walked(settings, store, cluster, user)
             else:
-                found, found_problems = len(state.runs), store.recorded_head().n_problems
+                head = store.recorded_head()
+                settled = settled and head.readable
+                found, found_problems = len(state.runs), head.n_problems
         settled = settled and swapped.get(partition_key_text(cluster, user)) == partition_version(
             settings, cluster, user, accounting.get(cluster, "")
         )

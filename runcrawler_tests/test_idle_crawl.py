@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from runcrawler_assets.archive.runstore import DISCOVERY_FILE
 from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import ArchiveCheck
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
@@ -160,6 +161,22 @@ def test_a_damaged_note_takes_the_full_path_and_is_written_again(
     again = crawl(archive, data)
     assert started_dagster(again) and "Traceback" not in again.stderr
     assert f"0 parsed, {RUNS} unchanged" in again.stdout
+    assert not started_dagster(crawl(archive, data))
+
+
+@pytest.mark.parametrize("damage", ['{"runs": [broken', "[]", '{"runs": 3}'])
+def test_a_damaged_discovery_file_takes_the_full_path_and_is_written_again(
+    crawled: tuple[Path, Path], damage: str
+):
+    """What discovery recorded of a partition, damaged (not JSON, not a discovery's): the
+    partition is looked at again, its file written again, and the next crawl is idle."""
+    archive, data = crawled
+    damaged = next(data.glob(f"runs/*/*/{DISCOVERY_FILE}"))
+    damaged.write_text(damage, encoding="utf-8")
+    again = crawl(archive, data)
+    assert started_dagster(again) and "Traceback" not in again.stderr
+    assert f"{RUNS} runs found" in again.stdout and f"0 parsed, {RUNS} unchanged" in again.stdout
+    assert damaged.read_text(encoding="utf-8").startswith('{"digest": ')
     assert not started_dagster(crawl(archive, data))
 
 

@@ -205,6 +205,21 @@ def test_after_a_crawl_by_an_earlier_version_the_first_tick_requests_only_what_c
     assert requested(result) == [str(partition_key(cluster, user))]
 
 
+def test_after_a_crawl_a_damaged_discovery_file_gets_its_partition_refreshed(setup):
+    """A first tick that cannot read what discovery recorded of a partition requests that
+    partition (whose run writes the file again), the others nothing."""
+    from runcrawler_assets.archive.discovery import list_partitions
+    from runcrawler_assets.archive.runstore import DISCOVERY_FILE
+    from runcrawler_assets.crawl import crawl_into_warehouse
+
+    settings, resource, instance = setup
+    crawl_into_warehouse(settings, list_partitions(settings))
+    damaged = sorted(settings.runs_dir.glob(f"*/*/{DISCOVERY_FILE}"))[0]
+    damaged.write_text('{"runs": [broken', encoding="utf-8")
+    cluster, user = damaged.parent.relative_to(settings.runs_dir).parts
+    assert requested(tick(instance, resource, None)) == [str(partition_key(cluster, user))]
+
+
 def test_a_running_runs_log_growing_in_place_requests_its_partition(setup):
     """Appending to a log leaves its folder's mtime alone; a run whose log was written
     lately (within the running window) has its files' sizes and mtimes checked every tick."""

@@ -247,9 +247,10 @@ def test_a_discoverys_head_gives_its_digest_and_counts_as_a_file_without_one_doe
     discovery = PartitionDiscovery(
         "k", "u", discovery_of("u", 5).runs, (Problem("k/u/x", "unreadable", "denied"),)
     )
-    expected = (partition_digest(discovery.runs), 5, 1)
+    expected = runstore.DiscoveryHead(partition_digest(discovery.runs), 5, 1)
     store = PartitionStore(tmp_path, "k", "u")
-    assert store.recorded_head() == (partition_digest(()), 0, 0)  # nothing recorded yet
+    nothing = runstore.DiscoveryHead(partition_digest(()), 0, 0)
+    assert store.recorded_head() == nothing  # nothing recorded yet
     store.write_discovery(discovery)
     path = store.folder / DISCOVERY_FILE
     written = path.read_text(encoding="utf-8")
@@ -260,6 +261,9 @@ def test_a_discoverys_head_gives_its_digest_and_counts_as_a_file_without_one_doe
     path.write_text(json.dumps(old), encoding="utf-8")
     assert store.recorded_head() == expected
     assert store.read_discovery() == discovery
+    for damaged in ("{broken", "[]", '{"runs": [{"run_path": 1}]}'):  # not a discovery's
+        path.write_text(damaged, encoding="utf-8")
+        assert store.recorded_head() == runstore.UNREADABLE
 
 
 def fake_parse(parsed: list[ParseJob]):

@@ -119,7 +119,13 @@ class DiscoveryHead(NamedTuple):
     digest: str
     n_runs: int
     n_problems: int
+    # False for a file that is not a discovery (damaged by hand or by the disk): its digest
+    # matches no partition's, so the sensor and the crawl refresh the partition, which
+    # writes the file again; it counts nothing meanwhile.
+    readable: bool = True
 
+
+UNREADABLE = DiscoveryHead("", 0, 0, readable=False)
 
 # The head as `json.dumps` writes it; a file written before it had none.
 _HEAD = re.compile(r'\{"digest": "([0-9a-f]{40})", "n_runs": (\d+), "n_problems": (\d+), ')
@@ -250,7 +256,8 @@ class PartitionStore:
 
     def recorded_head(self) -> DiscoveryHead:
         """The digest and counts of what discovery last recorded, from the file's head (a
-        file without one, written by an earlier version, is read whole)."""
+        file without one, written by an earlier version, is read whole; one that is not a
+        discovery file is `UNREADABLE`)."""
         path = self.folder / DISCOVERY_FILE
         try:
             with path.open("rb") as file:
@@ -259,7 +266,10 @@ class PartitionStore:
             head = None
         if head is not None:
             return DiscoveryHead(head[1], int(head[2]), int(head[3]))
-        discovery = self.read_discovery()
+        try:
+            discovery = self.read_discovery()
+        except (ValueError, KeyError, TypeError):  # not JSON, or not a discovery's
+            return UNREADABLE
         runs, problems = discovery.runs, discovery.problems
         return DiscoveryHead(partition_digest(runs), len(runs), len(problems))
 
