@@ -272,9 +272,14 @@ def discover_partition(settings: Config, cluster: str, user: str) -> PartitionDi
     return PartitionDiscovery(cluster, user, tuple(runs), tuple(problems))
 
 
-def partition_digest(runs: Iterable[DiscoveredRun]) -> str:
-    """One digest for a partition's whole state: what the archive sensor compares."""
-    joined = "\n".join(
-        f"{r.run_path}\0{r.fingerprint}" for r in sorted(runs, key=lambda r: r.run_path)
-    )
+def fingerprints_digest(fingerprints: Iterable[tuple[str, str]]) -> str:
+    """One digest for a partition's whole state, from each run's (path, fingerprint): what
+    the archive sensor compares, whether the runs come from a discovery
+    (`partition_digest`) or from the sensor's per-run state (`rescan`)."""
+    joined = "\n".join(f"{path}\0{fingerprint}" for path, fingerprint in sorted(fingerprints))
     return hashlib.sha1(joined.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def partition_digest(runs: Iterable[DiscoveredRun]) -> str:
+    """`fingerprints_digest` of discovered runs."""
+    return fingerprints_digest((run.run_path, run.fingerprint) for run in runs)

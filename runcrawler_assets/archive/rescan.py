@@ -1,6 +1,6 @@
 """Rescan a partition for the sensor: one `stat` per finished run whose folder did not change.
 
-Why: the sensor's tick compares one digest per partition (discovery.partition_digest)
+Why: the sensor's tick compares one digest per partition (discovery.fingerprints_digest)
 with the last one, every minute; listing every run folder and stating every file in it
 grows with the archive (7 s at 100,000 runs). A folder's own mtime and ctime change
 whenever an entry is added, removed or renamed in it (ctime even when a copy tool sets
@@ -39,6 +39,7 @@ from runcrawler_assets.archive.discovery import (
     Check,
     claimant,
     fingerprint_with_times,
+    fingerprints_digest,
     first_link,
     parser_check,
     partition_folder,
@@ -74,12 +75,6 @@ class PartitionState:
     digest: str = ""
     runs: dict[str, KnownRun] = field(default_factory=dict)
     folders: dict[str, KnownFolder] = field(default_factory=dict)
-
-
-def digest_of(runs: dict[str, KnownRun]) -> str:
-    """discovery.partition_digest of these runs (same text hashed), from the state alone."""
-    joined = "\n".join(f"{path}\0{runs[path][0]}" for path in sorted(runs))
-    return hashlib.sha1(joined.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _folder_key(info: os.stat_result) -> int:
@@ -204,7 +199,8 @@ def rescan_partition(
         runs, folders, same = rescan(folder, root, known, parsers, now_ns)
     if same and known.digest:
         return known
-    return PartitionState(names, digest_of(runs), runs, folders)
+    digest = fingerprints_digest((path, run[0]) for path, run in runs.items())
+    return PartitionState(names, digest, runs, folders)
 
 
 def state_file(settings: Config, cluster: str, user: str) -> Path:
