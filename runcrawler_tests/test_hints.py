@@ -254,7 +254,7 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
         _give_each_failure_a_typical_fix(con)
 
         def stored_as_evaluated() -> int | None:
-            made = store_hints(con, rules).partitions_made
+            made = store_hints(con, rules).made_again
             stored = con.execute("SELECT * FROM hints").df()
             pd.testing.assert_frame_equal(
                 _sorted(stored), _sorted(evaluate_rules(con, rules, RunFilter()))
@@ -297,7 +297,8 @@ def test_a_new_run_makes_again_the_hints_of_its_partition_not_its_users_other_cl
     on_irene = [_run("ana", "jet", k, "time_limit", cluster="irene") for k in (1, 2)]
     path = write_warehouse(tmp_path / "runs.duckdb", [*RECORDS, *on_irene])
     with duckdb.connect(str(path)) as con:
-        assert store_hints(con, rules).partitions_made is None
+        first = store_hints(con, rules)
+        assert first.made_again is None and first.made_of == "partitions"
         kraken, irene = _rowids(con, "ana", "kraken"), _rowids(con, "ana", "irene")
         assert kraken and irene
         third = _run("ana", "jet", 3, "time_limit", cluster="irene")
@@ -306,7 +307,7 @@ def test_a_new_run_makes_again_the_hints_of_its_partition_not_its_users_other_cl
             "created_at + INTERVAL 2 DAY AS created_at) FROM runs WHERE run_path = $last",
             {"id": third.run_id, "path": third.run_path, "last": on_irene[-1].run_path},
         )
-        assert store_hints(con, rules).partitions_made == 1
+        assert store_hints(con, rules).made_again == 1
         assert _rowids(con, "ana", "kraken") == kraken
         assert _rowids(con, "ana", "irene") != irene
         stored = con.execute("SELECT * FROM hints").df()

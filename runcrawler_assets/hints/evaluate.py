@@ -206,12 +206,13 @@ def hints_are_current(con: duckdb.DuckDBPyConnection) -> bool:
 
 @dataclass(frozen=True)
 class StoredHints:
-    """What `store_hints` left: `hints` in all, made again for `partitions_made` cluster ×
-    user partitions (None: every one's, nothing kept: the first time, or other rules or
-    fixes quoted)."""
+    """What `store_hints` left: `hints` in all, made again for `made_again` of the memo's
+    keys (`made_of`, as `AnalysisResult` says it: cluster × user "partitions"; None: every
+    one's, nothing kept: the first time, or other rules or fixes quoted)."""
 
     hints: int
-    partitions_made: int | None
+    made_again: int | None
+    made_of: str
 
 
 def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> StoredHints:
@@ -244,7 +245,7 @@ def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> Stor
     finally:
         drop_temporary(con, digests.temporary + (changed.temporary if changed else ()))
     [(found,)] = con.execute("SELECT count(*) FROM hints").fetchall()
-    return StoredHints(found, changed.count if changed else None)
+    return StoredHints(found, changed.count if changed else None, memo.kept_per)
 
 
 def _count_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> None:

@@ -60,9 +60,10 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
                ORDER BY created_at DESC, run_path, rule LIMIT $rows""",
             {"rows": metadata.TABLE_ROWS},
         ).df()
-    made = stored.partitions_made
-    made_text = "every partition's" if made is None else f"{made} cluster × user partitions'"
-    context.log.info(f"{stored.hints} hints from {len(rules)} rules ({made_text} made again)")
+    made = "all" if stored.made_again is None else stored.made_again
+    context.log.info(
+        f"{stored.hints} hints from {len(rules)} rules ({stored.made_of} made again: {made})"
+    )
     return MaterializeResult(
         metadata={
             "hint_counts": metadata.table(counts),
@@ -70,7 +71,7 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
             "rules_file": str(config.rules_file or "runcrawler's default rules"),
             "hints": stored.hints,
             # whose hints this refresh made again ("all": nothing kept, or new rules or fixes)
-            "partitions_made_again": "all" if made is None else made,
+            f"{stored.made_of}_made_again": made,
             "duration_s": round(time.monotonic() - started, 3),
         }
     )
