@@ -246,13 +246,13 @@ def _holds_at_least(
     settings: Config,
     partitions: Iterable[tuple[tuple[str, str], str | None]],
     runs: int,
-    patches: Mapping[tuple[str, str], Patch] | None = None,
+    patches: Mapping[tuple[str, str], Patch],
 ) -> bool:
     """Whether a swap of `partitions` reads at least `runs` records (counted until so): all
     of a partition's, or those its patch reads."""
     held = 0
     for pair, _ in partitions:
-        held += len(_to_read(settings.runs_dir, pair, (patches or {}).get(pair)))
+        held += len(_to_read(settings.runs_dir, pair, patches.get(pair)))
         if held >= runs:
             return True
     return False
