@@ -6,7 +6,9 @@ Two paths, each compared with the cold crawl of the same N in the same run:
   so it compares with what the crawl recorded), then the runs it requested, in
   this process (one partition changed: one run, the analytics, hints and
   report following the ingest; several: their ingest runs, then the
-  analytics, hints and report, as the automation sensor would);
+  analytics, hints and report, as the automation sensor would); this process
+  is warm, where a deployed daemon starts a fresh one for each run
+  (`daemon_path` measures that path in `dagster dev`);
 - **the CLI** (`bench_recrawl`, issue 16): `runcrawler crawl` again with
   nothing changed (idle), then after copying 10 runs in (+10), each in a child
   process as the cold crawl was, with what each did counted from the Dagster
@@ -124,7 +126,7 @@ def _new_runs(instance: DagsterInstance, known: set[str]) -> list[str]:
     return [run.run_id for run in instance.get_runs() if run.run_id not in known]
 
 
-def _what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
+def what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
     """What the crawls since `before` (run ids) materialized, from the Dagster instance."""
     with DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
         run_ids = _new_runs(instance, before)
@@ -166,7 +168,7 @@ def _run_ids(data_dir: Path) -> set[str]:
 def _timed_crawl(archive: Path, data_dir: Path, analytics: bool = True) -> dict[str, Any]:
     before = _run_ids(data_dir)
     crawl = crawl_in_child(archive, data_dir, analytics)
-    return {"seconds": round(crawl.seconds, 2), **_what_was_done(data_dir, before)}
+    return {"seconds": round(crawl.seconds, 2), **what_was_done(data_dir, before)}
 
 
 def discovery_walk_s(settings: Config) -> float:

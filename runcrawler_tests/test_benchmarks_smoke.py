@@ -16,6 +16,7 @@ from benchmarks.approximate_medians import bench_approximate_medians
 from benchmarks.approximate_medians import main as approximate_medians_main
 from benchmarks.cold_crawl import bench_cold_crawl
 from benchmarks.common import Workspace
+from benchmarks.daemon_path import bench_daemon_path
 from benchmarks.incremental import bench_incremental, bench_recrawl
 from benchmarks.memory import bench_memory
 from benchmarks.run_all import END, START, markdown, write_markdown
@@ -42,6 +43,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "memory": [bench_memory(RUNS, workspace)],
         "sensor_tick": bench_sensor_tick(RUNS, workspace),
         "incremental": [bench_incremental(RUNS, workspace, added=3)],
+        "daemon_path": [bench_daemon_path(RUNS, workspace, added=3)],
     }
 
 
@@ -64,6 +66,19 @@ def test_incremental_refresh_parses_only_the_added_runs(figures: dict) -> None:
     assert refresh["analyses_computed"] == len(ANALYSES)  # once each, after the refresh
     assert refresh["dagster_runs"] == 1  # the sensor's run carried them
     assert 0 < refresh["vs_cold_crawl"] < 1
+
+
+def test_the_sensor_path_in_dagster_dev_is_one_run_of_the_changed_partition(figures: dict) -> None:
+    """As deployed: the sensor's tick requests one run, which the daemon launches in a run
+    worker of its own; that run swaps the one partition and carries the analytics."""
+    (deployed,) = figures["daemon_path"]
+    assert (deployed["added"], deployed["sensor_runs"], deployed["dagster_runs"]) == (3, 1, 1)
+    assert (deployed["partitions_swapped"], deployed["rows_written"]) == (1, 3)
+    assert deployed["analyses_computed"] == len(ANALYSES) and deployed["report_written"]
+    # each stage was read from the run's own events: none is missing from the total
+    stages = ("tick_s", "worker_start_s", "run_s")
+    assert all(deployed[stage] > 0 for stage in stages)
+    assert deployed["total_s"] == pytest.approx(sum(deployed[stage] for stage in stages), abs=2e-3)
 
 
 def test_an_idle_crawl_swaps_no_partition_and_computes_no_analysis(figures: dict) -> None:
@@ -207,3 +222,4 @@ def test_the_figures_render_between_the_markers_and_keep_the_prose(
     assert text.startswith("# Benchmarks\n\nprose") and text.endswith("more prose\n")
     assert "### 5. Sensor tick" in text
     assert "Through the CLI" in text
+    assert "The same path as deployed" in text
