@@ -25,6 +25,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -53,19 +54,34 @@ from runcrawler_assets.defs.sensors import FOLLOWING, archive_sensor
 
 def add_runs(workspace: Workspace, n_runs: int, count: int, prefix: str = "added") -> list[str]:
     """Copy `count` runs of the first user who has that many (in one-folder cases) as new
-    runs of the same cases: one partition changes."""
+    runs of the same cases: one partition changes.
+
+    Each copy is made beside the archive, then renamed into it, as a sync tool lands a
+    file: a sensor tick scanning meanwhile sees a run whole or not at all (a million-run
+    archive is scanned almost without pause). The first such user is found folder by
+    folder, not by listing every run of the archive.
+    """
     archive = workspace.archive(n_runs)
-    runs = sorted(p.parent for p in archive.glob("*/*/*/*/run.params"))
-    by_user: dict[tuple[str, ...], list[Path]] = {}
-    for run in runs:
-        by_user.setdefault(run.relative_to(archive).parts[:2], []).append(run)
-    sources = next((found for found in by_user.values() if len(found) >= count), runs)[:count]
+    sources = next(
+        (
+            found[:count]
+            for user in sorted(path for path in archive.glob("*/*") if path.is_dir())
+            if len(found := sorted(p.parent for p in user.glob("*/*/run.params"))) >= count
+        ),
+        [],
+    )
+    if len(sources) < count:
+        raise ValueError(f"no user of {archive} has {count} runs in one-folder cases")
+    landing = Path(tempfile.mkdtemp(prefix=f".{prefix}-", dir=archive.parent))
     added = []
     for index, source in enumerate(sources):
         target = source.with_name(f"{prefix}_{index}")
-        shutil.copytree(source, target)
-        added.append(target.relative_to(archive).as_posix())
-    return added
+        shutil.copytree(source, landing / target.name)
+        added.append(target)
+    for target in added:
+        (landing / target.name).rename(target)
+    landing.rmdir()
+    return [target.relative_to(archive).as_posix() for target in added]
 
 
 def bench_incremental(n_runs: int, workspace: Workspace | None = None, added: int = 10) -> dict:
