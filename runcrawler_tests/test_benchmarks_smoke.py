@@ -43,7 +43,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "memory": [bench_memory(RUNS, workspace)],
         "sensor_tick": bench_sensor_tick(RUNS, workspace),
         "incremental": [bench_incremental(RUNS, workspace, added=3)],
-        "daemon_path": [bench_daemon_path(RUNS, workspace, added=3)],
+        "daemon_path": [bench_daemon_path(RUNS, workspace, added=3, sensor_interval_s=5)],
     }
 
 
