@@ -52,14 +52,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _waited(check: Callable[[], T | None], timeout_s: float, what: str) -> T:
-    """Poll `check` every half second until it gives something, or raise saying what."""
+def _waited(
+    check: Callable[[], T | None], server: subprocess.Popen, timeout_s: float, what: str
+) -> T:
+    """Poll `check` every half second until it gives something, or raise saying what: at
+    once if `server` (`dagster dev`) exited meanwhile."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if (found := check()) is not None:
             return found
+        if server.poll() is not None:
+            raise RuntimeError(f"dagster dev exited ({server.returncode}) while waiting for {what}")
         time.sleep(0.5)
-    raise TimeoutError(f"after {timeout_s:.0f} s, {what}")
+    raise TimeoutError(f"waited {timeout_s:.0f} s for {what}")
 
 
 def _newest_tick(
@@ -141,21 +146,24 @@ def bench_daemon_path(
             # The daemon's first tick; landed right after it, the runs are all seen by the next.
             first = _waited(
                 lambda: _newest_tick(instance, after=earlier.tick_id if earlier else -1),
+                server,
                 timeout_s,
-                "the sensor never ticked",
+                "the sensor's first tick (its log: dagster-dev.log in the data folder)",
             )
             copied_at = time.time()
             new_runs = add_runs(workspace, n_runs, added, prefix="daemon_added")
             tick = _waited(
                 lambda: _newest_tick(instance, after=first.tick_id, since=copied_at),
+                server,
                 timeout_s,
-                "no tick of the sensor requested a run",
+                "a tick of the sensor requesting a run",
             )
             sensor_filter = RunsFilter(run_ids=list(tick.run_ids))
             _waited(
                 lambda: all(r.status in FINISHED for r in instance.get_runs(sensor_filter)) or None,
+                server,
                 timeout_s,
-                "the sensor's runs never finished",
+                "the sensor's runs to finish",
             )
             stages = [_stage_times(instance, run_id) for run_id in tick.run_ids]
         finally:
