@@ -1,11 +1,11 @@
-"""Memos (`analytics.memo`: fixes per user, campaigns per cluster × user partition) on a
-crawled demo warehouse: a refresh makes again the rows of just the users (partitions) whose
-runs changed and stores what a computation from scratch gives; new code, or a result never
-stored, keeps nothing stale."""
+"""Memos (`analytics.memo`: fixes per user; campaigns and the setting and version effects'
+partials per cluster × user partition) on a crawled demo warehouse: a refresh makes again
+the rows of just the users (partitions) whose runs changed and stores what a computation
+from scratch gives; new code, or a result never stored, keeps nothing stale."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -21,13 +21,23 @@ from runcrawler_assets.analytics import (
     compute_results,
     fixes,
     load_results,
+    setting_effects,
+    version_effects,
 )
 from runcrawler_assets.analytics.core import Analysis, StagedTable
 from runcrawler_assets.analytics.memo import Memo, changed_keys, key_digests, make_again
 from runcrawler_assets.analytics.store import refresh_stored, store_result
 from runcrawler_assets.warehouse.database import connect, quote_identifier
 
-MEMOS = {"fixes": fixes.MEMO, "campaigns": campaigns.MEMO}
+# Each analysis's memo on a warehouse (the version effects': for the versions it holds).
+MEMOS: dict[str, Callable[[duckdb.DuckDBPyConnection], Memo]] = {
+    "fixes": lambda con: fixes.MEMO,
+    "campaigns": lambda con: campaigns.MEMO,
+    "setting_effects": lambda con: setting_effects.MEMO,
+    "version_effects": lambda con: version_effects.memo_for(
+        version_effects.version_settings(con, RunFilter())
+    ),
+}
 
 
 @pytest.fixture
@@ -41,8 +51,8 @@ def analysis(request: pytest.FixtureRequest) -> Analysis:
     return next(a for a in ANALYSES if a.name == request.param)
 
 
-def _memo(analysis: Analysis) -> Memo:
-    return MEMOS[analysis.name]
+def _memo(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> Memo:
+    return MEMOS[analysis.name](con)
 
 
 def _changed(con: duckdb.DuckDBPyConnection, memo: Memo) -> int | None:
@@ -68,7 +78,7 @@ def _assert_stored_as_from_scratch(con: duckdb.DuckDBPyConnection, analysis: Ana
         store_result(
             scratch_store, analysis, analysis.compute(con, RunFilter()), "", datetime.now()
         )
-        for name in _memo(analysis).kept:
+        for name in _memo(con, analysis).kept:
             every_row = f"SELECT * FROM {quote_identifier(name)} ORDER BY ALL"
             pd.testing.assert_frame_equal(
                 con.execute(every_row).df(), scratch_store.execute(every_row).df(), obj=name
@@ -99,7 +109,7 @@ def _fail_one_run_of_a_user(con: duckdb.DuckDBPyConnection, rank: int = 0) -> st
 def test_only_the_users_whose_runs_changed_are_made_again(
     con: duckdb.DuckDBPyConnection, analysis: Analysis
 ):
-    memo = _memo(analysis)
+    memo = _memo(con, analysis)
     assert _changed(con, memo) is None  # nothing stored yet: every key
     refresh_stored(con, analysis)
     assert _changed(con, memo) == 0
@@ -113,7 +123,7 @@ def test_only_the_users_whose_runs_changed_are_made_again(
 def test_a_user_whose_runs_are_gone_leaves_no_row(
     con: duckdb.DuckDBPyConnection, analysis: Analysis
 ):
-    memo = _memo(analysis)
+    memo = _memo(con, analysis)
     refresh_stored(con, analysis)
     gone = _fail_one_run_of_a_user(con)
     [(keys,)] = con.execute(  # one for a memo per user, one per cluster of theirs per partition
@@ -132,7 +142,7 @@ def test_a_user_whose_runs_are_gone_leaves_no_row(
 
 
 def test_rows_made_by_other_code_are_not_kept(con: duckdb.DuckDBPyConnection, analysis: Analysis):
-    memo = _memo(analysis)
+    memo = _memo(con, analysis)
     refresh_stored(con, analysis)
     assert _changed(con, memo) == 0
     assert _changed(con, replace(memo, code=memo.code + " -- changed")) is None
@@ -148,7 +158,7 @@ def test_a_result_never_stored_keeps_the_digests_it_replaces(
     for table in analysis.refresh(con).tables.values():  # computed, never stored
         if isinstance(table, StagedTable):
             table.drop()
-    assert _changed(con, _memo(analysis)) == 1
+    assert _changed(con, _memo(con, analysis)) == 1
     refresh_stored(con, analysis)
     _assert_stored_as_from_scratch(con, analysis)
 
@@ -165,5 +175,35 @@ def test_a_refresh_whose_rows_fail_to_be_made_leaves_no_temporary_table(
         raise RuntimeError("a bug in the SQL that makes the rows")
 
     with pytest.raises(RuntimeError):
-        make_again(con, _memo(analysis), fails)
+        make_again(con, _memo(con, analysis), fails)
     assert con.execute(temporary).fetchall() == [(before,)]
+
+
+@pytest.mark.parametrize(
+    ("name", "column"),
+    [("setting_effects", "les_model"), ("version_effects", "artificial_viscosity_model")],
+)
+def test_a_value_changed_in_one_run_makes_its_partitions_partials_again(
+    con: duckdb.DuckDBPyConnection, name: str, column: str
+):
+    """A setting (or a stratum's column) is part of what a partition's partials are made of,
+    not only the runs' outcomes."""
+    analysis = next(a for a in ANALYSES if a.name == name)
+    refresh_stored(con, analysis)
+    quoted = quote_identifier(column)
+    values = [
+        v
+        for (v,) in con.execute(f"SELECT DISTINCT {quoted} FROM runs ORDER BY 1").fetchall()
+        if v is not None
+    ]
+    assert len(values) >= 2, column
+    con.execute(
+        f"UPDATE runs SET {quoted} = ? WHERE run_id = (SELECT min(run_id) FROM runs "
+        f"WHERE {quoted} = ?)",
+        [values[1], values[0]],
+    )
+    assert _changed(con, _memo(con, analysis)) == 1
+    made = refresh_stored(con, analysis).result
+    assert made.made_again == 1
+    assert _changed(con, _memo(con, analysis)) == 0
+    _assert_stored_as_from_scratch(con, analysis)

@@ -1,6 +1,6 @@
 """The setting effects' medians and their intervals are exact order statistics of each value's
-efficiencies, whether they are sorted whole (small archives) or only the runs of the few
-efficiency bins that hold them are (large ones)."""
+efficiencies, though only the runs of the few efficiency bins that hold them are sorted, and
+those bins are counted per partition (runs of three users on two clusters here)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from runcrawler_assets.analytics.core import RunFilter
-from runcrawler_assets.analytics.setting_effects import tables
 from runcrawler_assets.analytics.setting_effects.tables import (
     BINS_PER_LN,
     SETTINGS,
@@ -24,14 +23,6 @@ from runcrawler_assets.warehouse.database import connect
 
 MIXTURE, LES = SETTINGS[0], SETTINGS[1]
 assert (MIXTURE.name, LES.name) == ("mixture_name", "les_model")
-
-
-@pytest.fixture(autouse=True, params=["sorted whole", "by bins"])
-def sorting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each test runs both ways: every value sorted whole, and only the bins wanted."""
-    limit = 10**9 if request.param == "sorted whole" else 0
-    monkeypatch.setattr(tables, "SORTED_WHOLE_UP_TO", limit)
-    return request.param
 
 
 def _efficiencies(rng: random.Random) -> dict[str, list[float]]:

@@ -22,6 +22,12 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter, query
+from runcrawler_assets.analytics.memo import Memo
+from runcrawler_assets.analytics.setting_effects.kept import (
+    KeptEffects,
+    kept_effects,
+    partials_memo,
+)
 from runcrawler_assets.analytics.setting_effects.sentences import times
 from runcrawler_assets.analytics.setting_effects.tables import SETTINGS, Setting, setting_effects
 
@@ -31,6 +37,7 @@ _CFL = next(s for s in SETTINGS if s.name == "cfl")
 STRATUM_SQL = (
     f"concat_ws(chr(31), \"user\", coalesce(artificial_viscosity_model, ''), {_CFL.value_sql})"
 )
+STRATUM_COLUMNS = ("user", "artificial_viscosity_model", *_CFL.columns)
 
 
 def _literal(text: str) -> str:
@@ -66,14 +73,33 @@ def version_settings(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> l
                 f"WHEN solver_version = {_literal(version)} THEN {_literal(version)} "
                 f"WHEN solver_version IN ({older}) THEN '{OLDER}' END"
             )
-            settings.append(Setting(f"{solver}{SEPARATOR}{version}", value, (version, OLDER)))
+            settings.append(
+                Setting(
+                    f"{solver}{SEPARATOR}{version}",
+                    value,
+                    ("solver", "solver_version"),
+                    (version, OLDER),
+                )
+            )
     return settings
 
 
 def version_effects(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
     """One row per (solver, version) but each solver's oldest: `setting_effects`' columns
     against the older versions, strata `STRATUM_SQL`, a `regression` flag and a sentence."""
-    table = setting_effects(con, run_filter, version_settings(con, run_filter), STRATUM_SQL)
+    return _versions_table(
+        setting_effects(con, run_filter, version_settings(con, run_filter), STRATUM_SQL)
+    )
+
+
+def memo_for(settings: list[Setting]) -> Memo:
+    """The memo of the partials for these version settings (a new version: other settings,
+    every partition's partials made again)."""
+    return partials_memo("version_effect", settings, STRATUM_SQL, STRATUM_COLUMNS)
+
+
+def _versions_table(table: pd.DataFrame) -> pd.DataFrame:
+    """`setting_effects`' table of the version settings as the versions' table."""
     table = table[table["value"] != OLDER].reset_index(drop=True)
     solvers = [setting.partition(SEPARATOR)[0] for setting in table.pop("setting")]
     table["solver"] = pd.Series(solvers, index=table.index, dtype=object)
@@ -117,9 +143,26 @@ def _findings(table: pd.DataFrame) -> list[str]:
     return [row["finding"][0].upper() + row["finding"][1:] + "." for _, row in worse.iterrows()]
 
 
+def _result(kept: KeptEffects) -> AnalysisResult:
+    table = _versions_table(kept.table)
+    return AnalysisResult(
+        tables={"version_effects": table, **kept.tables},
+        findings=_findings(table),
+        made_again=kept.made_again,
+        made_of=kept.made_of,
+    )
+
+
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    table = version_effects(con, run_filter)
-    return AnalysisResult(tables={"version_effects": table}, findings=_findings(table))
+    settings = version_settings(con, run_filter)
+    return _result(kept_effects(con, memo_for(settings), settings, STRATUM_SQL, run_filter))
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
+    """`compute` over all runs, the partials of the partitions whose runs did not change read
+    from the stored ones (`setting_effects.kept`) while no version appeared or went."""
+    settings = version_settings(con, RunFilter())
+    return _result(kept_effects(con, memo_for(settings), settings, STRATUM_SQL))
 
 
 ANALYSIS = Analysis(
@@ -128,5 +171,7 @@ ANALYSIS = Analysis(
     description="Failure rate and efficiency of each solver version against the versions "
     "before it, within the same users and settings; regressions flagged beyond the noise.",
     compute=compute,
+    refresh=refresh,
     tables=("version_effects",),
+    kept_tables=(*memo_for([]).kept, memo_for([]).digests),
 )

@@ -17,8 +17,9 @@ interval widened for the number of values tested in that setting
 ratio is at least `MIN_RATIO`: what is flagged stands out of the noise and
 matters; what is not may be noise, or an effect too small for the runs at hand.
 
-Three parts: `tables` (the SQL and the table), `analytics.statistics` (the
-formulas, pure functions) and `sentences` (the findings).
+Four parts: `tables` (the SQL and the table), `kept` (its partials kept per
+partition between refreshes), `analytics.statistics` (the formulas, pure
+functions) and `sentences` (the findings).
 """
 
 from __future__ import annotations
@@ -27,17 +28,40 @@ import duckdb
 
 from runcrawler_assets.analytics.core import Analysis, AnalysisResult, RunFilter
 from runcrawler_assets.analytics.setting_effects import sentences
+from runcrawler_assets.analytics.setting_effects.kept import (
+    KeptEffects,
+    kept_effects,
+    partials_memo,
+)
 from runcrawler_assets.analytics.setting_effects.tables import (
+    BY_USER,
     MIN_RATIO,
     MIN_RUNS,
     SETTINGS,
     setting_effects,
 )
 
+MEMO = partials_memo("setting_effect", SETTINGS, BY_USER, ("user",))
+
+
+def _result(kept: KeptEffects) -> AnalysisResult:
+    table = sentences.with_sentences(kept.table)
+    return AnalysisResult(
+        tables={"setting_effects": table, **kept.tables},
+        findings=sentences.findings(table),
+        made_again=kept.made_again,
+        made_of=kept.made_of,
+    )
+
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    table = sentences.with_sentences(setting_effects(con, run_filter))
-    return AnalysisResult(tables={"setting_effects": table}, findings=sentences.findings(table))
+    return _result(kept_effects(con, MEMO, SETTINGS, BY_USER, run_filter))
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
+    """`compute` over all runs, the partials of the partitions whose runs did not change
+    read from the stored ones (`kept`)."""
+    return _result(kept_effects(con, MEMO, SETTINGS, BY_USER))
 
 
 ANALYSIS = Analysis(
@@ -46,7 +70,9 @@ ANALYSIS = Analysis(
     description="Failure rate and efficiency per value of each setting, compared with the "
     "other runs, with 95 % confidence intervals; flagged when the effect stands out of the noise.",
     compute=compute,
+    refresh=refresh,
     tables=("setting_effects",),
+    kept_tables=(*MEMO.kept, MEMO.digests),
 )
 
-__all__ = ["ANALYSIS", "MIN_RATIO", "MIN_RUNS", "SETTINGS", "compute", "setting_effects"]
+__all__ = ["ANALYSIS", "MEMO", "MIN_RATIO", "MIN_RUNS", "SETTINGS", "compute", "setting_effects"]

@@ -1,11 +1,13 @@
 """The setting-effects table: SQL over `runs`, then the statistics, one row per setting value.
 
 The SQL unpivots the filtered runs to one row per (run, setting) and reduces
-them to counts and sums per value, per user (the Mantel-Haenszel strata) and
-over the rest of each setting's runs, and finds each value's median
-efficiency and interval bounds (exact order statistics: each value's
-efficiencies sorted, or on large archives counted in narrow bins and only the
-bins that hold them sorted);
+them to partials: counts and sums per partition (cluster × user), stratum,
+value and narrow bin of efficiency (`partials`; kept per partition between
+refreshes, so that ten new runs cost their partition's scan: issue 16). The
+partials add up to counts and sums per value, per stratum (Mantel-Haenszel)
+and over the rest of each setting's runs; their bins locate each value's
+median efficiency and interval bounds, exact order statistics found by
+sorting only the runs of the bins holding them;
 `analytics.statistics` turns these into rates, ratios, intervals and flags.
 The method is told in the package's docstring; the sentences are written in
 `sentences.py`.
@@ -26,6 +28,7 @@ from runcrawler_assets.analytics.core import (
     UNFINISHED_STATUSES,
     Bins,
     RunFilter,
+    StagedTable,
     query,
     temporary_name,
 )
@@ -45,10 +48,12 @@ MIN_RATIO = 1.2
 
 @dataclass(frozen=True)
 class Setting:
-    """A setting of runs-schema.md, the SQL giving a run's value label, and the labels' order."""
+    """A setting of runs-schema.md, the SQL giving a run's value label, the `runs` columns
+    that SQL reads, and the labels' order."""
 
     name: str
     value_sql: str
+    columns: tuple[str, ...]
     order: tuple[str, ...] = ()
 
     def sorted_values(self, values: pd.Series) -> list[str]:
@@ -59,11 +64,11 @@ class Setting:
 
 
 def _text(column: str) -> Setting:
-    return Setting(column, f"coalesce({column}, '{NOT_SET}')")
+    return Setting(column, f"coalesce({column}, '{NOT_SET}')", (column,))
 
 
 def _binned(name: str, column: str, bins: Bins) -> Setting:
-    return Setting(name, bins.sql(column), tuple(bins.labels()))
+    return Setting(name, bins.sql(column), (column,), tuple(bins.labels()))
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -75,6 +80,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "reactive_flow",
         f"CASE WHEN reactive_flow THEN 'yes' WHEN NOT reactive_flow THEN 'no' ELSE '{NOT_SET}' END",
+        ("reactive_flow",),
     ),
     _binned(
         "simulation_end_iteration",
@@ -92,99 +98,49 @@ BY_USER = '"user"'
 
 def _labels(settings: Sequence[Setting]) -> tuple[str, str]:
     """SQL: each setting's value label as a column named after it, and those names (what
-    `UNPIVOT` turns into (setting, value) rows)."""
+    `UNPIVOT` turns into (setting, value) rows). No setting (a solver on one version): a
+    column of NULLs, which `UNPIVOT` turns into no row."""
+    if not settings:
+        return "NULL::VARCHAR AS no_setting", "no_setting"
     values = ",\n".join(f'{s.value_sql} AS "{s.name}"' for s in settings)
     return values, ", ".join(f'"{s.name}"' for s in settings)
 
 
-def _long_runs_sql(settings: Sequence[Setting], stratum: str, efficiency: bool) -> str:
+def _long_runs_sql(settings: Sequence[Setting], stratum: str) -> str:
     """The filtered runs unpivoted to one row per (run, setting), so one GROUP BY serves all.
 
-    Per row: the stratum (`stratum`, a trusted SQL expression: the user, or the
-    user and some settings), setting, value label, outcome and, with `efficiency`, the
-    efficiency and its log relative to the median of the run's user, cluster and
-    dimension (a query of failures alone skips that join).
+    Per row: the run's partition (cluster, user), its stratum (`stratum`, a trusted SQL
+    expression: the user, or the user and some settings), setting, value label, outcome,
+    efficiency, and the log of the efficiency relative to the median of the run's user,
+    cluster and dimension (a partition's runs alone give it).
     A setting whose value is NULL for a run leaves the run out of that setting.
     """
     values, names = _labels(settings)
-    usual, relative, source = "", "", "filtered"
-    if efficiency:
-        usual = """, usual AS (
-            SELECT "user", cluster, dimension, median(efficiency) AS usual_efficiency
-            FROM filtered WHERE status = 'success' AND efficiency > 0 GROUP BY ALL
-        )"""
-        relative = """,
-                   CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END
-                       AS efficiency,
-                   CASE WHEN status = 'success' AND efficiency > 0
-                        THEN ln(efficiency / usual_efficiency) END AS log_relative"""
-        source = 'filtered LEFT JOIN usual USING ("user", cluster, dimension)'
     # `filtered` is read twice: left to DuckDB, it is materialized, every column of every run
     # (a million runs: ~130 MB more, and under 192MB half a second more spilling them).
     return f"""
-        WITH filtered AS NOT MATERIALIZED (SELECT * FROM {{runs}}){usual},
+        WITH filtered AS NOT MATERIALIZED (SELECT * FROM {{runs}}),
+        usual AS (
+            SELECT "user", cluster, dimension, median(efficiency) AS usual_efficiency
+            FROM filtered WHERE status = 'success' AND efficiency > 0 GROUP BY ALL
+        ),
         labelled AS (
-            SELECT {stratum} AS stratum, {values},
+            SELECT cluster, "user", {stratum} AS stratum, {values},
                    status NOT IN $unfinished AS finished,
-                   status IN $failed AS failed{relative}
-            FROM {source}
+                   status IN $failed AS failed,
+                   CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END
+                       AS efficiency,
+                   CASE WHEN status = 'success' AND efficiency > 0
+                        THEN ln(efficiency / usual_efficiency) END AS log_relative
+            FROM filtered LEFT JOIN usual USING ("user", cluster, dimension)
         ),
         long AS (UNPIVOT labelled ON {names} INTO NAME setting VALUE value)
     """
 
 
-def _query_long(
-    con: duckdb.DuckDBPyConnection,
-    run_filter: RunFilter,
-    settings: Sequence[Setting],
-    stratum: str,
-    select: str,
-    efficiency: bool = True,
-    **params: object,
-) -> pd.DataFrame:
-    return query(
-        con,
-        _long_runs_sql(settings, stratum, efficiency) + select,
-        run_filter,
-        unfinished=list(UNFINISHED_STATUSES),
-        failed=list(FAILED_STATUSES),
-        **params,
-    )
-
-
-def failure_strata(
-    con: duckdb.DuckDBPyConnection,
-    run_filter: RunFilter,
-    settings: Sequence[Setting] = SETTINGS,
-    stratum: str = BY_USER,
-) -> pd.DataFrame:
-    """Mantel-Haenszel strata per (setting, value, stratum): `a` failures among `n1`
-    finished runs with the value, `c` failures among `n0` finished runs of the same stratum
-    without it."""
-    return _query_long(
-        con,
-        run_filter,
-        settings,
-        stratum,
-        """
-        , per_stratum AS (
-            SELECT setting, value, stratum,
-                   count(*) FILTER (WHERE failed) AS a, count(*) FILTER (WHERE finished) AS n1
-            FROM long GROUP BY ALL
-        )
-        SELECT setting, value, stratum, a, n1,
-               sum(a) OVER stratum_runs - a AS c, sum(n1) OVER stratum_runs - n1 AS n0
-        FROM per_stratum WINDOW stratum_runs AS (PARTITION BY setting, stratum)
-        """,
-        efficiency=False,
-    )
-
-
-# Up to this many runs, one scan sorts each value's efficiencies whole. Beyond, they are
-# counted in bins 1/100 of a logarithm wide (1 %) to find the bin of each order statistic a
-# median and its interval need, and a second scan sorts only those bins' runs (20,000 runs:
-# 28 ms whole against 47 ms by bins; a million: 0.74 s against 0.33 s).
-SORTED_WHOLE_UP_TO = 200_000
+# A value's efficiencies are counted in bins 1/100 of a logarithm wide (1 %), to find the bin
+# of each order statistic a median and its interval need; a second scan sorts only those bins'
+# runs (a million runs: 0.33 s, against 0.74 s sorting each value's efficiencies whole).
 BINS_PER_LN = 100
 EFFICIENCY_BIN = f"CAST(floor(ln(efficiency) * {BINS_PER_LN}) AS BIGINT)"
 COUNTS_SQL = """
@@ -193,12 +149,15 @@ COUNTS_SQL = """
     count(efficiency) AS successful_runs,
     count(log_relative) AS n_log, sum(log_relative) AS sum_log,
     sum(log_relative * log_relative) AS sum_sq_log"""
+COUNTS = ("finished_runs", "failed_runs", "successful_runs", "n_log")
+SUMS = ("sum_log", "sum_sq_log")
 SUMMED = ("finished_runs", "failed_runs", "n_log", "sum_log", "sum_sq_log")
+PARTIAL_KEYS = ("cluster", "user", "stratum", "setting", "value", "bin")
 MEDIAN_HALVES = ("median_low", "median_high")
 CI_BOUNDS = ("median_efficiency_ci_low", "median_efficiency_ci_high")
 # The order statistics wanted of a value's n efficiencies (`successful_runs`), as 1-based
 # ranks: the two middle ones (the median is their mean) and the interval's bounds, at
-# n/2 ± z·√n/2 (`HALF_WIDTH`) within 1..n. Both ways of finding them read these.
+# n/2 ± z·√n/2 (`HALF_WIDTH`) within 1..n.
 HALF_WIDTH = "$z * sqrt(successful_runs) / 2 AS half_width"
 RANKS = {
     MEDIAN_HALVES[0]: "(successful_runs + 1) // 2",
@@ -208,18 +167,97 @@ RANKS = {
 }
 
 
+def partials_code(settings: Sequence[Setting], stratum: str) -> str:
+    """The SQL `partials` runs for these settings and strata: what a memo of partials keys
+    its digests with (other settings, other rows)."""
+    return _long_runs_sql(settings, stratum) + _PARTIALS_SELECT
+
+
+_PARTIALS_SELECT = f"""
+    SELECT cluster, "user", stratum, setting, value, {EFFICIENCY_BIN} AS bin, {COUNTS_SQL}
+    FROM long GROUP BY ALL
+"""
+
+
+def partials(
+    con: duckdb.DuckDBPyConnection,
+    run_filter: RunFilter | str,
+    settings: Sequence[Setting] = SETTINGS,
+    stratum: str = BY_USER,
+) -> StagedTable:
+    """Per partition (cluster × user), stratum, setting value and bin of efficiency (the runs
+    without one in a bin of their own): the counts and sums every figure of the table is
+    made of, left in DuckDB. Each partition's rows come from its runs alone, so a memo keeps
+    them between refreshes (`effects`' docstring says how they add up)."""
+    name = temporary_name("setting_partials")
+    query(
+        con,
+        f"CREATE TEMP TABLE {name} AS {partials_code(settings, stratum)}",
+        run_filter,
+        unfinished=list(UNFINISHED_STATUSES),
+        failed=list(FAILED_STATUSES),
+    )
+    return StagedTable(con, f"SELECT * FROM temp.{name}", (name,))
+
+
+def _summed(partials_sql: str, keys: str) -> str:
+    """SQL: the partials' counts and sums per `keys` (counts as BIGINT, not DuckDB's HUGEINT)."""
+    counts = ", ".join(f"sum({c})::BIGINT AS {c}" for c in COUNTS)
+    sums = ", ".join(f"sum({c}) AS {c}" for c in SUMS)
+    return f"SELECT {keys}, {counts}, {sums} FROM {partials_sql} GROUP BY ALL"
+
+
+def failure_strata(con: duckdb.DuckDBPyConnection, partials_sql: str) -> pd.DataFrame:
+    """Mantel-Haenszel strata per (setting, value, stratum), from the partials (a table or a
+    subquery): `a` failures among `n1` finished runs with the value, `c` failures among `n0`
+    finished runs of the same stratum without it."""
+    return con.execute(
+        f"""
+        WITH per_stratum AS (
+            SELECT setting, value, stratum,
+                   sum(failed_runs)::BIGINT AS a, sum(finished_runs)::BIGINT AS n1
+            FROM {partials_sql} GROUP BY ALL
+        )
+        SELECT setting, value, stratum, a, n1,
+               sum(a) OVER stratum_runs - a AS c, sum(n1) OVER stratum_runs - n1 AS n0
+        FROM per_stratum WINDOW stratum_runs AS (PARTITION BY setting, stratum)
+        """
+    ).df()
+
+
 def value_statistics(
     con: duckdb.DuckDBPyConnection, run_filter: RunFilter, settings: Sequence[Setting] = SETTINGS
 ) -> pd.DataFrame:
     """Per (setting, value): counts, median efficiency with its distribution-free 95 % interval
     (order statistics at the binomial ranks n/2 ± z·√n/2), and sums of log relative
-    efficiency, for the value and for the rest of its setting's runs.
+    efficiency, for the value and for the rest of its setting's runs."""
+    staged = partials(con, run_filter, settings)
+    try:
+        return _value_statistics(con, f"({staged.select})", run_filter, settings)
+    finally:
+        staged.drop()
 
-    Exact either way: up to `SORTED_WHOLE_UP_TO` runs each value's efficiencies are sorted
-    whole (`_sorted_whole`), beyond only the bins that hold the ranks wanted (`_by_bins`)."""
-    runs = int(query(con, "SELECT count(*) AS runs FROM {runs}", run_filter)["runs"].iloc[0])
-    sort = _sorted_whole if runs <= SORTED_WHOLE_UP_TO else _by_bins
-    values = sort(con, run_filter, settings)
+
+def _value_statistics(
+    con: duckdb.DuckDBPyConnection,
+    partials_sql: str,
+    run_filter: RunFilter,
+    settings: Sequence[Setting],
+) -> pd.DataFrame:
+    """`value_statistics` from the partials (a table or a subquery) of the runs `run_filter`
+    keeps: their counts per value and bin find the bin holding each rank wanted, and a second
+    scan of the runs sorts only those bins' (exact)."""
+    binned = con.execute(
+        _summed(partials_sql, "setting, value, bin") + " ORDER BY setting, value, bin"
+    ).df()
+    keys = ["setting", "value"]
+    values = binned.drop(columns="bin").groupby(keys, as_index=False).sum(min_count=1)
+    values[list(COUNTS)] = values[list(COUNTS)].astype("int64")
+    located = _located(con, binned[binned["bin"].notna()])
+    found = _efficiencies_at(con, run_filter, settings, located)
+    statistics = found.pivot(index=keys, columns="statistic", values="efficiency")
+    statistics = statistics.reindex(columns=[*MEDIAN_HALVES, *CI_BOUNDS]).astype(float)
+    values = values.join(statistics, on=keys)
     values.insert(
         values.columns.get_loc(MEDIAN_HALVES[0]),
         "median_efficiency",
@@ -229,59 +267,6 @@ def value_statistics(
         rest = values.groupby("setting")[column].transform("sum") - values[column]
         values[f"rest_{column}"] = rest.astype(float)
     return values
-
-
-def _sorted_whole(
-    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, settings: Sequence[Setting]
-) -> pd.DataFrame:
-    """Per value, its counts and sums and the order statistics `RANKS`, in one scan that
-    sorts each value's efficiencies."""
-    picked = ",\n".join(
-        f"ordered[CAST({rank} AS BIGINT)] AS {name}" for name, rank in RANKS.items()
-    )
-    return _query_long(
-        con,
-        run_filter,
-        settings,
-        BY_USER,
-        f"""
-        , per_value AS (
-            SELECT setting, value, {COUNTS_SQL},
-                   list(efficiency ORDER BY efficiency) FILTER (WHERE efficiency IS NOT NULL)
-                       AS ordered,
-                   {HALF_WIDTH}
-            FROM long GROUP BY ALL
-        )
-        SELECT * EXCLUDE (ordered, half_width), {picked}
-        FROM per_value
-        """,
-        z=Z95,
-    )
-
-
-def _by_bins(
-    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, settings: Sequence[Setting]
-) -> pd.DataFrame:
-    """What `_sorted_whole` gives, in two scans: one counts and sums per value and bin of
-    efficiency (`EFFICIENCY_BIN`; the runs without one in a bin of their own), the other
-    sorts the runs of the bins holding the ranks wanted."""
-    binned = _query_long(
-        con,
-        run_filter,
-        settings,
-        BY_USER,
-        f"""
-        SELECT setting, value, {EFFICIENCY_BIN} AS bin, {COUNTS_SQL}
-        FROM long GROUP BY ALL ORDER BY setting, value, bin
-        """,
-    )
-    keys = ["setting", "value"]
-    values = binned.drop(columns="bin").groupby(keys, as_index=False).sum(min_count=1)
-    located = _located(con, binned[binned["bin"].notna()])
-    found = _efficiencies_at(con, run_filter, settings, located)
-    statistics = found.pivot(index=keys, columns="statistic", values="efficiency")
-    statistics = statistics.reindex(columns=[*MEDIAN_HALVES, *CI_BOUNDS]).astype(float)
-    return values.join(statistics, on=keys)
 
 
 def _ranks(con: duckdb.DuckDBPyConnection, n: np.ndarray) -> dict[str, np.ndarray]:
@@ -406,7 +391,24 @@ def setting_effects(
 ) -> pd.DataFrame:
     """One row per (setting, value), in `settings` order: counts, rates, intervals, ratios
     and flags (`EFFECT_COLUMNS`); failures compared within `stratum` (default: users)."""
-    stats = value_statistics(con, run_filter, settings) if settings else pd.DataFrame()
+    staged = partials(con, run_filter, settings, stratum)
+    try:
+        return effects(con, f"({staged.select})", run_filter, settings)
+    finally:
+        staged.drop()
+
+
+def effects(
+    con: duckdb.DuckDBPyConnection,
+    partials_sql: str,
+    run_filter: RunFilter,
+    settings: Sequence[Setting],
+) -> pd.DataFrame:
+    """`setting_effects` from the partials (`partials`: a table or a subquery) of the runs
+    `run_filter` keeps. Counts and sums add up over partitions and bins; the strata over
+    partitions (a user's runs on several clusters are one stratum), and the medians need
+    their bins' runs alone."""
+    stats = _value_statistics(con, partials_sql, run_filter, settings)
     if stats.empty:
         return pd.DataFrame(columns=EFFECT_COLUMNS)
     order = [
@@ -424,9 +426,7 @@ def setting_effects(
     table["rest_failure_rate"] = _rate(table["rest_failed_runs"], table["rest_finished_runs"])
     pooled = {
         key: mantel_haenszel_risk_ratio(group)
-        for key, group in failure_strata(con, run_filter, settings, stratum).groupby(
-            ["setting", "value"]
-        )
+        for key, group in failure_strata(con, partials_sql).groupby(["setting", "value"])
     }
     table[["failure_log_ratio", "failure_log_se"]] = [pooled[key] for key in order]
     table["efficiency_log_ratio"], table["efficiency_log_se"] = log_mean_ratio(table)
