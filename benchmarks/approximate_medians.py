@@ -1,17 +1,18 @@
 """The approximate option for flat medians (issue 16): per-user bins merged, against exact.
 
-`setting_effects` gives each setting value the median efficiency of its successful
-runs with an order-statistic interval, exact: it keeps per partition how many
-efficiencies fall in each 1 % bin (`setting_effects.kept`), and a refresh sorts the
-runs of the bins holding the ranks wanted, a second scan of `runs`. The option
-measured here would skip that scan: it keeps, per user, setting and value, how many
-efficiencies fall in each bin of `BIN_RATIO` (0.1 %: `floor(ln(efficiency) /
-ln(1.001))`), merges them all and reads the median and both bounds from cumulative
-counts, each bin read as its middle. On a `runs` table of N rows (a crawled demo archive of 20,000 runs
-replicated, as `benchmarks.analytics` does: fewer source runs would repeat
-fewer efficiencies, and fill fewer bins), it times building every user's bins (one full scan,
-once), the merge and read, and the exact `value_statistics`, and reports how far
-each approximate median and bound is from the exact one.
+`setting_effects` gives each setting value the median efficiency of its
+successful runs with an order-statistic interval, exact: it keeps per partition
+how many efficiencies fall in each 1 % bin (`setting_effects.kept`), and a
+refresh sorts the runs of the bins holding the ranks wanted, a second scan of
+`runs`. The option measured here would skip that scan: it keeps, per user,
+setting and value, how many efficiencies fall in each bin of `BIN_RATIO` (0.1 %:
+`floor(ln(efficiency) / ln(1.001))`), merges them all and reads the median and
+both bounds from cumulative counts, each bin read as its middle. On a `runs`
+table of N rows (a crawled demo archive of 20,000 runs replicated, as
+`benchmarks.analytics` does: fewer source runs would repeat fewer efficiencies,
+and fill fewer bins), it times building every user's bins (one full scan,
+once), the merge and read, and the exact `value_statistics`, and reports how
+far each approximate median and bound is from the exact one.
 
     .venv/bin/python -m benchmarks.approximate_medians --rows 1000000
 """

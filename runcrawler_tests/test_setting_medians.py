@@ -134,3 +134,27 @@ def test_a_filtered_median_is_that_of_the_runs_kept(
     assert stats.loc["spread", "successful_runs"] == len(rows)
     for column, value in expected.items():
         assert stats.loc["spread", column] == value
+
+
+def test_a_non_finite_efficiency_is_no_measurement(tmp_path) -> None:
+    """An efficiency of infinity (a wall time near the largest double, times the processes)
+    or NaN is left out of the medians as a run without one, not a cast that fails the
+    analysis."""
+    planted = pd.DataFrame(
+        {
+            "run_id": [f"r{i}" for i in range(7)],
+            "user": ["ana"] * 7,
+            "cluster": ["c1"] * 7,
+            "dimension": [3] * 7,
+            "mixture_name": ["air"] * 7,
+            "status": ["success"] * 7,
+            "efficiency": [1e-5, 2e-5, 3e-5, 4e-5, 5e-5, math.inf, math.nan],
+        }
+    )
+    with connect(tmp_path / "runs.duckdb") as con:
+        con.register("planted", planted)
+        con.execute("INSERT INTO runs BY NAME SELECT * FROM planted")
+        stats = value_statistics(con, RunFilter(), (MIXTURE,)).set_index("value")
+    assert stats.loc["air", "successful_runs"] == 5
+    assert stats.loc["air", "finished_runs"] == 7
+    assert stats.loc["air", "median_efficiency"] == 3e-5

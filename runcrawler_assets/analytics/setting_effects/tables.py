@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+# The runs whose efficiency is a measurement: successful, above zero and finite (a wall time
+# near the largest double times the processes overflows to infinity: no bin holds it).
+MEASURED = "status = 'success' AND efficiency > 0 AND isfinite(efficiency)"
 # Failure strata: runs are compared with the same users' other runs.
 BY_USER = '"user"'
 
@@ -122,15 +125,15 @@ def _long_runs_sql(settings: Sequence[Setting], stratum: str) -> str:
         WITH filtered AS NOT MATERIALIZED (SELECT * FROM {{runs}}),
         usual AS (
             SELECT "user", cluster, dimension, median(efficiency) AS usual_efficiency
-            FROM filtered WHERE status = 'success' AND efficiency > 0 GROUP BY ALL
+            FROM filtered WHERE {MEASURED} GROUP BY ALL
         ),
         labelled AS (
             SELECT cluster, "user", {stratum} AS stratum, {values},
                    status NOT IN $unfinished AS finished,
                    status IN $failed AS failed,
-                   CASE WHEN status = 'success' AND efficiency > 0 THEN efficiency END
+                   CASE WHEN {MEASURED} THEN efficiency END
                        AS efficiency,
-                   CASE WHEN status = 'success' AND efficiency > 0
+                   CASE WHEN {MEASURED}
                         THEN ln(efficiency / usual_efficiency) END AS log_relative
             FROM filtered LEFT JOIN usual USING ("user", cluster, dimension)
         ),
@@ -327,9 +330,10 @@ def _efficiencies_at(
             con,
             f"""
             WITH near AS (
-                SELECT {values}, efficiency, {EFFICIENCY_BIN} AS bin FROM {{runs}}
-                WHERE status = 'success' AND efficiency > 0
-                  AND {EFFICIENCY_BIN} IN (SELECT bin FROM {wanted})
+                SELECT {values}, efficiency, {EFFICIENCY_BIN} AS bin
+                FROM (SELECT * REPLACE (CASE WHEN {MEASURED} THEN efficiency END AS efficiency)
+                      FROM {{runs}})  -- no bin computed of a NaN, whatever the filters' order
+                WHERE efficiency IS NOT NULL AND {EFFICIENCY_BIN} IN (SELECT bin FROM {wanted})
             ),
             long AS (UNPIVOT near ON {names} INTO NAME setting VALUE value),
             ranked AS (
