@@ -99,9 +99,16 @@ def test_a_crawl_after_three_new_runs_swaps_their_partition_and_computes_each_an
     # the partition patched: its three new rows written, not all of its rows again
     assert (plus["partitions_swapped"], plus["dagster_runs"], plus["rows_written"]) == (1, 1, 3)
     assert plus["analyses_computed"] == len(ANALYSES) and plus["report_written"]
-    # the assets kept per user (fixes, campaigns) or per partition (hints) made again the
-    # rows of the one user, of the one partition, with new runs
-    assert plus["made_again"] == {"fixes": 1, "campaigns": 1, "hints": 1}
+    # the assets kept per user (fixes) or per partition (campaigns, the setting and version
+    # effects' partials, hints) made again the rows of the one user, of the one partition,
+    # with new runs
+    assert plus["made_again"] == {
+        "fixes": 1,
+        "campaigns": 1,
+        "setting_effects": 1,
+        "version_effects": 1,
+        "hints": 1,
+    }
     # copies of runs already there: the charts of what they repeat are not drawn again
     redrawn, charts = map(int, plus["charts_redrawn"].split(" of "))
     assert 0 < redrawn < charts
