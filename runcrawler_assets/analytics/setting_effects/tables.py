@@ -15,7 +15,7 @@ The method is told in the package's docstring; the sentences are written in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -234,9 +234,26 @@ def value_statistics(
     """Per (setting, value): counts, median efficiency with its distribution-free 95 % interval
     (order statistics at the binomial ranks n/2 ± z·√n/2), and sums of log relative
     efficiency, for the value and for the rest of its setting's runs."""
-    staged = partials(con, run_filter, settings)
+    return _from_partials(
+        con,
+        run_filter,
+        settings,
+        BY_USER,
+        lambda made: _value_statistics(con, made, run_filter, settings),
+    )
+
+
+def _from_partials(
+    con: duckdb.DuckDBPyConnection,
+    run_filter: RunFilter,
+    settings: Sequence[Setting],
+    stratum: str,
+    read: Callable[[str], pd.DataFrame],
+) -> pd.DataFrame:
+    """`read` of the partials of the runs `run_filter` keeps (a subquery), dropped after."""
+    staged = partials(con, run_filter, settings, stratum)
     try:
-        return _value_statistics(con, f"({staged.select})", run_filter, settings)
+        return read(f"({staged.select})")
     finally:
         staged.drop()
 
@@ -395,11 +412,9 @@ def setting_effects(
 ) -> pd.DataFrame:
     """One row per (setting, value), in `settings` order: counts, rates, intervals, ratios
     and flags (`EFFECT_COLUMNS`); failures compared within `stratum` (default: users)."""
-    staged = partials(con, run_filter, settings, stratum)
-    try:
-        return effects(con, f"({staged.select})", run_filter, settings)
-    finally:
-        staged.drop()
+    return _from_partials(
+        con, run_filter, settings, stratum, lambda made: effects(con, made, run_filter, settings)
+    )
 
 
 def effects(
