@@ -29,7 +29,7 @@ from runcrawler_assets.analytics.setting_effects.kept import (
     partials_memo,
 )
 from runcrawler_assets.analytics.setting_effects.sentences import times
-from runcrawler_assets.analytics.setting_effects.tables import SETTINGS, Setting, setting_effects
+from runcrawler_assets.analytics.setting_effects.tables import SETTINGS, Setting
 
 SEPARATOR = " version "
 _CFL = next(s for s in SETTINGS if s.name == "cfl")
@@ -84,14 +84,6 @@ def version_settings(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> l
     return settings
 
 
-def version_effects(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per (solver, version) but each solver's oldest: `setting_effects`' columns
-    against the older versions, strata `STRATUM_SQL`, a `regression` flag and a sentence."""
-    return _versions_table(
-        setting_effects(con, run_filter, version_settings(con, run_filter), STRATUM_SQL)
-    )
-
-
 def memo_for(settings: list[Setting]) -> Memo:
     """The memo of the partials for these version settings (a new version: other settings,
     every partition's partials made again)."""
@@ -99,7 +91,9 @@ def memo_for(settings: list[Setting]) -> Memo:
 
 
 def _versions_table(table: pd.DataFrame) -> pd.DataFrame:
-    """`setting_effects`' table of the version settings as the versions' table."""
+    """One row per (solver, version) but each solver's oldest, from the effects' table of the
+    version settings (`tables.effects`' columns against the older versions, strata
+    `STRATUM_SQL`): a `regression` flag and a sentence."""
     table = table[table["value"] != OLDER].reset_index(drop=True)
     solvers = [setting.partition(SEPARATOR)[0] for setting in table.pop("setting")]
     table["solver"] = pd.Series(solvers, index=table.index, dtype=object)
@@ -165,6 +159,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
     return _result(kept_effects(con, memo_for(settings), settings, STRATUM_SQL))
 
 
+KEPT = memo_for([])  # its tables' names, whatever the versions
+
 ANALYSIS = Analysis(
     name="version_effects",
     title="Version regressions",
@@ -173,5 +169,5 @@ ANALYSIS = Analysis(
     compute=compute,
     refresh=refresh,
     tables=("version_effects",),
-    kept_tables=(*memo_for([]).kept, memo_for([]).digests),
+    kept_tables=(*KEPT.kept, KEPT.digests),
 )

@@ -38,7 +38,6 @@ from runcrawler_assets.analytics.setting_effects.tables import (
     MIN_RATIO,
     MIN_RUNS,
     SETTINGS,
-    setting_effects,
 )
 
 MEMO = partials_memo("setting_effect", SETTINGS, BY_USER, ("user",))
@@ -75,4 +74,4 @@ ANALYSIS = Analysis(
     kept_tables=(*MEMO.kept, MEMO.digests),
 )
 
-__all__ = ["ANALYSIS", "MEMO", "MIN_RATIO", "MIN_RUNS", "SETTINGS", "compute", "setting_effects"]
+__all__ = ["ANALYSIS", "MEMO", "MIN_RATIO", "MIN_RUNS", "SETTINGS", "compute"]

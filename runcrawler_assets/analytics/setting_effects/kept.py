@@ -72,19 +72,22 @@ def kept_effects(
     """The effects of `settings` over the runs `run_filter` keeps, from partials made now;
     or, without a filter (a refresh), from the stored partials of the partitions whose runs
     did not change and those made again of the others."""
-    if run_filter is not None:
-        digests = key_digests(con, memo, run_filter)
-        staged = _partials_or_drop(con, run_filter, settings, stratum, digests)
-        read, stored, made_again = f"({staged.select})", staged, None
-    else:
+    if run_filter is None:
         run_filter = RunFilter()
         made = make_again(con, memo, lambda runs: partials(con, runs, settings, stratum))
         digests, staged, changed = made.digests, made.staged, made.changed
-        if changed is None:
-            read, stored, made_again = f"({staged.select})", staged, None
-        else:
-            read = changed.merged(memo.kept[0], staged.select)
-            stored, made_again = changed.replacing(staged), changed.count
+    else:
+        digests, changed = key_digests(con, memo, run_filter), None
+        try:
+            staged = partials(con, run_filter, settings, stratum)
+        except BaseException:
+            digests.drop()
+            raise
+    if changed is None:  # every partition's partials made now
+        read, stored, made_again = f"({staged.select})", staged, None
+    else:
+        read = changed.merged(memo.kept[0], staged.select)
+        stored, made_again = changed.replacing(staged), changed.count
     try:
         table = effects(con, read, run_filter, settings)
     except BaseException:
@@ -92,18 +95,3 @@ def kept_effects(
         raise
     tables = {memo.kept[0]: stored, memo.digests: digests}
     return KeptEffects(table, tables, made_again, memo.kept_per)
-
-
-def _partials_or_drop(
-    con: duckdb.DuckDBPyConnection,
-    run_filter: RunFilter,
-    settings: Sequence[Setting],
-    stratum: str,
-    digests: StagedTable,
-) -> StagedTable:
-    """`partials`, the digests' temporary table dropped if they fail."""
-    try:
-        return partials(con, run_filter, settings, stratum)
-    except BaseException:
-        digests.drop()
-        raise

@@ -15,7 +15,7 @@ The method is told in the package's docstring; the sentences are written in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -234,26 +234,9 @@ def value_statistics(
     """Per (setting, value): counts, median efficiency with its distribution-free 95 % interval
     (order statistics at the binomial ranks n/2 ± z·√n/2), and sums of log relative
     efficiency, for the value and for the rest of its setting's runs."""
-    return _from_partials(
-        con,
-        run_filter,
-        settings,
-        BY_USER,
-        lambda made: _value_statistics(con, made, run_filter, settings),
-    )
-
-
-def _from_partials(
-    con: duckdb.DuckDBPyConnection,
-    run_filter: RunFilter,
-    settings: Sequence[Setting],
-    stratum: str,
-    read: Callable[[str], pd.DataFrame],
-) -> pd.DataFrame:
-    """`read` of the partials of the runs `run_filter` keeps (a subquery), dropped after."""
-    staged = partials(con, run_filter, settings, stratum)
+    staged = partials(con, run_filter, settings)
     try:
-        return read(f"({staged.select})")
+        return _value_statistics(con, f"({staged.select})", run_filter, settings)
     finally:
         staged.drop()
 
@@ -404,27 +387,16 @@ EFFECT_COLUMNS: list[str] = [
 ]
 
 
-def setting_effects(
-    con: duckdb.DuckDBPyConnection,
-    run_filter: RunFilter,
-    settings: Sequence[Setting] = SETTINGS,
-    stratum: str = BY_USER,
-) -> pd.DataFrame:
-    """One row per (setting, value), in `settings` order: counts, rates, intervals, ratios
-    and flags (`EFFECT_COLUMNS`); failures compared within `stratum` (default: users)."""
-    return _from_partials(
-        con, run_filter, settings, stratum, lambda made: effects(con, made, run_filter, settings)
-    )
-
-
 def effects(
     con: duckdb.DuckDBPyConnection,
     partials_sql: str,
     run_filter: RunFilter,
     settings: Sequence[Setting],
 ) -> pd.DataFrame:
-    """`setting_effects` from the partials (`partials`: a table or a subquery) of the runs
-    `run_filter` keeps. Counts and sums add up over partitions and bins; the strata over
+    """One row per (setting, value), in `settings` order: counts, rates, intervals, ratios
+    and flags (`EFFECT_COLUMNS`), from the partials (`partials`: a table or a subquery) of
+    the runs `run_filter` keeps, failures compared within their strata. Counts and sums
+    add up over partitions and bins; the strata over
     partitions (a user's runs on several clusters are one stratum), and the medians need
     their bins' runs alone."""
     stats = _value_statistics(con, partials_sql, run_filter, settings)
