@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import duckdb
@@ -185,3 +185,49 @@ def make_again(
     except BaseException:
         drop_temporary(con, digests.temporary + (changed.temporary if changed else ()))
         raise
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Rows kept per key (`Memo.kept`) for the runs asked about: `read`, per kept table, a
+    query of every key's rows; `tables`, what to store for the next refresh (those tables
+    and the digests), left in DuckDB; `made_again`, how many keys' rows were made now
+    (None: all)."""
+
+    read: dict[str, str]
+    tables: dict[str, StagedTable]
+    made_again: int | None
+
+    def drop(self) -> None:
+        """The staged tables' temporary tables, for a result that will never be stored."""
+        for table in self.tables.values():
+            table.drop()
+
+
+def kept_rows(
+    con: duckdb.DuckDBPyConnection,
+    memo: Memo,
+    stage: Callable[[RunFilter | str], Mapping[str, StagedTable]],
+    run_filter: RunFilter | None = None,
+) -> Kept:
+    """Every key's rows of the tables `memo.kept`, for the runs `run_filter` keeps, made now
+    by `stage` (given the runs to make rows of: each kept table's rows, staged); or, without
+    a filter (a refresh), those of the keys whose runs did not change read from the stored
+    tables, and the others' made now."""
+    if run_filter is None:
+        made = make_again(con, memo, stage)
+        digests, staged, changed = made.digests, made.staged, made.changed
+    else:
+        digests, changed = key_digests(con, memo, run_filter), None
+        try:
+            staged = stage(run_filter)
+        except BaseException:
+            digests.drop()
+            raise
+    if changed is None:  # every key's rows made now
+        read = {name: f"({table.select})" for name, table in staged.items()}
+        return Kept(read, {**staged, memo.digests: digests}, None)
+    read = {name: changed.merged(name, table.select) for name, table in staged.items()}
+    stored = {name: replace(table, replacing=changed.condition) for name, table in staged.items()}
+    digests = replace(digests, temporary=digests.temporary + changed.temporary)
+    return Kept(read, {**stored, memo.digests: digests}, changed.count)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import RunFilter, StagedTable, drop_temporary
-from runcrawler_assets.analytics.memo import Memo, key_digests, make_again
+from runcrawler_assets.analytics.core import RunFilter, StagedTable
+from runcrawler_assets.analytics.memo import Memo, kept_rows
 from runcrawler_assets.analytics.setting_effects.tables import (
     Setting,
     effects,
@@ -71,27 +71,14 @@ def kept_effects(
 ) -> KeptEffects:
     """The effects of `settings` over the runs `run_filter` keeps, from partials made now;
     or, without a filter (a refresh), from the stored partials of the partitions whose runs
-    did not change and those made again of the others."""
-    if run_filter is None:
-        run_filter = RunFilter()
-        made = make_again(con, memo, lambda runs: partials(con, runs, settings, stratum))
-        digests, staged, changed = made.digests, made.staged, made.changed
-    else:
-        digests, changed = key_digests(con, memo, run_filter), None
-        try:
-            staged = partials(con, run_filter, settings, stratum)
-        except BaseException:
-            digests.drop()
-            raise
-    if changed is None:  # every partition's partials made now
-        read, stored, made_again = f"({staged.select})", staged, None
-    else:
-        read = changed.merged(memo.kept[0], staged.select)
-        stored, made_again = changed.replacing(staged), changed.count
+    did not change and those made again of the others (`memo.kept_rows`)."""
+    [name] = memo.kept
+    kept = kept_rows(
+        con, memo, lambda runs: {name: partials(con, runs, settings, stratum)}, run_filter
+    )
     try:
-        table = effects(con, read, run_filter, settings)
+        table = effects(con, kept.read[name], run_filter or RunFilter(), settings)
     except BaseException:
-        drop_temporary(con, stored.temporary + digests.temporary)
+        kept.drop()
         raise
-    tables = {memo.kept[0]: stored, memo.digests: digests}
-    return KeptEffects(table, tables, made_again, memo.kept_per)
+    return KeptEffects(table, kept.tables, kept.made_again, memo.kept_per)
