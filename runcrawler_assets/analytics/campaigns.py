@@ -10,8 +10,6 @@ never succeeded (failed, killed, truncated, not started), or still running.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 import duckdb
 import pandas as pd
 
@@ -26,7 +24,7 @@ from runcrawler_assets.analytics.core import (
     query,
     temporary_name,
 )
-from runcrawler_assets.analytics.memo import Memo, key_digests, make_again
+from runcrawler_assets.analytics.memo import Kept, Memo, kept_rows
 from runcrawler_assets.warehouse.cases import FOLDER_SQL
 
 RETRIED_STATUSES: tuple[str, ...] = ("failed", "killed", "truncated", "not_started")
@@ -117,19 +115,10 @@ _SINGLES_SQL = f"""
 """
 
 
-@dataclass(frozen=True)
-class _Staged:
-    """The campaigns of some runs, in DuckDB: queries of those of several runs and of the
-    counts of those of one, over the temporary tables `temporary`."""
-
-    several: str
-    singles: str
-    temporary: tuple[str, ...]
-
-
-def _staged(con: duckdb.DuckDBPyConnection, run_filter: RunFilter | str) -> _Staged:
-    """The campaigns of the runs `run_filter` keeps: the runs marked into a temporary table
-    (`_RUNS_SQL`), the campaigns of several runs into another (`_CAMPAIGNS_SQL`)."""
+def _staged(con: duckdb.DuckDBPyConnection, run_filter: RunFilter | str) -> dict[str, StagedTable]:
+    """The `campaigns` (those of several runs) and `campaign_singles` of the runs
+    `run_filter` keeps: the runs marked into a temporary table (`_RUNS_SQL`), the campaigns
+    of several runs into another (`_CAMPAIGNS_SQL`)."""
     runs, campaigns = temporary_name("campaign_runs"), temporary_name("campaigns")
     try:
         query(
@@ -142,13 +131,15 @@ def _staged(con: duckdb.DuckDBPyConnection, run_filter: RunFilter | str) -> _Sta
     except BaseException:
         drop_temporary(con, (runs, campaigns))
         raise
-    singles = _SINGLES_SQL.replace("{staged}", runs)
-    return _Staged(f"SELECT * FROM temp.{campaigns}", singles, (runs, campaigns))
+    return {
+        "campaigns": StagedTable(con, f"SELECT * FROM temp.{campaigns}", (runs, campaigns)),
+        "campaign_singles": StagedTable(con, _SINGLES_SQL.replace("{staged}", runs), ()),
+    }
 
 
 def _attempts(con: duckdb.DuckDBPyConnection, several: str, singles: str) -> pd.DataFrame:
     """Every campaign counted by runs (`ATTEMPT_BINS`) and outcome, with their CPU hours;
-    `several`, `singles`: tables or subqueries as `_Staged` holds them."""
+    `several`, `singles`: the `campaigns` and `campaign_singles` tables' rows, as queries."""
     last = len(ATTEMPT_BINS)
     return con.execute(
         f"""
@@ -236,75 +227,34 @@ MEMO = Memo(
 )
 
 
-def _result(
-    con: duckdb.DuckDBPyConnection,
-    read: _Staged,
-    stored: tuple[StagedTable, StagedTable],
-    digests: StagedTable,
-    made_again: int | None = None,
-) -> AnalysisResult:
-    """The analysis's result: every campaign counted by runs and outcome, from `read` (as
-    `_attempts` reads them); the `campaigns` (those of more than one run: a table a manager
-    reads, the rest are single successes or single failures) and `campaign_singles` tables
-    to store, left in DuckDB (`StagedTable`: their temporary tables dropped once stored, or
-    on error); the digests of the runs they come from (`made_again`: see `AnalysisResult`)."""
+def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
+    """The analysis's result: every campaign counted by runs and outcome, from the kept
+    `campaigns` (those of more than one run: a table a manager reads, the rest are single
+    successes or single failures) and `campaign_singles`, which are stored with it."""
     try:
-        attempts = _attempts(con, read.several, read.singles)
-        findings = _findings(_several(con, read.several), attempts)
+        several = kept.read["campaigns"]
+        attempts = _attempts(con, several, kept.read["campaign_singles"])
+        findings = _findings(_several(con, several), attempts)
     except BaseException:
-        for table in (*stored, digests):
-            table.drop()
+        kept.drop()
         raise
-    campaigns, singles = stored
     return AnalysisResult(
-        tables={
-            "campaigns": campaigns,
-            "campaign_attempts": attempts,
-            "campaign_singles": singles,
-            MEMO.digests: digests,
-        },
+        tables={"campaign_attempts": attempts, **kept.tables},
         findings=findings,
-        made_again=made_again,
+        made_again=kept.made_again,
         made_of=MEMO.kept_per,
     )
 
 
-def _whole(con: duckdb.DuckDBPyConnection, staged: _Staged) -> tuple[StagedTable, StagedTable]:
-    """The `campaigns` and `campaign_singles` tables of `staged` alone."""
-    return (
-        StagedTable(con, staged.several, staged.temporary),
-        StagedTable(con, staged.singles, ()),
-    )
-
-
-def _subqueries(staged: _Staged) -> _Staged:
-    return replace(staged, several=f"({staged.several})", singles=f"({staged.singles})")
-
-
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    digests = key_digests(con, MEMO, run_filter)
-    staged = _staged(con, run_filter)
-    return _result(con, _subqueries(staged), _whole(con, staged), digests)
+    return _result(con, kept_rows(con, MEMO, lambda runs: _staged(con, runs), run_filter))
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
     """`compute` over all runs, the campaigns of the partitions whose runs did not change
     read from the stored tables (`memo`), where only the other partitions' rows are
     replaced."""
-    made = make_again(con, MEMO, lambda runs: _staged(con, runs))
-    staged, changed = made.staged, made.changed
-    if changed is None:
-        return _result(con, _subqueries(staged), _whole(con, staged), made.digests)
-    read = _Staged(  # its temporary tables are the stored ones' to drop
-        changed.merged("campaigns", staged.several),
-        changed.merged("campaign_singles", staged.singles),
-        (),
-    )
-    stored = (
-        changed.replacing(StagedTable(con, staged.several, staged.temporary)),
-        StagedTable(con, staged.singles, (), replacing=changed.condition),
-    )
-    return _result(con, read, stored, made.digests, changed.count)
+    return _result(con, kept_rows(con, MEMO, lambda runs: _staged(con, runs)))
 
 
 ANALYSIS = Analysis(
