@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from matplotlib import cbook
 
 import runcrawler_assets.analytics
 from runcrawler_assets.analytics import (
@@ -148,7 +149,7 @@ def test_the_scatter_samples_the_runs_of_lowest_hash_per_solver(
 
 
 def test_habit_flags_are_the_user_cluster_habits_over_both_thresholds_most_runs_first(
-    demo_con: duckdb.DuckDBPyConnection,
+    demo_con: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult]
 ) -> None:
     hits = ", ".join(f'coalesce({h.condition_sql}, false) AS "{h.name}"' for h in habits.HABITS)
     runs = demo_con.execute(f'SELECT "user", cluster, {hits} FROM runs').df()
@@ -163,7 +164,7 @@ def test_habit_flags_are_the_user_cluster_habits_over_both_thresholds_most_runs_
         and row[habit.name] >= habits.FLAG_SHARE * row["runs"]
     ]
     rows.sort(key=lambda r: (-r[4], r[0], r[2], r[1]))
-    flags = habits.habit_flags(demo_con, RunFilter())
+    flags = demo_results["hpc_habits"].tables["hpc_habit_flags"]
     assert len(rows) > 1  # the demo has habits worth flagging
     columns = ["user", "cluster", "habit", "runs_concerned", "runs"]
     assert list(flags[columns].itertuples(index=False, name=None)) == [
@@ -171,6 +172,27 @@ def test_habit_flags_are_the_user_cluster_habits_over_both_thresholds_most_runs_
     ]
     advice = {h.name: h.advice for h in habits.HABITS}
     assert flags["advice"].tolist() == [advice[h] for h in flags["habit"]]
+
+
+@pytest.mark.parametrize("quantity", habits.DISTRIBUTIONS)
+def test_each_users_box_is_the_one_matplotlib_draws_from_every_run(
+    demo_con: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult], quantity: str
+) -> None:
+    """Read from the runs counted per value, a user's box is that of their runs one by one."""
+    runs = demo_con.execute(
+        f'SELECT "user", {quantity} AS v FROM runs WHERE "user" IS NOT NULL AND {quantity} > 0'
+    ).df()
+    boxes = demo_results["hpc_habits"].tables["hpc_habit_distributions"]
+    boxes = boxes[boxes["quantity"] == quantity].set_index("user")
+    assert sorted(boxes.index) == sorted(runs["user"].unique())
+    assert boxes["med"].is_monotonic_increasing
+    for user, values in runs.groupby("user")["v"]:
+        [expected] = cbook.boxplot_stats(values.to_numpy(dtype=float))
+        box = boxes.loc[user]
+        assert box["runs"] == len(values)
+        for key in ("q1", "med", "q3", "whislo", "whishi"):
+            assert box[key] == pytest.approx(expected[key], rel=1e-12), (user, key)
+        assert list(box["fliers"]) == sorted(set(expected["fliers"])), user
 
 
 def test_failure_prone_settings_are_flagged(demo_results: dict[str, AnalysisResult]) -> None:
@@ -248,17 +270,18 @@ def test_an_empty_selection_gives_empty_tables_that_store_and_read_back(
 
 
 def test_a_stored_result_reads_back_with_its_tables_findings_and_version(
-    empty_con: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult]
+    empty_con: duckdb.DuckDBPyConnection, demo_con: duckdb.DuckDBPyConnection
 ) -> None:
     habits = next(a for a in ANALYSES if a.name == "hpc_habits")
-    result = demo_results["hpc_habits"]
+    result = habits.compute(demo_con, RunFilter())  # its kept tables staged on demo_con
     store_result(empty_con, habits, result, "1800:abc", datetime(2026, 1, 1, 8))
     stored = load_results(empty_con, ANALYSES)
     assert list(stored) == ["hpc_habits"]  # the others were never stored
     back = stored["hpc_habits"]
     assert back.result.findings == result.findings
     assert (back.runs_version, back.computed_at) == ("1800:abc", datetime(2026, 1, 1, 8))
-    for name, frame in result.tables.items():
+    for name in habits.read_tables:
+        frame = result.tables[name]
         pd.testing.assert_frame_equal(back.result.tables[name], frame, check_dtype=False)
     fliers = back.result.tables["hpc_habit_distributions"]["fliers"]
     assert any(len(f) for f in fliers)  # outliers stay lists, not their text

@@ -17,9 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
-from runcrawler_assets.analytics import RunFilter
+from runcrawler_assets.analytics import RunFilter, habits
 from runcrawler_assets.analytics.errors import ERROR_CATEGORY_NAMES
-from runcrawler_assets.analytics.habits import box_statistics
 from runcrawler_assets.records import RunRecord
 from runcrawler_assets.reporting import charts, figures
 from runcrawler_assets.reporting.plans import DISTRIBUTION_CHARTS
@@ -171,7 +170,8 @@ def test_box_plots_of_a_small_team_draw_every_user_as_before(
 def test_box_statistics_count_each_users_runs(
     synthetic_con: duckdb.DuckDBPyConnection, synthetic_records: list[RunRecord]
 ) -> None:
-    boxes = box_statistics(synthetic_con, RunFilter(), "n_procs")
+    result = habits.compute(synthetic_con, RunFilter())
+    boxes = result.tables["hpc_habit_distributions"].query("quantity == 'n_procs'")
     expected = Counter(r.user for r in synthetic_records if r.n_procs is not None)
     assert dict(zip(boxes["user"], boxes["runs"], strict=True)) == expected
     assert boxes.columns.tolist() == [

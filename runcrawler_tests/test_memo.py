@@ -1,5 +1,5 @@
-"""Memos (`analytics.memo`: fixes per user; campaigns and the setting and version effects'
-partials per cluster × user partition) on a crawled demo warehouse: a refresh makes again
+"""Memos (`analytics.memo`: fixes per user; campaigns, HPC habits and the setting and version
+effects' partials per cluster × user partition) on a crawled demo warehouse: a refresh makes again
 the rows of just the users (partitions) whose runs changed and stores what a computation
 from scratch gives; new code, or a result never stored, keeps nothing stale."""
 
@@ -20,6 +20,7 @@ from runcrawler_assets.analytics import (
     campaigns,
     compute_results,
     fixes,
+    habits,
     load_results,
     setting_effects,
     version_effects,
@@ -33,6 +34,7 @@ from runcrawler_assets.warehouse.database import connect, quote_identifier
 MEMOS: dict[str, Callable[[duckdb.DuckDBPyConnection], Memo]] = {
     "fixes": lambda con: fixes.MEMO,
     "campaigns": lambda con: campaigns.MEMO,
+    "hpc_habits": lambda con: habits.MEMO,
     "setting_effects": lambda con: setting_effects.MEMO,
     "version_effects": lambda con: version_effects.memo_for(
         version_effects.version_settings(con, RunFilter())
@@ -92,16 +94,18 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _fail_one_run_of_a_user(con: duckdb.DuckDBPyConnection, rank: int = 0) -> str:
-    """A user with failures gets one more (one of their successes fails): that user only."""
+    """A user with failures gets one more (one of their successes fails, with their most
+    usual error): that user only."""
     [(user,)] = con.execute(
         "SELECT \"user\" FROM runs WHERE status = 'failed' "
         'GROUP BY "user" ORDER BY count(*) DESC, "user" LIMIT 1 OFFSET ?',
         [rank],
     ).fetchall()
     con.execute(
-        "UPDATE runs SET status = 'failed' WHERE run_id = (SELECT min(run_id) FROM runs "
-        "WHERE \"user\" = ? AND status = 'success')",
-        [user],
+        "UPDATE runs SET status = 'failed', error_category = (SELECT mode(error_category) "
+        "FROM runs WHERE \"user\" = $user AND status = 'failed') WHERE run_id = ("
+        "SELECT min(run_id) FROM runs WHERE \"user\" = $user AND status = 'success')",
+        {"user": user},
     )
     return user
 
