@@ -1,5 +1,5 @@
-"""Memos (`analytics.memo`: fixes per user; campaigns, HPC habits and the setting and version
-effects' partials per cluster × user partition) on a crawled demo warehouse: a refresh makes again
+"""Memos (`analytics.memo`: fixes per user; campaigns, HPC habits, user activity and the
+setting and version effects' partials per cluster × user partition) on a crawled demo warehouse: a refresh makes again
 the rows of just the users (partitions) whose runs changed and stores what a computation
 from scratch gives; new code, or a result never stored, keeps nothing stale."""
 
@@ -17,6 +17,7 @@ import pytest
 from runcrawler_assets.analytics import (
     ANALYSES,
     RunFilter,
+    activity,
     campaigns,
     compute_results,
     fixes,
@@ -35,6 +36,7 @@ MEMOS: dict[str, Callable[[duckdb.DuckDBPyConnection], Memo]] = {
     "fixes": lambda con: fixes.MEMO,
     "campaigns": lambda con: campaigns.MEMO,
     "hpc_habits": lambda con: habits.MEMO,
+    "user_activity": lambda con: activity.MEMO,
     "setting_effects": lambda con: setting_effects.MEMO,
     "version_effects": lambda con: version_effects.memo_for(
         version_effects.version_settings(con, RunFilter())

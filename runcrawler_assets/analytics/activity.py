@@ -17,57 +17,80 @@ from runcrawler_assets.analytics.core import (
     RunFilter,
     complete_counts,
     counted,
-    exact_sum,
-    query,
     share_pct,
 )
+from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def user_activity(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per user: runs, share, clusters used, first and last run, CPU hours."""
-    return query(
-        con,
+# A partition's runs per solver (with their successes, CPU hours and span), and per slot of
+# time (`kind`: a month, an hour of day, an ISO weekday): what every table adds up.
+_PARTITIONS_SQL = """
+    SELECT cluster, "user", solver, count(*) AS runs,
+           count(*) FILTER (WHERE status = 'success') AS succeeded,
+           sum(coalesce(cpu_hours, 0)::DECIMAL(18, 3)) AS cpu_hours,
+           min(created_at) AS first_run, max(created_at) AS last_run
+    FROM {runs} GROUP BY ALL
+"""
+_SLOTS_SQL = """
+    SELECT cluster, "user", kind, slot, count(*) AS runs FROM (
+        SELECT cluster, "user", unnest(['month', 'hour', 'isodow']) AS kind,
+               unnest([strftime(created_at, '%Y-%m'), date_part('hour', created_at)::VARCHAR,
+                       date_part('isodow', created_at)::VARCHAR]) AS slot
+        FROM {runs} WHERE created_at IS NOT NULL
+    ) GROUP BY ALL
+"""
+
+# A partition's rows come from its runs alone: kept between refreshes, made again for the
+# partitions whose runs changed (issue 16).
+MEMO = Memo(
+    digests="activity_partition_digests",
+    kept=("activity_partitions", "activity_slots"),
+    columns=("cluster", "user", "solver", "status", "cpu_hours", "created_at"),
+    code=repr((_PARTITIONS_SQL, _SLOTS_SQL)),
+    by=("cluster", "user"),
+)
+_QUERIES = dict(zip(MEMO.kept, (_PARTITIONS_SQL, _SLOTS_SQL), strict=True))
+_CPU_HOURS = "round(sum(cpu_hours), 1)::DOUBLE AS cpu_hours"  # sums of decimals: exact
+
+
+def user_activity(con: duckdb.DuckDBPyConnection, partitions: str) -> pd.DataFrame:
+    """One row per user: runs, share, clusters used, first and last run, CPU hours;
+    `partitions`: the `activity_partitions` rows, as a query."""
+    return con.execute(
         f"""
-        SELECT "user", count(*) AS runs, {share_pct("count(*)")} AS share_pct,
+        SELECT "user", sum(runs)::BIGINT AS runs, {share_pct("sum(runs)")} AS share_pct,
                string_agg(DISTINCT cluster, ', ' ORDER BY cluster) AS clusters,
-               min(created_at) AS first_run, max(created_at) AS last_run,
-               {exact_sum("cpu_hours")} AS cpu_hours
-        FROM {{runs}} GROUP BY "user" ORDER BY runs DESC, "user"
-        """,
-        run_filter,
-    )
+               min(first_run) AS first_run, max(last_run) AS last_run, {_CPU_HOURS}
+        FROM {partitions} GROUP BY "user" ORDER BY runs DESC, "user"
+        """
+    ).df()
 
 
-def runs_by_solver(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per solver: runs, users, and how many succeeded (a mixed archive at a glance)."""
-    return query(
-        con,
+def runs_by_solver(con: duckdb.DuckDBPyConnection, partitions: str) -> pd.DataFrame:
+    """One row per solver: runs, users, and how many succeeded (a mixed archive at a glance);
+    `partitions`: as `user_activity` reads them."""
+    return con.execute(
         f"""
-        SELECT solver, count(*) AS runs, count(DISTINCT "user") AS users,
-               count(*) FILTER (WHERE status = 'success') AS succeeded,
-               {exact_sum("cpu_hours")} AS cpu_hours
-        FROM {{runs}} GROUP BY solver ORDER BY runs DESC, solver
-        """,
-        run_filter,
-    )
+        SELECT solver, sum(runs)::BIGINT AS runs, count(DISTINCT "user") AS users,
+               sum(succeeded)::BIGINT AS succeeded, {_CPU_HOURS}
+        FROM {partitions} GROUP BY solver ORDER BY runs DESC, solver
+        """
+    ).df()
 
 
-def runs_by_user_period(
-    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, period: str
-) -> pd.DataFrame:
-    """Runs per user and period (`year` or `month`), every period of the span present."""
+def runs_by_user_period(con: duckdb.DuckDBPyConnection, slots: str, period: str) -> pd.DataFrame:
+    """Runs per user and period (`year` or `month`), every period of the span present;
+    `slots`: the `activity_slots` rows, as a query."""
     fmt = {"year": "%Y", "month": "%Y-%m"}[period]
-    counts = query(
-        con,
+    counts = con.execute(
         f"""
-        SELECT strftime(created_at, $fmt) AS {period}, "user", count(*) AS runs
-        FROM {{runs}} WHERE created_at IS NOT NULL GROUP BY ALL ORDER BY {period}, "user"
+        SELECT left(slot, $width) AS {period}, "user", sum(runs)::BIGINT AS runs
+        FROM {slots} WHERE kind = 'month' GROUP BY ALL ORDER BY {period}, "user"
         """,
-        run_filter,
-        fmt=fmt,
-    )
+        {"width": {"year": 4, "month": 7}[period]},
+    ).df()
     if counts.empty:
         return counts
     freq = {"year": "Y", "month": "M"}[period]
@@ -78,16 +101,16 @@ def runs_by_user_period(
     return counts.rename_axis([period, "user"]).reset_index()
 
 
-def runs_by_clock(con: duckdb.DuckDBPyConnection, run_filter: RunFilter, part: str) -> pd.DataFrame:
-    """Runs per hour of day (0-23) or ISO weekday (1 = Monday), every slot present."""
-    slots = {"hour": range(24), "isodow": range(1, 8)}[part]
-    counts = query(
-        con,
-        f"SELECT date_part('{part}', created_at) AS slot, count(*) AS runs FROM {{runs}} "
-        "WHERE created_at IS NOT NULL GROUP BY ALL",
-        run_filter,
-    )
-    frame = complete_counts(pd.DataFrame({"slot": list(slots)}), counts, on="slot")
+def runs_by_clock(con: duckdb.DuckDBPyConnection, slots: str, part: str) -> pd.DataFrame:
+    """Runs per hour of day (0-23) or ISO weekday (1 = Monday), every slot present; `slots`:
+    as `runs_by_user_period` reads them."""
+    slots_of_part = {"hour": range(24), "isodow": range(1, 8)}[part]
+    counts = con.execute(
+        f"SELECT slot::BIGINT AS slot, sum(runs)::BIGINT AS runs FROM {slots} "
+        "WHERE kind = $part GROUP BY ALL",
+        {"part": part},
+    ).df()
+    frame = complete_counts(pd.DataFrame({"slot": list(slots_of_part)}), counts, on="slot")
     if part == "isodow":
         return pd.DataFrame(
             {"weekday": frame["slot"], "weekday_name": WEEKDAYS, "runs": frame["runs"]}
@@ -113,21 +136,40 @@ def _findings(users: pd.DataFrame, by_month: pd.DataFrame, solvers: pd.DataFrame
     return findings
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    users = user_activity(con, run_filter)
-    by_month = runs_by_user_period(con, run_filter, "month")
-    solvers = runs_by_solver(con, run_filter)
-    return AnalysisResult(
-        tables={
+def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
+    """The tables shown, from the kept rows (`kept.read`), stored with them."""
+    partitions, slots = (kept.read[name] for name in MEMO.kept)
+    try:
+        users = user_activity(con, partitions)
+        by_month = runs_by_user_period(con, slots, "month")
+        solvers = runs_by_solver(con, partitions)
+        tables = {
             "user_activity": users,
             "runs_by_solver": solvers,
-            "runs_by_user_year": runs_by_user_period(con, run_filter, "year"),
+            "runs_by_user_year": runs_by_user_period(con, slots, "year"),
             "runs_by_user_month": by_month,
-            "runs_by_hour": runs_by_clock(con, run_filter, "hour"),
-            "runs_by_weekday": runs_by_clock(con, run_filter, "isodow"),
-        },
+            "runs_by_hour": runs_by_clock(con, slots, "hour"),
+            "runs_by_weekday": runs_by_clock(con, slots, "isodow"),
+        }
+    except BaseException:
+        kept.drop()
+        raise
+    return AnalysisResult(
+        tables={**tables, **kept.tables},
         findings=_findings(users, by_month, solvers),
+        made_again=kept.made_again,
+        made_of=MEMO.kept_per,
     )
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    return _result(con, kept_queries(con, MEMO, _QUERIES, run_filter))
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
+    """`compute` over all runs, the rows of the partitions whose runs did not change read
+    from the stored ones (`memo`)."""
+    return _result(con, kept_queries(con, MEMO, _QUERIES))
 
 
 ANALYSIS = Analysis(
@@ -135,6 +177,7 @@ ANALYSIS = Analysis(
     title="Who runs, and when",
     description="Runs per user and per solver, per year and month, per hour of day and weekday.",
     compute=compute,
+    refresh=refresh,
     tables=(
         "user_activity",
         "runs_by_solver",
@@ -143,4 +186,5 @@ ANALYSIS = Analysis(
         "runs_by_hour",
         "runs_by_weekday",
     ),
+    kept_tables=(*MEMO.kept, MEMO.digests),
 )

@@ -27,11 +27,8 @@ from runcrawler_assets.analytics.core import (
     Analysis,
     AnalysisResult,
     RunFilter,
-    StagedTable,
-    temporary_name,
-    with_runs,
 )
-from runcrawler_assets.analytics.memo import Kept, Memo, kept_rows
+from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries
 
 # Below this many mesh nodes per MPI process, AVBP spends more time exchanging
 # halos than computing: adding processes wastes CPU hours.
@@ -130,23 +127,7 @@ MEMO = Memo(
     code=repr((_PARTITIONS_SQL, _VALUES_SQL)),
     by=("cluster", "user"),
 )
-
-
-def _staged(con: duckdb.DuckDBPyConnection, run_filter: RunFilter | str) -> dict[str, StagedTable]:
-    """The partitions' rows of the runs `run_filter` keeps, each kept table's in a temporary
-    table."""
-    made: dict[str, StagedTable] = {}
-    try:
-        for name, sql in zip(MEMO.kept, (_PARTITIONS_SQL, _VALUES_SQL), strict=True):
-            temporary = temporary_name(name)
-            text, params = with_runs(f"CREATE TEMP TABLE {temporary} AS {sql}", run_filter)
-            con.execute(text, params)
-            made[name] = StagedTable(con, f"SELECT * FROM temp.{temporary}", (temporary,))
-    except BaseException:
-        for table in made.values():
-            table.drop()
-        raise
-    return made
+_QUERIES = dict(zip(MEMO.kept, (_PARTITIONS_SQL, _VALUES_SQL), strict=True))
 
 
 def habits_by_user_cluster(con: duckdb.DuckDBPyConnection, partitions: str) -> pd.DataFrame:
@@ -309,13 +290,13 @@ def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
 
 
 def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    return _result(con, kept_rows(con, MEMO, lambda runs: _staged(con, runs), run_filter))
+    return _result(con, kept_queries(con, MEMO, _QUERIES, run_filter))
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
     """`compute` over all runs, the rows of the partitions whose runs did not change read
     from the stored ones (`memo`)."""
-    return _result(con, kept_rows(con, MEMO, lambda runs: _staged(con, runs)))
+    return _result(con, kept_queries(con, MEMO, _QUERIES))
 
 
 ANALYSIS = Analysis(

@@ -31,6 +31,7 @@ from runcrawler_assets.analytics.core import (
     drop_temporary,
     query,
     temporary_name,
+    with_runs,
 )
 from runcrawler_assets.warehouse.accounting_join import table_names
 from runcrawler_assets.warehouse.database import quote_identifier
@@ -204,6 +205,25 @@ class Kept:
             table.drop()
 
 
+def staged_queries(
+    con: duckdb.DuckDBPyConnection, queries: Mapping[str, str], run_filter: RunFilter | str
+) -> dict[str, StagedTable]:
+    """Each of `queries` (over `{runs}`, the runs `run_filter` keeps) run into a temporary
+    table of its own: the rows of the kept tables they are named after, staged."""
+    staged: dict[str, StagedTable] = {}
+    try:
+        for name, sql in queries.items():
+            temporary = temporary_name(name)
+            text, params = with_runs(f"CREATE TEMP TABLE {temporary} AS {sql}", run_filter)
+            con.execute(text, params)
+            staged[name] = StagedTable(con, f"SELECT * FROM temp.{temporary}", (temporary,))
+    except BaseException:
+        for table in staged.values():
+            table.drop()
+        raise
+    return staged
+
+
 def kept_rows(
     con: duckdb.DuckDBPyConnection,
     memo: Memo,
@@ -231,3 +251,13 @@ def kept_rows(
     stored = {name: replace(table, replacing=changed.condition) for name, table in staged.items()}
     digests = replace(digests, temporary=digests.temporary + changed.temporary)
     return Kept(read, {**stored, memo.digests: digests}, changed.count)
+
+
+def kept_queries(
+    con: duckdb.DuckDBPyConnection,
+    memo: Memo,
+    queries: Mapping[str, str],
+    run_filter: RunFilter | None = None,
+) -> Kept:
+    """`kept_rows`, each kept table's rows made by its query of `queries` (`staged_queries`)."""
+    return kept_rows(con, memo, lambda runs: staged_queries(con, queries, runs), run_filter)
