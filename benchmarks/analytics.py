@@ -17,12 +17,14 @@ from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
+
 from benchmarks.common import Workspace, load_average, temporary_workspace
 from runcrawler_assets.analytics import ANALYSES, RunFilter
 from runcrawler_assets.defs.assets.metadata import TABLE_ROWS
 from runcrawler_assets.reporting.assemble import assemble_report, refresh_analyses
 from runcrawler_assets.reporting.drawing import ChartDrawer
-from runcrawler_assets.warehouse.database import connect
+from runcrawler_assets.warehouse.database import connect, record_version
 
 BUDGET_S = 10.0
 
@@ -49,7 +51,16 @@ def replicate_runs(source: Path, target: Path, n_rows: int) -> int:
             {"copies": copies, "rows": n_rows},
         )
         con.execute("DETACH source")
+        _note_swapped(con, "TRUE", {})
         return con.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+
+def _note_swapped(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, object]) -> None:
+    """What the swaps of the partitions of the runs `where` holds note with their rows
+    (`database.record_version`), as those rows were written here."""
+    pairs = con.execute(f'SELECT DISTINCT cluster, "user" FROM runs WHERE {where}', params)
+    for cluster, user in pairs.fetchall():
+        record_version(con, cluster, user, None)
 
 
 def rebuild(database: Path, charts: Path) -> tuple[dict[str, float], dict[str, float]]:
@@ -93,6 +104,7 @@ def add_runs_of_one_user(database: Path, count: int = 10) -> str:
             """,
             {"user": user, "count": count},
         )
+        _note_swapped(con, "run_id LIKE '%+%'", {})
     return user
 
 

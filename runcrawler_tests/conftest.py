@@ -21,7 +21,12 @@ from runcrawler_assets.config import VARIABLES, Config
 from runcrawler_assets.crawl import crawl_into_warehouse
 from runcrawler_assets.demo import generate_archive
 from runcrawler_assets.records import ERROR_CATEGORIES, RunRecord, Status, run_id_for
-from runcrawler_assets.warehouse.database import PartitionRows, connect, replace_partitions
+from runcrawler_assets.warehouse.database import (
+    PartitionRows,
+    connect,
+    record_version,
+    replace_partitions,
+)
 
 # Tests make their own archives, data folders and Dagster homes: a developer's
 # shell settings must not leak into them (nor tests write into the developer's).
@@ -82,6 +87,14 @@ def packages_loaded_by(script: str) -> set[str]:
     )
     assert done.returncode == 0, done.stderr
     return set(done.stdout.split())
+
+
+def swapped_again(con: duckdb.DuckDBPyConnection, where: str, params: list[object]) -> None:
+    """What the swap of the partitions of the runs `where` holds notes with their rows
+    (`database.record_version`): a test changing `runs` in place does what a swap does."""
+    pairs = con.execute(f'SELECT DISTINCT cluster, "user" FROM runs WHERE {where}', params)
+    for cluster, user in pairs.fetchall():
+        record_version(con, cluster, user, None)
 
 
 def write_warehouse(path: Path, records: list[RunRecord]) -> Path:

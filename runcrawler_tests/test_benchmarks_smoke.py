@@ -100,8 +100,8 @@ def test_a_crawl_after_three_new_runs_swaps_their_partition_and_computes_each_an
     assert (plus["partitions_swapped"], plus["dagster_runs"], plus["rows_written"]) == (1, 1, 3)
     assert plus["analyses_computed"] == len(ANALYSES) and plus["report_written"]
     # the assets kept per user (fixes) or per partition (campaigns, HPC habits, user
-    # activity, the setting and version effects' partials, hints) made again the rows of the one user, of the one partition,
-    # with new runs
+    # activity, the setting and version effects' partials, hints) made again the rows of
+    # the one user, of the one partition, with new runs
     assert plus["made_again"] == {
         "fixes": 1,
         "campaigns": 1,

@@ -22,7 +22,7 @@ from runcrawler_assets.hints.rules import Rule
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
 from runcrawler_assets.reporting.assemble import stored_hints
 from runcrawler_assets.warehouse.database import quote_identifier
-from runcrawler_tests.conftest import write_warehouse
+from runcrawler_tests.conftest import swapped_again, write_warehouse
 
 START = datetime(2025, 3, 1, 9)
 
@@ -266,10 +266,12 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
         ana, bob = _rowids(con, "ana"), _rowids(con, "bob")
         assert ana and bob
         # bob's second run now diverges too: his hints are made again, ana's kept
+        bobs_second = "\"user\" = 'bob' AND run_path LIKE '%run_002'"
         con.execute(
             "UPDATE runs SET status = 'failed', error_category = 'numerical_instability',"
-            " cfl = 1.2 WHERE \"user\" = 'bob' AND run_path LIKE '%run_002'"
+            f" cfl = 1.2 WHERE {bobs_second}"
         )
+        swapped_again(con, bobs_second, [])
         assert stored_as_evaluated() == 1
         assert _rowids(con, "ana") == ana and _rowids(con, "bob") != bob
         # a user gone: their hints with them

@@ -1,7 +1,8 @@
 """Memos (`analytics.memo`: fixes per user; campaigns, HPC habits, user activity and the
-setting and version effects' partials per cluster × user partition) on a crawled demo warehouse: a refresh makes again
-the rows of just the users (partitions) whose runs changed and stores what a computation
-from scratch gives; new code, or a result never stored, keeps nothing stale."""
+setting and version effects' partials per cluster × user partition) on a crawled demo
+warehouse: a refresh makes again the rows of just the users (partitions) whose runs
+changed and stores what a computation from scratch gives; new code, or a result never
+stored, keeps nothing stale."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ from runcrawler_assets.analytics import (
     setting_effects,
     version_effects,
 )
-from runcrawler_assets.analytics.core import Analysis, StagedTable
-from runcrawler_assets.analytics.memo import Memo, changed_keys, key_digests, make_again
+from runcrawler_assets.analytics.core import Analysis, StagedTable, drop_temporary
+from runcrawler_assets.analytics.memo import Memo, key_digests, make_again, refreshed_digests
 from runcrawler_assets.analytics.store import refresh_stored, store_result
 from runcrawler_assets.warehouse.database import connect, quote_identifier
+from runcrawler_tests.conftest import swapped_again
 
 # Each analysis's memo on a warehouse (the version effects': for the versions it holds).
 MEMOS: dict[str, Callable[[duckdb.DuckDBPyConnection], Memo]] = {
@@ -62,22 +64,31 @@ def _memo(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> Memo:
 def _changed(con: duckdb.DuckDBPyConnection, memo: Memo) -> int | None:
     """How many keys (users, partitions) a refresh would make again now (None: every one,
     nothing kept)."""
-    digests = key_digests(con, memo, RunFilter())
-    try:
-        changed = changed_keys(con, memo, digests)
-    finally:
-        digests.drop()
-    return None if changed is None else changed.count
+    digests, changed = refreshed_digests(con, memo)
+    digests.drop()
+    if changed is None:
+        return None
+    drop_temporary(con, changed.temporary)
+    return changed.count
 
 
 def _assert_stored_as_from_scratch(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> None:
-    """What is shown, and every table kept (`fix_changes` holds each couple still paired,
-    once), as a computation from scratch stores them."""
+    """What is shown, every table kept (`fix_changes` holds each couple still paired,
+    once) and every key's digest, as a computation from scratch stores them."""
     stored = load_results(con, [analysis])[analysis.name].result
     scratch = compute_results(con, [analysis], RunFilter())[analysis.name]
     assert stored.findings == scratch.findings
     for name in analysis.read_tables:
         pd.testing.assert_frame_equal(stored.tables[name], scratch.tables[name], obj=name)
+    memo = _memo(con, analysis)
+    every_key = f"SELECT {memo.keys}, digest, runs FROM {{digests}} ORDER BY ALL"
+    digests = key_digests(con, memo, RunFilter())
+    try:
+        kept = con.execute(every_key.format(digests=quote_identifier(memo.digests))).df()
+        fresh = con.execute(every_key.format(digests=f"({digests.select})")).df()
+    finally:
+        digests.drop()
+    pd.testing.assert_frame_equal(kept, fresh, obj=memo.digests)
     with duckdb.connect() as scratch_store:
         store_result(
             scratch_store, analysis, analysis.compute(con, RunFilter()), "", datetime.now()
@@ -103,12 +114,15 @@ def _fail_one_run_of_a_user(con: duckdb.DuckDBPyConnection, rank: int = 0) -> st
         'GROUP BY "user" ORDER BY count(*) DESC, "user" LIMIT 1 OFFSET ?',
         [rank],
     ).fetchall()
+    [(run_id,)] = con.execute(
+        "SELECT min(run_id) FROM runs WHERE \"user\" = ? AND status = 'success'", [user]
+    ).fetchall()
     con.execute(
         "UPDATE runs SET status = 'failed', error_category = (SELECT mode(error_category) "
-        "FROM runs WHERE \"user\" = $user AND status = 'failed') WHERE run_id = ("
-        "SELECT min(run_id) FROM runs WHERE \"user\" = $user AND status = 'success')",
-        {"user": user},
+        "FROM runs WHERE \"user\" = $user AND status = 'failed') WHERE run_id = $run_id",
+        {"user": user, "run_id": run_id},
     )
+    swapped_again(con, "run_id = ?", [run_id])
     return user
 
 
@@ -136,6 +150,7 @@ def test_a_user_whose_runs_are_gone_leaves_no_row(
         f'SELECT count(*) FROM (SELECT DISTINCT {memo.keys} FROM runs WHERE "user" = ?)', [gone]
     ).fetchall()
     assert keys == 1 if memo.by == ("user",) else keys > 1
+    swapped_again(con, '"user" = ?', [gone])
     con.execute('DELETE FROM runs WHERE "user" = ?', [gone])
     assert _changed(con, memo) == keys
     refresh_stored(con, analysis)
@@ -203,13 +218,40 @@ def test_a_value_changed_in_one_run_makes_its_partitions_partials_again(
         if v is not None
     ]
     assert len(values) >= 2, column
-    con.execute(
-        f"UPDATE runs SET {quoted} = ? WHERE run_id = (SELECT min(run_id) FROM runs "
-        f"WHERE {quoted} = ?)",
-        [values[1], values[0]],
-    )
+    [(run_id,)] = con.execute(
+        f"SELECT min(run_id) FROM runs WHERE {quoted} = ?", [values[0]]
+    ).fetchall()
+    con.execute(f"UPDATE runs SET {quoted} = ? WHERE run_id = ?", [values[1], run_id])
+    swapped_again(con, "run_id = ?", [run_id])
     assert _changed(con, _memo(con, analysis)) == 1
     made = refresh_stored(con, analysis).result
     assert made.made_again == 1
     assert _changed(con, _memo(con, analysis)) == 0
+    _assert_stored_as_from_scratch(con, analysis)
+
+
+def test_a_partition_swapped_again_alike_is_digested_not_made_again(
+    con: duckdb.DuckDBPyConnection, analysis: Analysis
+):
+    """A swap that leaves a partition's rows as they were (a re-parse) has its runs digested
+    again, and no row made again."""
+    refresh_stored(con, analysis)
+    swapped_again(con, "run_id = (SELECT min(run_id) FROM runs)", [])
+    assert _changed(con, _memo(con, analysis)) == 0
+    assert refresh_stored(con, analysis).result.made_again == 0
+    _assert_stored_as_from_scratch(con, analysis)
+
+
+def test_rows_written_past_a_swap_are_still_seen(
+    con: duckdb.DuckDBPyConnection, analysis: Analysis
+):
+    """Rows added or removed without their partition's version noted do not match the runs
+    the digests kept count: every key is digested again, and the changed one made again."""
+    refresh_stored(con, analysis)
+    con.execute(
+        "INSERT INTO runs SELECT * REPLACE (run_id || '-copy' AS run_id, "
+        "run_path || '-copy' AS run_path) FROM runs WHERE run_id = (SELECT min(run_id) FROM runs)"
+    )
+    assert _changed(con, _memo(con, analysis)) == 1
+    refresh_stored(con, analysis)
     _assert_stored_as_from_scratch(con, analysis)

@@ -8,12 +8,19 @@ run read the runs of its case before it, and a case is one cluster × user's (it
 a partition's hints come from that partition's runs alone. Such an analysis stores, with
 its tables, a digest per key (`Memo.by`: a user, or a cluster and a user) of the `runs`
 columns its rows are made from, and one of the code that makes them (`key_digests`: new
-code makes every key's rows again). Its refresh digests every key's runs again (one
-grouped scan of those columns), makes the rows of the keys whose digest differs from the
-stored one (new, changed or gone: `changed_keys`), and reads the others' from its stored
-tables (`Changed.merged`). The store writes the merged tables and the new digests in one
-transaction, so the rows kept always match the digests kept; a result never stored
-changes nothing.
+code makes every key's rows again). Its refresh makes the rows of the keys whose digest
+differs from the stored one (new, changed or gone: `refreshed_digests`), and reads the
+others' from its stored tables (`Changed.merged`). The store writes the merged tables and
+the new digests in one transaction, so the rows kept always match the digests kept; a
+result never stored changes nothing.
+
+A refresh reads the runs of the changed keys alone, not every run (issue 16: at a million
+runs, reading a column of every run cost a memo 0.05-0.2 s): a partition's rows are
+written only by its swap, which notes its version and time in `partition_versions`, so
+each digest is kept with its key's generation (a hash of those), and only the keys whose
+generation changed are digested again. A swap that left a partition's rows as they were
+(a re-parse) makes nothing again. Should rows have been added or removed past a swap (the
+digests kept no longer count every run), every key's runs are digested.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from runcrawler_assets.analytics.core import (
     with_runs,
 )
 from runcrawler_assets.warehouse.accounting_join import table_names
-from runcrawler_assets.warehouse.database import quote_identifier
+from runcrawler_assets.warehouse.database import VERSIONS_TABLE, quote_identifier
 
 
 @dataclass(frozen=True)
@@ -69,17 +76,36 @@ class Memo:
         return ", ".join(quote_identifier(column) for column in self.by)
 
 
+def _generations(memo: Memo) -> str:
+    """SQL: each key's generation, a hash of the versions and swap times its partitions were
+    last written with (`partition_versions`: every swap of a partition writes its row)."""
+    return (
+        f'SELECT {memo.keys}, bit_xor(hash(cluster, "user", version, swapped_at)) AS generation '
+        f"FROM {VERSIONS_TABLE} GROUP BY {memo.keys}"
+    )
+
+
 def key_digests(
     con: duckdb.DuckDBPyConnection, memo: Memo, run_filter: RunFilter | str
 ) -> StagedTable:
-    """Each key's digest of the runs `run_filter` keeps, left in DuckDB (the table the
-    analysis stores as `memo.digests`)."""
+    """Each key's digest of the runs `run_filter` keeps, with their number and the key's
+    generation now, left in DuckDB (the table the analysis stores as `memo.digests`)."""
     name = temporary_name("key_digests")
     columns = ", ".join(quote_identifier(c) for c in memo.columns)
+    generations = (
+        _generations(memo)
+        if VERSIONS_TABLE in table_names(con)
+        else f"SELECT {memo.keys}, NULL::UBIGINT AS generation FROM runs WHERE false"
+    )
     query(
         con,
-        f"CREATE TEMP TABLE {name} AS SELECT {memo.keys}, bit_xor(hash({columns})) AS digest, "
-        f"$code AS code FROM {{runs}} GROUP BY {memo.keys}",
+        f"""
+        CREATE TEMP TABLE {name} AS
+        SELECT d.*, g.generation, $code AS code
+        FROM (SELECT {memo.keys}, bit_xor(hash({columns})) AS digest, count(*) AS runs
+              FROM {{runs}} GROUP BY {memo.keys}) d
+        LEFT JOIN ({generations}) g USING ({memo.keys})
+        """,
         run_filter,
         code=memo.code_digest,
     )
@@ -111,35 +137,103 @@ class Changed:
         )
 
 
-def changed_keys(
-    con: duckdb.DuckDBPyConnection, memo: Memo, digests: StagedTable
-) -> Changed | None:
-    """The keys whose digest (`key_digests`, of every run) differs from the stored one, or
-    that are gone; None when nothing is kept (the first refresh, a table missing, rows made
-    by other code): every key's rows are made."""
-    if not table_names(con).issuperset((memo.digests, *memo.kept)):
-        return None
+def _kept(con: duckdb.DuckDBPyConnection, memo: Memo) -> bool:
+    """Whether the stored tables of `memo` can be kept: all there, their digests by this
+    code, with the generations they were taken at (`partition_versions` to compare with)."""
+    tables = table_names(con)
+    if not tables.issuperset((memo.digests, *memo.kept, VERSIONS_TABLE)):
+        return False
     stored = quote_identifier(memo.digests)
+    described = {row[0] for row in con.execute(f"DESCRIBE {stored}").fetchall()}
+    if not {"generation", "runs"} <= described:
+        return False
     [(other_code,)] = con.execute(
         f"SELECT count(*) FROM {stored} WHERE code IS DISTINCT FROM ?", [memo.code_digest]
     ).fetchall()
-    if other_code:
-        return None
-    name = temporary_name("changed_keys")
-    same_key = " AND ".join(f"s.{c} = d.{c}" for c in map(quote_identifier, memo.by))
-    con.execute(
-        f"""
-        CREATE TEMP TABLE {name} AS
-        SELECT {memo.keys} FROM ({digests.select}) d WHERE NOT EXISTS (
-            SELECT 1 FROM {stored} s WHERE {same_key} AND s.digest = d.digest)
+    return not other_code
+
+
+def _keys_table(con: duckdb.DuckDBPyConnection, what: str, select: str) -> str:
+    """`select` (rows of key columns) into a new temporary table; its name."""
+    name = temporary_name(what)
+    con.execute(f"CREATE TEMP TABLE {name} AS {select}")
+    return name
+
+
+def refreshed_digests(
+    con: duckdb.DuckDBPyConnection, memo: Memo
+) -> tuple[StagedTable, Changed | None]:
+    """Every key's digest now (to store as `memo.digests`: the stored ones updated in
+    place), and the keys whose rows must be made again: those whose digest differs from
+    the stored one, or that are new or gone. None: nothing is kept (the first refresh, a
+    table missing, rows made by other code), every key's rows are made.
+
+    Only the runs of the keys whose generation changed since their digest was taken are
+    digested again (a partition's rows change only in its swap, which writes its version
+    and time: ten new runs, their partition's runs read, not a million). Should the stored
+    digests not account for every run (rows written past a swap), every key's runs are.
+    """
+    if not _kept(con, memo):
+        return key_digests(con, memo, RunFilter()), None
+    candidates = _keys_table(con, "candidate_keys", _candidates(memo))
+    among = f"({memo.keys}) IN (SELECT {memo.keys} FROM temp.{candidates})"
+    fresh = changed = None
+    try:
+        fresh = key_digests(con, memo, among)
+        if not _counts_every_run(con, memo, among, fresh):
+            fresh.drop()
+            fresh = None  # nothing of it left to drop, should the next digests fail
+            fresh, among = key_digests(con, memo, RunFilter()), "TRUE"
+        changed = _keys_table(con, "changed_keys", _changed(memo, among, fresh))
+        [(count,)] = con.execute(f"SELECT count(*) FROM temp.{changed}").fetchall()
+    except BaseException:
+        made = (*(fresh.temporary if fresh else ()), *([changed] if changed else []))
+        drop_temporary(con, (candidates, *made))
+        raise
+    digests = StagedTable(con, fresh.select, (*fresh.temporary, candidates), replacing=among)
+    condition = f"({memo.keys}) IN (SELECT {memo.keys} FROM temp.{changed})"
+    return digests, Changed(condition, count, (changed,))
+
+
+def _candidates(memo: Memo) -> str:
+    """SQL: the keys whose generation is not the one stored with their digest (or unknown),
+    and those stored that no partition has any more."""
+    stored, keys = quote_identifier(memo.digests), memo.keys
+    same_key = " AND ".join(f"s.{c} = g.{c}" for c in map(quote_identifier, memo.by))
+    return f"""
+        SELECT {keys} FROM ({_generations(memo)}) g WHERE NOT EXISTS (
+            SELECT 1 FROM {stored} s WHERE {same_key} AND s.generation = g.generation)
         UNION
-        SELECT {memo.keys} FROM {stored} WHERE ({memo.keys}) NOT IN (
-            SELECT {memo.keys} FROM ({digests.select}))
-        """
-    )
-    [(count,)] = con.execute(f"SELECT count(*) FROM temp.{name}").fetchall()
-    condition = f"({memo.keys}) IN (SELECT {memo.keys} FROM temp.{name})"
-    return Changed(condition, count, (name,))
+        SELECT {keys} FROM {stored} WHERE generation IS NULL
+            OR ({keys}) NOT IN (SELECT {keys} FROM ({_generations(memo)}))
+    """
+
+
+def _counts_every_run(
+    con: duckdb.DuckDBPyConnection, memo: Memo, among: str, fresh: StagedTable
+) -> bool:
+    """Whether the stored digests of the keys not `among` and the `fresh` ones of those
+    `among` count every run of `runs` (one count: no run read)."""
+    [(counted, runs)] = con.execute(
+        f"SELECT (SELECT coalesce(sum(runs), 0) FROM {quote_identifier(memo.digests)} "
+        f"WHERE NOT ({among})) + (SELECT coalesce(sum(runs), 0) FROM ({fresh.select})), "
+        "(SELECT count(*) FROM runs)"
+    ).fetchall()
+    return counted == runs
+
+
+def _changed(memo: Memo, among: str, fresh: StagedTable) -> str:
+    """SQL: the keys `among` whose `fresh` digest is not the stored one, or that have none
+    any more."""
+    stored, keys = quote_identifier(memo.digests), memo.keys
+    same_key = " AND ".join(f"s.{c} = f.{c}" for c in map(quote_identifier, memo.by))
+    return f"""
+        SELECT {keys} FROM ({fresh.select}) f WHERE NOT EXISTS (
+            SELECT 1 FROM {stored} s WHERE {same_key} AND s.digest = f.digest)
+        UNION
+        SELECT {keys} FROM {stored} WHERE {among}
+            AND ({keys}) NOT IN (SELECT {keys} FROM ({fresh.select}))
+    """
 
 
 def write_rows(
@@ -176,12 +270,11 @@ class MadeAgain(Generic[Staged]):
 def make_again(
     con: duckdb.DuckDBPyConnection, memo: Memo, stage: Callable[[RunFilter | str], Staged]
 ) -> MadeAgain[Staged]:
-    """Digest every key's runs and stage, with `stage` (given the runs to make rows of),
-    the rows of the keys whose digest changed; on error nothing is left behind."""
-    digests = key_digests(con, memo, RunFilter())
-    changed = None
+    """The keys' digests now (`refreshed_digests`) and, staged with `stage` (given the runs
+    to make rows of), the rows of the keys whose digest changed; on error nothing is left
+    behind."""
+    digests, changed = refreshed_digests(con, memo)
     try:
-        changed = changed_keys(con, memo, digests)
         return MadeAgain(digests, changed, stage(changed.condition if changed else RunFilter()))
     except BaseException:
         drop_temporary(con, digests.temporary + (changed.temporary if changed else ()))

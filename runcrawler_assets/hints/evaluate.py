@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import RunFilter, drop_temporary, query, with_runs
-from runcrawler_assets.analytics.memo import Memo, changed_keys, key_digests, write_rows
+from runcrawler_assets.analytics.memo import Memo, refreshed_digests, write_rows
 from runcrawler_assets.analytics.store import runs_version
 from runcrawler_assets.hints.rules import Rule, RulesError
 from runcrawler_assets.records import RUN_COLUMNS
@@ -229,16 +229,15 @@ def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> Stor
     """
     sql, params = hints_sql(con, rules)
     memo = hints_memo(con, rules, sql, params)
-    digests, changed = key_digests(con, memo, RunFilter()), None
+    digests, changed = refreshed_digests(con, memo)
     try:
-        changed = changed_keys(con, memo, digests)
         partitions = changed.condition if changed else None
         if partitions is not None:  # the derived columns of their runs alone
             sql, params = hints_sql(con, rules, partitions, checked=True)
         select, filter_params = with_runs(sql, partitions or RunFilter())
         with transaction(con):
             write_rows(con, "hints", select, partitions, {**filter_params, **params})
-            write_rows(con, memo.digests, digests.select)
+            write_rows(con, memo.digests, digests.select, digests.replacing)
             _count_hints(con, rules)
             version = "SELECT CAST($version AS VARCHAR) AS runs_version"
             write_rows(con, HINTS_SOURCE, version, params={"version": runs_version(con)})

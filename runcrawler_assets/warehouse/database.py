@@ -5,8 +5,9 @@ A refresh replaces the rows of its partitions (DELETE + INSERT: all of a
 partition's, or a patch's, those of its runs parsed since) inside one
 transaction, so a reader sees a partition either before or after, never
 half. With its rows, a swap records the partition's version (a digest of what
-the rows were made from) in `partition_versions`, in the same transaction:
-a partition whose version is unchanged need not be read or rewritten at all.
+the rows were made from) and the time in `partition_versions`, in the same
+transaction: a partition whose version is unchanged need not be read or
+rewritten at all, and the analytics learn which partitions changed from it.
 DuckDB allows one writing process: `connect` retries briefly while another
 process holds the lock, then says so plainly. A writing connection caps
 DuckDB's memory (`WRITER_MEMORY_LIMIT`): left at its default (80 % of RAM),
@@ -260,8 +261,8 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, partitions: Iterable[Part
     at a time keeps DuckDB from holding a whole first import's rows uncommitted in memory
     (issue 16: a million runs in flat memory). In the same transaction the rows are joined
     with the scheduler's accounting (`accounting_join`), and the partition's version is
-    recorded with them (a partition without one forgets the version it had, so the next
-    versioned swap never skips it).
+    recorded with them and the swap's time (`record_version`; NULL for a partition without
+    one, so the next versioned swap never skips it).
     """
     con.execute(VERSIONS_DDL)
     swapped = 0
@@ -285,21 +286,29 @@ def _swap(con: duckdb.DuckDBPyConnection, part: PartitionRows) -> None:
         with transaction(con):
             among = f" AND run_id IN (SELECT run_id FROM {patched})" if patched else ""
             con.execute(f"DELETE FROM runs WHERE {in_partition}{among}", names)
-            for table in ("quarantine", VERSIONS_TABLE):
-                con.execute(f"DELETE FROM {table} WHERE {in_partition}", names)
+            con.execute(f"DELETE FROM quarantine WHERE {in_partition}", names)
             for columns in column_chunks(part.records):  # a frame at a time, never all at once
                 _insert(con, "runs", columns_frame(columns), INSERTED, CASE_COLUMNS)
             join_partition(con, *names, only=patched)
             assign_signatures(con, *names)
             _insert(con, "quarantine", quarantine_frame(part.quarantine), QUARANTINE_COLUMNS)
-            if part.version is not None:
-                con.execute(
-                    f"INSERT INTO {VERSIONS_TABLE} VALUES (?, ?, ?, now())",
-                    [*names, part.version],
-                )
+            record_version(con, *names, part.version)
     finally:
         if patched:
             con.unregister(patched)
+
+
+def record_version(
+    con: duckdb.DuckDBPyConnection, cluster: str, user: str, version: str | None
+) -> None:
+    """Note that the partition's rows were written now, from `version` (None: unknown), in
+    the caller's transaction. Every write of a partition's rows notes it (the swap): the
+    analytics' memos learn from these rows which partitions changed, without reading
+    `runs` (`analytics.memo`)."""
+    con.execute(VERSIONS_DDL)
+    names = [cluster, user]
+    con.execute(f'DELETE FROM {VERSIONS_TABLE} WHERE cluster = ? AND "user" = ?', names)
+    con.execute(f"INSERT INTO {VERSIONS_TABLE} VALUES (?, ?, ?, now())", [*names, version])
 
 
 def stale_run_ids(
