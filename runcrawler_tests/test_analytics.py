@@ -22,12 +22,12 @@ from runcrawler_assets.analytics import (
     RunFilter,
     compute_results,
     efficiency,
+    errors,
     habits,
     load_results,
     store_result,
 )
 from runcrawler_assets.analytics.core import Bins, counted
-from runcrawler_assets.analytics.errors import failure_stages
 from runcrawler_assets.analytics.statistics import (
     mantel_haenszel_risk_ratio,
     ratio_test,
@@ -392,7 +392,7 @@ def mixed_stages(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     config = Config(archive_root=archive, data_dir=base / "data")
     crawl_into_warehouse(config, list_partitions(config))
     with duckdb.connect(str(config.duckdb_path), read_only=True) as con:
-        return failure_stages(con, RunFilter())
+        return errors.compute(con, RunFilter()).tables["failure_stages"]
 
 
 def test_openfoam_failures_keep_their_own_stages(mixed_stages: pd.DataFrame) -> None:

@@ -1,5 +1,5 @@
-"""Memos (`analytics.memo`: fixes per user; campaigns, HPC habits, user activity and the
-setting and version effects' partials per cluster × user partition) on a crawled demo
+"""Memos (`analytics.memo`: fixes per user; the rows of every other analysis but the
+efficiency's and the scheduler's per cluster × user partition) on a crawled demo
 warehouse: a refresh makes again the rows of just the users (partitions) whose runs
 changed and stores what a computation from scratch gives; new code, or a result never
 stored, keeps nothing stale."""
@@ -21,10 +21,13 @@ from runcrawler_assets.analytics import (
     activity,
     campaigns,
     compute_results,
+    errors,
     fixes,
     habits,
     load_results,
     setting_effects,
+    settings_usage,
+    signatures,
     version_effects,
 )
 from runcrawler_assets.analytics.core import Analysis, StagedTable, drop_temporary
@@ -39,6 +42,9 @@ MEMOS: dict[str, Callable[[duckdb.DuckDBPyConnection], Memo]] = {
     "campaigns": lambda con: campaigns.MEMO,
     "hpc_habits": lambda con: habits.MEMO,
     "user_activity": lambda con: activity.MEMO,
+    "error_categories": lambda con: errors.MEMO,
+    "error_signatures": lambda con: signatures.MEMO,
+    "run_settings": lambda con: settings_usage.MEMO,
     "setting_effects": lambda con: setting_effects.MEMO,
     "version_effects": lambda con: version_effects.memo_for(
         version_effects.version_settings(con, RunFilter())
@@ -107,8 +113,8 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _fail_one_run_of_a_user(con: duckdb.DuckDBPyConnection, rank: int = 0) -> str:
-    """A user with failures gets one more (one of their successes fails, with their most
-    usual error): that user only."""
+    """A user with failures gets one more (one of their successes, its LES model changed,
+    fails with their most usual error): that user only."""
     [(user,)] = con.execute(
         "SELECT \"user\" FROM runs WHERE status = 'failed' "
         'GROUP BY "user" ORDER BY count(*) DESC, "user" LIMIT 1 OFFSET ?',
@@ -118,8 +124,15 @@ def _fail_one_run_of_a_user(con: duckdb.DuckDBPyConnection, rank: int = 0) -> st
         "SELECT min(run_id) FROM runs WHERE \"user\" = ? AND status = 'success'", [user]
     ).fetchall()
     con.execute(
-        "UPDATE runs SET status = 'failed', error_category = (SELECT mode(error_category) "
-        "FROM runs WHERE \"user\" = $user AND status = 'failed') WHERE run_id = $run_id",
+        """
+        UPDATE runs SET status = 'failed',
+            error_category = (SELECT mode(error_category) FROM runs
+                              WHERE "user" = $user AND status = 'failed'),
+            les_model = (SELECT les_model FROM runs WHERE les_model IS DISTINCT FROM (
+                             SELECT les_model FROM runs WHERE run_id = $run_id)
+                         GROUP BY ALL ORDER BY count(*) DESC, les_model LIMIT 1)
+        WHERE run_id = $run_id
+        """,
         {"user": user, "run_id": run_id},
     )
     swapped_again(con, "run_id = ?", [run_id])

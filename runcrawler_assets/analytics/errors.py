@@ -20,10 +20,9 @@ from runcrawler_assets.analytics.core import (
     RunFilter,
     complete_counts,
     counted,
-    exact_sum,
-    query,
     with_share,
 )
+from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries
 from runcrawler_assets.records import CATEGORY_NAMES, ERROR_CATEGORIES
 from runcrawler_assets.solvers import stages_of
 
@@ -32,14 +31,44 @@ NO_STAGE = "no stage in the logs"
 SUCCESS_CODE = 0  # the `stage_code` of a run that reached its end (runs-schema.md)
 
 
-def category_counts(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per error category (all of them, zero included), in the records' order."""
-    counts = query(
-        con,
-        "SELECT error_category AS category, count(*) AS runs FROM {runs} "
-        "WHERE error_category IS NOT NULL GROUP BY ALL",
-        run_filter,
-    )
+# A partition's runs counted per solver, status, error category and (for failed and killed
+# runs) stage reached, with their CPU hours (an exact decimal sum): what every table adds up.
+_FAILED = "status IN (" + ", ".join(f"'{status}'" for status in FAILED_STATUSES) + ")"
+_COUNTS_SQL = f"""
+    SELECT cluster, "user", solver, status, error_category,
+           CASE WHEN {_FAILED} THEN stage_code END AS stage_code,
+           CASE WHEN {_FAILED} THEN stage END AS stage,
+           count(*) AS runs, sum(coalesce(cpu_hours, 0)::DECIMAL(18, 3)) AS cpu_hours
+    FROM {{runs}} GROUP BY ALL
+"""
+
+# A partition's counts come from its runs alone: kept between refreshes, made again for the
+# partitions whose runs changed (issue 16).
+MEMO = Memo(
+    digests="error_partition_digests",
+    kept=("error_counts",),
+    columns=(
+        "cluster",
+        "user",
+        "solver",
+        "status",
+        "error_category",
+        "stage_code",
+        "stage",
+        "cpu_hours",
+    ),
+    code=_COUNTS_SQL,
+    by=("cluster", "user"),
+)
+
+
+def category_counts(con: duckdb.DuckDBPyConnection, counts: str) -> pd.DataFrame:
+    """One row per error category (all of them, zero included), in the records' order;
+    `counts`: the `error_counts` rows, as a query."""
+    counted = con.execute(
+        f"SELECT error_category AS category, sum(runs)::BIGINT AS runs FROM {counts} "
+        "WHERE error_category IS NOT NULL GROUP BY ALL"
+    ).df()
     reference = pd.DataFrame(
         {
             "category": [c.name for c in ERROR_CATEGORIES],
@@ -47,29 +76,27 @@ def category_counts(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd
             "status": [str(c.status) for c in ERROR_CATEGORIES],
         }
     )
-    return with_share(complete_counts(reference, counts, on="category"))
+    return with_share(complete_counts(reference, counted, on="category"))
 
 
-def errors_by_user(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """Users × error categories: runs per cell, with each user's runs and failure rate."""
-    long = query(
-        con,
-        """
-        SELECT "user", error_category, count(*) AS runs FROM {runs}
+def errors_by_user(con: duckdb.DuckDBPyConnection, counts: str) -> pd.DataFrame:
+    """Users × error categories: runs per cell, with each user's runs and failure rate;
+    `counts`: as `category_counts` reads them."""
+    long = con.execute(
+        f"""
+        SELECT "user", error_category, sum(runs)::BIGINT AS runs FROM {counts}
         WHERE error_category IS NOT NULL AND error_category <> 'none' GROUP BY ALL
-        """,
-        run_filter,
-    )
-    totals = query(
-        con,
         """
-        SELECT "user", count(*) AS runs,
-               count(*) FILTER (WHERE status IN $failed) AS failed_or_killed
-        FROM {runs} GROUP BY ALL ORDER BY "user"
+    ).df()
+    totals = con.execute(
+        f"""
+        SELECT "user", sum(runs)::BIGINT AS runs,
+               coalesce(sum(runs) FILTER (WHERE status IN $failed), 0)::BIGINT
+                   AS failed_or_killed
+        FROM {counts} GROUP BY ALL ORDER BY "user"
         """,
-        run_filter,
-        failed=list(FAILED_STATUSES),
-    )
+        {"failed": list(FAILED_STATUSES)},
+    ).df()
     wide = long.pivot_table(
         index="user", columns="error_category", values="runs", aggfunc="sum", fill_value=0
     )
@@ -98,54 +125,59 @@ def _stage_reference(solver: str, observed: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def failure_stages(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+def failure_stages(con: duckdb.DuckDBPyConnection, counts: str) -> pd.DataFrame:
     """How far failed and killed runs got, per solver: runs per last stage reached.
 
     Each solver has its own stages (AVBP's milestones, OpenFOAM's pipeline of
     applications: `solvers.stages_of`), every one listed, zero included, in the
     order a run goes through them. Solvers with the most failed runs come first;
-    `share_pct` is the share of the solver's failed runs.
+    `share_pct` is the share of the solver's failed runs. `counts`: as `category_counts`
+    reads them.
     """
-    counts = query(
-        con,
-        """
-        SELECT solver, stage_code, mode(stage ORDER BY stage) AS stage, count(*) AS runs
-        FROM {runs} WHERE status IN $failed GROUP BY solver, stage_code
-        ORDER BY sum(count(*)) OVER (PARTITION BY solver) DESC, solver
+    observed = con.execute(
+        f"""
+        WITH labelled AS (
+            SELECT solver, stage_code, stage, sum(runs) AS runs FROM {counts}
+            WHERE status IN $failed GROUP BY ALL
+        )
+        SELECT solver, stage_code,
+               -- the label most runs carry (ties: the smallest), as `mode` gives it
+               arg_min(stage, (-runs, stage)) FILTER (WHERE stage IS NOT NULL) AS stage,
+               sum(runs)::BIGINT AS runs
+        FROM labelled GROUP BY solver, stage_code
+        ORDER BY sum(sum(runs)) OVER (PARTITION BY solver) DESC, solver
         """,
-        run_filter,
-        failed=list(FAILED_STATUSES),
-    )
-    counts["stage_code"] = counts["stage_code"].astype("Int64")
+        {"failed": list(FAILED_STATUSES)},
+    ).df()
+    observed["stage_code"] = observed["stage_code"].astype("Int64")
     frames = [
         complete_counts(
-            _stage_reference(solver, observed), observed[["stage_code", "runs"]], on="stage_code"
+            _stage_reference(solver, group), group[["stage_code", "runs"]], on="stage_code"
         )
-        for solver, observed in counts.groupby("solver", sort=False)
+        for solver, group in observed.groupby("solver", sort=False)
     ]
     if not frames:
-        return with_share(_stage_reference("", counts).iloc[:0].assign(runs=0))
+        return with_share(_stage_reference("", observed).iloc[:0].assign(runs=0))
     return with_share(pd.concat(frames, ignore_index=True), within="solver")
 
 
-def cpu_hours_lost(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """CPU hours spent in failed and killed runs, per category, as a share of all CPU hours."""
-    return query(
-        con,
+def cpu_hours_lost(con: duckdb.DuckDBPyConnection, counts: str) -> pd.DataFrame:
+    """CPU hours spent in failed and killed runs, per category, as a share of all CPU hours;
+    `counts`: as `category_counts` reads them."""
+    return con.execute(
         f"""
-        WITH totals AS (SELECT sum(cpu_hours) AS all_hours FROM {{runs}})
-        SELECT error_category, any_value(status) AS status, count(*) AS runs,
-               {exact_sum("cpu_hours")} AS cpu_hours,
-               round(100 * sum(coalesce(cpu_hours, 0)) / any_value(all_hours), 1)
+        WITH totals AS (SELECT sum(cpu_hours) AS all_hours FROM {counts})
+        SELECT error_category, min(status) AS status, sum(runs)::BIGINT AS runs,
+               round(sum(cpu_hours), 1)::DOUBLE AS cpu_hours,
+               round(100 * sum(cpu_hours)::DOUBLE / any_value(all_hours)::DOUBLE, 1)
                    AS share_of_all_cpu_hours_pct
-        FROM {{runs}}, totals
+        FROM {counts}, totals
         WHERE status IN $failed
         GROUP BY error_category
         ORDER BY cpu_hours DESC
         """,
-        run_filter,
-        failed=list(FAILED_STATUSES),
-    )
+        {"failed": list(FAILED_STATUSES)},
+    ).df()
 
 
 def _findings(categories: pd.DataFrame, stages: pd.DataFrame, lost: pd.DataFrame) -> list[str]:
@@ -174,19 +206,39 @@ def _findings(categories: pd.DataFrame, stages: pd.DataFrame, lost: pd.DataFrame
     return findings
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    categories = category_counts(con, run_filter)
-    stages = failure_stages(con, run_filter)
-    lost = cpu_hours_lost(con, run_filter)
+def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
+    """The tables shown, from the kept counts (`kept.read`), stored with them."""
+    [counts] = kept.read.values()
+    try:
+        categories = category_counts(con, counts)
+        stages = failure_stages(con, counts)
+        lost = cpu_hours_lost(con, counts)
+        by_user = errors_by_user(con, counts)
+    except BaseException:
+        kept.drop()
+        raise
     return AnalysisResult(
         tables={
             "error_categories": categories,
-            "errors_by_user": errors_by_user(con, run_filter),
+            "errors_by_user": by_user,
             "failure_stages": stages,
             "cpu_hours_lost": lost,
+            **kept.tables,
         },
         findings=_findings(categories, stages, lost),
+        made_again=kept.made_again,
+        made_of=MEMO.kept_per,
     )
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    return _result(con, kept_queries(con, MEMO, {"error_counts": _COUNTS_SQL}, run_filter))
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
+    """`compute` over all runs, the counts of the partitions whose runs did not change read
+    from the stored ones (`memo`)."""
+    return _result(con, kept_queries(con, MEMO, {"error_counts": _COUNTS_SQL}))
 
 
 ANALYSIS = Analysis(
@@ -194,10 +246,12 @@ ANALYSIS = Analysis(
     title="Errors",
     description="What goes wrong, how often, for whom, how far runs got, and the CPU hours lost.",
     compute=compute,
+    refresh=refresh,
     tables=(
         "error_categories",
         "errors_by_user",
         "failure_stages",
         "cpu_hours_lost",
     ),
+    kept_tables=(*MEMO.kept, MEMO.digests),
 )

@@ -16,9 +16,9 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     Bins,
     RunFilter,
-    query,
     share_pct,
 )
+from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries
 
 # The categorical settings counted here: column → label in findings and charts.
 COUNTED_SETTINGS: dict[str, str] = {
@@ -32,48 +32,69 @@ SETTING_LABELS: dict[str, str] = {**COUNTED_SETTINGS, "mesh_nodes": "mesh size (
 MESH_NODE_BINS = Bins((10_000, 100_000, 1_000_000, 10_000_000), unit="nodes")
 
 
-def _counts(
-    con: duckdb.DuckDBPyConnection, run_filter: RunFilter, setting: str, value_sql: str
-) -> pd.DataFrame:
-    return query(
-        con,
-        f"""
-        SELECT $setting AS setting, {value_sql} AS value, count(*) AS runs,
-               {share_pct("count(*)")} AS share_pct
-        FROM {{runs}} GROUP BY value ORDER BY runs DESC, value
-        """,
-        run_filter,
-        setting=setting,
+# A partition's runs per value of each setting counted (`NOT_SET` for none), and per
+# mixture and dimension: what both tables add up.
+_VALUES_SQL = " UNION ALL ".join(
+    f"""SELECT cluster, "user", '{setting}' AS setting, {value_sql} AS value, count(*) AS runs
+        FROM {{runs}} GROUP BY ALL"""
+    for setting, value_sql in (
+        *((column, f"coalesce({column}, '{NOT_SET}')") for column in COUNTED_SETTINGS),
+        ("mesh_nodes", MESH_NODE_BINS.sql("n_nodes")),
     )
+)
+_MIXTURES_SQL = f"""
+    SELECT cluster, "user", coalesce(mixture_name, '{NOT_SET}') AS mixture_name, dimension,
+           count(*) AS runs
+    FROM {{runs}} GROUP BY ALL
+"""
+
+# A partition's counts come from its runs alone: kept between refreshes, made again for the
+# partitions whose runs changed (issue 16).
+MEMO = Memo(
+    digests="run_setting_partition_digests",
+    kept=("run_setting_values", "run_setting_mixtures"),
+    columns=("cluster", "user", *COUNTED_SETTINGS, "n_nodes", "mixture_name", "dimension"),
+    code=repr((_VALUES_SQL, _MIXTURES_SQL)),
+    by=("cluster", "user"),
+)
+_QUERIES = dict(zip(MEMO.kept, (_VALUES_SQL, _MIXTURES_SQL), strict=True))
 
 
-def setting_counts(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """Long table (setting, value, runs, share_pct): the counted settings, then mesh-size bins."""
-    frames = [
-        _counts(con, run_filter, column, f"coalesce({column}, '{NOT_SET}')")
-        for column in COUNTED_SETTINGS
-    ]
-    mesh = _counts(con, run_filter, "mesh_nodes", MESH_NODE_BINS.sql("n_nodes"))
+def _counts(con: duckdb.DuckDBPyConnection, values: str, setting: str) -> pd.DataFrame:
+    return con.execute(
+        f"""
+        SELECT setting, value, sum(runs)::BIGINT AS runs, {share_pct("sum(runs)")} AS share_pct
+        FROM {values} WHERE setting = $setting GROUP BY ALL ORDER BY runs DESC, value
+        """,
+        {"setting": setting},
+    ).df()
+
+
+def setting_counts(con: duckdb.DuckDBPyConnection, values: str) -> pd.DataFrame:
+    """Long table (setting, value, runs, share_pct): the counted settings, then mesh-size bins;
+    `values`: the `run_setting_values` rows, as a query."""
+    frames = [_counts(con, values, column) for column in COUNTED_SETTINGS]
+    mesh = _counts(con, values, "mesh_nodes")
     mesh["value"] = pd.Categorical(mesh["value"], categories=MESH_NODE_BINS.labels())
     mesh = mesh.sort_values("value")
     mesh["value"] = mesh["value"].astype("string")
     return pd.concat([*frames, mesh], ignore_index=True)
 
 
-def mixture_by_dimension(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """Runs per mixture in 2D and 3D, and whether each mixture was tested in both."""
-    return query(
-        con,
+def mixture_by_dimension(con: duckdb.DuckDBPyConnection, mixtures: str) -> pd.DataFrame:
+    """Runs per mixture in 2D and 3D, and whether each mixture was tested in both;
+    `mixtures`: the `run_setting_mixtures` rows, as a query."""
+    return con.execute(
         f"""
-        SELECT coalesce(mixture_name, '{NOT_SET}') AS mixture_name,
-               count(*) FILTER (WHERE dimension = 2) AS runs_2d,
-               count(*) FILTER (WHERE dimension = 3) AS runs_3d,
-               count(*) FILTER (WHERE dimension IS NULL) AS runs_dimension_unknown,
+        SELECT mixture_name,
+               coalesce(sum(runs) FILTER (WHERE dimension = 2), 0)::BIGINT AS runs_2d,
+               coalesce(sum(runs) FILTER (WHERE dimension = 3), 0)::BIGINT AS runs_3d,
+               coalesce(sum(runs) FILTER (WHERE dimension IS NULL), 0)::BIGINT
+                   AS runs_dimension_unknown,
                runs_2d > 0 AND runs_3d > 0 AS tested_in_2d_and_3d
-        FROM {{runs}} GROUP BY ALL ORDER BY runs_2d + runs_3d DESC, mixture_name
-        """,
-        run_filter,
-    )
+        FROM {mixtures} GROUP BY ALL ORDER BY runs_2d + runs_3d DESC, mixture_name
+        """
+    ).df()
 
 
 def _findings(counts: pd.DataFrame, mixtures: pd.DataFrame) -> list[str]:
@@ -95,13 +116,31 @@ def _findings(counts: pd.DataFrame, mixtures: pd.DataFrame) -> list[str]:
     return findings
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    counts = setting_counts(con, run_filter)
-    mixtures = mixture_by_dimension(con, run_filter)
+def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
+    """The tables shown, from the kept counts (`kept.read`), stored with them."""
+    values, mixtures = (kept.read[name] for name in MEMO.kept)
+    try:
+        counts = setting_counts(con, values)
+        by_dimension = mixture_by_dimension(con, mixtures)
+    except BaseException:
+        kept.drop()
+        raise
     return AnalysisResult(
-        tables={"run_settings": counts, "mixture_by_dimension": mixtures},
-        findings=_findings(counts, mixtures),
+        tables={"run_settings": counts, "mixture_by_dimension": by_dimension, **kept.tables},
+        findings=_findings(counts, by_dimension),
+        made_again=kept.made_again,
+        made_of=MEMO.kept_per,
     )
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    return _result(con, kept_queries(con, MEMO, _QUERIES, run_filter))
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
+    """`compute` over all runs, the counts of the partitions whose runs did not change read
+    from the stored ones (`memo`)."""
+    return _result(con, kept_queries(con, MEMO, _QUERIES))
 
 
 ANALYSIS = Analysis(
@@ -110,5 +149,7 @@ ANALYSIS = Analysis(
     description="Runs per mixture and dimension, LES model, artificial viscosity, "
     "convection scheme and mesh size.",
     compute=compute,
+    refresh=refresh,
     tables=("run_settings", "mixture_by_dimension"),
+    kept_tables=(*MEMO.kept, MEMO.digests),
 )

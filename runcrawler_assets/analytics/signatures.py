@@ -18,9 +18,8 @@ from runcrawler_assets.analytics.core import (
     AnalysisResult,
     RunFilter,
     counted,
-    exact_sum,
-    query,
 )
+from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries, staged_queries
 from runcrawler_assets.warehouse.accounting_join import has_table
 from runcrawler_assets.warehouse.signatures import TEMPLATES_TABLE
 
@@ -41,29 +40,80 @@ SIGNATURE_COLUMNS = [
 UNKNOWN = "unknown"
 
 
-def signature_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
-    """One row per signature: its template, runs, users, first and last seen, CPU hours."""
+# A partition's runs per signature and error category: their number, CPU hours (an exact
+# decimal sum), first and last `created_at` and the last one's path (ties: the greatest),
+# and the smallest solver and message (a stable choice), which the table adds up.
+_SIGNATURES_SQL = """
+    SELECT cluster, "user", signature_id, error_category, count(*) AS runs,
+           min(solver) AS solver, min(error_signature) AS error_signature,
+           sum(coalesce(cpu_hours, 0)::DECIMAL(18, 3)) AS cpu_hours,
+           min(created_at) AS first_seen, max(created_at) AS last_seen,
+           arg_max(run_path, (created_at, run_path)) AS example_run_path
+    FROM {runs} WHERE signature_id IS NOT NULL GROUP BY ALL
+"""
+
+# A partition's rows come from its runs alone: kept between refreshes, made again for the
+# partitions whose runs changed (issue 16).
+MEMO = Memo(
+    digests="signature_partition_digests",
+    kept=("signature_partitions",),
+    columns=(
+        "cluster",
+        "user",
+        "signature_id",
+        "error_category",
+        "solver",
+        "error_signature",
+        "cpu_hours",
+        "created_at",
+        "run_path",
+    ),
+    code=_SIGNATURES_SQL,
+    by=("cluster", "user"),
+)
+
+
+def _table(con: duckdb.DuckDBPyConnection, partitions: str) -> pd.DataFrame:
+    """One row per signature: its template, runs, users, first and last seen, CPU hours;
+    `partitions`: the `signature_partitions` rows, as a query."""
     learned = has_table(con, TEMPLATES_TABLE)
     template = "t.template" if learned else "NULL"
     join = f"LEFT JOIN {TEMPLATES_TABLE} t USING (signature_id)" if learned else ""
-    return query(
-        con,
+    return con.execute(
         f"""
-        SELECT r.signature_id, min(r.solver) AS solver,
-               mode(r.error_category ORDER BY r.error_category) AS error_category,
-               coalesce(min({template}), min(r.error_signature)) AS template,  -- min: stable
-               count(*) AS runs, count(DISTINCT r."user") AS users,
-               string_agg(DISTINCT r."user", ', ' ORDER BY r."user") AS user_names,
-               min(r.created_at) AS first_seen, max(r.created_at) AS last_seen,
-               {exact_sum("r.cpu_hours")} AS cpu_hours,
-               arg_max(r.run_path, r.created_at) AS example_run_path
-        FROM {{runs}} r {join}
-        WHERE r.signature_id IS NOT NULL
-        GROUP BY r.signature_id
-        ORDER BY runs DESC, users DESC, r.signature_id
-        """,
-        run_filter,
-    )
+        WITH categories AS (
+            SELECT signature_id, error_category, sum(runs) AS runs FROM {partitions}
+            WHERE error_category IS NOT NULL GROUP BY ALL
+        ),
+        usual AS (  -- the category most runs carry (ties: the smallest), as `mode` gives it
+            SELECT signature_id, arg_min(error_category, (-runs, error_category))
+                AS error_category
+            FROM categories GROUP BY signature_id
+        )
+        SELECT p.signature_id, min(p.solver) AS solver,
+               any_value(u.error_category) AS error_category,
+               coalesce(min({template}), min(p.error_signature)) AS template,  -- min: stable
+               sum(p.runs)::BIGINT AS runs, count(DISTINCT p."user") AS users,
+               string_agg(DISTINCT p."user", ', ' ORDER BY p."user") AS user_names,
+               min(p.first_seen) AS first_seen, max(p.last_seen) AS last_seen,
+               round(sum(p.cpu_hours), 1)::DOUBLE AS cpu_hours,
+               arg_max(p.example_run_path, (p.last_seen, p.example_run_path))
+                   AS example_run_path
+        FROM {partitions} p LEFT JOIN usual u USING (signature_id) {join}
+        GROUP BY p.signature_id
+        ORDER BY runs DESC, users DESC, p.signature_id
+        """
+    ).df()
+
+
+def signature_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
+    """The table of the signatures of the runs `run_filter` keeps, made now (what the fixes
+    of those runs are listed by)."""
+    [staged] = staged_queries(con, {MEMO.kept[0]: _SIGNATURES_SQL}, run_filter).values()
+    try:
+        return _table(con, f"({staged.select})")
+    finally:
+        staged.drop()
 
 
 def _findings(table: pd.DataFrame) -> list[str]:
@@ -85,13 +135,34 @@ def _findings(table: pd.DataFrame) -> list[str]:
     return findings
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    table = signature_table(con, run_filter)[SIGNATURE_COLUMNS]
+def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
+    """The tables shown, from the kept rows (`kept.read`), stored with them."""
+    try:
+        table = _table(con, kept.read[MEMO.kept[0]])[SIGNATURE_COLUMNS]
+    except BaseException:
+        kept.drop()
+        raise
     unknown = table[table["error_category"] == UNKNOWN].head(TOP_SIGNATURES)
     return AnalysisResult(
-        tables={"error_signatures": table, "unknown_templates": unknown.reset_index(drop=True)},
+        tables={
+            "error_signatures": table,
+            "unknown_templates": unknown.reset_index(drop=True),
+            **kept.tables,
+        },
         findings=_findings(table),
+        made_again=kept.made_again,
+        made_of=MEMO.kept_per,
     )
+
+
+def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+    return _result(con, kept_queries(con, MEMO, {MEMO.kept[0]: _SIGNATURES_SQL}, run_filter))
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
+    """`compute` over all runs, the rows of the partitions whose runs did not change read
+    from the stored ones (`memo`)."""
+    return _result(con, kept_queries(con, MEMO, {MEMO.kept[0]: _SIGNATURES_SQL}))
 
 
 ANALYSIS = Analysis(
@@ -100,6 +171,8 @@ ANALYSIS = Analysis(
     description="Errors grouped by signature (messages no rule knows grouped into learned "
     "templates), ranked by runs: who they hit, when, and what they cost.",
     compute=compute,
+    refresh=refresh,
     tables=("error_signatures",),
     chart_tables=("unknown_templates",),
+    kept_tables=(*MEMO.kept, MEMO.digests),
 )
