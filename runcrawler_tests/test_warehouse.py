@@ -61,6 +61,26 @@ def test_replacing_a_partition_leaves_the_others_alone(tmp_path):
     assert got == [("kraken/bob/r2", 4), ("kraken/eve/r1", None)]
 
 
+def test_every_swap_notes_its_partitions_version_and_time(tmp_path):
+    """Even without a version (NULL: never skipped), a swap writes its partition's row of
+    `partition_versions`, a new time each swap: what the analytics' memos learn from."""
+    swapped = 'SELECT cluster, "user", version, swapped_at FROM partition_versions ORDER BY ALL'
+    with connect(tmp_path / "w.duckdb") as con:
+        replace_partitions(
+            con,
+            [
+                PartitionRows("kraken", "bob", [record("kraken", "bob", "r1")], [], "v1"),
+                PartitionRows("kraken", "eve", [record("kraken", "eve", "r1")], []),
+            ],
+        )
+        first = rows(con, swapped)
+        replace_partitions(con, [PartitionRows("kraken", "bob", [], [])])
+        second = rows(con, swapped)
+    assert [row[:3] for row in first] == [("kraken", "bob", "v1"), ("kraken", "eve", None)]
+    assert [row[:3] for row in second] == [("kraken", "bob", None), ("kraken", "eve", None)]
+    assert second[0][3] > first[0][3] and second[1] == first[1]
+
+
 def test_values_round_trip_with_their_types(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
         replace_partitions(con, [PartitionRows("k", "u", [record("k", "u", "r", cfl=0.7)], [])])
