@@ -392,7 +392,7 @@ def mixed_stages(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     config = Config(archive_root=archive, data_dir=base / "data")
     crawl_into_warehouse(config, list_partitions(config))
     with duckdb.connect(str(config.duckdb_path), read_only=True) as con:
-        return errors.compute(con, RunFilter()).tables["failure_stages"]
+        return errors.ANALYSIS.compute(con, RunFilter()).tables["failure_stages"]
 
 
 def test_openfoam_failures_keep_their_own_stages(mixed_stages: pd.DataFrame) -> None:

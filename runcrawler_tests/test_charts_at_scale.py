@@ -170,7 +170,7 @@ def test_box_plots_of_a_small_team_draw_every_user_as_before(
 def test_box_statistics_count_each_users_runs(
     synthetic_con: duckdb.DuckDBPyConnection, synthetic_records: list[RunRecord]
 ) -> None:
-    result = habits.compute(synthetic_con, RunFilter())
+    result = habits.ANALYSIS.compute(synthetic_con, RunFilter())
     boxes = result.tables["hpc_habit_distributions"].query("quantity == 'n_procs'")
     expected = Counter(r.user for r in synthetic_records if r.n_procs is not None)
     assert dict(zip(boxes["user"], boxes["runs"], strict=True)) == expected

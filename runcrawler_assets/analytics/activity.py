@@ -7,19 +7,18 @@ even one that never started.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import (
     NO_RUNS,
-    Analysis,
-    AnalysisResult,
-    RunFilter,
     complete_counts,
     counted,
     share_pct,
 )
-from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries
+from runcrawler_assets.analytics.memo import Memo, kept_analysis, made_by
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -136,48 +135,32 @@ def _findings(users: pd.DataFrame, by_month: pd.DataFrame, solvers: pd.DataFrame
     return findings
 
 
-def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
-    """The tables shown, from the kept rows (`kept.read`), stored with them."""
-    partitions, slots = (kept.read[name] for name in MEMO.kept)
-    try:
-        users = user_activity(con, partitions)
-        by_month = runs_by_user_period(con, slots, "month")
-        solvers = runs_by_solver(con, partitions)
-        tables = {
-            "user_activity": users,
-            "runs_by_solver": solvers,
-            "runs_by_user_year": runs_by_user_period(con, slots, "year"),
-            "runs_by_user_month": by_month,
-            "runs_by_hour": runs_by_clock(con, slots, "hour"),
-            "runs_by_weekday": runs_by_clock(con, slots, "isodow"),
-        }
-    except BaseException:
-        kept.drop()
-        raise
-    return AnalysisResult(
-        tables={**tables, **kept.tables},
-        findings=_findings(users, by_month, solvers),
-        made_again=kept.made_again,
-        made_of=MEMO.kept_per,
-    )
+def _shown(
+    con: duckdb.DuckDBPyConnection, read: Mapping[str, str]
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The tables shown, and the findings, from the kept rows."""
+    partitions, slots = (read[name] for name in MEMO.kept)
+    users = user_activity(con, partitions)
+    by_month = runs_by_user_period(con, slots, "month")
+    solvers = runs_by_solver(con, partitions)
+    tables = {
+        "user_activity": users,
+        "runs_by_solver": solvers,
+        "runs_by_user_year": runs_by_user_period(con, slots, "year"),
+        "runs_by_user_month": by_month,
+        "runs_by_hour": runs_by_clock(con, slots, "hour"),
+        "runs_by_weekday": runs_by_clock(con, slots, "isodow"),
+    }
+    return tables, _findings(users, by_month, solvers)
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    return _result(con, kept_queries(con, MEMO, _QUERIES, run_filter))
-
-
-def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
-    """`compute` over all runs, the rows of the partitions whose runs did not change read
-    from the stored ones (`memo`)."""
-    return _result(con, kept_queries(con, MEMO, _QUERIES))
-
-
-ANALYSIS = Analysis(
+ANALYSIS = kept_analysis(
+    MEMO,
+    made_by(_QUERIES),
+    _shown,
     name="user_activity",
     title="Who runs, and when",
     description="Runs per user and per solver, per year and month, per hour of day and weekday.",
-    compute=compute,
-    refresh=refresh,
     tables=(
         "user_activity",
         "runs_by_solver",
@@ -186,5 +169,4 @@ ANALYSIS = Analysis(
         "runs_by_hour",
         "runs_by_weekday",
     ),
-    kept_tables=(*MEMO.kept, MEMO.digests),
 )

@@ -10,13 +10,13 @@ never succeeded (failed, killed, truncated, not started), or still running.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import (
     NO_RUNS,
-    Analysis,
-    AnalysisResult,
     RunFilter,
     StagedTable,
     drop_temporary,
@@ -24,7 +24,7 @@ from runcrawler_assets.analytics.core import (
     query,
     temporary_name,
 )
-from runcrawler_assets.analytics.memo import Kept, Memo, kept_rows
+from runcrawler_assets.analytics.memo import Memo, kept_analysis
 from runcrawler_assets.warehouse.cases import FOLDER_SQL
 
 RETRIED_STATUSES: tuple[str, ...] = ("failed", "killed", "truncated", "not_started")
@@ -227,46 +227,27 @@ MEMO = Memo(
 )
 
 
-def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
-    """The analysis's result: every campaign counted by runs and outcome, from the kept
+def _shown(
+    con: duckdb.DuckDBPyConnection, read: Mapping[str, str]
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Every campaign counted by runs and outcome, and the findings, from the kept
     `campaigns` (those of more than one run: a table a manager reads, the rest are single
-    successes or single failures) and `campaign_singles`, which are stored with it."""
-    try:
-        several = kept.read["campaigns"]
-        attempts = _attempts(con, several, kept.read["campaign_singles"])
-        findings = _findings(_several(con, several), attempts)
-    except BaseException:
-        kept.drop()
-        raise
-    return AnalysisResult(
-        tables={"campaign_attempts": attempts, **kept.tables},
-        findings=findings,
-        made_again=kept.made_again,
-        made_of=MEMO.kept_per,
-    )
+    successes or single failures) and `campaign_singles`."""
+    several = read["campaigns"]
+    attempts = _attempts(con, several, read["campaign_singles"])
+    return {"campaign_attempts": attempts}, _findings(_several(con, several), attempts)
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    return _result(con, kept_rows(con, MEMO, lambda runs: _staged(con, runs), run_filter))
-
-
-def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
-    """`compute` over all runs, the campaigns of the partitions whose runs did not change
-    read from the stored tables (`memo`), where only the other partitions' rows are
-    replaced."""
-    return _result(con, kept_rows(con, MEMO, lambda runs: _staged(con, runs)))
-
-
-ANALYSIS = Analysis(
+ANALYSIS = kept_analysis(
+    MEMO,
+    _staged,
+    _shown,
     name="campaigns",
     title="Campaigns and restart chains",
     description="The successive runs a user needed to bring a case to its end: attempts, "
     "restarts, CPU hours, outcome and time from first to last run (the table lists the "
     "campaigns of several runs; the chart counts them all).",
-    compute=compute,
-    refresh=refresh,
     tables=("campaigns",),
     chart_tables=("campaign_attempts",),
-    kept_tables=("campaign_singles", MEMO.digests),
     previewed={"campaigns": ORDER},  # a row per campaign of several runs
 )

@@ -10,19 +10,18 @@ killed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import (
     FAILED_STATUSES,
-    Analysis,
-    AnalysisResult,
-    RunFilter,
     complete_counts,
     counted,
     with_share,
 )
-from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries
+from runcrawler_assets.analytics.memo import Memo, kept_analysis, made_by
 from runcrawler_assets.records import CATEGORY_NAMES, ERROR_CATEGORIES
 from runcrawler_assets.solvers import stages_of
 
@@ -60,6 +59,7 @@ MEMO = Memo(
     code=_COUNTS_SQL,
     by=("cluster", "user"),
 )
+_QUERIES = {"error_counts": _COUNTS_SQL}
 
 
 def category_counts(con: duckdb.DuckDBPyConnection, counts: str) -> pd.DataFrame:
@@ -206,52 +206,34 @@ def _findings(categories: pd.DataFrame, stages: pd.DataFrame, lost: pd.DataFrame
     return findings
 
 
-def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
-    """The tables shown, from the kept counts (`kept.read`), stored with them."""
-    [counts] = kept.read.values()
-    try:
-        categories = category_counts(con, counts)
-        stages = failure_stages(con, counts)
-        lost = cpu_hours_lost(con, counts)
-        by_user = errors_by_user(con, counts)
-    except BaseException:
-        kept.drop()
-        raise
-    return AnalysisResult(
-        tables={
-            "error_categories": categories,
-            "errors_by_user": by_user,
-            "failure_stages": stages,
-            "cpu_hours_lost": lost,
-            **kept.tables,
-        },
-        findings=_findings(categories, stages, lost),
-        made_again=kept.made_again,
-        made_of=MEMO.kept_per,
-    )
+def _shown(
+    con: duckdb.DuckDBPyConnection, read: Mapping[str, str]
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The tables shown, and the findings, from the kept counts."""
+    counts = read["error_counts"]
+    categories = category_counts(con, counts)
+    stages = failure_stages(con, counts)
+    lost = cpu_hours_lost(con, counts)
+    tables = {
+        "error_categories": categories,
+        "errors_by_user": errors_by_user(con, counts),
+        "failure_stages": stages,
+        "cpu_hours_lost": lost,
+    }
+    return tables, _findings(categories, stages, lost)
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    return _result(con, kept_queries(con, MEMO, {"error_counts": _COUNTS_SQL}, run_filter))
-
-
-def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
-    """`compute` over all runs, the counts of the partitions whose runs did not change read
-    from the stored ones (`memo`)."""
-    return _result(con, kept_queries(con, MEMO, {"error_counts": _COUNTS_SQL}))
-
-
-ANALYSIS = Analysis(
+ANALYSIS = kept_analysis(
+    MEMO,
+    made_by(_QUERIES),
+    _shown,
     name="error_categories",
     title="Errors",
     description="What goes wrong, how often, for whom, how far runs got, and the CPU hours lost.",
-    compute=compute,
-    refresh=refresh,
     tables=(
         "error_categories",
         "errors_by_user",
         "failure_stages",
         "cpu_hours_lost",
     ),
-    kept_tables=(*MEMO.kept, MEMO.digests),
 )

@@ -17,6 +17,7 @@ again those of the partitions whose runs changed (issue 16).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -24,11 +25,8 @@ import pandas as pd
 
 from runcrawler_assets.analytics.core import (
     NO_RUNS,
-    Analysis,
-    AnalysisResult,
-    RunFilter,
 )
-from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries
+from runcrawler_assets.analytics.memo import Memo, kept_analysis, made_by
 
 # Below this many mesh nodes per MPI process, AVBP spends more time exchanging
 # halos than computing: adding processes wastes CPU hours.
@@ -268,45 +266,30 @@ def _findings(table: pd.DataFrame, flags: pd.DataFrame) -> list[str]:
     return findings
 
 
-def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
-    """The tables shown and drawn, from the kept rows (`kept.read`), stored with them."""
-    partitions, values = (kept.read[name] for name in MEMO.kept)
-    try:
-        table = habits_by_user_cluster(con, partitions)
-        flags = habit_flags(con, partitions)
-        drawn = {
-            "hpc_habit_distributions": distributions(con, values),
-            "nodes_per_process": nodes_per_process_histogram(con, values),
-        }
-    except BaseException:
-        kept.drop()
-        raise
-    return AnalysisResult(
-        tables={"hpc_habits": table, "hpc_habit_flags": flags, **drawn, **kept.tables},
-        findings=_findings(table, flags),
-        made_again=kept.made_again,
-        made_of=MEMO.kept_per,
-    )
+def _shown(
+    con: duckdb.DuckDBPyConnection, read: Mapping[str, str]
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The tables shown and drawn, and the findings, from the kept rows."""
+    partitions, values = (read[name] for name in MEMO.kept)
+    table = habits_by_user_cluster(con, partitions)
+    flags = habit_flags(con, partitions)
+    tables = {
+        "hpc_habits": table,
+        "hpc_habit_flags": flags,
+        "hpc_habit_distributions": distributions(con, values),
+        "nodes_per_process": nodes_per_process_histogram(con, values),
+    }
+    return tables, _findings(table, flags)
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    return _result(con, kept_queries(con, MEMO, _QUERIES, run_filter))
-
-
-def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
-    """`compute` over all runs, the rows of the partitions whose runs did not change read
-    from the stored ones (`memo`)."""
-    return _result(con, kept_queries(con, MEMO, _QUERIES))
-
-
-ANALYSIS = Analysis(
+ANALYSIS = kept_analysis(
+    MEMO,
+    made_by(_QUERIES),
+    _shown,
     name="hpc_habits",
     title="HPC habits",
     description="Process counts, ncell_group and mesh nodes per process per user and cluster, "
     "and the habits an HPC expert would flag.",
-    compute=compute,
-    refresh=refresh,
     tables=("hpc_habits", "hpc_habit_flags"),
     chart_tables=("hpc_habit_distributions", "nodes_per_process"),
-    kept_tables=(*MEMO.kept, MEMO.digests),
 )

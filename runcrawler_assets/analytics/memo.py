@@ -31,8 +31,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import duckdb
+import pandas as pd
 
 from runcrawler_assets.analytics.core import (
+    Analysis,
+    AnalysisResult,
     RunFilter,
     StagedTable,
     drop_temporary,
@@ -346,11 +349,48 @@ def kept_rows(
     return Kept(read, {**stored, memo.digests: digests}, changed.count)
 
 
-def kept_queries(
-    con: duckdb.DuckDBPyConnection,
-    memo: Memo,
-    queries: Mapping[str, str],
-    run_filter: RunFilter | None = None,
-) -> Kept:
-    """`kept_rows`, each kept table's rows made by its query of `queries` (`staged_queries`)."""
-    return kept_rows(con, memo, lambda runs: staged_queries(con, queries, runs), run_filter)
+# What an analysis shows, from its kept tables' rows (by name, each as a query): its tables
+# (shown and drawn) and findings.
+Shown = Callable[
+    [duckdb.DuckDBPyConnection, Mapping[str, str]], tuple[dict[str, pd.DataFrame], list[str]]
+]
+
+
+# How an analysis makes its kept tables' rows of some runs (a filter, or a condition in
+# SQL): each table's, staged in DuckDB.
+Stage = Callable[[duckdb.DuckDBPyConnection, RunFilter | str], Mapping[str, StagedTable]]
+
+
+def made_by(queries: Mapping[str, str]) -> Stage:
+    """The `Stage` running each of `queries` (by kept table) into a table (`staged_queries`)."""
+    return lambda con, runs: staged_queries(con, queries, runs)
+
+
+def kept_analysis(memo: Memo, stage: Stage, shown: Shown, **analysis: Any) -> Analysis:
+    """The `Analysis` (`analysis`: its name, title, tables...) made of rows kept per key:
+    `stage` makes the kept tables' rows of some runs, `shown` what it shows from every
+    key's. A filter's computation and a refresh differ only in which rows are made now; the
+    kept tables (those not shown too) and the digests are stored with the result."""
+
+    def result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
+        try:
+            tables, findings = shown(con, kept.read)
+        except BaseException:
+            kept.drop()
+            raise
+        return AnalysisResult(
+            tables={**tables, **kept.tables},
+            findings=findings,
+            made_again=kept.made_again,
+            made_of=memo.kept_per,
+        )
+
+    def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
+        return result(con, kept_rows(con, memo, lambda runs: stage(con, runs), run_filter))
+
+    def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
+        return result(con, kept_rows(con, memo, lambda runs: stage(con, runs)))
+
+    shown_too = (*analysis.get("tables", ()), *analysis.get("chart_tables", ()))
+    kept = tuple(t for t in (*memo.kept, memo.digests) if t not in shown_too)
+    return Analysis(compute=compute, refresh=refresh, kept_tables=kept, **analysis)

@@ -6,19 +6,18 @@ other counts show which models and mesh sizes the team actually uses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import (
     NO_RUNS,
     NOT_SET,
-    Analysis,
-    AnalysisResult,
     Bins,
-    RunFilter,
     share_pct,
 )
-from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries
+from runcrawler_assets.analytics.memo import Memo, kept_analysis, made_by
 
 # The categorical settings counted here: column → label in findings and charts.
 COUNTED_SETTINGS: dict[str, str] = {
@@ -116,40 +115,24 @@ def _findings(counts: pd.DataFrame, mixtures: pd.DataFrame) -> list[str]:
     return findings
 
 
-def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
-    """The tables shown, from the kept counts (`kept.read`), stored with them."""
-    values, mixtures = (kept.read[name] for name in MEMO.kept)
-    try:
-        counts = setting_counts(con, values)
-        by_dimension = mixture_by_dimension(con, mixtures)
-    except BaseException:
-        kept.drop()
-        raise
-    return AnalysisResult(
-        tables={"run_settings": counts, "mixture_by_dimension": by_dimension, **kept.tables},
-        findings=_findings(counts, by_dimension),
-        made_again=kept.made_again,
-        made_of=MEMO.kept_per,
-    )
+def _shown(
+    con: duckdb.DuckDBPyConnection, read: Mapping[str, str]
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The tables shown, and the findings, from the kept counts."""
+    values, mixtures = (read[name] for name in MEMO.kept)
+    counts = setting_counts(con, values)
+    by_dimension = mixture_by_dimension(con, mixtures)
+    tables = {"run_settings": counts, "mixture_by_dimension": by_dimension}
+    return tables, _findings(counts, by_dimension)
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    return _result(con, kept_queries(con, MEMO, _QUERIES, run_filter))
-
-
-def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
-    """`compute` over all runs, the counts of the partitions whose runs did not change read
-    from the stored ones (`memo`)."""
-    return _result(con, kept_queries(con, MEMO, _QUERIES))
-
-
-ANALYSIS = Analysis(
+ANALYSIS = kept_analysis(
+    MEMO,
+    made_by(_QUERIES),
+    _shown,
     name="run_settings",
     title="What was run",
     description="Runs per mixture and dimension, LES model, artificial viscosity, "
     "convection scheme and mesh size.",
-    compute=compute,
-    refresh=refresh,
     tables=("run_settings", "mixture_by_dimension"),
-    kept_tables=(*MEMO.kept, MEMO.digests),
 )

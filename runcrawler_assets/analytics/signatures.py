@@ -10,16 +10,16 @@ usually followed each is `fixes`' table `error_fixes`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import (
-    Analysis,
-    AnalysisResult,
     RunFilter,
     counted,
 )
-from runcrawler_assets.analytics.memo import Kept, Memo, kept_queries, staged_queries
+from runcrawler_assets.analytics.memo import Memo, kept_analysis, made_by, staged_queries
 from runcrawler_assets.warehouse.accounting_join import has_table
 from runcrawler_assets.warehouse.signatures import TEMPLATES_TABLE
 
@@ -71,6 +71,7 @@ MEMO = Memo(
     code=_SIGNATURES_SQL,
     by=("cluster", "user"),
 )
+_QUERIES = {"signature_partitions": _SIGNATURES_SQL}
 
 
 def _table(con: duckdb.DuckDBPyConnection, partitions: str) -> pd.DataFrame:
@@ -109,7 +110,7 @@ def _table(con: duckdb.DuckDBPyConnection, partitions: str) -> pd.DataFrame:
 def signature_table(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> pd.DataFrame:
     """The table of the signatures of the runs `run_filter` keeps, made now (what the fixes
     of those runs are listed by)."""
-    [staged] = staged_queries(con, {MEMO.kept[0]: _SIGNATURES_SQL}, run_filter).values()
+    [staged] = staged_queries(con, _QUERIES, run_filter).values()
     try:
         return _table(con, f"({staged.select})")
     finally:
@@ -135,44 +136,24 @@ def _findings(table: pd.DataFrame) -> list[str]:
     return findings
 
 
-def _result(con: duckdb.DuckDBPyConnection, kept: Kept) -> AnalysisResult:
-    """The tables shown, from the kept rows (`kept.read`), stored with them."""
-    try:
-        table = _table(con, kept.read[MEMO.kept[0]])[SIGNATURE_COLUMNS]
-    except BaseException:
-        kept.drop()
-        raise
+def _shown(
+    con: duckdb.DuckDBPyConnection, read: Mapping[str, str]
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The tables shown and drawn, and the findings, from the kept rows."""
+    table = _table(con, read["signature_partitions"])[SIGNATURE_COLUMNS]
     unknown = table[table["error_category"] == UNKNOWN].head(TOP_SIGNATURES)
-    return AnalysisResult(
-        tables={
-            "error_signatures": table,
-            "unknown_templates": unknown.reset_index(drop=True),
-            **kept.tables,
-        },
-        findings=_findings(table),
-        made_again=kept.made_again,
-        made_of=MEMO.kept_per,
-    )
+    tables = {"error_signatures": table, "unknown_templates": unknown.reset_index(drop=True)}
+    return tables, _findings(table)
 
 
-def compute(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> AnalysisResult:
-    return _result(con, kept_queries(con, MEMO, {MEMO.kept[0]: _SIGNATURES_SQL}, run_filter))
-
-
-def refresh(con: duckdb.DuckDBPyConnection) -> AnalysisResult:
-    """`compute` over all runs, the rows of the partitions whose runs did not change read
-    from the stored ones (`memo`)."""
-    return _result(con, kept_queries(con, MEMO, {MEMO.kept[0]: _SIGNATURES_SQL}))
-
-
-ANALYSIS = Analysis(
+ANALYSIS = kept_analysis(
+    MEMO,
+    made_by(_QUERIES),
+    _shown,
     name="error_signatures",
     title="Typical errors",
     description="Errors grouped by signature (messages no rule knows grouped into learned "
     "templates), ranked by runs: who they hit, when, and what they cost.",
-    compute=compute,
-    refresh=refresh,
     tables=("error_signatures",),
     chart_tables=("unknown_templates",),
-    kept_tables=(*MEMO.kept, MEMO.digests),
 )
