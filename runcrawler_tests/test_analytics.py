@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 import subprocess
 import sys
 from collections import Counter
@@ -38,7 +39,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import crawl_into_warehouse
 from runcrawler_assets.demo import CLUSTERS, KNOBS, generate_archive, generate_openfoam_cases
 from runcrawler_assets.records import CATEGORY_NAMES, RunRecord
-from runcrawler_assets.warehouse.database import PartitionRows, replace_partitions
+from runcrawler_assets.warehouse.database import PartitionRows, replace_partitions, runs_ddl
 from runcrawler_tests.conftest import DemoWarehouse
 
 ERRORS = next(a for a in ANALYSES if a.name == "error_categories")
@@ -146,6 +147,34 @@ def test_the_scatter_samples_the_runs_of_lowest_hash_per_solver(
     per_solver = runs.groupby("solver").size().clip(upper=max_points)
     assert expected.groupby("solver").size().equals(per_solver)  # a sample, or every run
     pd.testing.assert_frame_equal(points, expected, check_dtype=False)
+
+
+def test_a_non_finite_efficiency_is_left_out_of_the_efficiency_tables(tmp_path: Path) -> None:
+    """An efficiency of infinity (a wall time near the largest double) or NaN is no
+    measurement: the quartiles, medians and the scatter are those of the finite ones."""
+    finite = [1e-5, 2e-5, 3e-5, 4e-5, 5e-5]
+    planted = pd.DataFrame(
+        {
+            "run_id": [f"r{i}" for i in range(7)],
+            "cluster": "c1",
+            "user": "ana",
+            "solver": "avbp",
+            "status": "success",
+            "dimension": 3,
+            "n_procs": 64,
+            "efficiency": [*finite, math.inf, math.nan],
+        }
+    )
+    with duckdb.connect(str(tmp_path / "runs.duckdb")) as con:
+        con.execute(runs_ddl())
+        con.register("planted", planted)
+        con.execute("INSERT INTO runs BY NAME SELECT * FROM planted")
+        tables = efficiency.compute(con, RunFilter()).tables
+    [row] = tables["efficiency"].itertuples()
+    assert (row.runs, row.efficiency_median) == (5, 3e-5)
+    assert (row.efficiency_q1, row.efficiency_q3) == (2e-5, 4e-5)
+    assert tables["efficiency_by_cluster"]["runs"].tolist() == [5]
+    assert sorted(tables["efficiency_points"]["efficiency"]) == finite
 
 
 def test_habit_flags_are_the_user_cluster_habits_over_both_thresholds_most_runs_first(

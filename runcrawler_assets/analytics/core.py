@@ -25,6 +25,9 @@ import pandas as pd
 FAILED_STATUSES: tuple[str, ...] = ("failed", "killed")
 UNFINISHED_STATUSES: tuple[str, ...] = ("running", "not_started")
 NOT_SET = "(not set)"
+# The runs whose efficiency is a measurement: successful, above zero and finite (a wall time
+# near the largest double times the processes overflows to infinity; NaN sorts above all).
+MEASURED = "status = 'success' AND efficiency > 0 AND isfinite(efficiency)"
 NO_RUNS = "No runs match the filter."
 
 

@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from runcrawler_assets.analytics.core import (
+    MEASURED,
     Analysis,
     AnalysisResult,
     Bins,
@@ -28,9 +29,7 @@ PROCESS_BINS = Bins((16, 64, 256, 1024, 4096), unit="procs")
 # The scatter draws at most this many runs (a deterministic sample beyond; DuckDB's bounded
 # `min_by` that picks them takes fewer than a million).
 MAX_POINTS = 20_000
-SUCCESSFUL_WITH_EFFICIENCY = (
-    "status = 'success' AND efficiency > 0 AND n_procs > 0 AND dimension IS NOT NULL"
-)
+SUCCESSFUL_WITH_EFFICIENCY = f"{MEASURED} AND n_procs > 0 AND dimension IS NOT NULL"
 
 
 def solvers_with_efficiency(con: duckdb.DuckDBPyConnection, run_filter: RunFilter) -> list[str]:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from runcrawler_assets.analytics.core import (
     FAILED_STATUSES,
+    MEASURED,
     NOT_SET,
     UNFINISHED_STATUSES,
     Bins,
@@ -92,9 +93,6 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-# The runs whose efficiency is a measurement: successful, above zero and finite (a wall time
-# near the largest double times the processes overflows to infinity: no bin holds it).
-MEASURED = "status = 'success' AND efficiency > 0 AND isfinite(efficiency)"
 # Failure strata: runs are compared with the same users' other runs.
 BY_USER = '"user"'
 
