@@ -97,6 +97,8 @@ def test_a_good_crawl_passes_every_check_on_runs_in_one_step(crawled):
     )
     assert coverage_metadata["discovered"].value == 30
     assert coverage_metadata["rows_and_quarantine_entries"].value == 30
+    unique = next(e.metadata for e in evaluations if e.check_name == "run_ids_are_unique")
+    assert unique["guaranteed_by_primary_key"].value is True  # no run read to know it
 
 
 def test_the_ui_can_run_one_check_alone(crawled):
@@ -171,6 +173,7 @@ def test_a_duplicated_run_id_fails_the_check_and_blocks_the_analysis(crawled):
         e for e in result.get_asset_check_evaluations() if e.check_name == "run_ids_are_unique"
     )
     assert evaluation.metadata["examples"].value == {run_id: 2}
+    assert evaluation.metadata["guaranteed_by_primary_key"].value is False
     assert "runs" in materialized(result)  # the ingest of the other partition went through
     assert "error_categories" not in materialized(result)
 

@@ -9,7 +9,8 @@ reconciliation's and `runcrawler crawl`'s runs include them), in one step
   nothing else is there. In a partitioned run it checks that run's partitions
   (another run may be between discovery and its swap for other partitions);
   run alone (the UI's *Execute*), every recorded partition and every row.
-- `run_ids_are_unique` (blocking): no `run_id` holds two rows.
+- `run_ids_are_unique` (blocking): no `run_id` holds two rows (guaranteed, and not read,
+  when `runs` keeps `run_id` as its primary key, as runcrawler makes it).
 - `parse_warnings_are_rare` (warning only): the share of runs with parse warnings.
 
 A blocking check that fails (ERROR severity) fails its step, and Dagster does
@@ -50,6 +51,7 @@ from runcrawler_assets.defs.resources import ConfigResource
 from runcrawler_assets.warehouse.health import (
     coverage,
     duplicate_run_ids,
+    keyed_by_run_id,
     open_warehouse,
     parse_warning_share,
 )
@@ -98,6 +100,7 @@ def _run_ids_are_unique(con: duckdb.DuckDBPyConnection) -> AssetCheckResult:
         passed=not duplicated,
         description=f"run_ids held by more than one row: {len(duplicated)}" if duplicated else None,
         metadata={
+            "guaranteed_by_primary_key": keyed_by_run_id(con),
             "duplicated_run_ids": len(duplicated),
             "examples": MetadataValue.json({str(run_id): rows for run_id, rows in duplicated[:10]}),
         },
