@@ -127,12 +127,23 @@ def test_efficiency_table_has_quartiles_per_dimension_procs_and_cluster(
     assert (table["efficiency_median"] <= table["efficiency_q3"]).all()
 
 
-@pytest.mark.parametrize("max_points", [7, 100_000])
+@pytest.mark.parametrize(
+    ("max_points", "oversample"),
+    [(7, efficiency.OVERSAMPLE), (7, 1e-4), (100_000, efficiency.OVERSAMPLE)],
+    ids=["sample", "too-few-hashes-kept", "every-run"],
+)
 def test_the_scatter_samples_the_runs_of_lowest_hash_per_solver(
-    demo_con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, max_points: int
+    demo_con: duckdb.DuckDBPyConnection,
+    monkeypatch: pytest.MonkeyPatch,
+    max_points: int,
+    oversample: float,
 ) -> None:
+    """The runs of lowest hash, whether the share of hashes kept for `min_by` holds them all
+    or too few (then every run is)."""
     monkeypatch.setattr(efficiency, "MAX_POINTS", max_points)
-    points = efficiency.efficiency_points(demo_con, RunFilter())
+    monkeypatch.setattr(efficiency, "OVERSAMPLE", oversample)
+    measured = efficiency.measured_runs(demo_con, RunFilter())
+    points = efficiency.efficiency_points(demo_con, RunFilter(), measured)
     runs = demo_con.execute(
         "SELECT solver, dimension, cluster, n_procs, efficiency, hash(run_id) AS h, run_id "
         f"FROM runs WHERE {efficiency.SUCCESSFUL_WITH_EFFICIENCY}"
