@@ -75,18 +75,21 @@ def test_a_result_refused_by_the_store_still_drops_its_staged_tables(
     assert _temporary_tables(demo_copy) == []
 
 
+@pytest.mark.parametrize("first", [3, 40])
 def test_previewed_tables_read_back_as_their_first_rows_and_their_count(
-    demo_copy: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult]
+    demo_copy: duckdb.DuckDBPyConnection, demo_results: dict[str, AnalysisResult], first: int
 ) -> None:
+    """Whether read by sorting the whole table or by its own query (`first_rows`: the
+    `fixes` view)."""
     for analysis in (a for a in ANALYSES if a.previewed):
         whole = demo_results[analysis.name]
-        shown = refresh_stored(demo_copy, analysis, preview_rows=3).result
+        shown = refresh_stored(demo_copy, analysis, preview_rows=first).result
         for name in analysis.read_tables:
             full = whole.tables[name]
             assert shown.rows(name) == len(full)
-            expected = full.head(3) if name in analysis.previewed else full
+            expected = full.head(first) if name in analysis.previewed else full
             pd.testing.assert_frame_equal(shown.tables[name], expected)
-        assert all(len(whole.tables[name]) > 3 for name in analysis.previewed)
+        assert all(len(whole.tables[name]) > first for name in analysis.previewed)
 
 
 def test_no_chart_draws_a_previewed_table(

@@ -217,7 +217,9 @@ class Analysis:
     the store refreshes with it. `kept_tables` are stored for it alone (the digests of a
     memo), never read back nor shown. `views`, among `tables`, are stored as views over
     its other stored tables (name → the view's query), so that what is repeated across
-    many rows is written once (`fixes`); `compute` does not return them.
+    many rows is written once (`fixes`); `compute` does not return them. `first_rows`, for
+    a previewed view, gives the query of its first rows (from their number) cheaper than
+    sorting the whole view.
     """
 
     name: str
@@ -230,6 +232,7 @@ class Analysis:
     refresh: Callable[[duckdb.DuckDBPyConnection], AnalysisResult] | None = None
     kept_tables: tuple[str, ...] = ()
     views: Mapping[str, str] = field(default_factory=dict)
+    first_rows: Mapping[str, Callable[[int], str]] = field(default_factory=dict)
 
     @property
     def read_tables(self) -> tuple[str, ...]:

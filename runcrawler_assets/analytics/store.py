@@ -185,13 +185,14 @@ def load_results(
         tables, counts = {}, {}
         for name in analysis.read_tables:
             table = quote_identifier(name)
-            order = limit = ""
+            sql = f"SELECT * FROM {table}"
             if name in analysis.previewed:
-                order = f" ORDER BY {analysis.previewed[name]}"
+                sql += f" ORDER BY {analysis.previewed[name]}"
                 if preview_rows is not None:
                     [(counts[name],)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
-                    limit = f" LIMIT {int(preview_rows)}"
-            tables[name] = con.execute(f"SELECT * FROM {table}{order}{limit}").df()
+                    first = analysis.first_rows.get(name)
+                    sql = first(preview_rows) if first else f"{sql} LIMIT {int(preview_rows)}"
+            tables[name] = con.execute(sql).df()
         results[analysis.name] = StoredResult(
             AnalysisResult(tables, findings, counts), version, computed_at
         )
