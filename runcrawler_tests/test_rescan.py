@@ -21,6 +21,7 @@ from runcrawler_assets.archive.discovery import discover_partition, partition_di
 from runcrawler_assets.archive.rescan import (
     SETTLE_NS,
     PartitionState,
+    discovery_from_scan,
     load_state,
     rescan_partition,
     save_state,
@@ -195,3 +196,24 @@ def test_a_corrupt_state_file_means_one_full_scan_with_the_right_answer(settings
     assert_right(state, settings)
     relative = {Path(folder).relative_to(settings.archive_root).as_posix() for folder in listed}
     assert set(state.runs) <= relative  # every run listed
+
+
+def test_a_discovery_from_the_scan_is_the_walk_s_and_walks_only_the_changed_runs(
+    settings: Config,
+):
+    """`run_files` as the sensor and the crawl ask it: what changed since the last discovery
+    (a run added, one changed, one removed, a link beside the runs) reads as a full walk
+    reads it, and only the new and the changed run folders are walked."""
+    last = discover_partition(settings, CLUSTER, USER)
+    save_state(state_file(settings, CLUSTER, USER), scan(settings, PartitionState()))
+    user = settings.archive_root / CLUSTER / USER
+    make_run(user / "caseB" / "run_1")
+    (user / "caseA" / "run_0" / "avbp.o2").write_text("restarted\n")
+    for name in ("run.params", "avbp.o"):
+        (user / "caseA" / "run_2" / name).unlink()
+    (user / "caseA" / "run_2").rmdir()
+    (user / "notes" / "latest").symlink_to(user / "caseA")
+    patched, walked = discovery_from_scan(settings, CLUSTER, USER, last)
+    assert patched == discover_partition(settings, CLUSTER, USER)
+    assert walked == 2
+    assert [problem.reason for problem in patched.problems] == ["symlink_not_followed"]

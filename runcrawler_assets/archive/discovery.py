@@ -57,6 +57,12 @@ def relative_path(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
+def path_order(path: str) -> list[str]:
+    """The sort key that lists paths (relative, /-separated) as the walk meets them, depth
+    first with each folder's entries sorted: so a discovery made in parts reads the same."""
+    return path.split("/")
+
+
 def fingerprint(entries: list[os.DirEntry[str]]) -> tuple[str, int, int]:
     """(digest, files, bytes) of a run directory from its listing, sorted by name.
 
@@ -269,6 +275,7 @@ def discover_partition(settings: Config, cluster: str, user: str) -> PartitionDi
     elif folder.is_dir():
         for item in walk_runs(folder, root):
             (runs if isinstance(item, DiscoveredRun) else problems).append(item)
+    problems.sort(key=lambda problem: path_order(problem.path))  # a folder's links come first
     return PartitionDiscovery(cluster, user, tuple(runs), tuple(problems))
 
 

@@ -34,16 +34,24 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from runcrawler_assets.archive.discovery import (
     Check,
+    DiscoveredRun,
+    PartitionDiscovery,
+    Problem,
     claimant,
+    discover_partition,
     fingerprint_with_times,
     fingerprints_digest,
     first_link,
     parser_check,
     partition_folder,
+    path_order,
     sorted_listing,
+    symlink_problem,
+    walk_runs,
 )
 from runcrawler_assets.config import Config
 from runcrawler_assets.solvers import SolverParser, registered_parsers
@@ -123,15 +131,28 @@ def _scan_run(key: int, entries: list[os.DirEntry[str]], settled: int) -> KnownR
     return (digest, newest_ns // 1_000_000_000, key, tuple(logs))
 
 
+class Rescanned(NamedTuple):
+    """What `rescan` found below its base: every run and folder (by path), whether all is
+    the previous state's, and the folders above the runs it listed (new, or their key
+    changed) with the problems met there (links among their entries, folders it could not
+    list): what `discovery_from_scan` cannot take from the last discovery."""
+
+    runs: dict[str, KnownRun]
+    folders: dict[str, KnownFolder]
+    same: bool
+    listed: set[str]
+    problems: list[Problem]
+
+
 def rescan(
     base: Path,
     root: Path,
     previous: PartitionState,
     parsers: tuple[SolverParser, ...] | None = None,
     now_ns: int | None = None,
-) -> tuple[dict[str, KnownRun], dict[str, KnownFolder], bool]:
+) -> Rescanned:
     """Every run and folder below `base` (path relative to `root`), reusing `previous` for
-    each finished run and each folder that kept its key; and whether all is `previous`'s."""
+    each finished run and each folder that kept its key."""
     checks = [parser_check(p) for p in (parsers if parsers is not None else registered_parsers())]
     now = time.time_ns() if now_ns is None else now_ns
     live_since = (now - int(RUNNING_WINDOW.total_seconds() * 1e9)) // 1_000_000_000
@@ -139,6 +160,8 @@ def rescan(
     prefix = os.path.join(root, "")
     runs: dict[str, KnownRun] = {}
     folders: dict[str, KnownFolder] = {}
+    listed: set[str] = set()
+    problems: list[Problem] = []
     reused = True
     stack = [str(base)]
     while stack:
@@ -161,13 +184,16 @@ def rescan(
                         kept, reused = run, False
                     runs[relative] = kept
                     continue
+                listed.add(relative)
+                problems += [symlink_problem(Path(e.path), root) for e in entries if e.is_symlink()]
                 names = tuple(e.name for e in entries if e.is_dir(follow_symlinks=False))
                 if not _claim_needs_entries(by_name, checks):
                     folders[relative] = (key, names)
                     reused = False  # not remembered, or with another key
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            continue  # the run_files asset reports it; the digest covers runs only
+        except OSError as error:  # the digest covers runs only; the discovery reports it
+            problems.append(Problem(relative, "unreadable_folder", str(error)))
+            continue
         try:
             for name in names:
                 path = f"{relative}/{name}" if relative else name
@@ -179,7 +205,7 @@ def rescan(
         finally:
             os.close(fd)
     same = reused and len(runs) == len(previous.runs) and len(folders) == len(previous.folders)
-    return runs, folders, same
+    return Rescanned(runs, folders, same, listed, problems)
 
 
 def rescan_partition(
@@ -187,20 +213,29 @@ def rescan_partition(
 ) -> PartitionState:
     """The partition's runs and digest now, as the sensor compares them: `previous` itself
     when nothing changed (nothing to save)."""
+    return _rescan_partition(settings, cluster, user, previous, now_ns)[0]
+
+
+def _rescan_partition(
+    settings: Config, cluster: str, user: str, previous: PartitionState, now_ns: int | None = None
+) -> tuple[PartitionState, Rescanned | None]:
+    """`rescan_partition`, with what the rescan found (None: no folder, or a link on the
+    way to it: nothing scanned)."""
     parsers = registered_parsers()
     names = tuple(p.name for p in parsers)
     known = previous if previous.parsers == names else PartitionState(names)
     root = settings.archive_root
     folder = partition_folder(settings, cluster, user)
+    scanned = None
     runs: dict[str, KnownRun] = {}
-    folders: dict[str, KnownFolder] = {}
     same = not known.runs and not known.folders
     if first_link(folder, root) is None and folder.is_dir():
-        runs, folders, same = rescan(folder, root, known, parsers, now_ns)
+        scanned = rescan(folder, root, known, parsers, now_ns)
+        runs, same = scanned.runs, scanned.same
     if same and known.digest:
-        return known
+        return known, scanned
     digest = fingerprints_digest((path, run[0]) for path, run in runs.items())
-    return PartitionState(names, digest, runs, folders)
+    return PartitionState(names, digest, runs, scanned.folders if scanned else {}), scanned
 
 
 def state_file(settings: Config, cluster: str, user: str) -> Path:
@@ -213,12 +248,66 @@ def scan_partition(settings: Config, cluster: str, user: str) -> tuple[Partition
     """The partition's state now, and whether anything in it changed since the last scan
     (by the sensor or by `runcrawler crawl`: both keep the same files); a changed state is
     saved for the next one."""
+    state, changed, _ = _scan_and_save(settings, cluster, user)
+    return state, changed
+
+
+def _scan_and_save(
+    settings: Config, cluster: str, user: str
+) -> tuple[PartitionState, bool, Rescanned | None]:
+    """`scan_partition`, with what the rescan found, for a parser set that did not change
+    since the last scan (else None: all was listed again, under other parsers)."""
     path = state_file(settings, cluster, user)
     previous = load_state(path)
-    state = rescan_partition(settings, cluster, user, previous)
+    state, scanned = _rescan_partition(settings, cluster, user, previous)
     if state is not previous:
         save_state(path, state)
-    return state, state is not previous
+    same_parsers = previous.parsers == state.parsers
+    return state, state is not previous, scanned if same_parsers else None
+
+
+def discovery_from_scan(
+    settings: Config, cluster: str, user: str, last: PartitionDiscovery
+) -> tuple[PartitionDiscovery, int]:
+    """What `discover_partition` finds, walking only what the sensor's scan shows changed
+    (and saving the scan, as `scan_partition`), and how many run folders were walked.
+
+    A run the scan gives the fingerprint `last` (the partition's last discovery) holds for
+    it keeps what `last` says of it (its solver, files and bytes); the others are walked. A
+    link `last` reports stays reported while the folder holding it kept its key; the folders
+    the scan listed report their own. So, as for the sensor's tick, a finished run's file
+    rewritten in place with no folder changing is not seen (the nightly reconciliation
+    walks everything). With no scan to go by (no folder, a link on the way, other parsers),
+    the whole partition is walked.
+    """
+    _, _, scanned = _scan_and_save(settings, cluster, user)
+    if scanned is None:
+        discovery = discover_partition(settings, cluster, user)
+        return discovery, len(discovery.runs)
+    root = settings.archive_root
+    parsers = registered_parsers()
+    known = {run.run_path: run for run in last.runs if isinstance(run, DiscoveredRun)}
+    runs: list[DiscoveredRun] = []
+    problems = [
+        problem
+        for problem in last.problems
+        if isinstance(problem, Problem)
+        and problem.reason != "unreadable_folder"  # every scan tries those again
+        and (parent := problem.path.rpartition("/")[0]) in scanned.folders
+        and parent not in scanned.listed
+    ] + scanned.problems
+    walked = 0
+    for path, (fingerprint, *_) in scanned.runs.items():
+        run = known.get(path)
+        if run is not None and run.fingerprint == fingerprint:
+            runs.append(run)
+            continue
+        walked += 1
+        for item in walk_runs(root / path, root, parsers):
+            (runs if isinstance(item, DiscoveredRun) else problems).append(item)
+    runs.sort(key=lambda run: path_order(run.run_path))
+    problems.sort(key=lambda problem: path_order(problem.path))
+    return PartitionDiscovery(cluster, user, tuple(runs), tuple(problems)), walked
 
 
 def load_state(path: Path) -> PartitionState:

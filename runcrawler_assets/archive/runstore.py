@@ -254,6 +254,14 @@ class PartitionStore:
             self.cluster, self.user, tuple(raw["runs"]), tuple(raw["problems"])
         )
 
+    def reusable_discovery(self) -> PartitionDiscovery:
+        """The last discovery, to take unchanged runs from: empty when its file is missing or
+        damaged (then every run is walked again, and the file written again)."""
+        try:
+            return self.read_discovery()
+        except (ValueError, KeyError, TypeError):
+            return PartitionDiscovery(self.cluster, self.user, (), ())
+
     def recorded_head(self) -> DiscoveryHead:
         """The digest and counts of what discovery last recorded, from the file's head (a
         file without one, written by an earlier version, is read whole; one that is not a

@@ -170,8 +170,8 @@ def run_resources(
     }
 
 
-def _only_what_changed(names: Iterable[str]) -> dict[str, Any]:
-    return {**QUIET_LOGS, **only_what_changed(names)}
+def _only_what_changed(names: Iterable[str], full_scan: bool = False) -> dict[str, Any]:
+    return {**QUIET_LOGS, **only_what_changed(names, walk_all=full_scan)}
 
 
 def _stale_range_tags(
@@ -256,7 +256,7 @@ def crawl(
             instance=instance,
             resources=resources,
             tags={**_stale_range_tags(instance, keys, stale), "runcrawler/trigger": "cli"},
-            run_config=_only_what_changed(_asset_names(assets)),
+            run_config=_only_what_changed(_asset_names(assets), full_scan),
             raise_on_error=False,
         )
         materialized, success = materialized_assets(result), result.success

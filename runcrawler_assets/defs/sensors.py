@@ -68,8 +68,12 @@ SENSOR_STATUS = DefaultSensorStatus.RUNNING if AUTOMATION_ON else DefaultSensorS
 FOLLOWING = [analyses, report, hints]
 INGEST_KEYS = [key for asset in INGEST_ASSETS for key in asset.keys]
 FOLLOWING_KEYS = [key for asset in FOLLOWING for key in asset.keys]
-# Analyses that `runs` left unchanged (a run file touched, its record the same) are skipped.
-FOLLOWING_CONFIG = only_what_changed(key.to_user_string() for key in FOLLOWING_KEYS)
+# The runs the scan shows unchanged are not walked again; analyses that `runs` left unchanged
+# (a run file touched, its record the same) are skipped.
+INGEST_CONFIG = only_what_changed(["run_files"])
+FOLLOWING_CONFIG = only_what_changed(
+    ["run_files", *(key.to_user_string() for key in FOLLOWING_KEYS)]
+)
 
 
 def scan_digests(settings: ConfigResource) -> dict[str, str]:
@@ -142,7 +146,7 @@ def _run_request(
         partition_key=key,
         run_key=f"{key}:{previous.get(key, '-')}>{current.get(key, '-')}",
         asset_selection=[*INGEST_KEYS, *FOLLOWING_KEYS] if alone else INGEST_KEYS,
-        run_config=FOLLOWING_CONFIG if alone else {},
+        run_config=FOLLOWING_CONFIG if alone else INGEST_CONFIG,
         tags={"runcrawler/trigger": "archive_sensor"},
     )
 

@@ -43,7 +43,7 @@ from dagster import (
 from runcrawler_assets.analytics import ANALYSES, RunFilter
 from runcrawler_assets.analytics.store import out_of_date, runs_version
 from runcrawler_assets.defs.assets import metadata
-from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS, runs_table
+from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS, run_files, runs_table
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource
 from runcrawler_assets.reporting.assemble import Refreshed, assemble_report, refresh_analyses
 from runcrawler_assets.reporting.privacy import key_from_env
@@ -65,11 +65,14 @@ class AnalysisConfig(Config):
     only_if_runs_changed: bool = False
 
 
-def only_what_changed(names: Iterable[str]) -> dict[str, Any]:
-    """Run config asking `runs` and the analyses among the assets `names` to skip what did
-    not change: what `runcrawler crawl`'s runs and the archive sensor's ask."""
+def only_what_changed(names: Iterable[str], walk_all: bool = False) -> dict[str, Any]:
+    """Run config asking `run_files` (unless `walk_all`), `runs` and the analyses among the
+    assets `names` to skip what did not change: what `runcrawler crawl`'s runs and the
+    archive sensor's ask."""
     names = set(names)
     ops: dict[str, Any] = {}
+    if "run_files" in names and not walk_all:
+        ops[run_files.op.name] = {"config": {"walk_all": False}}
     if "runs" in names:
         ops[runs_table.op.name] = {"config": {"only_changed": True}}
     if names & {analysis.name for analysis in ANALYSES}:

@@ -33,6 +33,7 @@ from dagster import (
 )
 
 from runcrawler_assets.archive.discovery import discover_partition
+from runcrawler_assets.archive.rescan import discovery_from_scan
 from runcrawler_assets.archive.runstore import PartitionStore, QuarantineEntry, StoredDiscoveries
 from runcrawler_assets.crawl import refresh_partitions
 from runcrawler_assets.defs.assets.metadata import markdown_table
@@ -61,21 +62,41 @@ COMMON = {
 }
 
 
+class RunFilesConfig(Config):
+    """`walk_all` (a materialization from the UI, the nightly reconciliation) walks every run
+    folder and states every file; without it (the archive sensor's runs, `runcrawler crawl`
+    but with `--full-scan`), a finished run the archive scan shows unchanged (its folders
+    kept their keys: one `stat`) keeps what the last discovery found of it, and only the
+    others are walked (`rescan.discovery_from_scan`)."""
+
+    walk_all: bool = True
+
+
 @asset(
     description="Run directories of a cluster × user folder and the fingerprint of each "
     "(names, sizes and modification times of its files; no file is opened).",
     kinds={"python", "file"},
     **COMMON,
 )
-def run_files(context: AssetExecutionContext, settings: ConfigResource) -> MaterializeResult:
+def run_files(
+    context: AssetExecutionContext, config: RunFilesConfig, settings: ConfigResource
+) -> MaterializeResult:
     started = time.monotonic()
-    config = settings.config
-    runs = problems = n_bytes = 0
+    paths = settings.config
+    runs = problems = n_bytes = walked = 0
     preview: list[list[object]] = []
     pairs = run_pairs(context)
     for cluster, user in pairs:
-        discovery = discover_partition(config, cluster, user)
-        PartitionStore(config.runs_dir, cluster, user).write_discovery(discovery)
+        store = PartitionStore(paths.runs_dir, cluster, user)
+        if config.walk_all:
+            discovery = discover_partition(paths, cluster, user)
+            walked += len(discovery.runs)
+        else:
+            discovery, walked_here = discovery_from_scan(
+                paths, cluster, user, store.reusable_discovery()
+            )
+            walked += walked_here
+        store.write_discovery(discovery)
         runs += len(discovery.runs)
         problems += len(discovery.problems)
         n_bytes += discovery.n_bytes
@@ -84,6 +105,7 @@ def run_files(context: AssetExecutionContext, settings: ConfigResource) -> Mater
         metadata={
             "partitions": len(pairs),
             "run_directories": runs,
+            "run_directories_walked": walked,
             "unreadable_folders": problems,
             "bytes_in_run_folders": MetadataValue.int(n_bytes),
             "duration_s": round(time.monotonic() - started, 3),
