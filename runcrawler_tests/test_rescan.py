@@ -202,11 +202,13 @@ def test_a_discovery_from_the_scan_is_the_walk_s_and_walks_only_the_changed_runs
     settings: Config,
 ):
     """`run_files` as the sensor and the crawl ask it: what changed since the last discovery
-    (a run added, one changed, one removed, a link beside the runs) reads as a full walk
-    reads it, and only the new and the changed run folders are walked."""
+    (a run added, one changed, one removed, links beside the runs, one of them before the
+    last scan) reads as a full walk reads it, and only the new and the changed run folders
+    are walked."""
     last = discover_partition(settings, CLUSTER, USER)
-    save_state(state_file(settings, CLUSTER, USER), scan(settings, PartitionState()))
     user = settings.archive_root / CLUSTER / USER
+    (user / "newest").symlink_to(user / "caseB")  # seen by the scan, not by `last`
+    save_state(state_file(settings, CLUSTER, USER), scan(settings, PartitionState()))
     make_run(user / "caseB" / "run_1")
     (user / "caseA" / "run_0" / "avbp.o2").write_text("restarted\n")
     for name in ("run.params", "avbp.o"):
@@ -216,4 +218,4 @@ def test_a_discovery_from_the_scan_is_the_walk_s_and_walks_only_the_changed_runs
     patched, walked = discovery_from_scan(settings, CLUSTER, USER, last)
     assert patched == discover_partition(settings, CLUSTER, USER)
     assert walked == 2
-    assert [problem.reason for problem in patched.problems] == ["symlink_not_followed"]
+    assert [problem.path.rpartition("/")[2] for problem in patched.problems] == ["newest", "latest"]

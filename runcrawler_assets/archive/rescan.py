@@ -266,6 +266,18 @@ def _scan_and_save(
     return state, state is not previous, scanned if same_parsers else None
 
 
+def _links_in(folder: Path, root: Path) -> list[Problem]:
+    """The problems of a folder above the runs, from its listing: its links, or itself."""
+    try:
+        return [
+            symlink_problem(Path(e.path), root)
+            for e in sorted_listing(str(folder))
+            if e.is_symlink()
+        ]
+    except OSError as error:
+        return [Problem(folder.relative_to(root).as_posix(), "unreadable_folder", str(error))]
+
+
 def discovery_from_scan(
     settings: Config, cluster: str, user: str, last: PartitionDiscovery
 ) -> tuple[PartitionDiscovery, int]:
@@ -273,9 +285,9 @@ def discovery_from_scan(
     (and saving the scan, as `scan_partition`), and how many run folders were walked.
 
     A run the scan gives the fingerprint `last` (the partition's last discovery) holds for
-    it keeps what `last` says of it (its solver, files and bytes); the others are walked. A
-    link `last` reports stays reported while the folder holding it kept its key; the folders
-    the scan listed report their own. So, as for the sensor's tick, a finished run's file
+    it keeps what `last` says of it (its solver, files and bytes); the others are walked.
+    The folders above the runs are listed for their links (the scan may be newer than
+    `last`: its problems are not taken). So, as for the sensor's tick, a finished run's file
     rewritten in place with no folder changing is not seen (the nightly reconciliation
     walks everything). With no scan to go by (no folder, a link on the way, other parsers),
     the whole partition is walked.
@@ -288,14 +300,9 @@ def discovery_from_scan(
     parsers = registered_parsers()
     known = {run.run_path: run for run in last.runs if isinstance(run, DiscoveredRun)}
     runs: list[DiscoveredRun] = []
-    problems = [
-        problem
-        for problem in last.problems
-        if isinstance(problem, Problem)
-        and problem.reason != "unreadable_folder"  # every scan tries those again
-        and (parent := problem.path.rpartition("/")[0]) in scanned.folders
-        and parent not in scanned.listed
-    ] + scanned.problems
+    problems = list(scanned.problems)
+    for folder in scanned.folders.keys() - scanned.listed:  # few: the folders above the runs
+        problems += _links_in(root / folder, root)
     walked = 0
     for path, (fingerprint, *_) in scanned.runs.items():
         run = known.get(path)
