@@ -133,14 +133,14 @@ def _scan_run(key: int, entries: list[os.DirEntry[str]], settled: int) -> KnownR
 
 class Rescanned(NamedTuple):
     """What `rescan` found below its base: every run and folder (by path), whether all is
-    the previous state's, and the folders above the runs it listed (new, or their key
-    changed) with the problems met there (links among their entries, folders it could not
-    list): what `discovery_from_scan` cannot take from the last discovery."""
+    the previous state's, the folders above the runs it listed but does not remember
+    (`_claim_needs_entries`: `folders` holds the others), and the folders it could not list
+    (problems): what `discovery_from_scan` needs beside the state."""
 
     runs: dict[str, KnownRun]
     folders: dict[str, KnownFolder]
     same: bool
-    listed: set[str]
+    unremembered: set[str]
     problems: list[Problem]
 
 
@@ -160,7 +160,7 @@ def rescan(
     prefix = os.path.join(root, "")
     runs: dict[str, KnownRun] = {}
     folders: dict[str, KnownFolder] = {}
-    listed: set[str] = set()
+    unremembered: set[str] = set()
     problems: list[Problem] = []
     reused = True
     stack = [str(base)]
@@ -184,12 +184,12 @@ def rescan(
                         kept, reused = run, False
                     runs[relative] = kept
                     continue
-                listed.add(relative)
-                problems += [symlink_problem(Path(e.path), root) for e in entries if e.is_symlink()]
                 names = tuple(e.name for e in entries if e.is_dir(follow_symlinks=False))
                 if not _claim_needs_entries(by_name, checks):
                     folders[relative] = (key, names)
                     reused = False  # not remembered, or with another key
+                else:
+                    unremembered.add(relative)
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as error:  # the digest covers runs only; the discovery reports it
             problems.append(Problem(relative, "unreadable_folder", str(error)))
@@ -205,7 +205,7 @@ def rescan(
         finally:
             os.close(fd)
     same = reused and len(runs) == len(previous.runs) and len(folders) == len(previous.folders)
-    return Rescanned(runs, folders, same, listed, problems)
+    return Rescanned(runs, folders, same, unremembered, problems)
 
 
 def rescan_partition(
@@ -287,10 +287,10 @@ def discovery_from_scan(
     A run the scan gives the fingerprint `last` (the partition's last discovery) holds for
     it keeps what `last` says of it (its solver, files and bytes); the others are walked.
     The folders above the runs are listed for their links (the scan may be newer than
-    `last`: its problems are not taken). So, as for the sensor's tick, a finished run's file
-    rewritten in place with no folder changing is not seen (the nightly reconciliation
-    walks everything). With no scan to go by (no folder, a link on the way, other parsers),
-    the whole partition is walked.
+    `last`: its problems are not taken; the tick never looks at links). So, as for the
+    sensor's tick, a finished run's file rewritten in place with no folder changing is not
+    seen (the nightly reconciliation walks everything). With no scan to go by (no folder, a
+    link on the way, other parsers), the whole partition is walked.
     """
     _, _, scanned = _scan_and_save(settings, cluster, user)
     if scanned is None:
@@ -301,7 +301,7 @@ def discovery_from_scan(
     known = {run.run_path: run for run in last.runs if isinstance(run, DiscoveredRun)}
     runs: list[DiscoveredRun] = []
     problems = list(scanned.problems)
-    for folder in scanned.folders.keys() - scanned.listed:  # few: the folders above the runs
+    for folder in scanned.folders.keys() | scanned.unremembered:  # few: the folders above the runs
         problems += _links_in(root / folder, root)
     walked = 0
     for path, (fingerprint, *_) in scanned.runs.items():

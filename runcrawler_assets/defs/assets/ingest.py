@@ -65,7 +65,7 @@ COMMON = {
 class RunFilesConfig(Config):
     """`walk_all` (a materialization from the UI, the nightly reconciliation) walks every run
     folder and states every file; without it (the archive sensor's runs, `runcrawler crawl`
-    but with `--full-scan`), a finished run the archive scan shows unchanged (its folders
+    unless `--full-scan`), a finished run the archive scan shows unchanged (its folders
     kept their keys: one `stat`) keeps what the last discovery found of it, and only the
     others are walked (`rescan.discovery_from_scan`)."""
 
