@@ -60,6 +60,9 @@ IN_FLIGHT_BATCHES = 3
 PARSE_REASONS = frozenset({"parser_error", "vanished"})
 # Run ids of the parsed runs kept per partition, for the UI (not a million of them).
 MAX_RUN_IDS_KEPT = 200
+# Up to this many discovered runs, the plans made to count the runs to parse are kept for
+# parsing them (a sensor's run: one partition, planned once); beyond, planned again.
+KEPT_PLANS_MAX_RUNS = 20_000
 
 
 @dataclass
@@ -234,6 +237,20 @@ def _plan(
     return plan
 
 
+def _counted(plans: Iterable[_PartitionPlan]) -> tuple[int, list[_PartitionPlan] | None]:
+    """How many runs `plans` give to parse, and the plans themselves while they hold at most
+    `KEPT_PLANS_MAX_RUNS` discovered runs (None beyond: they are made again to parse)."""
+    kept: list[_PartitionPlan] | None = []
+    total = runs = 0
+    for plan in plans:
+        total += plan.pending
+        runs += plan.refresh.discovered
+        kept = kept if kept is not None and runs <= KEPT_PLANS_MAX_RUNS else None
+        if kept is not None:
+            kept.append(plan)
+    return total, kept
+
+
 def refresh_partitions(
     settings: Config,
     discoveries: Collection[PartitionDiscovery],
@@ -246,8 +263,9 @@ def refresh_partitions(
     """Bring the JSON store of each discovered partition up to date; returns what changed.
 
     Partition by partition (issue 16: a million runs in flat memory): `discoveries` is
-    iterated twice, once to count the runs to parse and once to parse them, so it may read
-    each partition's discovery from the store when iterated rather than hold them all.
+    iterated once to count the runs to parse and, should the plans it gave hold more than
+    `KEPT_PLANS_MAX_RUNS` runs, again to parse them, so it may read each partition's
+    discovery from the store when iterated rather than hold them all.
     A partition's parse jobs are made as the workers take them, and its index holds
     tuples. Each partition's files are written as soon as its last run is parsed (never
     before: a crawl killed midway leaves each index all old or all new), while the
@@ -268,10 +286,10 @@ def refresh_partitions(
             del discovery  # released before the next partition's discovery is read
             yield plan
 
-    total = sum(plan.pending for plan in plans())
+    total, kept = _counted(plans())
 
     def jobs() -> Iterator[ParseJob]:
-        for position, plan in enumerate(plans()):
+        for position, plan in enumerate(kept if kept is not None else plans()):
             if not plan.pending:
                 refreshes[position] = plan.finish()
                 continue

@@ -322,6 +322,43 @@ def test_a_partition_index_is_written_only_once_all_its_runs_are_parsed(
     assert not (settings.runs_dir / "k" / "b" / INDEX_FILE).exists()
 
 
+class CountedReads(list):
+    """Discoveries that count how often they are iterated (read from the store, in a crawl)."""
+
+    reads = 0
+
+    def __iter__(self) -> Iterator[PartitionDiscovery]:
+        self.reads += 1
+        return super().__iter__()
+
+
+@pytest.mark.parametrize(("kept_max", "reads"), [(crawl.KEPT_PLANS_MAX_RUNS, 1), (10, 2)])
+def test_few_runs_are_planned_once_many_twice_with_the_same_result(
+    tmp_path: Path, monkeypatch, kept_max: int, reads: int
+):
+    """The plans made to count the runs to parse are kept to parse them while they hold few
+    runs (a sensor's one partition: its discovery and index read once); beyond, they are
+    made again rather than held, and the partitions come out the same."""
+    monkeypatch.setattr(crawl, "KEPT_PLANS_MAX_RUNS", kept_max)
+    parsed: list[ParseJob] = []
+    monkeypatch.setattr(crawl, "parse_job", fake_parse(parsed))
+    settings = Config(archive_root=tmp_path / "archive", data_dir=tmp_path / "data")
+    discoveries = CountedReads([discovery_of("a", 7), discovery_of("b", 9)])
+    progress: list[tuple[int, int]] = []
+    refreshes = refresh_partitions(
+        settings,
+        discoveries,
+        workers=1,
+        on_parsed=lambda done, total: progress.append((done, total)),
+    )
+    assert discoveries.reads == reads
+    assert [(r.user, r.new, r.discovered) for r in refreshes] == [("a", 7, 7), ("b", 9, 9)]
+    assert progress[-1] == (16, 16) and len(parsed) == 16
+    for user, n in (("a", 7), ("b", 9)):
+        index = PartitionStore(settings.runs_dir, "k", user).read_index()
+        assert sorted(index) == [f"k/{user}/r{i:05d}" for i in range(n)]
+
+
 # The coverage check.
 
 
