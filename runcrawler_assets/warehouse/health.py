@@ -11,8 +11,7 @@ connection (and, for the first, of the JSON run store):
   parsers half understand shows here before it shows in the analytics).
 
 Paths and names are compared as the warehouse stores them (undecodable bytes
-escaped), by building the expected entries with `quarantine_frame`, the same
-cleaning the partition swap applies.
+escaped), cleaned by `clean_text` as the partition swap cleans them.
 """
 
 from __future__ import annotations
@@ -23,17 +22,16 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.archive.runstore import DISCOVERY_FILE, PartitionStore, QuarantineEntry
+from runcrawler_assets.archive.runstore import DISCOVERY_FILE, PartitionStore
 from runcrawler_assets.warehouse.database import (
     connect,
+    partition_key_text,
     quarantine_ddl,
-    quarantine_frame,
     runs_ddl,
 )
+from runcrawler_assets.warehouse.rows import clean_text
 
 EXAMPLES = 10
-# Discovered paths cleaned at a time (see `_cleaned_paths`).
-CLEANING_SLICE = 5_000
 
 # Every stored entry of a run directory or problem, as (cluster, user, path).
 STORED = """
@@ -136,23 +134,16 @@ class _Tally:
 
 
 def _cleaned_pairs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    frame = quarantine_frame(QuarantineEntry(c, u, "", "", "", "") for c, u in pairs)
-    return list(zip(frame["cluster"], frame["user"], strict=True))
+    return [partition_key_text(cluster, user) for cluster, user in pairs]
 
 
 def _discovered(runs_dir: Path, pairs: list[tuple[str, str]]) -> list[str]:
-    """The paths discovery recorded in `pairs`, as the swap stores them: cleaned a slice at
-    a time (the cleaning's frame for the largest partition at once would be ~100 MB)."""
-    cleaned: list[str] = []
-    for cluster, user in pairs:
-        paths = PartitionStore(runs_dir, cluster, user).discovered_paths()
-        for start in range(0, len(paths), CLEANING_SLICE):
-            entries = (
-                QuarantineEntry(cluster, user, path, "", "", "")
-                for path in paths[start : start + CLEANING_SLICE]
-            )
-            cleaned += quarantine_frame(entries)["path"].tolist()
-    return cleaned
+    """The paths discovery recorded in `pairs`, as the swap stores them."""
+    return [
+        str(clean_text(path))
+        for cluster, user in pairs
+        for path in PartitionStore(runs_dir, cluster, user).discovered_paths()
+    ]
 
 
 def _partition_coverage(
