@@ -245,9 +245,10 @@ def _counted(plans: Iterable[_PartitionPlan]) -> tuple[int, list[_PartitionPlan]
     for plan in plans:
         total += plan.pending
         runs += plan.refresh.discovered
-        kept = kept if kept is not None and runs <= KEPT_PLANS_MAX_RUNS else None
-        if kept is not None:
+        if kept is not None and runs <= KEPT_PLANS_MAX_RUNS:
             kept.append(plan)
+        else:
+            kept = None
     return total, kept
 
 

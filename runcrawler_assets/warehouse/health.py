@@ -92,8 +92,8 @@ def coverage(
     # As the partition swap stores them: names cleaned (two raw names never clean alike,
     # but should they, their paths are compared together, as one partition's).
     cleaned: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for pair, (cluster, user) in zip(pairs, _cleaned_pairs(pairs), strict=True):
-        cleaned.setdefault((cluster, user), []).append(pair)
+    for pair in pairs:
+        cleaned.setdefault(partition_key_text(*pair), []).append(pair)
     total = _Tally()
     for key, raw_pairs in cleaned.items():
         paths = _discovered(runs_dir, raw_pairs)
@@ -131,10 +131,6 @@ class _Tally:
         self.n_missing += other.n_missing
         self.unexpected += other.unexpected
         self.n_unexpected += other.n_unexpected
-
-
-def _cleaned_pairs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [partition_key_text(cluster, user) for cluster, user in pairs]
 
 
 def _discovered(runs_dir: Path, pairs: list[tuple[str, str]]) -> list[str]:
