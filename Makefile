@@ -2,7 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PYPROJECT_SUM := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(PYPROJECT_SUM)
+# The packages that pin dagster's exact release (pyproject's `lockstep` extra) get a
+# venv of their own, so that .venv keeps the newest dagster.
+LOCKSTEP_VENV := .venv-lockstep
+LOCKSTEP_STAMP := $(LOCKSTEP_VENV)/.installed-$(PYPROJECT_SUM)
 
 # Only `make run` uses these; tests make their own folders.
 RUNCRAWLER_DATA ?= $(CURDIR)/data
@@ -23,6 +28,13 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+$(LOCKSTEP_STAMP): pyproject.toml
+	@test -x $(LOCKSTEP_VENV)/bin/python || $(PYTHON) -m venv $(LOCKSTEP_VENV)
+	$(LOCKSTEP_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCKSTEP_VENV)/bin/python -m pip install --quiet -e '.[dev,lockstep]'
+	@rm -f $(LOCKSTEP_VENV)/.installed-*
+	@touch $@
+
 setup: $(STAMP)  ## create .venv and install runcrawler with its test tools
 
 $(DAGSTER_HOME)/dagster.yaml: runcrawler_assets/defs/dagster_local.yaml
@@ -40,8 +52,9 @@ run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## demo archive and its Slurm accoun
 		RUNCRAWLER_DATA="$(RUNCRAWLER_DATA)" DAGSTER_HOME="$(DAGSTER_HOME)"; \
 	$(BIN)/runcrawler crawl && exec $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
-test: $(STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest
+test: $(STAMP) $(LOCKSTEP_STAMP)  ## the whole test suite: on the newest dagster, then the lockstep tests
+	$(BIN)/python -m pytest -m "not lockstep"
+	$(LOCKSTEP_VENV)/bin/python -m pytest -m lockstep
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -128,6 +128,7 @@ def test_definitions_py_is_the_one_place_that_builds_definitions():
 
 
 @pytest.mark.slow
+@pytest.mark.lockstep  # dagster-dg-cli pins dagster's exact release
 def test_dg_check_defs_passes(tmp_path):
     """`dg` finds the project from pyproject.toml's [tool.dg] and loads its definitions."""
     home = tmp_path / "dagster_home"

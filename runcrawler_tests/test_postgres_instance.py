@@ -50,7 +50,8 @@ from runcrawler_assets.defs.runner import crawl, refresh_partition, run_resource
 from runcrawler_assets.demo import generate_archive
 from runcrawler_tests.system_programs import free_port, require, wait_for
 
-pytestmark = pytest.mark.slow
+# dagster-postgres pins dagster's exact release: make test runs this module in .venv-lockstep.
+pytestmark = [pytest.mark.slow, pytest.mark.lockstep]
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = "apt-get install -y postgresql"
@@ -133,7 +134,7 @@ def running(pid: int) -> bool:
 def postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server of its own for this module, stopped (immediate) at the end."""
     bin_dir = require(postgres_bin(), "The PostgreSQL server (initdb, pg_ctl)", INSTALL)
-    require(find_spec("dagster_postgres"), "dagster-postgres", "pip install -e '.[dev]'")
+    require(find_spec("dagster_postgres"), "dagster-postgres", "pip install -e '.[dev,lockstep]'")
     owner = _server_owner()
     # Not under pytest's tmp_path: its parents are private to root, the server runs as `owner`.
     root = Path(tempfile.mkdtemp(prefix="runcrawler-pg-"))
