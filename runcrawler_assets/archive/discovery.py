@@ -168,6 +168,11 @@ def symlink_problem(link: Path, root: Path) -> Problem:
     return Problem(relative_path(link, root), "symlink_outside_archive", detail)
 
 
+def link_problems(entries: Iterable[os.DirEntry[str]], root: Path) -> list[Problem]:
+    """The symbolic links of a folder's listing, each a problem: never followed."""
+    return [symlink_problem(Path(entry.path), root) for entry in entries if entry.is_symlink()]
+
+
 def walk_runs(
     base: Path, root: Path, parsers: tuple[SolverParser, ...] | None = None
 ) -> Iterator[DiscoveredRun | Problem]:
@@ -197,9 +202,7 @@ def walk_runs(
         except OSError as error:
             yield Problem(relative(folder), "unreadable_folder", str(error))
             continue
-        for entry in entries:
-            if entry.is_symlink():
-                yield symlink_problem(Path(entry.path), root)
+        yield from link_problems(entries, root)
         stack.extend(e.path for e in reversed(entries) if e.is_dir(follow_symlinks=False))
 
 

@@ -46,11 +46,11 @@ from runcrawler_assets.archive.discovery import (
     fingerprint_with_times,
     fingerprints_digest,
     first_link,
+    link_problems,
     parser_check,
     partition_folder,
     path_order,
     sorted_listing,
-    symlink_problem,
     walk_runs,
 )
 from runcrawler_assets.config import Config
@@ -269,11 +269,7 @@ def _scan_and_save(
 def _links_in(folder: Path, root: Path) -> list[Problem]:
     """The problems of a folder above the runs, from its listing: its links, or itself."""
     try:
-        return [
-            symlink_problem(Path(e.path), root)
-            for e in sorted_listing(str(folder))
-            if e.is_symlink()
-        ]
+        return link_problems(sorted_listing(str(folder)), root)
     except OSError as error:
         return [Problem(folder.relative_to(root).as_posix(), "unreadable_folder", str(error))]
 
