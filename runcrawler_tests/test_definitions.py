@@ -14,6 +14,7 @@ from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus, Freshn
 import runcrawler_assets
 from runcrawler_assets.config import Config
 from runcrawler_assets.definitions import build_definitions
+from runcrawler_tests.system_programs import require
 
 PACKAGE = Path(runcrawler_assets.__file__).parent
 REPO = PACKAGE.parent
@@ -131,6 +132,8 @@ def test_definitions_py_is_the_one_place_that_builds_definitions():
 @pytest.mark.lockstep  # dagster-dg-cli pins dagster's exact release
 def test_dg_check_defs_passes(tmp_path):
     """`dg` finds the project from pyproject.toml's [tool.dg] and loads its definitions."""
+    dg = Path(sys.executable).with_name("dg")
+    require(dg if dg.exists() else None, "dagster-dg-cli", "pip install -e '.[dev,lockstep]'")
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -142,7 +145,7 @@ def test_dg_check_defs_passes(tmp_path):
         "VIRTUAL_ENV": sys.prefix,  # the venv dg finds in the project is the one running
     }
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("dg")), "check", "defs"],
+        [str(dg), "check", "defs"],
         cwd=REPO,
         env=env,
         capture_output=True,
