@@ -382,7 +382,8 @@ def _crawl_through_dagster(
         click.echo(skipped, err=True)
     if not summary.success:
         raise RuncrawlerError(
-            "some steps failed: open the run in the Dagster UI (make run) for the error"
+            f"{summary.describe_failed()}: the run's log in the Dagster UI (make run) "
+            "has the details"
         )
 
 

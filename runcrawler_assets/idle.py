@@ -57,6 +57,7 @@ class CrawlSummary:
     partitions_swapped: int = 0
     analyses_computed: int = 0
     skipped: tuple[str, ...] = ()  # assets asked for that were unchanged, so not materialized
+    failed: tuple[tuple[str, str], ...] = ()  # (asset, its error's message) of failed steps
 
     def describe(self) -> str:
         """The crawl's last line: what it found, and what it did with it."""
@@ -73,6 +74,13 @@ class CrawlSummary:
         if "runs" in self.skipped:
             return f"skipped: runs unchanged ({len(self.skipped)} assets not rematerialized)"
         return f"skipped: unchanged {', '.join(self.skipped)}"
+
+    def describe_failed(self) -> str:
+        """What failed and why, in one line ("some steps failed" when none of them makes an
+        asset: a check)."""
+        if not self.failed:
+            return "some steps failed"
+        return "; ".join(f"{asset} failed ({message})" for asset, message in self.failed)
 
 
 def swap_versions(settings: Config) -> tuple[dict[Pair, str], dict[str, str]]:

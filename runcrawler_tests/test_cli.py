@@ -72,6 +72,25 @@ def test_the_crawl_is_recorded_in_the_dagster_instance(crawled: Path):
         assert runs and all(r.tags.get("runcrawler/trigger") == "cli" for r in runs)
 
 
+def test_a_failed_step_is_named_with_its_own_error_and_nothing_called_unchanged(tmp_path: Path):
+    """A rules file with a rule lacking its hint fails the hints step: the crawl exits 1
+    saying which asset failed and why (the asset's own error, not Dagster's wrapper around
+    it), and calls nothing "unchanged" (the hints were not: they failed)."""
+    archive, data, rules = tmp_path / "archive", tmp_path / "data", tmp_path / "rules.toml"
+    generate_archive(archive, runs=20, seed=5)
+    rules.write_text('[[rule]]\nname = "no_hint"\nwhen = "x"\n', encoding="utf-8")
+    result = CliRunner(env={"RUNCRAWLER_RULES": str(rules)}).invoke(
+        main, ["crawl", "--archive", str(archive), "--data", str(data)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "20 runs found" in result.stdout  # the ingest before it was done
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error.startswith(
+        "Error: hints failed (RulesError: rule 'no_hint': 'hint' is missing or not a text)"
+    )
+    assert "skipped" not in result.stderr
+
+
 def test_crawl_builds_the_analytics_and_the_report(crawled: Path):
     with duckdb.connect(str(crawled / "runcrawler.duckdb"), read_only=True) as con:
         counted = con.execute("SELECT sum(runs) FROM error_categories").fetchone()[0]

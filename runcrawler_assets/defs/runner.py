@@ -98,6 +98,29 @@ def _asset_names(assets: list[AssetsDefinition]) -> list[str]:
     return [key.to_user_string() for asset in assets for key in asset.keys]
 
 
+def _root_message(error: Any) -> str:
+    """The last line of the innermost cause of a step's error (Dagster wraps the asset's own
+    error), without its exception's module path: what the user can act on."""
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines() or ["failed"]
+    kind, colon, text = lines[-1].partition(": ")
+    return f"{kind.rpartition('.')[2]}: {text}" if colon else lines[-1]
+
+
+def _failed_assets(result: Any, assets: list[AssetsDefinition]) -> dict[str, str]:
+    """The assets among `assets` whose step failed in `result` (a step of several assets:
+    those it did not materialize), each with its error's message."""
+    done = materialized_assets(result)
+    failed: dict[str, str] = {}
+    for event in result.get_step_failure_events():
+        message = _root_message(event.step_failure_data.error)
+        for asset in assets:
+            if asset.op.name == event.step_key:
+                failed |= {key.to_user_string(): message for key in asset.keys}
+    return {name: message for name, message in failed.items() if name not in done}
+
+
 def _table_counts(settings: Config) -> tuple[int, int]:
     """Rows of `runs` and entries of `quarantine` now (whether or not this run swapped any)."""
     if not settings.duckdb_path.exists():
@@ -248,6 +271,7 @@ def crawl(
     stale_pairs = set(check.stale)
     stale = {key for key, pair in names.items() if pair in stale_pairs}
     materialized: set[str] = set()
+    failed: dict[str, str] = {}
     parsed: dict[str, Any] = {}
     runs: dict[str, Any] = {}
     if stale and success:
@@ -260,6 +284,7 @@ def crawl(
             raise_on_error=False,
         )
         materialized, success = materialized_assets(result), result.success
+        failed = _failed_assets(result, assets)
         parsed, runs = _metadata(result, "parsed_runs"), _metadata(result, "runs")
     # Analyses out of date with `runs` although it did not change now (an earlier
     # `--no-analytics` crawl, a sensor's ingest): Dagster skipped them with `runs`.
@@ -277,6 +302,7 @@ def crawl(
             raise_on_error=False,
         )
         materialized |= materialized_assets(again)
+        failed |= _failed_assets(again, assets)
         success = again.success
     rows, quarantined = _table_counts(settings)
     n_parsed = int(parsed.get("parsed", 0))
@@ -294,7 +320,9 @@ def crawl(
         success=success,
         partitions_swapped=int(runs.get("partitions_swapped", 0)),
         analyses_computed=len(materialized & analyses),
-        skipped=tuple(name for name in _asset_names(assets) if name not in materialized),
+        # A failed crawl claims nothing unchanged: what a failed step held back did not run.
+        skipped=tuple(n for n in _asset_names(assets) if n not in materialized) if success else (),
+        failed=tuple(failed.items()),
     )
 
 
