@@ -33,6 +33,7 @@ from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.archive.runstore import read_text, write_atomic
 from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import ArchiveCheck, check_archive
+from runcrawler_assets.hints.evaluate import hints_are_current
 from runcrawler_assets.subprocesses import worker_pool
 from runcrawler_assets.warehouse.database import connect, swapped_versions
 
@@ -193,7 +194,8 @@ def unchanged_since_last_crawl(
             )
         except duckdb.Error:  # its tables not made yet (read-only here)
             return None
-        if dumps_new or (with_analytics and out_of_date(con, ANALYSES)):
+        stale_analytics = out_of_date(con, ANALYSES) or not hints_are_current(con)
+        if dumps_new or (with_analytics and stale_analytics):
             return None
         rows, quarantined = table_counts(con)
     runs, problems = check.found(settings.runs_dir)

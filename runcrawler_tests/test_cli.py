@@ -72,10 +72,11 @@ def test_the_crawl_is_recorded_in_the_dagster_instance(crawled: Path):
         assert runs and all(r.tags.get("runcrawler/trigger") == "cli" for r in runs)
 
 
-def test_a_failed_step_is_named_with_its_own_error_and_nothing_called_unchanged(tmp_path: Path):
+def test_a_failed_step_is_named_with_its_error_and_made_by_the_next_crawl(tmp_path: Path):
     """A rules file with a rule lacking its hint fails the hints step: the crawl exits 1
     saying which asset failed and why (the asset's own error, not Dagster's wrapper around
-    it), and calls nothing "unchanged" (the hints were not: they failed)."""
+    it), and calls nothing "unchanged" (the hints were not: they failed). The next crawl,
+    though no run changed, makes them: a crawl does not rest while a step owes its asset."""
     archive, data, rules = tmp_path / "archive", tmp_path / "data", tmp_path / "rules.toml"
     generate_archive(archive, runs=20, seed=5)
     rules.write_text('[[rule]]\nname = "no_hint"\nwhen = "x"\n', encoding="utf-8")
@@ -89,6 +90,21 @@ def test_a_failed_step_is_named_with_its_own_error_and_nothing_called_unchanged(
         "Error: hints failed (RulesError: rule 'no_hint': 'hint' is missing or not a text)"
     )
     assert "skipped" not in result.stderr
+    with duckdb.connect(str(data / "runcrawler.duckdb"), read_only=True) as con:
+        tables = {
+            name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+    assert "hints" not in tables
+
+    # The rules mended, the next crawl makes the hints (nothing else changed), then rests.
+    crawl = ["crawl", "--archive", str(archive), "--data", str(data)]
+    again = CliRunner().invoke(main, crawl)
+    assert again.exit_code == 0, again.output
+    with duckdb.connect(str(data / "runcrawler.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM hints").fetchone()[0] > 0
+    rest = CliRunner().invoke(main, crawl)
+    assert rest.exit_code == 0, rest.output
+    assert "skipped: nothing changed since the last crawl" in rest.stderr
 
 
 def test_crawl_builds_the_analytics_and_the_report(crawled: Path):

@@ -63,6 +63,7 @@ from runcrawler_assets.defs.partitions import (
 )
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource, CrawlProgress
 from runcrawler_assets.defs.sensors import FOLLOWING, INGEST_KEYS
+from runcrawler_assets.hints.evaluate import hints_are_current
 from runcrawler_assets.idle import CrawlSummary, scan_reusable, swap_versions, table_counts
 from runcrawler_assets.warehouse.database import connect
 
@@ -130,13 +131,16 @@ def _table_counts(settings: Config) -> tuple[int, int]:
 
 
 def _out_of_date_analyses(settings: Config, assets: list[AssetsDefinition]) -> list[str]:
-    """The analyses among `assets` whose stored result is older than `runs`, by name."""
+    """The analyses among `assets` whose stored result is older than `runs`, and the hints
+    if among them and not made from `runs` as it is (never made: their step failed), by
+    name."""
     wanted = set(_asset_names(assets))
     analyses = [a for a in ANALYSES if a.name in wanted]
-    if not analyses or not settings.duckdb_path.exists():
+    if not (analyses or "hints" in wanted) or not settings.duckdb_path.exists():
         return []
     with connect(settings.duckdb_path, read_only=True) as con:
-        return [a.name for a in out_of_date(con, analyses)]
+        stale = [a.name for a in out_of_date(con, analyses)]
+        return [*stale, "hints"] if "hints" in wanted and not hints_are_current(con) else stale
 
 
 def _process_alive(instance: DagsterInstance, run_id: str) -> bool:
@@ -286,15 +290,16 @@ def crawl(
         materialized, success = materialized_assets(result), result.success
         failed = _failed_assets(result, assets)
         parsed, runs = _metadata(result, "parsed_runs"), _metadata(result, "runs")
-    # Analyses out of date with `runs` although it did not change now (an earlier
-    # `--no-analytics` crawl, a sensor's ingest): Dagster skipped them with `runs`.
+    # Analyses (or hints) out of date with `runs` although it did not change now (an earlier
+    # `--no-analytics` crawl, a sensor's ingest, a step that failed): Dagster skipped them
+    # with `runs`.
     later = _out_of_date_analyses(settings, assets) if success else []
     if later:
         # What reads the analyses follows them: the report, and the hints (typical fixes).
         readers = [name for name in _asset_names(assets) if name in {"report", "hints"}]
         again = materialize(
             assets,
-            selection=[*later, *readers],
+            selection=sorted({*later, *readers}),
             instance=instance,
             resources=resources,
             tags={"runcrawler/trigger": "cli"},
