@@ -289,6 +289,38 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
         assert con.execute("SELECT count(*) FROM hints WHERE rule = 'known_fix'").fetchone() == (0,)
 
 
+def test_hints_made_a_partition_at_a_time_are_those_made_in_one_query(tmp_path: Path) -> None:
+    """Made one partition per query (a real million runs' hints, made in one query, outgrew
+    a 160MB cap), the stored hints are those evaluated in one query: the first time, and
+    after one partition's runs changed."""
+    rules = parse_rules(FIX_RULES, "test")
+    on_irene = [_run("ana", "jet", k, "time_limit", cluster="irene") for k in (1, 2)]
+    path = write_warehouse(tmp_path / "runs.duckdb", [*RECORDS, *on_irene])
+    with duckdb.connect(str(path)) as con:
+        _give_each_failure_a_typical_fix(con)
+        [(partitions,)] = con.execute(
+            'SELECT count(DISTINCT (cluster, "user")) FROM runs'
+        ).fetchall()
+        assert partitions >= 3
+
+        def stored_as_evaluated() -> int | None:
+            made = store_hints(con, rules, chunk_runs=1).made_again
+            stored = con.execute("SELECT * FROM hints").df()
+            pd.testing.assert_frame_equal(
+                _sorted(stored), _sorted(evaluate_rules(con, rules, RunFilter()))
+            )
+            return made
+
+        assert stored_as_evaluated() is None
+        bobs_second = "\"user\" = 'bob' AND run_path LIKE '%run_002'"
+        con.execute(
+            "UPDATE runs SET status = 'failed', error_category = 'numerical_instability',"
+            f" cfl = 1.2 WHERE {bobs_second}"
+        )
+        swapped_again(con, bobs_second, [])
+        assert stored_as_evaluated() == 1
+
+
 def test_a_new_run_makes_again_the_hints_of_its_partition_not_its_users_other_clusters(
     tmp_path: Path,
 ) -> None:

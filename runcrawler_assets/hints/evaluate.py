@@ -22,7 +22,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.analytics.core import RunFilter, drop_temporary, query, with_runs
+from runcrawler_assets.analytics.core import (
+    RunFilter,
+    drop_temporary,
+    query,
+    temporary_name,
+    with_runs,
+)
 from runcrawler_assets.analytics.memo import Memo, refreshed_digests, write_rows
 from runcrawler_assets.analytics.store import runs_version
 from runcrawler_assets.hints.rules import Rule, RulesError
@@ -215,7 +221,9 @@ class StoredHints:
     made_of: str
 
 
-def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> StoredHints:
+def store_hints(
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], chunk_runs: int | None = None
+) -> StoredHints:
     """Every run's hints into the table `hints` and, per rule in the file's order (none left
     out), its severity and the runs and users hinted into `hint_counts`, all in DuckDB, with
     the version of `runs` they come from (`HINTS_SOURCE`: while `runs` is still that, every
@@ -225,26 +233,69 @@ def store_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> Stor
     quote: those of the partitions whose runs did not change since the last time, with the
     same rules and typical fixes, are kept (`analytics.memo`; a million runs' hints took
     seconds, ten new runs' take their partition's), in one transaction with the digests
-    that say so.
+    that say so. The partitions are made a chunk of about `chunk_runs` runs at a time
+    (`CHUNK_RUNS`), each chunk one query.
     """
     sql, params = hints_sql(con, rules)
     memo = hints_memo(con, rules, sql, params)
     digests, changed = refreshed_digests(con, memo)
+    chunks = None
     try:
         partitions = changed.condition if changed else None
-        if partitions is not None:  # the derived columns of their runs alone
-            sql, params = hints_sql(con, rules, partitions, checked=True)
-        select, filter_params = with_runs(sql, partitions or RunFilter())
+        chunks = _chunk_partitions(con, partitions, chunk_runs or CHUNK_RUNS)
         with transaction(con):
-            write_rows(con, "hints", select, partitions, {**filter_params, **params})
+            for number in range(max(1, chunks.count)):  # one, even of no run: the old go
+                # the derived columns of the chunk's runs alone
+                chunk = f'(cluster, "user") IN ({chunks.pairs(number)})'
+                sql, params = hints_sql(con, rules, chunk, checked=True)
+                select, _ = with_runs(sql, chunk)
+                replacing = partitions if number == 0 else "FALSE"
+                write_rows(con, "hints", select, replacing, params)
             write_rows(con, memo.digests, digests.select, digests.replacing)
             _count_hints(con, rules)
             version = "SELECT CAST($version AS VARCHAR) AS runs_version"
             write_rows(con, HINTS_SOURCE, version, params={"version": runs_version(con)})
     finally:
-        drop_temporary(con, digests.temporary + (changed.temporary if changed else ()))
+        made = (chunks.table,) if chunks else ()
+        drop_temporary(con, digests.temporary + (changed.temporary if changed else ()) + made)
     [(found,)] = con.execute("SELECT count(*) FROM hints").fetchall()
     return StoredHints(found, changed.count if changed else None, memo.kept_per)
+
+
+# The runs whose hints one query makes, about: the window over each case's runs, sorted,
+# must fit in the analytics' memory (a real million-run crawl's hints, made in one query,
+# failed at 160MB and 192MB: issue 16). A chunk starts below this count, and takes its
+# last partition whole (at a million demo runs, ≤ 195,000 runs: 0.84 s under 160MB).
+CHUNK_RUNS = 50_000
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """The partitions whose hints are made, numbered by chunk in a temporary table."""
+
+    table: str
+    count: int
+
+    def pairs(self, number: int) -> str:
+        """SQL: the (cluster, user) pairs of chunk `number`."""
+        return f'SELECT cluster, "user" FROM temp.{self.table} WHERE chunk = {int(number)}'
+
+
+def _chunk_partitions(
+    con: duckdb.DuckDBPyConnection, partitions: str | None, chunk_runs: int
+) -> Chunks:
+    """The partitions with runs among `partitions` (a condition over `runs`; None: all) in
+    chunks of about `chunk_runs` runs, in key order (a smaller archive: one chunk)."""
+    table = temporary_name("hint_chunks")
+    con.execute(
+        f"""CREATE TEMP TABLE {table} AS
+        SELECT cluster, "user", CAST(floor((sum(runs) OVER (ORDER BY cluster, "user"
+               ROWS UNBOUNDED PRECEDING) - runs) / {int(chunk_runs)}) AS INTEGER) AS chunk
+        FROM (SELECT cluster, "user", count(*) AS runs FROM runs
+              WHERE {partitions or "TRUE"} GROUP BY ALL)"""
+    )
+    [(count,)] = con.execute(f"SELECT coalesce(max(chunk) + 1, 0) FROM temp.{table}").fetchall()
+    return Chunks(table, count)
 
 
 def _count_hints(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...]) -> None:
