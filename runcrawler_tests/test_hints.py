@@ -242,6 +242,27 @@ def _give_each_failure_a_typical_fix(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _stored_as_evaluated(
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], chunk_runs: int | None = None
+) -> int | None:
+    """Store the hints (`chunk_runs` runs' partitions per query), check they are those
+    evaluated from scratch in one query, and say how many partitions were made again."""
+    made = store_hints(con, rules, chunk_runs).made_again
+    stored = con.execute("SELECT * FROM hints").df()
+    pd.testing.assert_frame_equal(_sorted(stored), _sorted(evaluate_rules(con, rules, RunFilter())))
+    return made
+
+
+def _bobs_second_run_fails(con: duckdb.DuckDBPyConnection) -> None:
+    """bob's second run diverges too (failed, unstable, at CFL 1.2), its swap noted."""
+    bobs_second = "\"user\" = 'bob' AND run_path LIKE '%run_002'"
+    con.execute(
+        "UPDATE runs SET status = 'failed', error_category = 'numerical_instability',"
+        f" cfl = 1.2 WHERE {bobs_second}"
+    )
+    swapped_again(con, bobs_second, [])
+
+
 def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_changed(
     tmp_path: Path,
 ) -> None:
@@ -253,39 +274,26 @@ def test_stored_hints_are_made_again_for_the_users_whose_runs_or_quoted_fixes_ch
     with duckdb.connect(str(path)) as con:
         _give_each_failure_a_typical_fix(con)
 
-        def stored_as_evaluated() -> int | None:
-            made = store_hints(con, rules).made_again
-            stored = con.execute("SELECT * FROM hints").df()
-            pd.testing.assert_frame_equal(
-                _sorted(stored), _sorted(evaluate_rules(con, rules, RunFilter()))
-            )
-            return made
-
-        assert stored_as_evaluated() is None  # the first time: every user's
-        assert stored_as_evaluated() == 0
+        assert _stored_as_evaluated(con, rules) is None  # the first time: every user's
+        assert _stored_as_evaluated(con, rules) == 0
         ana, bob = _rowids(con, "ana"), _rowids(con, "bob")
         assert ana and bob
         # bob's second run now diverges too: his hints are made again, ana's kept
-        bobs_second = "\"user\" = 'bob' AND run_path LIKE '%run_002'"
-        con.execute(
-            "UPDATE runs SET status = 'failed', error_category = 'numerical_instability',"
-            f" cfl = 1.2 WHERE {bobs_second}"
-        )
-        swapped_again(con, bobs_second, [])
-        assert stored_as_evaluated() == 1
+        _bobs_second_run_fails(con)
+        assert _stored_as_evaluated(con, rules) == 1
         assert _rowids(con, "ana") == ana and _rowids(con, "bob") != bob
         # a user gone: their hints with them
         con.execute("DELETE FROM runs WHERE \"user\" = 'bob'")
-        stored_as_evaluated()
+        _stored_as_evaluated(con, rules)
         assert _rowids(con, "bob") == set() and _rowids(con, "ana") == ana
         # the fix a hint quotes changed: every user's hints are made again
         con.execute("UPDATE error_fixes SET typical_fix = 'split the run'")
-        assert stored_as_evaluated() is None
+        assert _stored_as_evaluated(con, rules) is None
         texts = con.execute("SELECT text FROM hints WHERE rule = 'known_fix'").fetchall()
         assert len(texts) == 3 and all(text.endswith(": split the run") for (text,) in texts)
         # other rules: the same
         rules = parse_rules(RULES, "test")
-        stored_as_evaluated()
+        _stored_as_evaluated(con, rules)
         assert con.execute("SELECT count(*) FROM hints WHERE rule = 'known_fix'").fetchone() == (0,)
 
 
@@ -303,22 +311,9 @@ def test_hints_made_a_partition_at_a_time_are_those_made_in_one_query(tmp_path: 
         ).fetchall()
         assert partitions >= 3
 
-        def stored_as_evaluated() -> int | None:
-            made = store_hints(con, rules, chunk_runs=1).made_again
-            stored = con.execute("SELECT * FROM hints").df()
-            pd.testing.assert_frame_equal(
-                _sorted(stored), _sorted(evaluate_rules(con, rules, RunFilter()))
-            )
-            return made
-
-        assert stored_as_evaluated() is None
-        bobs_second = "\"user\" = 'bob' AND run_path LIKE '%run_002'"
-        con.execute(
-            "UPDATE runs SET status = 'failed', error_category = 'numerical_instability',"
-            f" cfl = 1.2 WHERE {bobs_second}"
-        )
-        swapped_again(con, bobs_second, [])
-        assert stored_as_evaluated() == 1
+        assert _stored_as_evaluated(con, rules, chunk_runs=1) is None
+        _bobs_second_run_fails(con)
+        assert _stored_as_evaluated(con, rules, chunk_runs=1) == 1
 
 
 def test_a_new_run_makes_again_the_hints_of_its_partition_not_its_users_other_clusters(
