@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+comma := ,
 PYPROJECT_SUM := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 STAMP := $(VENV)/.installed-$(PYPROJECT_SUM)
 # The packages that pin dagster's exact release (pyproject's `lockstep` extra) get a
@@ -21,19 +22,21 @@ PORT ?= 3000
 
 .PHONY: setup run crawl test lint format clean
 
+# $(call install,VENV,EXTRAS): runcrawler with EXTRAS into VENV (made if missing), then
+# the stamp of this pyproject.toml (the target) in place of any older one.
+define install
+@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+$(1)/bin/python -m pip install --quiet --upgrade pip
+$(1)/bin/python -m pip install --quiet -e '.[$(2)]'
+@rm -f $(1)/.installed-*
+@touch $@
+endef
+
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@rm -f $(VENV)/.installed-*
-	@touch $@
+	$(call install,$(VENV),dev)
 
 $(LOCKSTEP_STAMP): pyproject.toml
-	@test -x $(LOCKSTEP_VENV)/bin/python || $(PYTHON) -m venv $(LOCKSTEP_VENV)
-	$(LOCKSTEP_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LOCKSTEP_VENV)/bin/python -m pip install --quiet -e '.[dev,lockstep]'
-	@rm -f $(LOCKSTEP_VENV)/.installed-*
-	@touch $@
+	$(call install,$(LOCKSTEP_VENV),dev$(comma)lockstep)
 
 setup: $(STAMP)  ## create .venv and install runcrawler with its test tools
 
