@@ -84,6 +84,16 @@ class CrawlSummary:
         return "; ".join(f"{asset} failed ({message})" for asset, message in self.failed)
 
 
+def stale_analytics(con: duckdb.DuckDBPyConnection, names: set[str] | None = None) -> list[str]:
+    """The analyses among `names` (None: all) whose stored result is older than `runs`, and
+    the hints if among them and not made from `runs` as it is (never made: their step
+    failed), by name: what a crawl makes again though no run changed."""
+    analyses = [a for a in ANALYSES if names is None or a.name in names]
+    stale = [a.name for a in out_of_date(con, analyses)]
+    hints = names is None or "hints" in names
+    return [*stale, "hints"] if hints and not hints_are_current(con) else stale
+
+
 def swap_versions(settings: Config) -> tuple[dict[Pair, str], dict[str, str]]:
     """The partitions' swapped versions, and the clusters' accounting digests (none yet:
     empty)."""
@@ -194,8 +204,7 @@ def unchanged_since_last_crawl(
             )
         except duckdb.Error:  # its tables not made yet (read-only here)
             return None
-        stale_analytics = out_of_date(con, ANALYSES) or not hints_are_current(con)
-        if dumps_new or (with_analytics and stale_analytics):
+        if dumps_new or (with_analytics and stale_analytics(con)):
             return None
         rows, quarantined = table_counts(con)
     runs, problems = check.found(settings.runs_dir)

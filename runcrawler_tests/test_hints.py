@@ -17,7 +17,12 @@ from runcrawler_assets.hints import (
     parse_rules,
     store_hints,
 )
-from runcrawler_assets.hints.evaluate import hints_are_current, hints_memo, hints_sql
+from runcrawler_assets.hints.evaluate import (
+    CHUNK_RUNS,
+    hints_are_current,
+    hints_memo,
+    hints_sql,
+)
 from runcrawler_assets.hints.rules import Rule
 from runcrawler_assets.records import RUN_COLUMNS, RunRecord, run_id_for
 from runcrawler_assets.reporting.assemble import stored_hints
@@ -243,7 +248,7 @@ def _give_each_failure_a_typical_fix(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _stored_as_evaluated(
-    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], chunk_runs: int | None = None
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], chunk_runs: int = CHUNK_RUNS
 ) -> int | None:
     """Store the hints (`chunk_runs` runs' partitions per query), check they are those
     evaluated from scratch in one query, and say how many partitions were made again."""

@@ -42,7 +42,6 @@ from dagster import (
 
 from runcrawler_assets.accounting.load import dumps_changed
 from runcrawler_assets.analytics import ANALYSES
-from runcrawler_assets.analytics.store import out_of_date
 from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import ArchiveCheck, check_archive
@@ -63,8 +62,13 @@ from runcrawler_assets.defs.partitions import (
 )
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource, CrawlProgress
 from runcrawler_assets.defs.sensors import FOLLOWING, INGEST_KEYS
-from runcrawler_assets.hints.evaluate import hints_are_current
-from runcrawler_assets.idle import CrawlSummary, scan_reusable, swap_versions, table_counts
+from runcrawler_assets.idle import (
+    CrawlSummary,
+    scan_reusable,
+    stale_analytics,
+    swap_versions,
+    table_counts,
+)
 from runcrawler_assets.warehouse.database import connect
 
 
@@ -131,16 +135,14 @@ def _table_counts(settings: Config) -> tuple[int, int]:
 
 
 def _out_of_date_analyses(settings: Config, assets: list[AssetsDefinition]) -> list[str]:
-    """The analyses among `assets` whose stored result is older than `runs`, and the hints
-    if among them and not made from `runs` as it is (never made: their step failed), by
-    name."""
+    """`idle.stale_analytics` among `assets` (no warehouse opened when none of them is an
+    analysis or the hints)."""
     wanted = set(_asset_names(assets))
-    analyses = [a for a in ANALYSES if a.name in wanted]
-    if not (analyses or "hints" in wanted) or not settings.duckdb_path.exists():
+    analytics = {a.name for a in ANALYSES} | {"hints"}
+    if not wanted & analytics or not settings.duckdb_path.exists():
         return []
     with connect(settings.duckdb_path, read_only=True) as con:
-        stale = [a.name for a in out_of_date(con, analyses)]
-        return [*stale, "hints"] if "hints" in wanted and not hints_are_current(con) else stale
+        return stale_analytics(con, wanted)
 
 
 def _process_alive(instance: DagsterInstance, run_id: str) -> bool:

@@ -221,8 +221,15 @@ class StoredHints:
     made_of: str
 
 
+# The runs whose hints one query makes, about: the window over each case's runs, sorted,
+# must fit in the analytics' memory (a real million-run crawl's hints, made in one query,
+# failed at 160MB and 192MB: issue 16). A chunk starts below this count, and takes its
+# last partition whole (at a million demo runs, ≤ 195,000 runs: 0.84 s under 160MB).
+CHUNK_RUNS = 50_000
+
+
 def store_hints(
-    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], chunk_runs: int | None = None
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], chunk_runs: int = CHUNK_RUNS
 ) -> StoredHints:
     """Every run's hints into the table `hints` and, per rule in the file's order (none left
     out), its severity and the runs and users hinted into `hint_counts`, all in DuckDB, with
@@ -233,8 +240,8 @@ def store_hints(
     quote: those of the partitions whose runs did not change since the last time, with the
     same rules and typical fixes, are kept (`analytics.memo`; a million runs' hints took
     seconds, ten new runs' take their partition's), in one transaction with the digests
-    that say so. The partitions are made a chunk of about `chunk_runs` runs at a time
-    (`CHUNK_RUNS`), each chunk one query.
+    that say so. The partitions are made a chunk of about `chunk_runs` runs at a time,
+    each chunk one query.
     """
     sql, params = hints_sql(con, rules)
     memo = hints_memo(con, rules, sql, params)
@@ -242,7 +249,7 @@ def store_hints(
     chunks = None
     try:
         partitions = changed.condition if changed else None
-        chunks = _chunk_partitions(con, partitions, chunk_runs or CHUNK_RUNS)
+        chunks = _chunk_partitions(con, partitions, chunk_runs)
         with transaction(con):
             for number in range(max(1, chunks.count)):  # one, even of no run: the old go
                 # the derived columns of the chunk's runs alone
@@ -260,13 +267,6 @@ def store_hints(
         drop_temporary(con, digests.temporary + (changed.temporary if changed else ()) + made)
     [(found,)] = con.execute("SELECT count(*) FROM hints").fetchall()
     return StoredHints(found, changed.count if changed else None, memo.kept_per)
-
-
-# The runs whose hints one query makes, about: the window over each case's runs, sorted,
-# must fit in the analytics' memory (a real million-run crawl's hints, made in one query,
-# failed at 160MB and 192MB: issue 16). A chunk starts below this count, and takes its
-# last partition whole (at a million demo runs, ≤ 195,000 runs: 0.84 s under 160MB).
-CHUNK_RUNS = 50_000
 
 
 @dataclass(frozen=True)
