@@ -75,18 +75,20 @@ def _load_chart_code() -> None:
 
 def _warm_up() -> None:
     """The worker's first call: the chart code imported before the first chart is asked,
-    and set aside from the garbage collector (`_drawn_in_worker`), what the imports left
+    and set aside from the garbage collector (`_drawn_and_collected`), what the imports left
     behind collected first (the worker's collections run after every chart)."""
     _load_chart_code()
     gc.collect()
     freeze_loaded()
 
 
-def _drawn_in_worker(plan: Callable[[], bytes]) -> Drawn:
+def _drawn_and_collected(plan: Callable[[], bytes]) -> Drawn:
     """`plan` drawn and timed, then its garbage collected: a matplotlib figure is a web of
     reference cycles that Python's collector leaves for many charts (~25 MB of the worker
-    at a million runs, where the process tree's memory counts: issue 16). With the imports
-    frozen (`_warm_up`) a collection takes ~3 ms, not ~45."""
+    at a million runs, where the process tree's memory counts: issue 16; ~10 MB of the
+    run's process where a thread draws). With the imports frozen (`_warm_up`, the worker)
+    a collection takes ~3 ms, not ~45; the thread's ~45 ms hold up no query (DuckDB
+    computes without Python's lock)."""
     try:
         return _timed(plan)
     finally:
@@ -180,7 +182,7 @@ class ChartDrawer:
                 ready and self._wanted and self._pool and self._in_flight < in_flight and self._left
             ):
                 chart = self._queue[self._take(costliest=True)]
-                draw = partial(_timed if self._in_a_thread else _drawn_in_worker, chart.plan)
+                draw = partial(_drawn_and_collected, chart.plan)
                 try:
                     chart.future = self._pool.submit(draw)
                 except (BrokenProcessPool, RuntimeError):  # died on an earlier chart, or closed
