@@ -43,10 +43,11 @@ DEFAULT_CLUSTER = "default"
 # The longest job the clusters run: a duration resting on a file's mtime beyond it is dropped.
 DEFAULT_MAX_JOB_DAYS = 7.0
 # DuckDB's memory while an analysis or the hints compute (and while an analysis's results are
-# written, when below the writer's 256MB): past it DuckDB spills to disk, which costs time (a
-# million runs, in a crawl's process: 1GB peaks at ~800 MB, 192MB at ~470 MB and its analyses
-# take ~30 % longer; BENCHMARKS.md, twelfth round).
-DEFAULT_ANALYTICS_MEMORY = "1GB"
+# written, when below the writer's 256MB): past it DuckDB spills to disk, which costs time where
+# an archive is big enough to need more. Up to 20,000 runs nothing does; a million runs' analyses
+# (chart process included) peak at ~575 MB in 5.5 s under 256MB, at ~800 MB in 4.9 s under 1GB,
+# and need 128MB at the least (BENCHMARKS.md, thirty-first round).
+DEFAULT_ANALYTICS_MEMORY = "256MB"
 MIN_ANALYTICS_BYTES = 64 * 1000**2
 # Dagster's daemon looks at sensors every few seconds: a shorter interval only adds load.
 MIN_INTERVAL_SECONDS = 5

@@ -84,7 +84,7 @@ def test_unset_and_empty_variables_take_the_defaults():
     assert (unset.max_job_days, unset.parse_workers) == (7, 2)
     assert (unset.sensor_interval_seconds, unset.automation_interval_seconds) == (60, 30)
     assert unset.automation_on is True
-    assert unset.analytics_memory == "1GB"
+    assert unset.analytics_memory == "256MB"
 
 
 def test_a_config_built_in_code_has_the_defaults_of_an_empty_environment(tmp_path):
