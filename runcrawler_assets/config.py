@@ -45,7 +45,7 @@ DEFAULT_MAX_JOB_DAYS = 7.0
 # DuckDB's memory while an analysis or the hints compute (and while an analysis's results are
 # written, when below the writer's 256MB): past it DuckDB spills to disk, which costs time where
 # an archive is big enough to need more. Up to 20,000 runs nothing does; a million runs' analyses
-# (chart process included) peak at ~575 MB in 5.5 s under 256MB, at ~800 MB in 4.9 s under 1GB,
+# (chart process included) peak at ~595 MB in 6.8 s under 256MB, at ~815 MB in 6.0 s under 1GB,
 # and need 128MB at the least (BENCHMARKS.md, thirty-first round).
 DEFAULT_ANALYTICS_MEMORY = "256MB"
 MIN_ANALYTICS_BYTES = 64 * 1000**2
