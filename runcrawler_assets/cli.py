@@ -425,6 +425,7 @@ def report_command(
     config = _config({"RUNCRAWLER_DATA": data})
     from runcrawler_assets.analytics import RunFilter
     from runcrawler_assets.reporting.assemble import assemble_report
+    from runcrawler_assets.warehouse.database import run_count
     from runcrawler_assets.warehouse.explore import connect_read_only
 
     run_filter = RunFilter(
@@ -438,9 +439,8 @@ def report_command(
     # else (a filter, pseudonyms, analytics missing or stale) computed for this report.
     key = config.pseudonym_key if pseudonymize else None
     with connect_read_only(config.data_dir) as con:
-        report = assemble_report(
-            con, run_filter, datetime.now(), pseudonym_key=key, memory=config.analytics_memory
-        )
+        memory = config.analytics_memory_for(run_count(con))
+        report = assemble_report(con, run_filter, datetime.now(), pseudonym_key=key, memory=memory)
     target = out or config.data_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(report.html, encoding="utf-8")

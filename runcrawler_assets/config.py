@@ -48,9 +48,22 @@ DEFAULT_MAX_JOB_DAYS = 7.0
 # (chart process included) peak at ~595 MB in 6.8 s under 256MB, at ~815 MB in 6.0 s under 1GB,
 # and need 128MB at the least (BENCHMARKS.md, thirty-first round).
 DEFAULT_ANALYTICS_MEMORY = "256MB"
+# From this many runs in `runs`, the defaults keep the process tree small rather than quick
+# (issue 16: a million runs within 500 MB): the analytics' memory is `BIG_ARCHIVE_MEMORY`
+# unless RUNCRAWLER_ANALYTICS_MEMORY says otherwise, and a thread of the run's process draws
+# the charts, no chart process (`defs.resources.ChartDrawing`). At a million runs the chart
+# process saved no time (BENCHMARKS.md, thirty-first round).
+BIG_ARCHIVE_RUNS = 300_000
+BIG_ARCHIVE_MEMORY = "128MB"
+AUTO = "auto"  # RUNCRAWLER_ANALYTICS_MEMORY: by the archive's size
 MIN_ANALYTICS_BYTES = 64 * 1000**2
 # Dagster's daemon looks at sensors every few seconds: a shorter interval only adds load.
 MIN_INTERVAL_SECONDS = 5
+
+
+def is_big_archive(runs: int) -> bool:
+    """Whether `runs` runs make a big archive, for which the defaults save memory."""
+    return runs >= BIG_ARCHIVE_RUNS
 
 
 class ConfigError(RuncrawlerError, ValueError):
@@ -151,6 +164,11 @@ def _memory_size(text: str) -> str:
     return f"{number}{prefix.upper()}{'i' if binary else ''}B"
 
 
+def _memory_size_or_auto(text: str) -> str | None:
+    """`_memory_size`, or None for `auto` (`Config.analytics_memory_for`)."""
+    return None if text.strip().lower() == AUTO else _memory_size(text)
+
+
 def _cron(text: str) -> str:
     """Five cron fields (minute hour day month weekday): what Dagster's schedules take."""
     parts = text.split()
@@ -218,11 +236,12 @@ class Config:
         f"a whole number of seconds (>= {MIN_INTERVAL_SECONDS})",
         "30",
     )
-    analytics_memory: str = _variable(
+    # None (`auto`): by the archive's size (`analytics_memory_for`).
+    analytics_memory: str | None = _variable(
         "RUNCRAWLER_ANALYTICS_MEMORY",
-        _memory_size,
-        "a memory size of at least 64MB, such as 256MB or 2GB",
-        DEFAULT_ANALYTICS_MEMORY,
+        _memory_size_or_auto,
+        f"a memory size of at least 64MB, such as 256MB or 2GB, or {AUTO}",
+        AUTO,
     )
     # Off: the sensors and the schedule start stopped (switch them on in the UI).
     automation_on: bool = _variable("RUNCRAWLER_AUTOMATION", _on_off, "on or off", "on")
@@ -323,6 +342,13 @@ class Config:
             for field_name, variable in _declared()
             if not variable.secret
         }
+
+    def analytics_memory_for(self, runs: int) -> str:
+        """DuckDB's memory for the analytics of `runs` runs: RUNCRAWLER_ANALYTICS_MEMORY when
+        set to a size, else the default for an archive of that size."""
+        if self.analytics_memory is not None:
+            return self.analytics_memory
+        return BIG_ARCHIVE_MEMORY if is_big_archive(runs) else DEFAULT_ANALYTICS_MEMORY
 
     @property
     def max_job_duration(self) -> timedelta:

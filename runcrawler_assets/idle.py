@@ -35,7 +35,7 @@ from runcrawler_assets.config import Config
 from runcrawler_assets.crawl import ArchiveCheck, check_archive
 from runcrawler_assets.hints.evaluate import hints_are_current
 from runcrawler_assets.subprocesses import worker_pool
-from runcrawler_assets.warehouse.database import connect, swapped_versions
+from runcrawler_assets.warehouse.database import connect, run_count, swapped_versions
 
 REGISTERED_FILE = "registered_partitions.json"  # in the data folder
 
@@ -105,9 +105,8 @@ def swap_versions(settings: Config) -> tuple[dict[Pair, str], dict[str, str]]:
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """Rows of `runs` and entries of `quarantine`."""
-    (rows,) = con.execute("SELECT count(*) FROM runs").fetchone()
     (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchone()
-    return rows, quarantined
+    return run_count(con), quarantined
 
 
 def note_registered(settings: Config, pairs: Iterable[Pair]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runcrawler_assets.config import VARIABLES, Config, ConfigError, Layout
+from runcrawler_assets.config import BIG_ARCHIVE_RUNS, VARIABLES, Config, ConfigError, Layout
 from runcrawler_assets.errors import RuncrawlerError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,7 +22,16 @@ BAD_VALUES: dict[str, tuple[str, ...]] = {
     "RUNCRAWLER_LAYOUT": ("flat", "Cluster/User", "cluster/user/"),
     "RUNCRAWLER_MAX_JOB_DAYS": ("abc", "0", "-3", "nan", "inf"),
     "RUNCRAWLER_WORKERS": ("abc", "0", "-1", "1.5"),
-    "RUNCRAWLER_ANALYTICS_MEMORY": ("abc", "256", "63MB", "0.06GB", "-1GB", "1 gigabyte", "80%"),
+    "RUNCRAWLER_ANALYTICS_MEMORY": (
+        "abc",
+        "256",
+        "63MB",
+        "0.06GB",
+        "-1GB",
+        "1 gigabyte",
+        "80%",
+        "automatic",
+    ),
     "RUNCRAWLER_SENSOR_INTERVAL": ("abc", "4", "0", "1.5"),
     "RUNCRAWLER_AUTOMATION_INTERVAL": ("abc", "1", "-30"),
     "RUNCRAWLER_AUTOMATION": ("maybe", "offf", "2"),
@@ -74,6 +83,7 @@ def test_the_config_comes_from_the_environment(tmp_path):
     assert (config.parse_workers, config.sensor_interval_seconds) == (4, 15)
     assert config.automation_on is False
     assert config.analytics_memory == "1.5GiB"  # as DuckDB spells it
+    assert config.analytics_memory_for(BIG_ARCHIVE_RUNS) == "1.5GiB"  # whatever the size
 
 
 def test_unset_and_empty_variables_take_the_defaults():
@@ -84,7 +94,24 @@ def test_unset_and_empty_variables_take_the_defaults():
     assert (unset.max_job_days, unset.parse_workers) == (7, 2)
     assert (unset.sensor_interval_seconds, unset.automation_interval_seconds) == (60, 30)
     assert unset.automation_on is True
-    assert unset.analytics_memory == "256MB"
+    assert unset.analytics_memory is None  # auto
+    assert unset == Config.from_env({"RUNCRAWLER_ANALYTICS_MEMORY": " Auto "})
+
+
+@pytest.mark.parametrize(
+    ("runs", "memory"),
+    [
+        (0, "256MB"),
+        (20_000, "256MB"),
+        (BIG_ARCHIVE_RUNS - 1, "256MB"),
+        (BIG_ARCHIVE_RUNS, "128MB"),
+        (1_000_000, "128MB"),
+    ],
+)
+def test_the_analytics_memory_by_default_follows_the_archives_size(runs: int, memory: str):
+    """Unset (`auto`), a big archive's analytics get less memory: a million runs within
+    500 MB (issue 16); a smaller one's are quicker with more."""
+    assert Config.from_env({}).analytics_memory_for(runs) == memory
 
 
 def test_a_config_built_in_code_has_the_defaults_of_an_empty_environment(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import threading
 import time
 import weakref
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from dagster import asset, materialize
+from dagster import asset, build_init_resource_context, materialize
 
+from runcrawler_assets import config
 from runcrawler_assets.analytics import AnalysisResult
 from runcrawler_assets.config import Config
 from runcrawler_assets.defs.assets.analytics import analyses
@@ -24,7 +26,7 @@ from runcrawler_assets.defs.resources import ChartDrawing
 from runcrawler_assets.defs.runner import run_resources
 from runcrawler_assets.reporting.drawing import Batch, ChartDrawer, Drawn, Plans
 from runcrawler_assets.reporting.plans import chart_plans
-from runcrawler_tests.conftest import packages_loaded_by
+from runcrawler_tests.conftest import DEMO_RUNS, DemoWarehouse, packages_loaded_by
 
 MAIN = os.getpid()
 
@@ -313,9 +315,17 @@ def test_the_worker_stops_with_the_run(data_copy):
     assert _new_children(before) == []
 
 
-def test_the_worker_starts_with_a_run_that_has_analyses(data_copy):
-    """Its imports overlap the steps before the analyses: the worker is alive when the
-    run's first step starts; a run without analyses starts none."""
+@pytest.fixture
+def crawled_copy(data_copy: Path, demo_warehouse: DemoWarehouse) -> Path:
+    """`data_copy` with the demo crawl's JSON run store too: its discoveries tell how many
+    runs the archive had, as a crawled data folder's do."""
+    shutil.copytree(demo_warehouse.settings.runs_dir, data_copy / "runs")
+    return data_copy
+
+
+def _children_in_a_run(settings: Config) -> list[list[psutil.Process]]:
+    """The new children seen when a first step starts and when the analyses start, in a run
+    of the two, then in a run of the first step alone."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     seen: list[list[psutil.Process]] = []
 
@@ -323,14 +333,74 @@ def test_the_worker_starts_with_a_run_that_has_analyses(data_copy):
     def a_first_step() -> None:  # sorts before `analyses`, which does not wait for it
         seen.append(_new_children(before))
 
-    settings = Config(archive_root=data_copy, data_dir=data_copy, parse_workers=2)
-    result = materialize([a_first_step, analyses], resources=run_resources(settings))
+    @asset(deps=[a_first_step])
+    def a_second_step() -> None:  # after the analyses, which it does not wait for either
+        seen.append(_new_children(before))
+
+    result = materialize([a_first_step, analyses, a_second_step], resources=run_resources(settings))
     assert result.success
     starts = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
-    assert starts == ["a_first_step", "analyses"]
-    assert len(seen[0]) == 1
+    assert starts == ["a_first_step", "analyses", "a_second_step"]
     assert materialize([a_first_step], resources=run_resources(settings)).success
-    assert seen[1] == []
+    return seen
+
+
+def test_the_worker_starts_with_a_run_that_has_analyses(crawled_copy: Path):
+    """Its imports overlap the steps before the analyses: the worker is alive when the
+    run's first step starts; a run without analyses starts none."""
+    settings = Config(archive_root=crawled_copy, data_dir=crawled_copy, parse_workers=2)
+    first, after_analyses, alone = _children_in_a_run(settings)
+    assert len(first) == len(after_analyses) == 1
+    assert alone == []
+
+
+def test_a_first_crawl_starts_the_worker_with_the_analyses(data_copy: Path):
+    """Before any discovery the archive's size is unknown: the worker starts once the
+    analyses know it, not with the run."""
+    settings = Config(archive_root=data_copy, data_dir=data_copy, parse_workers=2)
+    first, after_analyses, _ = _children_in_a_run(settings)
+    assert first == []
+    assert len(after_analyses) == 1
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "first-crawl"])
+def test_a_big_archive_draws_its_charts_in_a_thread(
+    recorded: bool,
+    crawled_copy: Path,
+    demo_charts: dict[str, dict[str, bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """From `BIG_ARCHIVE_RUNS` runs no chart process starts, with the run nor with the
+    analyses (issue 16: a million runs within 500 MB), and the charts are drawn all the
+    same."""
+    monkeypatch.setattr(config, "BIG_ARCHIVE_RUNS", DEMO_RUNS // 2)
+    if not recorded:
+        shutil.rmtree(crawled_copy / "runs")
+    settings = Config(archive_root=crawled_copy, data_dir=crawled_copy, parse_workers=2)
+    first, after_analyses, _ = _children_in_a_run(settings)
+    assert first == after_analyses == []
+    for charts in demo_charts.values():
+        for name, png in charts.items():
+            assert (settings.charts_dir / name).read_bytes() == png, name
+
+
+def test_a_worker_started_for_a_small_archive_stops_once_it_is_big(
+    crawled_copy: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A run that found a small archive at its start and a big one at its analyses (a
+    first crawl of most of it) draws in a thread, its worker stopped."""
+    settings = Config(archive_root=crawled_copy, data_dir=crawled_copy, parse_workers=2)
+    drawing = ChartDrawing.from_config(settings)
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    drawing.setup_for_execution(build_init_resource_context())
+    try:
+        assert not drawing.drawer(DEMO_RUNS).in_a_thread
+        assert len(_new_children(before)) == 1
+        monkeypatch.setattr(config, "BIG_ARCHIVE_RUNS", DEMO_RUNS)
+        assert drawing.drawer(DEMO_RUNS).in_a_thread
+        assert _new_children(before) == []
+    finally:
+        drawing.teardown_after_execution(build_init_resource_context())
 
 
 def test_charts_are_planned_without_matplotlib_and_drawn_without_duckdb(

@@ -39,7 +39,7 @@ from benchmarks.common import (
     rows_workspace,
     temporary_workspace,
 )
-from runcrawler_assets.config import DEFAULT_ANALYTICS_MEMORY, Config, ConfigError
+from runcrawler_assets.config import AUTO, Config, ConfigError
 from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.tell import hints
 from runcrawler_assets.defs.runner import run_resources
@@ -115,12 +115,12 @@ def bench_analytics_memory(
     n_rows: int,
     workspace: Workspace | None = None,
     source_runs: int = 2000,
-    cap: str = DEFAULT_ANALYTICS_MEMORY,
+    cap: str = AUTO,
     workers: int = 2,
 ) -> dict:
     """Each analytics asset's peak RSS on `n_rows` rows under the cap `cap` with `workers`
-    processes (`RUNCRAWLER_WORKERS`: 1, no chart worker), and the process's RSS before them
-    (what Dagster and the libraries hold)."""
+    processes (`RUNCRAWLER_WORKERS`: 1, no chart worker; nor from `BIG_ARCHIVE_RUNS` rows),
+    and the process's RSS before them (what Dagster and the libraries hold)."""
     workspace = workspace or temporary_workspace()
     source = workspace.crawl(source_runs).data_dir / "runcrawler.duckdb"
     data = workspace.root / f"analytics-memory-{n_rows}"
@@ -139,7 +139,7 @@ def bench_analytics_memory(
     assets = _asset_peaks(settings)
     return {
         "rows": rows,
-        "cap": settings.analytics_memory,
+        "cap": settings.analytics_memory_for(rows),
         "workers": settings.parse_workers,
         "rss_before_mb": floor,
         "assets": assets,
@@ -155,7 +155,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "python -m benchmarks.analytics_memory",
         "Peak RSS of each analytics asset in one Dagster process, on N rows.",
     )
-    parser.add_argument("--cap", default=DEFAULT_ANALYTICS_MEMORY, help="the analytics cap")
+    parser.add_argument(
+        "--cap", default=AUTO, help="the analytics cap (RUNCRAWLER_ANALYTICS_MEMORY; auto)"
+    )
     parser.add_argument(
         "--workers", type=int, default=2, help="RUNCRAWLER_WORKERS (2; 1: no chart worker)"
     )

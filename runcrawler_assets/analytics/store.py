@@ -40,6 +40,7 @@ from runcrawler_assets.warehouse.database import (
     VERSIONS_TABLE,
     quote_identifier,
     replace_view,
+    run_count,
     temporary_setting,
     transaction,
     write_table,
@@ -75,7 +76,7 @@ def runs_version(con: duckdb.DuckDBPyConnection) -> str:
     through a swap too), and the store's `RESULTS_FORMAT`. Results computed from another
     version are out of date. No run is read: at a million runs, a scan of their ids cost
     each step that asks 0.02-0.05 s (issue 16)."""
-    [(rows,)] = con.execute("SELECT count(*) FROM runs").fetchall()
+    rows = run_count(con)
     swaps = 0
     if VERSIONS_TABLE in table_names(con):
         [(swaps,)] = con.execute(

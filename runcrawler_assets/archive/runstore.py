@@ -290,6 +290,22 @@ class PartitionStore:
         return [*raw["runs"], *raw["problems"]]
 
 
+def recorded_partitions(runs_dir: Path) -> list[tuple[str, str]]:
+    """Every (cluster, user) whose discovery `run_files` recorded in the JSON run store."""
+    return sorted(
+        (f.parent.parent.name, f.parent.name) for f in runs_dir.glob(f"*/*/{DISCOVERY_FILE}")
+    )
+
+
+def recorded_runs(runs_dir: Path) -> int:
+    """How many runs the last discoveries recorded, all partitions together: the archive's
+    size as known without a walk or the warehouse (the discovery files' heads)."""
+    return sum(
+        PartitionStore(runs_dir, cluster, user).recorded_head().n_runs
+        for cluster, user in recorded_partitions(runs_dir)
+    )
+
+
 def _index_entry(item: dict[str, Any]) -> Any:
     """`json.loads` hook: an index entry as an `IndexEntry` (the outer object, whose values
     are entries by then, stays a dict)."""

@@ -13,11 +13,13 @@ takes them from the process environment.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
-from runcrawler_assets.config import Config, variables_set
+from runcrawler_assets.archive.runstore import recorded_runs
+from runcrawler_assets.config import Config, is_big_archive, variables_set
 from runcrawler_assets.digests.run import smtp_settings, webhook_settings
 from runcrawler_assets.heap import freeze_loaded
 from runcrawler_assets.notify import SmtpSettings, WebhookSettings
@@ -63,31 +65,42 @@ class CrawlProgress(ConfigurableResource):
 class ChartDrawing(ConfigurableResource):
     """One `ChartDrawer` for a run's analyses: a spare worker process draws charts beside the
     run's own (`reporting.drawing`) when `RUNCRAWLER_WORKERS` is 2 or more, a thread of the
-    run's process when it is 1; it stops with the run.
+    run's process when it is 1 or the archive is big (`config.BIG_ARCHIVE_RUNS`: the
+    process's ~120 MB kept out of a million runs' 500 MB); it stops with the run.
 
     Only the analyses ask for it, so a run without them never starts it. A worker process
     starts with the run (Dagster sets up a run's resources before its first step, in one
-    process): it takes ~0.6 s to import matplotlib, which the steps refreshing partitions
-    cover, so that it draws from the first analysis on (issue 16: +10 runs, 0.3 s less). A
-    thread, whose imports would weigh on the run's own process while it ingests, starts
-    with the first analysis."""
+    process) when the last discoveries recorded some runs, not a big archive's: it takes
+    ~0.6 s to import matplotlib, which the steps refreshing partitions cover, so that it
+    draws from the first analysis on (issue 16: +10 runs, 0.3 s less). Else (a thread, or a
+    first crawl, whose size is known only once ingested) it starts with the first analysis;
+    a thread's imports would weigh on the run's own process while it ingests."""
 
     spare_workers: int = 1
+    runs_dir: str = ""  # the JSON run store, whose discoveries tell the archive's size
     _drawer: ChartDrawer | None = PrivateAttr(default=None)
 
     @classmethod
     def from_config(cls, config: Config) -> ChartDrawing:
         """Spare workers for `config`'s process count: all but one, at most 1."""
-        return cls(spare_workers=min(1, config.parse_workers - 1))
+        return cls(spare_workers=min(1, config.parse_workers - 1), runs_dir=str(config.runs_dir))
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        if self.spare_workers > 0:
-            self.drawer()
+        if self.spare_workers > 0 and self.runs_dir:
+            recorded = recorded_runs(Path(self.runs_dir))
+            if recorded and not is_big_archive(recorded):
+                self.drawer(recorded)
 
-    def drawer(self) -> ChartDrawer:
-        """The run's drawer, its worker starting in the background on the first call."""
+    def drawer(self, runs: int) -> ChartDrawer:
+        """The run's drawer for an archive of `runs` runs, its worker starting in the
+        background on the first call (a worker started for a smaller archive is stopped,
+        and a thread draws, once the archive is big)."""
+        spare_workers = 0 if is_big_archive(runs) else self.spare_workers
+        if self._drawer is not None and not (spare_workers or self._drawer.in_a_thread):
+            self._drawer.close()
+            self._drawer = None
         if self._drawer is None:
-            self._drawer = ChartDrawer(self.spare_workers)
+            self._drawer = ChartDrawer(spare_workers)
         self._drawer.start()
         return self._drawer
 

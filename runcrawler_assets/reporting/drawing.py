@@ -133,6 +133,11 @@ class ChartDrawer:
         self._batches: dict[Hashable, list[int]] = {}  # queued, not handed out: their charts
         self._pictures: dict[int, Drawn | Exception] = {}  # charts drawn, of batches not handed out
 
+    @property
+    def in_a_thread(self) -> bool:
+        """Whether a thread of this process draws, not a worker process."""
+        return self._in_a_thread
+
     def start(self) -> None:
         """Start the worker in the background (returns at once; harmless twice)."""
         if self._wanted and self._pool is None:

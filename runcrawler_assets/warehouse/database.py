@@ -242,6 +242,12 @@ class PartitionRows:
     replaced: Sequence[str] | None = None
 
 
+def run_count(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows of `runs` (from DuckDB's row groups: no run is read)."""
+    [(rows,)] = con.execute("SELECT count(*) FROM runs").fetchall()
+    return rows
+
+
 def swapped_versions(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
     """The version each partition's rows were last swapped in with, by (cluster, user)
     as `partition_key_text` gives them."""

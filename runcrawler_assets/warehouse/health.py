@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from runcrawler_assets.archive.runstore import DISCOVERY_FILE, PartitionStore
+from runcrawler_assets.archive.runstore import PartitionStore, recorded_partitions
 from runcrawler_assets.warehouse.database import (
     connect,
     partition_key_text,
@@ -49,13 +49,6 @@ def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     con.execute(runs_ddl())
     con.execute(quarantine_ddl())
     return con
-
-
-def recorded_partitions(runs_dir: Path) -> list[tuple[str, str]]:
-    """Every (cluster, user) whose discovery `run_files` recorded in the JSON run store."""
-    return sorted(
-        (f.parent.parent.name, f.parent.name) for f in runs_dir.glob(f"*/*/{DISCOVERY_FILE}")
-    )
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS, run_files,
 from runcrawler_assets.defs.resources import ChartDrawing, ConfigResource
 from runcrawler_assets.reporting.assemble import Refreshed, assemble_report, refresh_analyses
 from runcrawler_assets.reporting.privacy import key_from_env
-from runcrawler_assets.warehouse.database import connect
+from runcrawler_assets.warehouse.database import connect, run_count
 
 GROUP = "analytics"
 # Eager, but not held back by the many cluster × user pairs that never ran anything, and
@@ -128,7 +128,8 @@ def analyses(
                 context.log.info(f"{analysis.name} skipped: runs unchanged (version {version})")
         if not stale:
             return
-        drawer = drawing.drawer()  # its worker starts importing matplotlib now
+        runs = run_count(con)
+        drawer = drawing.drawer(runs)  # its worker starts importing matplotlib now
         failed = []
         for done in refresh_analyses(
             con,
@@ -136,7 +137,7 @@ def analyses(
             paths.charts_dir,
             drawer,
             preview_rows=metadata.TABLE_ROWS,
-            memory=paths.analytics_memory,
+            memory=paths.analytics_memory_for(runs),
             version=version,
         ):
             if done.stored is None:
@@ -227,7 +228,7 @@ def report(
             datetime.now(),
             pseudonym_key=key,
             charts_dir=paths.charts_dir,
-            memory=paths.analytics_memory,
+            memory=paths.analytics_memory_for(run_count(con)),
         )
     out = paths.data_dir / "report.html"
     out.write_text(page.html, encoding="utf-8")

@@ -39,6 +39,7 @@ from runcrawler_assets.crawl import refresh_partitions
 from runcrawler_assets.defs.assets.metadata import markdown_table
 from runcrawler_assets.defs.partitions import cluster_user_partitions, run_pairs
 from runcrawler_assets.defs.resources import ConfigResource, CrawlProgress
+from runcrawler_assets.idle import table_counts
 from runcrawler_assets.swap import current_versions, swap_changed_partitions, swap_partitions
 from runcrawler_assets.warehouse.database import (
     PartitionRows,
@@ -237,8 +238,7 @@ def runs_table(context: AssetExecutionContext, config: SwapConfig, settings: Con
         if not swapped and config.only_changed:
             context.log.info(f"skipped: runs unchanged in the {len(pairs)} partitions")
             return
-        total_rows = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
-        total_quarantined = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
+        total_rows, total_quarantined = table_counts(con)
     context.log.info(f"swapped {swapped} of {len(pairs)} partitions")
     yield MaterializeResult(
         asset_key="runs",

@@ -31,7 +31,7 @@ from runcrawler_assets.defs.assets.analytics import AFTER_RUNS_UPDATE
 from runcrawler_assets.defs.assets.ingest import DUCKDB_POOL, OWNERS
 from runcrawler_assets.defs.resources import ConfigResource, SmtpResource, WebhookResource
 from runcrawler_assets.hints import load_rules, store_hints
-from runcrawler_assets.warehouse.database import connect
+from runcrawler_assets.warehouse.database import connect, run_count
 
 GROUP = "tell_people"
 
@@ -53,7 +53,8 @@ def hints(context: AssetExecutionContext, settings: ConfigResource) -> Materiali
     with connect(config.duckdb_path) as con:
         # all written in one transaction: computed again on one thread if it ran out
         hinted = partial(store_hints, con, rules)
-        stored = within_memory(con, config.analytics_memory, "the hints", hinted)
+        memory = config.analytics_memory_for(run_count(con))
+        stored = within_memory(con, memory, "the hints", hinted)
         counts = con.execute("SELECT * FROM hint_counts").df()
         latest = con.execute(
             """SELECT severity, rule, run_path, text FROM hints
