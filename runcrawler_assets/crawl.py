@@ -324,6 +324,7 @@ class ArchiveCheck:
     problems: int  # folders that will be quarantine entries, in the partitions not stale
     stale: list[tuple[str, str]]  # partitions to refresh: new, changed or not yet in DuckDB
     checked: frozenset[tuple[str, str]] = frozenset()  # the partitions looked at
+    scanned: int = 0  # run directories found in every partition looked at, stale or not
 
     def found(self, runs_dir: Path) -> tuple[int, int]:
         """Runs and problems found in the whole archive, once the stale partitions were
@@ -360,7 +361,7 @@ def check_archive(
     folder changing is not seen). Where a folder changed but every run kept its fingerprint
     (a file added beside the runs), and everywhere with `full_scan`, the partition is walked
     as `run_files` does (every file stated) and compared with what its store recorded."""
-    runs = problems = 0
+    runs = problems = scanned = 0
     stale = []
     partitions = list(partitions)
     for cluster, user in partitions:
@@ -379,12 +380,13 @@ def check_archive(
         settled = settled and swapped.get(partition_key_text(cluster, user)) == partition_version(
             settings, cluster, user, accounting.get(cluster, "")
         )
+        scanned += found
         nothing_there = not (found or found_problems or store.folder.exists())
         if settled or nothing_there:
             runs, problems = runs + found, problems + found_problems
         else:
             stale.append((cluster, user))
-    return ArchiveCheck(runs, problems, stale, frozenset(partitions))
+    return ArchiveCheck(runs, problems, stale, frozenset(partitions), scanned)
 
 
 def crawl_into_warehouse(

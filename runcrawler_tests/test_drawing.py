@@ -323,9 +323,10 @@ def crawled_copy(data_copy: Path, demo_warehouse: DemoWarehouse) -> Path:
     return data_copy
 
 
-def _children_in_a_run(settings: Config) -> list[list[psutil.Process]]:
-    """The new children seen when a first step starts and when the analyses start, in a run
-    of the two, then in a run of the first step alone."""
+def _children_in_a_run(settings: Config, archive_runs: int = 0) -> list[list[psutil.Process]]:
+    """The new children seen when a first step starts and after the analyses, in a run of
+    the three, then in a run of the first step alone (`archive_runs`: as the launcher
+    counted them)."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     seen: list[list[psutil.Process]] = []
 
@@ -337,7 +338,8 @@ def _children_in_a_run(settings: Config) -> list[list[psutil.Process]]:
     def a_second_step() -> None:  # after the analyses, which it does not wait for either
         seen.append(_new_children(before))
 
-    result = materialize([a_first_step, analyses, a_second_step], resources=run_resources(settings))
+    resources = run_resources(settings, archive_runs=archive_runs)
+    result = materialize([a_first_step, analyses, a_second_step], resources=resources)
     assert result.success
     starts = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
     assert starts == ["a_first_step", "analyses", "a_second_step"]
@@ -363,9 +365,23 @@ def test_a_first_crawl_starts_the_worker_with_the_analyses(data_copy: Path):
     assert len(after_analyses) == 1
 
 
-@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "first-crawl"])
+def test_a_first_crawl_whose_launcher_counted_the_runs_starts_the_worker_with_the_run(
+    data_copy: Path,
+):
+    """The CLI's scan counts the archive's runs before the run starts (`ArchiveCheck`)."""
+    settings = Config(archive_root=data_copy, data_dir=data_copy, parse_workers=2)
+    first, after_analyses, _ = _children_in_a_run(settings, archive_runs=DEMO_RUNS)
+    assert len(first) == len(after_analyses) == 1
+
+
+@pytest.mark.parametrize(
+    ("recorded", "counted"),
+    [(True, 0), (False, 0), (False, DEMO_RUNS)],
+    ids=["recorded", "first-crawl", "counted-by-the-launcher"],
+)
 def test_a_big_archive_draws_its_charts_in_a_thread(
     recorded: bool,
+    counted: int,
     crawled_copy: Path,
     demo_charts: dict[str, dict[str, bytes]],
     monkeypatch: pytest.MonkeyPatch,
@@ -377,7 +393,7 @@ def test_a_big_archive_draws_its_charts_in_a_thread(
     if not recorded:
         shutil.rmtree(crawled_copy / "runs")
     settings = Config(archive_root=crawled_copy, data_dir=crawled_copy, parse_workers=2)
-    first, after_analyses, _ = _children_in_a_run(settings)
+    first, after_analyses, _ = _children_in_a_run(settings, archive_runs=counted)
     assert first == after_analyses == []
     for charts in demo_charts.values():
         for name, png in charts.items():

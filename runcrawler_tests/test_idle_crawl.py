@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from runcrawler_assets.archive.discovery import list_partitions
 from runcrawler_assets.archive.runstore import DISCOVERY_FILE
 from runcrawler_assets.config import Config
-from runcrawler_assets.crawl import ArchiveCheck
+from runcrawler_assets.crawl import ArchiveCheck, check_archive
 from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
 from runcrawler_assets.defs.partitions import registered_pairs
 from runcrawler_assets.defs.runner import crawl as runner_crawl
 from runcrawler_assets.defs.runner import dagster_instance
 from runcrawler_assets.demo import generate_archive
+from runcrawler_assets.idle import swap_versions
 from runcrawler_tests.test_cli import REPO
 
 RUNS = 30
@@ -192,6 +194,20 @@ def test_a_user_folder_with_undecodable_bytes_is_noted_and_read_back(tmp_path: P
     assert started_dagster(first) and "Traceback" not in first.stderr
     assert "6 parsed" in first.stdout
     assert not started_dagster(crawl(archive, data))
+
+
+def test_the_scan_counts_the_archives_runs_before_and_after_the_first_crawl(tmp_path: Path):
+    """What a first crawl's run is told of the archive's size (`ChartDrawing`): every run
+    found, in the stale partitions too."""
+    archive, data = tmp_path / "archive", tmp_path / "data"
+    generate_archive(archive, runs=RUNS, seed=9)
+    settings = Config(archive_root=archive, data_dir=data)
+    partitions = list_partitions(settings)
+    first = check_archive(settings, partitions, {}, {})
+    assert (first.runs, first.scanned, sorted(first.stale)) == (0, RUNS, sorted(partitions))
+    crawl(archive, data)
+    again = check_archive(settings, partitions, *swap_versions(settings))
+    assert (again.runs, again.scanned, again.stale) == (RUNS, RUNS, [])
 
 
 # In the CLI's own process, a scan of the archive fails (the worker processes it starts

@@ -70,7 +70,8 @@ class ChartDrawing(ConfigurableResource):
 
     Only the analyses ask for it, so a run without them never starts it. A worker process
     starts with the run (Dagster sets up a run's resources before its first step, in one
-    process) when the last discoveries recorded some runs, not a big archive's: it takes
+    process) when the archive's size is known and not big (the launcher's scan, else the
+    runs the last discoveries recorded): it takes
     ~0.6 s to import matplotlib, which the steps refreshing partitions cover, so that it
     draws from the first analysis on (issue 16: +10 runs, 0.3 s less). Else (a thread, or a
     first crawl, whose size is known only once ingested) it starts with the first analysis;
@@ -78,18 +79,23 @@ class ChartDrawing(ConfigurableResource):
 
     spare_workers: int = 1
     runs_dir: str = ""  # the JSON run store, whose discoveries tell the archive's size
+    archive_runs: int = 0  # the runs the run's launcher found in the archive (0: unknown)
     _drawer: ChartDrawer | None = PrivateAttr(default=None)
 
     @classmethod
-    def from_config(cls, config: Config) -> ChartDrawing:
+    def from_config(cls, config: Config, archive_runs: int = 0) -> ChartDrawing:
         """Spare workers for `config`'s process count: all but one, at most 1."""
-        return cls(spare_workers=min(1, config.parse_workers - 1), runs_dir=str(config.runs_dir))
+        return cls(
+            spare_workers=min(1, config.parse_workers - 1),
+            runs_dir=str(config.runs_dir),
+            archive_runs=archive_runs,
+        )
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         if self.spare_workers > 0 and self.runs_dir:
-            recorded = recorded_runs(Path(self.runs_dir))
-            if recorded and not is_big_archive(recorded):
-                self.drawer(recorded)
+            runs = self.archive_runs or recorded_runs(Path(self.runs_dir))
+            if runs and not is_big_archive(runs):
+                self.drawer(runs)
 
     def drawer(self, runs: int) -> ChartDrawer:
         """The run's drawer for an archive of `runs` runs, its worker starting in the

@@ -186,16 +186,20 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def run_resources(
-    settings: Config, parse_workers: int | None = None, progress: CrawlProgress | None = None
+    settings: Config,
+    parse_workers: int | None = None,
+    progress: CrawlProgress | None = None,
+    archive_runs: int = 0,
 ) -> dict[str, object]:
     """The resources a run of runcrawler's assets needs, for `settings` (`parse_workers` in
-    place of its own, when given): what the CLI, the benchmarks and the tests run with."""
+    place of its own, when given) and an archive of `archive_runs` runs (0: unknown): what
+    the CLI, the benchmarks and the tests run with."""
     if parse_workers is not None:
         settings = replace(settings, parse_workers=parse_workers)
     return {
         "settings": ConfigResource.from_config(settings),
         "progress": progress or CrawlProgress(),
-        "drawing": ChartDrawing.from_config(settings),
+        "drawing": ChartDrawing.from_config(settings, archive_runs),
     }
 
 
@@ -274,6 +278,8 @@ def crawl(
         or check.checked != set(names.values())
     ):
         check = check_archive(settings, names.values(), *swap_versions(settings), full_scan)
+    # Again with the runs the scan counted, which a first crawl's store does not know yet.
+    resources = run_resources(settings, parse_workers, progress, archive_runs=check.scanned)
     stale_pairs = set(check.stale)
     stale = {key for key, pair in names.items() if pair in stale_pairs}
     materialized: set[str] = set()
