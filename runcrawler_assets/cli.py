@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from runcrawler_assets.config import VARIABLES, Config, ConfigError
+from runcrawler_assets.config import BIG_ARCHIVE_RUNS, VARIABLES, Config, ConfigError
 from runcrawler_assets.errors import RuncrawlerError
 from runcrawler_assets.progress import DEFAULT_INTERVAL_S, Progress
 
@@ -262,7 +262,8 @@ def demo_archive(
     variable="RUNCRAWLER_WORKERS",
     metavar="N",
     help="Parsing processes; from 2, all but one also make a large swap's rows and one "
-    "draws charts (with 1, a thread of this process draws them).",
+    f"draws charts (with 1, or from {BIG_ARCHIVE_RUNS:,} runs, a thread of this process "
+    "draws them).",
 )
 @_variable_option(
     "--accounting",
