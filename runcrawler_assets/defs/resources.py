@@ -74,8 +74,9 @@ class ChartDrawing(ConfigurableResource):
     runs the last discoveries recorded): it takes
     ~0.6 s to import matplotlib, which the steps refreshing partitions cover, so that it
     draws from the first analysis on (issue 16: +10 runs, 0.3 s less). Else (a thread, or a
-    first crawl, whose size is known only once ingested) it starts with the first analysis;
-    a thread's imports would weigh on the run's own process while it ingests."""
+    run that knows neither, such as a first materialization from the UI) it starts with the
+    first analysis, which counts `runs`; a thread's imports would weigh on the run's own
+    process while it ingests."""
 
     spare_workers: int = 1
     runs_dir: str = ""  # the JSON run store, whose discoveries tell the archive's size
