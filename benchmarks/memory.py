@@ -21,6 +21,7 @@ def bench_memory(n_runs: int, workspace: Workspace | None = None) -> dict:
         "crawl_s": round(crawl.seconds, 2),
         "main_rss_mb": crawl.main_rss_mb,
         "max_worker_rss_mb": crawl.max_worker_rss_mb,
+        "tree_peak_mb": crawl.tree_peak_mb,
         "vs_budget": round(max(crawl.main_rss_mb, crawl.max_worker_rss_mb) / BUDGET_MB, 2),
         "load_average": crawl.load_average,
     }

@@ -8,8 +8,9 @@ the 100,000-run archive takes ~2.7 GB) and deleted at the end. The figures go
 between the markers of BENCHMARKS.md, so the prose around them stays.
 `--small` runs every benchmark at a tenth of the size, to try the command.
 `--scale N` generates one archive of N runs (hard links to 10,000 rendered runs above
-100,000: ~3 min and ~10 GB of folders at 1,000,000) and measures the sensor tick on it,
-printing the figures (BENCHMARKS.md, "Big archives", quotes them by hand).
+100,000: ~3 min and ~10 GB of folders at 1,000,000), measures the sensor tick on it, then
+its cold crawl's time and process tree's peak (issue 16, goal 4: ~10 min and ~5 GB more at
+1,000,000), printing the figures (BENCHMARKS.md, "Big archives", quotes them by hand).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def run(workspace: Workspace, scale: float) -> dict[str, Any]:
 
 
 def at_scale(runs: int, workdir: Path | None) -> dict[str, Any]:
-    """One archive of `runs` runs, its generation timed, and the sensor tick over it."""
+    """One archive of `runs` runs, its generation timed, the sensor tick over it, then its
+    cold crawl with the defaults."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="runcrawler-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     workspace = Workspace(workdir, gigabyte_logs=0)
@@ -99,6 +101,7 @@ def at_scale(runs: int, workdir: Path | None) -> dict[str, Any]:
         workspace.archive(runs)
         generated = time.perf_counter() - started
         figures = bench_sensor_tick(runs, workspace)
+        figures["crawl"] = bench_memory(runs, workspace)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"generate_s": round(generated, 1), **figures, "machine": machine()}
@@ -305,7 +308,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--workdir", type=Path, help="where archives go (default: a temp folder)")
     parser.add_argument("--small", action="store_true", help="a tenth of the sizes, to try it")
-    parser.add_argument("--scale", type=int, metavar="N", help="the sensor tick at N runs only")
+    parser.add_argument(
+        "--scale", type=int, metavar="N", help="the sensor tick and the cold crawl at N runs only"
+    )
     args = parser.parse_args()
     if args.scale:
         print(json.dumps(at_scale(args.scale, args.workdir), indent=1))

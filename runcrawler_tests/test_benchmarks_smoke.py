@@ -19,7 +19,7 @@ from benchmarks.common import Workspace
 from benchmarks.daemon_path import bench_daemon_path
 from benchmarks.incremental import bench_incremental, bench_recrawl
 from benchmarks.memory import bench_memory
-from benchmarks.run_all import END, START, markdown, write_markdown
+from benchmarks.run_all import END, START, at_scale, markdown, write_markdown
 from benchmarks.sensor_tick import bench_sensor_tick
 from runcrawler_assets.analytics import ANALYSES
 
@@ -126,6 +126,17 @@ def test_memory_reports_the_main_process_and_the_workers(figures: dict) -> None:
     assert memory["rows"] == RUNS + 1
     assert memory["main_rss_mb"] > 50
     assert memory["max_worker_rss_mb"] > 0  # 80 runs to parse: the crawl used its workers
+    assert memory["tree_peak_mb"] > 50  # the main process alone holds more at any sample
+
+
+def test_the_scale_benchmark_ticks_then_crawls_the_archive_it_generated(tmp_path: Path) -> None:
+    """`python -m benchmarks --scale N`: goal 4's figures (tick, cold crawl, tree peak)."""
+    figures = at_scale(60, tmp_path / "scale")
+    assert figures["skipped_unchanged"] and figures["entries_walked"] > 60  # the tick
+    crawl = figures["crawl"]
+    assert crawl["rows"] == 60
+    assert crawl["tree_peak_mb"] > 50
+    assert not (tmp_path / "scale").exists()  # its archive and data are deleted
 
 
 def test_analytics_rebuild_times_every_analysis_on_the_replicated_rows(figures: dict) -> None:
