@@ -126,26 +126,23 @@ class CrawlRun:
     load_average: float
 
 
-def _status_mb(pid: int, field: str) -> float:
-    """A memory field of a live process's status (`VmHWM`, `VmRSS`), in MB; 0 once gone."""
+def memory_mb(pid: int) -> dict[str, float]:
+    """A live process's resident memory now (`VmRSS`) and its own peak (`VmHWM`: unlike
+    ru_maxrss, not inherited at fork), read at once, in MB; 0 once it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return 0.0
-    for line in status.splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        status = ""
+    fields = dict(line.split(":", 1) for line in status.splitlines())
+    return {
+        name: int(fields[name].split()[0]) / 1024 if name in fields else 0.0
+        for name in ("VmRSS", "VmHWM")
+    }
 
 
 def peak_rss_mb(pid: int) -> float:
-    """VmHWM of a live process (its own peak: unlike ru_maxrss, not inherited at fork)."""
-    return _status_mb(pid, "VmHWM")
-
-
-def rss_mb(pid: int) -> float:
-    """VmRSS of a live process: what it holds now."""
-    return _status_mb(pid, "VmRSS")
+    """VmHWM of a live process (`memory_mb`)."""
+    return memory_mb(pid)["VmHWM"]
 
 
 def descendants(pid: int) -> list[int]:
@@ -181,10 +178,10 @@ def crawl_in_child(archive: Path, data_dir: Path, analytics: bool = True) -> Cra
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         with subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err) as child:
             while child.poll() is None:
-                tree = (child.pid, *descendants(child.pid))
-                for pid in tree:
-                    peaks[pid] = max(peaks.get(pid, 0.0), peak_rss_mb(pid))
-                tree_peak = max(tree_peak, sum(rss_mb(pid) for pid in tree))
+                tree = {pid: memory_mb(pid) for pid in (child.pid, *descendants(child.pid))}
+                for pid, memory in tree.items():
+                    peaks[pid] = max(peaks.get(pid, 0.0), memory["VmHWM"])
+                tree_peak = max(tree_peak, sum(memory["VmRSS"] for memory in tree.values()))
                 time.sleep(0.05)
         seconds = time.perf_counter() - started
         out.seek(0)

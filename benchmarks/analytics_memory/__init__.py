@@ -34,6 +34,7 @@ from benchmarks.common import (
     Workspace,
     descendants,
     load_average,
+    memory_mb,
     peak_rss_mb,
     rows_parser,
     rows_workspace,
@@ -44,13 +45,10 @@ from runcrawler_assets.defs.assets.analytics import analyses, report
 from runcrawler_assets.defs.assets.tell import hints
 from runcrawler_assets.defs.runner import run_resources
 
-STATUS = Path("/proc/self/status")
-
 
 def _memory_mb() -> dict[str, int]:
-    """The process's resident memory now and its high-water mark, read at once, in MB."""
-    fields = dict(line.split(":", 1) for line in STATUS.read_text().splitlines())
-    return {name: round(int(fields[name].split()[0]) / 1024) for name in ("VmRSS", "VmHWM")}
+    """This process's resident memory now and its high-water mark, read at once, in MB."""
+    return {name: round(mb) for name, mb in memory_mb(os.getpid()).items()}
 
 
 def _reset_peak() -> None:
