@@ -20,14 +20,14 @@ that comes first draws what is left here, waiting on no chart held by a worker
 still importing. A worker that dies hands its charts back, and one whose
 parent dies exits with it (`subprocesses`).
 
-Without a spare worker (`RUNCRAWLER_WORKERS=1`: a process tree kept small, issue 16's
-500 MB at a million runs) a thread of this process draws every chart instead: DuckDB
-lets go of Python's lock while a query runs, so the thread draws while the analyses
-compute, as the worker would, without a second interpreter's ~125 MB and
-multiprocessing's resource tracker's ~12 MB (a million runs under 160MB: the analyses
-~1.1× as long as with the worker, the tree under 490 MB). `drawn_batches` then
-draws nothing itself: two Python threads draw no faster than one, and pyplot's figures
-are not shared safely between threads.
+Without a spare worker (`RUNCRAWLER_WORKERS=1`, or from 300,000 runs: a process tree
+kept small, issue 16's 500 MB at a million runs) a thread of this process draws every
+chart instead, without a second interpreter's ~125 MB and multiprocessing's resource
+tracker's ~12 MB. DuckDB lets go of Python's lock while a query runs, but takes it back
+between the query's tasks (to check for Ctrl-C), and the thread holds it while it draws:
+the analyses' SQL takes longer beside it (+10 runs at a million: the step ~1.5× as long
+as with the worker). `drawn_batches` then draws nothing itself: two Python threads draw
+no faster than one, and pyplot's figures are not shared safely between threads.
 """
 
 from __future__ import annotations
@@ -82,18 +82,24 @@ def _warm_up() -> None:
     freeze_loaded()
 
 
-def _drawn_and_collected(plan: Callable[[], bytes]) -> Drawn:
-    """`plan` drawn and timed, then its garbage collected: a matplotlib figure is a web of
-    reference cycles that Python's collector leaves for many charts (~25 MB of the worker
-    at a million runs, where the process tree's memory counts: issue 16; ~10 MB of the
-    run's process where a thread draws). With the imports frozen (`_warm_up`, the worker)
-    a collection takes ~3 ms, not ~45; the thread's ~45 ms hold up no query (DuckDB
-    computes without Python's lock)."""
+def _drawn_and_collected(plan: Callable[[], bytes], generation: int = 2) -> Drawn:
+    """`plan` drawn and timed, then its garbage collected up to `generation`: a matplotlib
+    figure is a web of reference cycles that Python's collector leaves for many charts
+    (~25 MB of the worker at a million runs, where the process tree's memory counts: issue
+    16). The worker collects everything: with its imports frozen (`_warm_up`) that takes
+    ~3 ms. A thread of the run's process collects only the young generations
+    (`THREAD_GENERATION`), where a chart's figure lies: a full collection there traverses
+    the whole process's heap (~45 ms: Dagster's, pandas' and DuckDB's objects) holding
+    Python's lock, which DuckDB takes back between the tasks of every query (to check for
+    Ctrl-C), so the analyses' SQL waited on it (a million runs, +10: the step 0.45 s
+    longer, for ~5 MB less)."""
     try:
         return _timed(plan)
     finally:
-        gc.collect()
+        gc.collect(generation)
 
+
+THREAD_GENERATION = 1
 
 # Charts given to the worker at a time: one it draws, one waiting in its pipe, so that it
 # never waits for the next; the others stay here, to be drawn by whichever process is free.
@@ -187,7 +193,8 @@ class ChartDrawer:
                 ready and self._wanted and self._pool and self._in_flight < in_flight and self._left
             ):
                 chart = self._queue[self._take(costliest=True)]
-                draw = partial(_drawn_and_collected, chart.plan)
+                generation = THREAD_GENERATION if self._in_a_thread else 2
+                draw = partial(_drawn_and_collected, chart.plan, generation)
                 try:
                     chart.future = self._pool.submit(draw)
                 except (BrokenProcessPool, RuntimeError):  # died on an earlier chart, or closed
