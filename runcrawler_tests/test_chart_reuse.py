@@ -12,9 +12,16 @@ import pandas as pd
 
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.reporting.assemble import Refreshed, refresh_analyses
-from runcrawler_assets.reporting.chart_plan import ChartPlan
+from runcrawler_assets.reporting.chart_plan import MAX_SERIES, ChartPlan, DrawnToScale
 from runcrawler_assets.reporting.drawing import ChartDrawer
-from runcrawler_assets.reporting.plans import draw_charts, plan_digest
+from runcrawler_assets.reporting.plans import (
+    SCALE_TOLERANCE,
+    chart_plans,
+    draw_charts,
+    moved_little,
+    plan_digest,
+    scaled_values,
+)
 from runcrawler_assets.warehouse.database import connect
 
 # A successful run copied under another id: new runs, and not one more failure.
@@ -127,3 +134,83 @@ def test_a_charts_digest_follows_the_values_it_shows() -> None:
     assert plan_digest(ChartPlan("distribution_boxes", (boxes, "n_procs"))) != plan_digest(
         ChartPlan("distribution_boxes", (boxes, "ncell_group"))
     )
+
+
+def _by_month(runs: list[int], users: tuple[str, ...] = ("alice", "bob")) -> ChartPlan:
+    """Runs per month and user, stacked by month: two months, `runs` in (month, user) order."""
+    months = [month for month in ("2026-01", "2026-02") for _ in users]
+    table = pd.DataFrame({"month": months, "user": list(users) * 2, "runs": runs})
+    return ChartPlan(
+        "runs_per_period_bars", (table, "month"), (DrawnToScale(0, ("runs",), "month"),)
+    )
+
+
+def test_bars_drawn_to_scale_need_drawing_again_once_they_would_move_a_third_of_a_pixel():
+    """A chart that draws its values only as bar lengths is drawn again when a bar appears or
+    vanishes, a label changes, or an edge of a stack would move by more than
+    `SCALE_TOLERANCE` of the highest stack (a third of a pixel): the changes of a stack's
+    values add up. 10 runs among a million move nothing; among 20,000, most stacks."""
+    drawn = _by_month([6000, 4000, 3000, 2000])  # the highest stack: 10,000 runs
+    digest, values = plan_digest(drawn), scaled_values(drawn)
+    assert values == [[[6000.0, 4000.0, 3000.0, 2000.0]]]
+    assert moved_little(drawn, values)
+    for near in ([6005, 4000, 3000, 2000], [6004, 4000, 3003, 2003], [6000, 4000, 3000, 2010]):
+        plan = _by_month(near)
+        assert plan_digest(plan) == digest and moved_little(plan, values), near
+    for far in ([6006, 4005, 3000, 2000], [6000, 4000, 3000, 2011], [5980, 4000, 3000, 2000]):
+        plan = _by_month(far)
+        assert plan_digest(plan) == digest and not moved_little(plan, values), far
+    assert not moved_little(_by_month([6005, 4000, 3000, 2000]), [])  # nothing kept: draw
+    for shown_otherwise in (
+        _by_month([6000, 4000, 3000, 0]),  # a bar vanishes
+        _by_month([6000, 4000, 3000, 2000], ("alice", "carol")),  # a label changes
+    ):
+        assert plan_digest(shown_otherwise) != digest
+
+
+def test_runs_per_period_are_exact_once_users_are_folded_into_others_by_their_sums():
+    """Beyond `MAX_SERIES` users the smallest are summed as "others", which depends on the
+    values: the runs per period are then drawn again whenever a count changes."""
+
+    def month_chart(users: int) -> ChartPlan:
+        table = pd.DataFrame({"month": "2026-01", "user": [f"u{i}" for i in range(users)]})
+        tables = {"runs_by_user_year": table, "runs_by_user_month": table.assign(runs=1)}
+        empty = dict.fromkeys(("user_activity", "runs_by_hour", "runs_by_weekday"), table)
+        return chart_plans("user_activity", tables | empty)["when_month_user.png"]
+
+    assert month_chart(MAX_SERIES).to_scale == (DrawnToScale(0, ("runs",), "month"),)
+    assert month_chart(MAX_SERIES + 1).to_scale == ()
+
+
+def test_a_chart_whose_bars_moved_little_is_read_back_and_keeps_what_it_was_drawn_with(
+    data_copy: Path,
+) -> None:
+    """Through a refresh: the manifest's values for the runs per month are those the chart
+    was drawn with; nudged by less than the tolerance the file is read back and the manifest
+    keeps them (what the picture shows, so that small changes add up to a redraw); nudged
+    further, the chart is drawn again from the values as they are."""
+    charts = data_copy / "charts"
+    _refresh(data_copy)
+    manifest_path = charts / "user_activity.charts.json"
+    manifest = json.loads(manifest_path.read_text())
+    [[drawn]] = manifest["scaled"]["when_month_user.png"]
+    first = next(i for i, value in enumerate(drawn) if value)
+
+    def nudged(by: float) -> list[float]:
+        return [value + by if i == first else value for i, value in enumerate(drawn)]
+
+    def drawn_with(values: list[float]) -> dict[str, Refreshed]:
+        manifest["scaled"]["when_month_user.png"] = [[values]]
+        manifest_path.write_text(json.dumps(manifest))
+        return {done.analysis.name: done for done in _refresh(data_copy)}
+
+    written = _written_at(charts)["when_month_user.png"]
+    near = nudged(SCALE_TOLERANCE * max(drawn) / 2)  # the highest stack is at least that
+    activity = drawn_with(near)["user_activity"]
+    assert activity.unchanged == len(activity.charts)
+    assert _written_at(charts)["when_month_user.png"] == written
+    assert json.loads(manifest_path.read_text())["scaled"]["when_month_user.png"] == [[near]]
+    refreshed = drawn_with(nudged(2 * SCALE_TOLERANCE * sum(drawn)))  # beyond any stack's
+    assert refreshed["user_activity"].unchanged == len(refreshed["user_activity"].charts) - 1
+    _as_drawn_now(list(refreshed.values()))
+    assert json.loads(manifest_path.read_text())["scaled"]["when_month_user.png"] == [[drawn]]

@@ -18,9 +18,11 @@ manifest naming the stored result they were drawn from; a report from the store
 reads those files back when the manifest matches, and draws only what is
 missing or older (issue 16: drawing is most of the cost of a refresh). A
 refresh, in turn, draws only the charts whose tables changed: the manifest
-also keeps what each chart showed (`plans.plan_digest`), and a chart that
-would show the same is read back (new runs that all succeeded leave the
-error charts as they were).
+also keeps what each chart showed (`plans.plan_digest`, and the values it drew
+to scale), and a chart that would show the same, its bars within a third of a
+pixel (`plans.moved_little`), is read back (new runs that all succeeded leave
+the error charts as they were; 10 runs among a million move no bar of the
+runs per month).
 """
 
 from __future__ import annotations
@@ -52,9 +54,12 @@ from runcrawler_assets.hints.rules import SEVERITIES
 from runcrawler_assets.reporting.drawing import Batch, ChartDrawer
 from runcrawler_assets.reporting.plans import (
     Plans,
+    Scaled,
     chart_plans,
     draw_charts,
+    moved_little,
     plan_digest,
+    scaled_values,
     write_charts,
 )
 from runcrawler_assets.reporting.privacy import pseudonymize_runs
@@ -79,12 +84,14 @@ def write_chart_manifest(
     stored: StoredResult,
     shown: dict[str, str],
     seconds: dict[str, float],
+    scaled: dict[str, Scaled],
 ) -> None:
     """Say which stored result the chart files of `analysis` in `charts_dir` were drawn from,
-    what each showed (`shown`: file name -> `plan_digest`, in the plans' order) and what
-    drawing it cost (`seconds`: the next refresh hands the costliest to the chart worker
-    first); call it once they are written: a manifest never names files older than itself."""
-    manifest = {**_stamp(stored), "shown": shown, "seconds": seconds}
+    what each showed (`shown`: file name -> `plan_digest`, in the plans' order; `scaled`:
+    the values it drew to scale, `plans.scaled_values`) and what drawing it cost
+    (`seconds`: the next refresh hands the costliest to the chart worker first); call it
+    once they are written: a manifest never names files older than itself."""
+    manifest = {**_stamp(stored), "shown": shown, "seconds": seconds, "scaled": scaled}
     write_atomic(_manifest_path(charts_dir, analysis), json.dumps(manifest))
 
 
@@ -96,21 +103,30 @@ def _read_manifest(charts_dir: Path, analysis: str) -> dict | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def _unchanged_charts(charts_dir: Path, manifest: dict, shown: dict[str, str]) -> dict[str, bytes]:
+def _unchanged_charts(
+    charts_dir: Path, manifest: dict, plans: Plans, shown: dict[str, str]
+) -> dict[str, bytes]:
     """The chart files that `manifest` (their analysis's, as it was) says were drawn to show
-    just what `shown` (file name -> `plan_digest`) says they show now, read back; a file
+    just what `shown` (file name -> `plan_digest` of `plans`) says they show now, their bars
+    drawn to scale where they would be drawn now (`moved_little`), read back; a file
     missing or unreadable is left out (drawn again)."""
-    before = manifest.get("shown")
+    before, scaled = manifest.get("shown"), _manifest_scaled(manifest)
     if not isinstance(before, dict):
         return {}
     kept = {}
     for name, digest in shown.items():
-        if before.get(name) == digest:
+        if before.get(name) == digest and moved_little(plans[name], scaled.get(name)):
             try:
                 kept[name] = (charts_dir / name).read_bytes()
             except OSError:
                 continue
     return kept
+
+
+def _manifest_scaled(manifest: dict) -> dict:
+    """The values each chart was drawn to scale with, as `manifest` says (none: an older one)."""
+    scaled = manifest.get("scaled")
+    return scaled if isinstance(scaled, dict) else {}
 
 
 def _drawing_seconds(manifest: dict) -> dict[str, float]:
@@ -144,6 +160,7 @@ class _Planned:
     shown: dict[str, str]
     unchanged: dict[str, bytes]
     seconds: dict[str, float]
+    scaled: dict[str, Scaled]  # what each chart's file was drawn with, kept or to be drawn
 
 
 def _plan(charts_dir: Path, refreshed: Refreshed, drawer: ChartDrawer) -> _Planned:
@@ -154,10 +171,15 @@ def _plan(charts_dir: Path, refreshed: Refreshed, drawer: ChartDrawer) -> _Plann
     plans: Plans = chart_plans(name, refreshed.stored.result.tables)
     shown = {file: plan_digest(plan) for file, plan in plans.items()}
     before = _read_manifest(charts_dir, name) or {}
-    unchanged = _unchanged_charts(charts_dir, before, shown)
+    unchanged = _unchanged_charts(charts_dir, before, plans, shown)
     seconds = _drawing_seconds(before)
     drawer.add(name, {file: plan for file, plan in plans.items() if file not in unchanged}, seconds)
-    return _Planned(refreshed, shown, unchanged, seconds)
+    drawn_with = _manifest_scaled(before)  # a chart read back: its bars are still those
+    scaled = {
+        file: drawn_with.get(file, []) if file in unchanged else scaled_values(plan)
+        for file, plan in plans.items()
+    }
+    return _Planned(refreshed, shown, unchanged, seconds, scaled)
 
 
 def refresh_analyses(
@@ -209,7 +231,9 @@ def _written(charts_dir: Path, planned: _Planned, drawn: Batch) -> Refreshed:
         write_charts(charts_dir, {file: chart.png for file, chart in drawn.items()})
     seconds = planned.seconds | {file: chart.seconds for file, chart in drawn.items()}
     shown_seconds = {file: seconds[file] for file in planned.shown if file in seconds}
-    write_chart_manifest(charts_dir, done.analysis.name, done.stored, planned.shown, shown_seconds)
+    write_chart_manifest(
+        charts_dir, done.analysis.name, done.stored, planned.shown, shown_seconds, planned.scaled
+    )
     charts = {
         file: drawn[file].png if file in drawn else planned.unchanged[file]
         for file in planned.shown

@@ -12,15 +12,31 @@ from dataclasses import dataclass
 from importlib import import_module
 
 FIGURES = "runcrawler_assets.reporting.figures"
+# Series a stacked chart draws in colours of their own; more are folded into "others", the
+# smallest by their sums (so which are folded depends on the values).
+MAX_SERIES = 19
+
+
+@dataclass(frozen=True)
+class DrawnToScale:
+    """Columns of the plan's table argument `arg` that its chart draws only as bar lengths
+    on a linear axis, no number printed from them: a chart whose bars would move by a
+    fraction of a pixel need not be drawn again (`plans.moved_little`). `stacked_by`: the
+    column whose equal values stack their rows into one bar; None: each value its own bar."""
+
+    arg: int
+    columns: tuple[str, ...]
+    stacked_by: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class ChartPlan:
     """The `figures` function `figure`, called with `args` (picklable: a worker process
-    can draw it)."""
+    can draw it), and which of its values it draws only to scale."""
 
     figure: str
     args: tuple[object, ...]
+    to_scale: tuple[DrawnToScale, ...] = ()
 
     def __call__(self) -> bytes:
         return getattr(import_module(FIGURES), self.figure)(*self.args)

@@ -38,6 +38,7 @@ from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from PIL import Image
 
+from runcrawler_assets.reporting.chart_plan import MAX_SERIES
 from runcrawler_assets.warehouse.cleaning import shorten
 
 DPI = 100
@@ -275,7 +276,7 @@ def stacked_bars(
     """Counts per period (rows) split by a group (columns): runs per user and month, ..."""
     if table.empty or table.to_numpy().sum() == 0:
         return no_runs_chart(title)
-    table = _keep_top_columns(table, len(PALETTE) - 1)
+    table = _keep_top_columns(table, MAX_SERIES)
     fig, (ax,) = _figure()
     positions = np.arange(len(table))
     _stack(ax, positions, table, width=0.85, horizontal=False)

@@ -8,7 +8,9 @@ that plans charts never loads matplotlib: the chart worker that draws them
 does (`drawing`), and at a million runs the analytics' process, which holds
 DuckDB's memory, need not hold matplotlib's too (issue 16). A chart is known
 by what it is given (`plan_digest`), so one whose tables did not change need
-not be drawn again.
+not be drawn again; nor one whose bars drawn to scale (`DrawnToScale`) would
+move by less than `SCALE_TOLERANCE` of their axis (`moved_little`): 10 runs
+added to a million move no bar by a pixel, but change every count (issue 16).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from runcrawler_assets.analytics.errors import ERROR_CATEGORY_NAMES
@@ -26,14 +29,18 @@ from runcrawler_assets.analytics.habits import MIN_NODES_PER_PROCESS
 from runcrawler_assets.analytics.scheduler import NOT_ARCHIVED, RATIO_BIN_LABELS
 from runcrawler_assets.analytics.setting_effects import MIN_RUNS
 from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
-from runcrawler_assets.reporting.chart_plan import ChartPlan
+from runcrawler_assets.reporting.chart_plan import MAX_SERIES, ChartPlan, DrawnToScale
 
 Tables = Mapping[str, pd.DataFrame]
 Plans = dict[str, ChartPlan]  # file name -> its chart
+# How far bars drawn to scale may move before their chart is drawn again, as a share of
+# the longest bar (or stack): a third of a pixel on the charts' ~350-pixel axes.
+SCALE_TOLERANCE = 1e-3
+Scaled = list[list[list[float | None]]]  # per `DrawnToScale`, per column, its values
 
 
-def _chart(figure: str, *args: object) -> ChartPlan:
-    return ChartPlan(figure, args)
+def _chart(figure: str, *args: object, to_scale: tuple[DrawnToScale, ...] = ()) -> ChartPlan:
+    return ChartPlan(figure, args, to_scale)
 
 
 def _error_charts(tables: Tables) -> Plans:
@@ -68,12 +75,26 @@ def _signature_charts(tables: Tables) -> Plans:
 def _activity_charts(tables: Tables) -> Plans:
     return {
         "runs_per_user.png": _chart("runs_per_user_pie", tables["user_activity"]),
-        "when_year_user.png": _chart("runs_per_period_bars", tables["runs_by_user_year"], "year"),
-        "when_month_user.png": _chart(
-            "runs_per_period_bars", tables["runs_by_user_month"], "month"
-        ),
+        **{
+            f"when_{period}_user.png": _chart(
+                "runs_per_period_bars",
+                table,
+                period,
+                # to scale unless users are folded into "others" by their sums
+                to_scale=(DrawnToScale(0, ("runs",), period),)
+                if table["user"].nunique() <= MAX_SERIES
+                else (),
+            )
+            for period, table in (
+                ("year", tables["runs_by_user_year"]),
+                ("month", tables["runs_by_user_month"]),
+            )
+        },
         "when_hour_weekday.png": _chart(
-            "hour_and_weekday_bars", tables["runs_by_hour"], tables["runs_by_weekday"]
+            "hour_and_weekday_bars",
+            tables["runs_by_hour"],
+            tables["runs_by_weekday"],
+            to_scale=(DrawnToScale(0, ("runs",)), DrawnToScale(1, ("runs",))),
         ),
     }
 
@@ -82,7 +103,9 @@ def _settings_charts(tables: Tables) -> Plans:
     return {
         "run_settings.png": _chart("setting_count_panels", tables["run_settings"], SETTING_LABELS),
         "mixture_by_dimension.png": _chart(
-            "mixture_dimension_bars", tables["mixture_by_dimension"]
+            "mixture_dimension_bars",
+            tables["mixture_by_dimension"],
+            to_scale=(DrawnToScale(0, ("runs_2d", "runs_3d")),),
         ),
     }
 
@@ -105,7 +128,10 @@ def _habit_charts(tables: Tables) -> Plans:
         for quantity, (file_name, title, label) in DISTRIBUTION_CHARTS.items()
     }
     histogram = _chart(
-        "nodes_per_process_histogram", tables["nodes_per_process"], MIN_NODES_PER_PROCESS
+        "nodes_per_process_histogram",
+        tables["nodes_per_process"],
+        MIN_NODES_PER_PROCESS,
+        to_scale=(DrawnToScale(0, ("runs",)),),
     )
     return {**boxes, "nodes_per_process.png": histogram}
 
@@ -168,15 +194,25 @@ def _scheduler_charts(tables: Tables) -> Plans:
     }
 
 
+FIXES_DRAWN = ("fixed_runs", "reruns", "restarts")  # a typical fix's bar, stacked
+
 CHARTS: dict[str, Callable[[Tables], Plans]] = {
     "error_categories": _error_charts,
     "error_signatures": _signature_charts,
     "fixes": lambda tables: {
-        "typical_fixes.png": _chart("typical_fix_bars", tables["error_fixes"]),
+        "typical_fixes.png": _chart(
+            "typical_fix_bars",
+            tables["error_fixes"][["template", "typical_fix", *FIXES_DRAWN]],
+            to_scale=(DrawnToScale(0, FIXES_DRAWN, "template"),),
+        ),
         "fix_keywords.png": _chart("fix_keyword_bars", tables["typical_fixes"]),
     },
     "campaigns": lambda tables: {
-        "campaign_attempts.png": _chart("campaign_bars", tables["campaign_attempts"])
+        "campaign_attempts.png": _chart(
+            "campaign_bars",
+            tables["campaign_attempts"][["attempts", "outcome", "campaigns"]],
+            to_scale=(DrawnToScale(0, ("campaigns",), "attempts"),),
+        )
     },
     "user_activity": _activity_charts,
     "run_settings": _settings_charts,
@@ -215,12 +251,69 @@ def _drawing_code() -> bytes:
 
 def plan_digest(plan: ChartPlan) -> str:
     """What a chart shows, as 32 hex digits: its function, the tables and values it is
-    given, and the drawing code's version. Two plans with one digest draw the same PNG
-    (tables are read to 15 significant digits: beyond, no pixel moves)."""
+    given, and the drawing code's version; of the values drawn to scale, only which are
+    missing, zero or negative (a bar that appears or vanishes). Two plans with one digest
+    draw the same PNG, or one whose bars drawn to scale differ by what `scaled_values`
+    holds (tables are read to 15 significant digits: beyond, no pixel moves)."""
+    args = list(plan.args)
+    for entry in plan.to_scale:
+        frame = _table(plan, entry)
+        signs = {column: np.sign(frame[column].astype(float)) for column in entry.columns}
+        args[entry.arg] = frame.assign(**signs)
     digest = hashlib.blake2b(_drawing_code(), digest_size=16)
     digest.update(plan.figure.encode())
-    digest.update(_shown(plan.args))
+    digest.update(_shown(tuple(args)))
     return digest.hexdigest()
+
+
+def scaled_values(plan: ChartPlan) -> Scaled:
+    """The values `plan` draws to scale, per `DrawnToScale` and column (missing: None), as
+    a chart manifest keeps those its chart was drawn with."""
+    return [
+        [_floats(_table(plan, entry)[column]) for column in entry.columns]
+        for entry in plan.to_scale
+    ]
+
+
+def _table(plan: ChartPlan, entry: DrawnToScale) -> pd.DataFrame:
+    frame = plan.args[entry.arg]
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{plan.figure}: argument {entry.arg} drawn to scale is not a table")
+    return frame
+
+
+def _floats(values: pd.Series) -> list[float | None]:
+    return [None if pd.isna(value) else float(value) for value in values]
+
+
+def moved_little(plan: ChartPlan, drawn: object) -> bool:
+    """Whether the bars `plan` draws to scale are where `drawn` (`scaled_values` of the plan
+    its chart was drawn from, with the same digest) put them, within `SCALE_TOLERANCE` of
+    the longest bar (or stack, its values summed): no edge of a stack moves further than
+    the changes of its values add up to."""
+    if not plan.to_scale:
+        return True
+    if not isinstance(drawn, list) or len(drawn) != len(plan.to_scale):
+        return False
+    for entry, before in zip(plan.to_scale, drawn, strict=True):
+        frame = _table(plan, entry)
+        now = frame[list(entry.columns)].astype(float).fillna(0.0).to_numpy()
+        try:
+            old = np.nan_to_num(np.array(before, dtype=float).T.reshape(now.shape))
+        except (TypeError, ValueError):  # a manifest written otherwise
+            return False
+        if not now.size:
+            continue
+        moved = np.abs(now - old)
+        if entry.stacked_by is None:
+            longest, furthest = np.abs(old).max(initial=0.0), moved.max(initial=0.0)
+        else:
+            stacks = frame[entry.stacked_by].to_numpy()
+            longest = pd.Series(np.abs(old).sum(axis=1)).groupby(stacks, dropna=False).sum().max()
+            furthest = pd.Series(moved.sum(axis=1)).groupby(stacks, dropna=False).sum().max()
+        if not furthest <= SCALE_TOLERANCE * longest:
+            return False
+    return True
 
 
 def _shown(value: object) -> bytes:
