@@ -12,7 +12,7 @@ import pandas as pd
 
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.reporting.assemble import Refreshed, refresh_analyses
-from runcrawler_assets.reporting.chart_plan import MAX_SERIES, ChartPlan, DrawnToScale
+from runcrawler_assets.reporting.chart_plan import MAX_BOXES, MAX_SERIES, ChartPlan, DrawnToScale
 from runcrawler_assets.reporting.drawing import ChartDrawer
 from runcrawler_assets.reporting.plans import (
     SCALE_TOLERANCE,
@@ -214,3 +214,26 @@ def test_a_chart_whose_bars_moved_little_is_read_back_and_keeps_what_it_was_draw
     assert refreshed["user_activity"].unchanged == len(refreshed["user_activity"].charts) - 1
     _as_drawn_now(list(refreshed.values()))
     assert json.loads(manifest_path.read_text())["scaled"]["when_month_user.png"] == [[drawn]]
+
+
+def test_a_box_plot_follows_its_users_runs_only_when_they_choose_the_boxes_drawn():
+    """Up to `MAX_BOXES` users every box is drawn, and runs that move no quartile, whisker or
+    outlier leave the chart as it was; beyond, the runs choose which users are drawn."""
+
+    def box_chart(users: int, runs: int) -> str:
+        stats = {"q1": 2.0, "med": 4.0, "q3": 8.0, "whislo": 1.0, "whishi": 16.0}
+        boxes = pd.DataFrame(
+            [
+                {"quantity": "n_procs", "user": f"u{i}", "runs": runs + i, **stats}
+                for i in range(users)
+            ]
+        ).assign(fliers=[np.array([32.0])] * users)
+        return plan_digest(chart_plans("hpc_habits", _habit_tables(boxes))["procs_by_user.png"])
+
+    assert box_chart(MAX_BOXES, 100) == box_chart(MAX_BOXES, 110)
+    assert box_chart(MAX_BOXES + 1, 100) != box_chart(MAX_BOXES + 1, 110)
+
+
+def _habit_tables(boxes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    histogram = pd.DataFrame({"dimension": [3], "bin_low": [1.0], "bin_high": [2.0], "runs": [1]})
+    return {"hpc_habit_distributions": boxes, "nodes_per_process": histogram}

@@ -15,6 +15,9 @@ FIGURES = "runcrawler_assets.reporting.figures"
 # Series a stacked chart draws in colours of their own; more are folded into "others", the
 # smallest by their sums (so which are folded depends on the values).
 MAX_SERIES = 19
+# Box plots side by side whose labels (user names) still fit the width; beyond, those of
+# the groups with most runs are drawn (so which depends on the runs counted).
+MAX_BOXES = 20
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from PIL import Image
 
-from runcrawler_assets.reporting.chart_plan import MAX_SERIES
+from runcrawler_assets.reporting.chart_plan import MAX_BOXES, MAX_SERIES
 from runcrawler_assets.warehouse.cleaning import shorten
 
 DPI = 100
@@ -46,7 +46,6 @@ WIDTH_IN = 9.0
 HEIGHT_IN = 4.8
 MAX_PIE_SLICES = 9
 MAX_HEATMAP_ROWS = 20  # rows drawn one by one (users), the rest summed in one more
-MAX_BOXES = 20  # boxes side by side whose labels (user names) still fit the width
 MAX_LABEL_CHARS = 40  # a tick label or legend entry: a mixture, user or host name
 MAX_TITLE_CHARS = 160  # a title or axis label (the longest the analyses give: ~110)
 Color = tuple[float, float, float]
@@ -429,10 +428,11 @@ def box_plots(
     """Box plots of one quantity per group (MPI processes per user), on a log axis if it spans.
 
     `boxes` holds the statistics, not the runs, so a million runs draw as fast as
-    a hundred: one row per group, in drawing order, with label, runs, q1, med, q3,
-    whislo, whishi (as matplotlib's `boxplot` computes them) and fliers (a list).
-    Beyond `max_boxes` groups (`plural` names them), only those with most runs are
-    drawn (ties: by label), in that order, so that their labels do not overlap.
+    a hundred: one row per group, in drawing order, with label, q1, med, q3, whislo,
+    whishi (as matplotlib's `boxplot` computes them), fliers (a list), and runs when
+    there are more than `max_boxes` groups (`plural` names them): only those with most
+    runs are then drawn (ties: by label), in that order, so that their labels do not
+    overlap.
     """
     if boxes.empty:
         return no_runs_chart(title)

@@ -29,7 +29,7 @@ from runcrawler_assets.analytics.habits import MIN_NODES_PER_PROCESS
 from runcrawler_assets.analytics.scheduler import NOT_ARCHIVED, RATIO_BIN_LABELS
 from runcrawler_assets.analytics.setting_effects import MIN_RUNS
 from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
-from runcrawler_assets.reporting.chart_plan import MAX_SERIES, ChartPlan, DrawnToScale
+from runcrawler_assets.reporting.chart_plan import MAX_BOXES, MAX_SERIES, ChartPlan, DrawnToScale
 
 Tables = Mapping[str, pd.DataFrame]
 Plans = dict[str, ChartPlan]  # file name -> its chart
@@ -122,9 +122,8 @@ DISTRIBUTION_CHARTS: dict[str, tuple[str, str, str]] = {
 
 
 def _habit_charts(tables: Tables) -> Plans:
-    distributions = tables["hpc_habit_distributions"]
     boxes = {
-        file_name: _chart("distribution_boxes", distributions, quantity, title, label)
+        file_name: _chart("distribution_boxes", _boxes(tables, quantity), quantity, title, label)
         for quantity, (file_name, title, label) in DISTRIBUTION_CHARTS.items()
     }
     histogram = _chart(
@@ -134,6 +133,15 @@ def _habit_charts(tables: Tables) -> Plans:
         to_scale=(DrawnToScale(0, ("runs",)),),
     )
     return {**boxes, "nodes_per_process.png": histogram}
+
+
+def _boxes(tables: Tables, quantity: str) -> pd.DataFrame:
+    """The box statistics of `quantity`, with the runs counted only when they choose the
+    boxes drawn (more than `MAX_BOXES` users): runs that leave every quartile, whisker and
+    outlier where it was leave the chart as it was."""
+    distributions = tables["hpc_habit_distributions"]
+    boxes = distributions[distributions["quantity"] == quantity]
+    return boxes if len(boxes) > MAX_BOXES else boxes.drop(columns="runs")
 
 
 def _efficiency_charts(tables: Tables) -> Plans:
