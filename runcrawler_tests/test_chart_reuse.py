@@ -237,3 +237,9 @@ def test_a_box_plot_follows_its_users_runs_only_when_they_choose_the_boxes_drawn
 def _habit_tables(boxes: pd.DataFrame) -> dict[str, pd.DataFrame]:
     histogram = pd.DataFrame({"dimension": [3], "bin_low": [1.0], "bin_high": [2.0], "runs": [1]})
     return {"hpc_habit_distributions": boxes, "nodes_per_process": histogram}
+
+
+def test_values_drawn_to_scale_that_a_manifest_garbles_get_the_chart_drawn_again():
+    plan = _by_month([6000, 4000, 3000, 2000])
+    for garbled in (None, "bars", {"runs": 1}, [], [[["6000", "x"]]], [[[6000.0, 4000.0]]]):
+        assert not moved_little(plan, garbled), garbled
