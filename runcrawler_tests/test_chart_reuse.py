@@ -12,7 +12,13 @@ import pandas as pd
 
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.reporting.assemble import Refreshed, refresh_analyses
-from runcrawler_assets.reporting.chart_plan import MAX_BOXES, MAX_SERIES, ChartPlan, DrawnToScale
+from runcrawler_assets.reporting.chart_plan import (
+    MAX_BOXES,
+    MAX_SERIES,
+    TOP_TEMPLATES,
+    ChartPlan,
+    DrawnToScale,
+)
 from runcrawler_assets.reporting.drawing import ChartDrawer
 from runcrawler_assets.reporting.plans import (
     SCALE_TOLERANCE,
@@ -243,3 +249,33 @@ def test_values_drawn_to_scale_that_a_manifest_garbles_get_the_chart_drawn_again
     plan = _by_month([6000, 4000, 3000, 2000])
     for garbled in (None, "bars", {"runs": 1}, [], [[["6000", "x"]]], [[[6000.0, 4000.0]]]):
         assert not moved_little(plan, garbled), garbled
+
+
+def test_an_error_below_those_drawn_leaves_the_charts_of_errors_as_they_were():
+    """The charts of errors draw the first `TOP_TEMPLATES` rows of their tables: the plans
+    give them no more, so an error further down whose count changes draws nothing again."""
+    errors = pd.DataFrame(
+        {
+            "template": [f"error {i}" for i in range(TOP_TEMPLATES + 5)],
+            "error_category": "numerics",
+            "runs": range(100, 100 - TOP_TEMPLATES - 5, -1),
+            "fixed_runs": 1,
+            "reruns": 0,
+            "restarts": 0,
+            "typical_fix": "CFL",
+        }
+    )
+
+    def digests(table: pd.DataFrame) -> list[str]:
+        plans = chart_plans(
+            "error_signatures", {"error_signatures": table, "unknown_templates": table}
+        )
+        fixes = chart_plans("fixes", {"error_fixes": table, "typical_fixes": pd.DataFrame()})
+        return [plan_digest(plans["error_signatures.png"]), plan_digest(fixes["typical_fixes.png"])]
+
+    below = errors.copy()
+    below.loc[TOP_TEMPLATES + 2, ["runs", "fixed_runs"]] = [50, 3]
+    assert digests(below) == digests(errors)
+    drawn = errors.copy()
+    drawn.loc[0, ["template"]] = "another error"
+    assert all(a != b for a, b in zip(digests(drawn), digests(errors), strict=True))

@@ -18,6 +18,8 @@ MAX_SERIES = 19
 # Box plots side by side whose labels (user names) still fit the width; beyond, those of
 # the groups with most runs are drawn (so which depends on the runs counted).
 MAX_BOXES = 20
+# Errors the charts of errors show: the first of their table (the most repeated first).
+TOP_TEMPLATES = 15
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from runcrawler_assets.reporting import charts
-
-TOP_TEMPLATES = 15  # errors shown in the signature charts
+from runcrawler_assets.reporting.chart_plan import TOP_TEMPLATES
 
 
 def _category_colors(categories: tuple[str, ...]) -> dict[str, charts.Color]:
@@ -83,12 +82,12 @@ def cpu_hours_lost_bars(lost: pd.DataFrame) -> bytes:
 
 
 def signature_bars(signatures: pd.DataFrame, title: str, tag: str, color: str) -> bytes:
-    """`error_signatures` or `unknown_templates`: the most repeated errors by runs, each
-    labelled with its template and its `tag` column (category, or id)."""
-    top = signatures.head(TOP_TEMPLATES)
-    labels = top["template"].astype(str) + "  [" + top[tag].astype(str) + "]"
+    """`error_signatures` or `unknown_templates`, their first `TOP_TEMPLATES` rows (the plans
+    give no more): the most repeated errors by runs, each labelled with its template and
+    its `tag` column (category, or id)."""
+    labels = signatures["template"].astype(str) + "  [" + signatures[tag].astype(str) + "]"
     return charts.bar_panels(
-        {"": pd.Series(top["runs"].to_numpy(), index=labels)}, title, "runs", color=color
+        {"": pd.Series(signatures["runs"].to_numpy(), index=labels)}, title, "runs", color=color
     )
 
 
@@ -103,10 +102,10 @@ def unknown_template_bars(templates: pd.DataFrame, categories: tuple[str, ...]) 
     )
 
 
-def typical_fix_bars(errors: pd.DataFrame) -> bytes:
-    """`error_fixes`: the most repeated errors with a typical fix: failures fixed by a
-    change, by a rerun that changed nothing, or by a restart."""
-    fixed = errors[errors["fixed_runs"] + errors["reruns"] > 0].head(TOP_TEMPLATES)
+def typical_fix_bars(fixed: pd.DataFrame) -> bytes:
+    """`error_fixes`, the most repeated errors with a typical fix (the plans give the first
+    `TOP_TEMPLATES`): failures fixed by a change, by a rerun that changed nothing, or by a
+    restart."""
     fix = fixed["typical_fix"].fillna("(no targeted fix)").str.split(" \\(").str[0]
     frame = fixed.set_index(fixed["template"].astype(str).map(charts.short_label) + "  →  " + fix)
     frame = frame[["fixed_runs", "reruns", "restarts"]]

@@ -29,7 +29,13 @@ from runcrawler_assets.analytics.habits import MIN_NODES_PER_PROCESS
 from runcrawler_assets.analytics.scheduler import NOT_ARCHIVED, RATIO_BIN_LABELS
 from runcrawler_assets.analytics.setting_effects import MIN_RUNS
 from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
-from runcrawler_assets.reporting.chart_plan import MAX_BOXES, MAX_SERIES, ChartPlan, DrawnToScale
+from runcrawler_assets.reporting.chart_plan import (
+    MAX_BOXES,
+    MAX_SERIES,
+    TOP_TEMPLATES,
+    ChartPlan,
+    DrawnToScale,
+)
 
 Tables = Mapping[str, pd.DataFrame]
 Plans = dict[str, ChartPlan]  # file name -> its chart
@@ -58,16 +64,20 @@ def _error_charts(tables: Tables) -> Plans:
 
 
 def _signature_charts(tables: Tables) -> Plans:
+    """The first `TOP_TEMPLATES` errors of each table, those drawn: an error further down
+    whose count changes leaves the charts as they were."""
     return {
         "error_signatures.png": _chart(
             "signature_bars",
-            tables["error_signatures"],
+            tables["error_signatures"].head(TOP_TEMPLATES),
             "The most repeated errors (failed and killed runs)",
             "error_category",
             "tab:red",
         ),
         "unknown_templates.png": _chart(
-            "unknown_template_bars", tables["unknown_templates"], ERROR_CATEGORY_NAMES
+            "unknown_template_bars",
+            tables["unknown_templates"].head(TOP_TEMPLATES),
+            ERROR_CATEGORY_NAMES,
         ),
     }
 
@@ -204,13 +214,21 @@ def _scheduler_charts(tables: Tables) -> Plans:
 
 FIXES_DRAWN = ("fixed_runs", "reruns", "restarts")  # a typical fix's bar, stacked
 
+
+def _fixed_errors(errors: pd.DataFrame) -> pd.DataFrame:
+    """The typical fixes drawn: the first `TOP_TEMPLATES` errors of `error_fixes` that a
+    change or a rerun fixed, with what their bars show."""
+    fixed = errors[errors["fixed_runs"] + errors["reruns"] > 0].head(TOP_TEMPLATES)
+    return fixed[["template", "typical_fix", *FIXES_DRAWN]]
+
+
 CHARTS: dict[str, Callable[[Tables], Plans]] = {
     "error_categories": _error_charts,
     "error_signatures": _signature_charts,
     "fixes": lambda tables: {
         "typical_fixes.png": _chart(
             "typical_fix_bars",
-            tables["error_fixes"][["template", "typical_fix", *FIXES_DRAWN]],
+            _fixed_errors(tables["error_fixes"]),
             to_scale=(DrawnToScale(0, FIXES_DRAWN, "template"),),
         ),
         "fix_keywords.png": _chart("fix_keyword_bars", tables["typical_fixes"]),
