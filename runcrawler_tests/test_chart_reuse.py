@@ -3,6 +3,7 @@ cost of a refresh); the others are read back, and every chart is what drawing it
 
 from __future__ import annotations
 
+import ast
 import json
 from contextlib import closing
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from runcrawler_assets.analytics import ANALYSES
+from runcrawler_assets.reporting import plans
 from runcrawler_assets.reporting.assemble import Refreshed, refresh_analyses
 from runcrawler_assets.reporting.chart_plan import (
     MAX_BOXES,
@@ -279,3 +281,20 @@ def test_an_error_below_those_drawn_leaves_the_charts_of_errors_as_they_were():
     drawn = errors.copy()
     drawn.loc[0, ["template"]] = "another error"
     assert all(a != b for a, b in zip(digests(drawn), digests(errors), strict=True))
+
+
+def test_the_drawing_codes_version_covers_every_reporting_module_the_charts_import():
+    """A chart is read back while its digest, which holds the drawing code's version, is the
+    same: a limit the charts take from another module of the package (`chart_plan`'s) must
+    change that version too."""
+    folder = Path(plans.__file__).parent
+    imported = set()
+    for name in ("charts.py", "figures.py"):
+        for node in ast.walk(ast.parse((folder / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[:2] == ["runcrawler_assets", "reporting"]:
+                    modules = parts[2:] or [alias.name for alias in node.names]
+                    imported.update(f"{module}.py" for module in modules)
+    assert "chart_plan.py" in imported
+    assert imported <= set(plans.DRAWING_CODE)

@@ -264,13 +264,16 @@ def draw_charts(analysis: str, tables: Tables) -> dict[str, bytes]:
     return {name: draw() for name, draw in chart_plans(analysis, tables).items()}
 
 
+DRAWING_CODE = ("chart_plan.py", "charts.py", "figures.py")  # in this folder
+
+
 @cache
 def _drawing_code() -> bytes:
-    """The drawing code's version: `charts`, `figures`, matplotlib's and Pillow's (which
-    encodes the PNGs in their palette; a change to any may change every PNG), read without
-    importing them."""
+    """The drawing code's version: `chart_plan` (the limits charts share with the plans),
+    `charts`, `figures`, matplotlib's and Pillow's (which encodes the PNGs in their palette;
+    a change to any may change every PNG), read without importing them."""
     here = Path(__file__).parent
-    code = (here / "charts.py").read_bytes() + (here / "figures.py").read_bytes()
+    code = b"".join((here / name).read_bytes() for name in DRAWING_CODE)
     versions = f"{version('matplotlib')} {version('pillow')}".encode()
     return hashlib.blake2b(code + versions, digest_size=16).digest()
 
