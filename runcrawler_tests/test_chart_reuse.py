@@ -298,3 +298,34 @@ def test_the_drawing_codes_version_covers_every_reporting_module_the_charts_impo
                     imported.update(f"{module}.py" for module in modules)
     assert "chart_plan.py" in imported
     assert imported <= set(plans.DRAWING_CODE)
+
+
+def test_a_sampled_scatter_says_about_how_many_runs_it_samples():
+    """The efficiency scatter of a big archive draws a sample: its title gives the runs
+    sampled to three significant digits, so 10 runs more that add no dot leave it as it
+    was; a dot more draws it again. Every run drawn, the title says so."""
+
+    def scatter(runs: int, dots: int) -> ChartPlan:
+        points = pd.DataFrame(
+            {"solver": "avbp", "dimension": 3, "cluster": "irene", "n_procs": 64.0,
+             "efficiency": np.linspace(1.0, 2.0, dots)}
+        )  # fmt: skip
+        medians = pd.DataFrame(
+            {"solver": ["avbp"], "dimension": [3], "cluster": ["irene"], "runs": [runs],
+             "procs_median": [64.0], "efficiency_median": [1.5]}
+        )  # fmt: skip
+        by_cluster = pd.DataFrame({"solver": ["avbp"], "cluster": ["irene"], "runs": [runs]})
+        tables = {
+            "efficiency_points": points,
+            "efficiency": medians,
+            "efficiency_by_cluster": by_cluster,
+            "cpu_hours_by_user_cluster": pd.DataFrame(),
+        }
+        return chart_plans("efficiency", tables)["efficiency_vs_procs.png"]
+
+    sampled = scatter(1_000_460, 3)
+    assert sampled.args[2:] == ("a sample of 3 of about 1,000,000 runs", "avbp")
+    assert plan_digest(scatter(1_000_470, 3)) == plan_digest(sampled)
+    assert plan_digest(scatter(1_000_460, 4)) != plan_digest(sampled)
+    assert plan_digest(scatter(1_006_000, 3)) != plan_digest(sampled)  # about 1,010,000
+    assert scatter(3, 3).args[2] == "runs"

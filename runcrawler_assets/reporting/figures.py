@@ -243,16 +243,13 @@ def nodes_per_process_histogram(histogram: pd.DataFrame, threshold: int) -> byte
 
 
 def efficiency_scatter(
-    points: pd.DataFrame, table: pd.DataFrame, by_cluster: pd.DataFrame, solver: str
+    points: pd.DataFrame, medians: pd.DataFrame, dots: str, solver: str
 ) -> bytes:
-    """`efficiency_points` over `efficiency`'s bin medians, for one solver; the title says
-    whether the dots are every run (`efficiency_by_cluster` counts them) or a sample."""
-    points = points[points["solver"] == solver]
-    runs = int(by_cluster.loc[by_cluster["solver"] == solver, "runs"].sum())
-    dots = "runs" if len(points) == runs else f"a sample of {len(points):,} of {runs:,} runs"
+    """`efficiency_points` over `efficiency`'s bin medians, for one solver; `dots` says
+    whether the dots are every run or a sample (`plans`)."""
     return charts.efficiency_vs_procs(
         points,
-        table[table["solver"] == solver],
+        medians,
         f"{solver}: efficiency against MPI processes (successful runs; dots = {dots})",
     )
 

@@ -154,15 +154,33 @@ def _boxes(tables: Tables, quantity: str) -> pd.DataFrame:
     return boxes if len(boxes) > MAX_BOXES else boxes.drop(columns="runs")
 
 
+def _scatter(tables: Tables, solver: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """One solver's dots, its bins' medians, and what the dots are: every run, or a sample
+    of about how many (three significant digits: 10 runs among a million, which add no dot
+    to the sample, leave the chart as it was)."""
+    points = tables["efficiency_points"]
+    points = points.loc[
+        points["solver"] == solver, ["dimension", "cluster", "n_procs", "efficiency"]
+    ]
+    medians = tables["efficiency"]
+    medians = medians.loc[
+        medians["solver"] == solver, ["dimension", "cluster", "procs_median", "efficiency_median"]
+    ]
+    by_cluster = tables["efficiency_by_cluster"]
+    runs = int(by_cluster.loc[by_cluster["solver"] == solver, "runs"].sum())
+    about = int(float(f"{runs:.3g}"))
+    dots = "runs" if len(points) == runs else f"a sample of {len(points):,} of about {about:,} runs"
+    return points, medians, dots
+
+
 def _efficiency_charts(tables: Tables) -> Plans:
     """One scatter per solver, in the tables' order (most successful runs first): the first
     is `efficiency_vs_procs.png`, the others carry their solver's name."""
     by_cluster = tables["efficiency_by_cluster"]
     solvers = list(dict.fromkeys(by_cluster["solver"])) or ["avbp"]
-    points, table = tables["efficiency_points"], tables["efficiency"]
     scatters = {
         "efficiency_vs_procs.png" if i == 0 else f"efficiency_vs_procs_{solver}.png": _chart(
-            "efficiency_scatter", points, table, by_cluster, solver
+            "efficiency_scatter", *_scatter(tables, solver), solver
         )
         for i, solver in enumerate(solvers)
     }
