@@ -329,3 +329,15 @@ def test_a_sampled_scatter_says_about_how_many_runs_it_samples():
     assert plan_digest(scatter(1_000_460, 4)) != plan_digest(sampled)
     assert plan_digest(scatter(1_006_000, 3)) != plan_digest(sampled)  # about 1,010,000
     assert scatter(3, 3).args[2] == "runs"
+
+
+def test_two_entries_drawn_to_scale_from_one_table_both_keep_their_bars_signs():
+    table = pd.DataFrame({"mixture": ["air", "h2"], "runs_2d": [5, 7], "runs_3d": [2, 3]})
+
+    def digest(frame: pd.DataFrame) -> str:
+        entries = (DrawnToScale(0, ("runs_2d",)), DrawnToScale(0, ("runs_3d",)))
+        return plan_digest(ChartPlan("mixture_dimension_bars", (frame,), entries))
+
+    assert digest(table.assign(runs_2d=[6, 7], runs_3d=[2, 4])) == digest(table)
+    assert digest(table.assign(runs_2d=[0, 7])) != digest(table)  # a bar of the first vanishes
+    assert digest(table.assign(runs_3d=[0, 3])) != digest(table)

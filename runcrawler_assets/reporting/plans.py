@@ -306,7 +306,7 @@ def plan_digest(plan: ChartPlan) -> str:
     for entry in plan.to_scale:
         frame = _table(plan, entry)
         signs = {column: np.sign(frame[column].astype(float)) for column in entry.columns}
-        args[entry.arg] = frame.assign(**signs)
+        args[entry.arg] = args[entry.arg].assign(**signs)  # two entries may share a table
     digest = hashlib.blake2b(_drawing_code(), digest_size=16)
     digest.update(plan.figure.encode())
     digest.update(_shown(tuple(args)))
