@@ -104,13 +104,13 @@ def _read_manifest(charts_dir: Path, analysis: str) -> dict | None:
 
 
 def _unchanged_charts(
-    charts_dir: Path, manifest: dict, plans: Plans, shown: dict[str, str]
+    charts_dir: Path, manifest: dict, plans: Plans, shown: dict[str, str], scaled: dict
 ) -> dict[str, bytes]:
     """The chart files that `manifest` (their analysis's, as it was) says were drawn to show
     just what `shown` (file name -> `plan_digest` of `plans`) says they show now, their bars
-    drawn to scale where they would be drawn now (`moved_little`), read back; a file
-    missing or unreadable is left out (drawn again)."""
-    before, scaled = manifest.get("shown"), _manifest_scaled(manifest)
+    drawn to scale (`scaled`, `_manifest_scaled` of it) where they would be drawn now
+    (`moved_little`), read back; a file missing or unreadable is left out (drawn again)."""
+    before = manifest.get("shown")
     if not isinstance(before, dict):
         return {}
     kept = {}
@@ -171,10 +171,10 @@ def _plan(charts_dir: Path, refreshed: Refreshed, drawer: ChartDrawer) -> _Plann
     plans: Plans = chart_plans(name, refreshed.stored.result.tables)
     shown = {file: plan_digest(plan) for file, plan in plans.items()}
     before = _read_manifest(charts_dir, name) or {}
-    unchanged = _unchanged_charts(charts_dir, before, plans, shown)
+    drawn_with = _manifest_scaled(before)  # a chart read back: its bars are still those
+    unchanged = _unchanged_charts(charts_dir, before, plans, shown, drawn_with)
     seconds = _drawing_seconds(before)
     drawer.add(name, {file: plan for file, plan in plans.items() if file not in unchanged}, seconds)
-    drawn_with = _manifest_scaled(before)  # a chart read back: its bars are still those
     scaled = {
         file: drawn_with.get(file, []) if file in unchanged else scaled_values(plan)
         for file, plan in plans.items()
