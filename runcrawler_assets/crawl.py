@@ -370,7 +370,7 @@ def check_archive(
             settled, found, found_problems = _walked(settings, store, cluster, user)
         else:
             state, changed = scan_partition(settings, cluster, user)
-            settled = store.indexes({path: run[0] for path, run in state.runs.items()})
+            settled = store.digests().fingerprints == state.digest
             if settled and changed:
                 settled, found, found_problems = _walked(settings, store, cluster, user)
             else:

@@ -59,7 +59,7 @@ def partition_version(settings: Config, cluster: str, user: str, accounting: str
     """What a partition's rows are made from, as a digest: its JSON store's index and
     quarantine (as bytes, nothing parsed), the code that turns them into rows, and the
     digest of its cluster's accounting dumps (`accounting.load.accounting_versions`)."""
-    digest = PartitionStore(settings.runs_dir, cluster, user).content_digest()
+    digest = PartitionStore(settings.runs_dir, cluster, user).digests().content
     return f"{ROWS_CODE_VERSION}:{digest}:{accounting}"
 
 

@@ -13,6 +13,11 @@ parsing): a partition's rows in the warehouse come from exactly these two
 files and the records the index lists, and every record written changes its
 index entry (`parsed_at`), so an unchanged digest means unchanged rows and
 the warehouse need not read or rewrite the partition (issue 16).
+
+`_digests.json` keeps that digest and the digest of the index's runs and
+fingerprints (what the archive's scan is compared with) for as long as the index
+and quarantine files keep their inode, size and modification time: both are only
+ever replaced whole, so a crawl with nothing to do reads neither (`digests`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from runcrawler_assets.archive.discovery import (
     DiscoveredRun,
     PartitionDiscovery,
     Problem,
+    fingerprints_digest,
     partition_digest,
 )
 from runcrawler_assets.records import RunRecord
@@ -43,6 +49,7 @@ INDEX_FILE = "_index.json"
 INDEX_WRITE_SLICE = 2_000
 DISCOVERY_FILE = "_discovery.json"
 QUARANTINE_FILE = "_quarantine.json"
+DIGESTS_FILE = "_digests.json"
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,15 @@ class IndexEntry(NamedTuple):
     # When the run was last parsed: a re-parse with the same fingerprint (the nightly
     # reconciliation) still changes the index, hence the partition's content digest.
     parsed_at: str | None = None
+
+
+class StoreDigests(NamedTuple):
+    """What a partition's store holds, as digests: its index's runs and fingerprints
+    (`fingerprints_digest`, as the archive's scan has them) and its index and quarantine
+    files' bytes (`PartitionStore.content_digest`)."""
+
+    fingerprints: str
+    content: str
 
 
 def read_text(path: Path) -> str:
@@ -175,6 +191,40 @@ class PartitionStore:
                 digest.update((self.folder / name).read_bytes())
             digest.update(b"\0")
         return digest.hexdigest()
+
+    def digests(self) -> StoreDigests:
+        """The store's digests, read back from `_digests.json` while the index and quarantine
+        files are those they were computed from (the same inode, size and modification time,
+        as `_file_identities` gives them), else computed (the index read whole: at a million
+        runs ~2.5 s of a crawl with nothing to do, issue 16) and kept there. Kept only when
+        neither file changed while they were read, and never in a folder that does not
+        exist yet (nothing is created)."""
+        path = self.folder / DIGESTS_FILE
+        identities = self._file_identities()
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            kept = json.loads(read_text(path))
+            if kept["files"] == identities:
+                return StoreDigests(kept["fingerprints"], kept["content"])
+        index = self.read_index()
+        fingerprints = fingerprints_digest((p, entry.fingerprint) for p, entry in index.items())
+        del index
+        digests = StoreDigests(fingerprints, self.content_digest())
+        if self.folder.is_dir() and self._file_identities() == identities:
+            with contextlib.suppress(OSError):
+                write_atomic(path, json.dumps({"files": identities, **digests._asdict()}))
+        return digests
+
+    def _file_identities(self) -> list[list[int] | None]:
+        """The index's and quarantine's inode, size and modification time (None: missing)."""
+        identities: list[list[int] | None] = []
+        for name in (INDEX_FILE, QUARANTINE_FILE):
+            try:
+                stat = (self.folder / name).stat()
+            except FileNotFoundError:
+                identities.append(None)
+            else:
+                identities.append([stat.st_ino, stat.st_size, stat.st_mtime_ns])
+        return identities
 
     def write_record(self, record: RunRecord) -> None:
         """A new run's record is written in place: nothing reads it before the index lists
