@@ -360,7 +360,9 @@ def check_archive(
     whose folder did not change, so a finished run's file rewritten in place without any
     folder changing is not seen). Where a folder changed but every run kept its fingerprint
     (a file added beside the runs), and everywhere with `full_scan`, the partition is walked
-    as `run_files` does (every file stated) and compared with what its store recorded."""
+    as `run_files` does (every file stated) and compared with what its store recorded;
+    elsewhere the scan's digest is compared with the one its store keeps
+    (`PartitionStore.digests`: no index read while the store is unchanged)."""
     runs = problems = scanned = 0
     stale = []
     partitions = list(partitions)
