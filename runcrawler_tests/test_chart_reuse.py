@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from runcrawler_assets.analytics import ANALYSES
+from runcrawler_assets.analytics.errors import ERROR_CATEGORY_NAMES
 from runcrawler_assets.reporting import plans
 from runcrawler_assets.reporting.assemble import Refreshed, refresh_analyses
 from runcrawler_assets.reporting.chart_plan import (
@@ -24,6 +26,7 @@ from runcrawler_assets.reporting.chart_plan import (
 from runcrawler_assets.reporting.drawing import ChartDrawer
 from runcrawler_assets.reporting.plans import (
     SCALE_TOLERANCE,
+    as_printed,
     chart_plans,
     draw_charts,
     moved_little,
@@ -182,7 +185,8 @@ def test_runs_per_period_are_exact_once_users_are_folded_into_others_by_their_su
 
     def month_chart(users: int) -> ChartPlan:
         table = pd.DataFrame({"month": "2026-01", "user": [f"u{i}" for i in range(users)]})
-        tables = {"runs_by_user_year": table, "runs_by_user_month": table.assign(runs=1)}
+        table = table.assign(runs=1)
+        tables = {"runs_by_user_year": table, "runs_by_user_month": table}
         empty = dict.fromkeys(("user_activity", "runs_by_hour", "runs_by_weekday"), table)
         return chart_plans("user_activity", tables | empty)["when_month_user.png"]
 
@@ -259,6 +263,7 @@ def test_an_error_below_those_drawn_leaves_the_charts_of_errors_as_they_were():
     errors = pd.DataFrame(
         {
             "template": [f"error {i}" for i in range(TOP_TEMPLATES + 5)],
+            "signature_id": [f"s{i}" for i in range(TOP_TEMPLATES + 5)],
             "error_category": "numerics",
             "runs": range(100, 100 - TOP_TEMPLATES - 5, -1),
             "fixed_runs": 1,
@@ -319,7 +324,7 @@ def test_a_sampled_scatter_says_about_how_many_runs_it_samples():
             "efficiency_points": points,
             "efficiency": medians,
             "efficiency_by_cluster": by_cluster,
-            "cpu_hours_by_user_cluster": pd.DataFrame(),
+            "cpu_hours_by_user_cluster": pd.DataFrame(columns=["user", "cluster", "cpu_hours"]),
         }
         return chart_plans("efficiency", tables)["efficiency_vs_procs.png"]
 
@@ -341,3 +346,50 @@ def test_two_entries_drawn_to_scale_from_one_table_both_keep_their_bars_signs():
     assert digest(table.assign(runs_2d=[6, 7], runs_3d=[2, 4])) == digest(table)
     assert digest(table.assign(runs_2d=[0, 7])) != digest(table)  # a bar of the first vanishes
     assert digest(table.assign(runs_3d=[0, 3])) != digest(table)
+
+
+def test_counts_are_given_to_the_charts_as_they_print_them():
+    table = pd.DataFrame({"n": [0, 7, 999, 1_234, 143_012, 1_000_240, -2_346, None]})
+    printed = as_printed(table, "n")["n"].tolist()
+    assert printed[:7] == [0, 7, 999, 1_230, 143_000, 1_000_000, -2_350]
+    assert pd.isna(printed[7])
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "drawn_again"),
+    [(143_012, 143_022, False), (143_012, 143_612, True), (543, 553, True)],
+)
+def test_a_count_that_prints_the_same_leaves_its_chart_as_it_was(
+    before: int, after: int, drawn_again: bool
+):
+    """Ten runs more among a million change no count's first three digits: the pie of runs
+    per user and the heat map of errors per user are not drawn again; a count that prints
+    otherwise draws them again."""
+
+    def digests(runs: int) -> list[str]:
+        users = pd.DataFrame({"user": ["ana", "bob"], "runs": [runs, 90_000], "last": [runs, 1]})
+        by_user = pd.DataFrame({"user": ["ana", "bob"]}).assign(
+            **{name: [runs, 5] for name in ERROR_CATEGORY_NAMES}
+        )
+        tables = {"user_activity": users, "runs_by_hour": users, "runs_by_weekday": users}
+        activity = chart_plans(
+            "user_activity", tables | dict.fromkeys(("runs_by_user_year", "runs_by_user_month"),
+                                                    users.assign(year=1, month=1))
+        )  # fmt: skip
+        errors = chart_plans(
+            "error_categories",
+            {
+                "error_categories": pd.DataFrame({"category": ["numerics"], "runs": [runs]}),
+                "errors_by_user": by_user,
+                "failure_stages": pd.DataFrame(columns=["solver", "stage_code", "stage", "runs"]),
+                "cpu_hours_lost": pd.DataFrame(columns=["error_category", "cpu_hours"]),
+            },
+        )
+        return [
+            plan_digest(activity["runs_per_user.png"]),
+            plan_digest(errors["errors_by_user.png"]),
+            plan_digest(errors["err_type.png"]),
+        ]
+
+    first, second = digests(before), digests(after)
+    assert all((a != b) == drawn_again for a, b in zip(first, second, strict=True))

@@ -261,3 +261,15 @@ def test_every_chart_of_megabyte_labels_stays_small(tmp_path) -> None:
 def test_bar_ticks_are_short_enough_for_a_half_width_panel(value: float, label: str) -> None:
     """10000 and 12000 ran together under a half-width panel of 20,000 runs."""
     assert charts.compact_number(value) == label
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [(0, "0"), (7, "7"), (999, "999"), (512.4, "512"), (1_000, "1k"), (1_234, "1.23k"),
+     (12_345, "12.3k"), (143_000, "143k"), (1_000_000, "1M"), (-2_350, "-2.35k")],
+)  # fmt: skip
+def test_counts_are_printed_whole_below_a_thousand_then_to_three_digits(
+    value: float, label: str
+) -> None:
+    """The tables keep exact counts; a chart prints what its bars show (issue 16)."""
+    assert charts.count_label(value) == label

@@ -20,6 +20,12 @@ MAX_SERIES = 19
 MAX_BOXES = 20
 # Errors the charts of errors show: the first of their table (the most repeated first).
 TOP_TEMPLATES = 15
+# Numbers a chart prints are exact below `EXACT_BELOW`, from there rounded to
+# `SHOWN_DIGITS` significant digits ("12.3k", "143k"): the tables beside the chart keep
+# them exact. The charts that draw counts are given them so rounded (`plans`), so that
+# ten runs added to a million leave them as they were (issue 16).
+EXACT_BELOW = 1_000
+SHOWN_DIGITS = 3
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from PIL import Image
 
-from runcrawler_assets.reporting.chart_plan import MAX_BOXES, MAX_SERIES
+from runcrawler_assets.reporting.chart_plan import EXACT_BELOW, MAX_BOXES, MAX_SERIES, SHOWN_DIGITS
 from runcrawler_assets.warehouse.cleaning import shorten
 
 DPI = 100
@@ -170,7 +170,7 @@ def pie_chart(
     if counts.sum() == 0:
         return no_runs_chart(title)
     fig, (ax,) = _figure()
-    total = int(counts.sum())
+    total = count_label(counts.sum())
     wedges, _, _ = ax.pie(
         counts.to_numpy(),
         colors=[colors.get(str(name), "lightgrey") for name in counts.index]
@@ -184,17 +184,24 @@ def pie_chart(
     )
     ax.set_title(_title(f"{title} ({total} runs)"))
     ax.axis("equal")
-    labels = [f"{short_label(name)}: {int(n)}" for name, n in counts.items()]
+    labels = [f"{short_label(name)}: {count_label(n)}" for name, n in counts.items()]
     ax.legend(wedges, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return _png(fig)
 
 
 def compact_number(value: float, _position: object = None) -> str:
-    """A tick label short enough for a half-width panel: 12000 as 12k, 1500000 as 1.5M."""
+    """A tick label short enough for a half-width panel: 12000 as 12k, 1500000 as 1.5M (to
+    `SHOWN_DIGITS` significant digits: 12345 as 12.3k)."""
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= size:
-            return f"{value / size:g}{suffix}"
+            return f"{value / size:.{SHOWN_DIGITS}g}{suffix}"
     return f"{value:g}"
+
+
+def count_label(value: float) -> str:
+    """A count (or hours) printed on a chart: whole below `EXACT_BELOW` ("987"), else
+    `compact_number` ("1.23k", "143k", "1M")."""
+    return compact_number(value) if abs(value) >= EXACT_BELOW else f"{value:,.0f}"
 
 
 def bar_panels(
@@ -229,7 +236,7 @@ def bar_panels(
         ax.barh(positions, values.to_numpy(), color=color)
         ax.set_yticks(positions, _labels(values.index))
         for y, value in zip(positions, values.to_numpy(), strict=True):
-            ax.text(value, y, f" {value:,.0f}", va="center", fontsize=9)
+            ax.text(value, y, f" {count_label(value)}", va="center", fontsize=9)
         ax.margins(x=0.12)
         ax.xaxis.set_major_formatter(FuncFormatter(compact_number))  # 10000 and 12000 ran together
         ax.set_xlabel(_title(xlabel))
@@ -366,7 +373,7 @@ def heatmap(
             color = "white" if dark[row, col] else "black"
             # centred in its cell, a number never reaches past the axes: left out of the
             # layout, it is not measured for the crop (a sixth of the chart at hundreds of cells)
-            ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=8, color=color,
+            ax.text(col, row, count_label(value), ha="center", va="center", fontsize=8, color=color,
                     in_layout=False)  # fmt: skip
     ax.set_xlabel(_title(xlabel))
     ax.set_ylabel(_title(ylabel))

@@ -61,9 +61,9 @@ def failure_stage_bars(stages: pd.DataFrame) -> bytes:
     code = stages["stage_code"].astype("Int64").astype("string") + "  "
     labelled = stages.assign(label=code.fillna("") + stages["stage"].astype("string"))
     panels = {
-        f"{solver} ({int(group['runs'].sum())} failed or killed runs)": group.set_index("label")[
-            "runs"
-        ]
+        f"{solver} ({charts.count_label(group['runs'].sum())} failed or killed runs)": (
+            group.set_index("label")["runs"]
+        )
         for solver, group in labelled.groupby("solver", sort=False)
     }
     return charts.bar_panels(
@@ -154,7 +154,7 @@ def version_failure_forest(effects: pd.DataFrame, min_runs: int) -> bytes:
             + " "
             + tested["solver_version"]
             + " ("
-            + tested["finished_runs"].astype(str)
+            + tested["finished_runs"].map(charts.count_label).astype(str)
             + ")",
             "ratio": tested["failure_ratio"],
             "ci_low": tested["failure_ratio_ci_low"],
@@ -273,7 +273,7 @@ def setting_ratio_forest(
     """`setting_effects`: the `failure` or `efficiency` ratio (`prefix`) of each value
     tested on `min_runs` runs (column `n_col`)."""
     tested = effects[effects[n_col] >= min_runs]
-    runs = " (" + tested[n_col].astype(str) + ")"
+    runs = " (" + tested[n_col].map(charts.count_label).astype(str) + ")"
     frame = pd.DataFrame(
         {
             "label": tested["setting"] + " = " + tested["value"] + runs,
@@ -297,7 +297,7 @@ def walltime_ratio_bars(bins: pd.DataFrame, bin_labels: tuple[str, ...]) -> byte
         wide = wide.reindex(list(bin_labels))
         wide.index = [f"used {label} of the request" for label in wide.index]
         runs = bins.groupby("cluster")["runs"].sum()
-        wide.columns = [f"{cluster} ({runs[cluster]:,} runs)" for cluster in wide.columns]
+        wide.columns = [f"{c} ({charts.count_label(runs[c])} runs)" for c in wide.columns]
     return charts.grouped_bars(
         wide,
         "Wall time used, as a share of the time requested (matched finished runs)",
@@ -311,7 +311,7 @@ def queue_wait_bars(waits: pd.DataFrame) -> bytes:
     pair of bars each (a median is not summed over partitions, so each keeps its row)."""
     labels = (
         waits["cluster"] + "/" + waits["queue"] + ", " + waits["size_class"]
-        + " (" + waits["jobs"].map("{:,}".format) + " jobs)"
+        + " (" + waits["jobs"].map(charts.count_label).astype(str) + " jobs)"
     )  # fmt: skip
     hours = waits[["wait_median_h", "wait_p90_h"]].set_axis(["median", "90th percentile"], axis=1)
     return charts.grouped_bars(
@@ -330,7 +330,8 @@ def memory_headroom_bars(memory: pd.DataFrame) -> bytes:
     ].astype(float)
     percent.columns = ["10th percentile", "median", "90th percentile"]
     percent.index = [
-        f"{user} ({runs:,} runs)" for user, runs in zip(percent.index, known["runs"], strict=True)
+        f"{user} ({charts.count_label(runs)} runs)"
+        for user, runs in zip(percent.index, known["runs"], strict=True)
     ]
     return charts.grouped_bars(
         percent,

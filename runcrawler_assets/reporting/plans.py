@@ -30,8 +30,10 @@ from runcrawler_assets.analytics.scheduler import NOT_ARCHIVED, RATIO_BIN_LABELS
 from runcrawler_assets.analytics.setting_effects import MIN_RUNS
 from runcrawler_assets.analytics.settings_usage import SETTING_LABELS
 from runcrawler_assets.reporting.chart_plan import (
+    EXACT_BELOW,
     MAX_BOXES,
     MAX_SERIES,
+    SHOWN_DIGITS,
     TOP_TEMPLATES,
     ChartPlan,
     DrawnToScale,
@@ -49,17 +51,42 @@ def _chart(figure: str, *args: object, to_scale: tuple[DrawnToScale, ...] = ()) 
     return ChartPlan(figure, args, to_scale)
 
 
+def as_printed(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """`frame` with the numbers of `columns` as charts print them: exact below `EXACT_BELOW`,
+    else rounded to `SHOWN_DIGITS` significant digits. A chart given its counts so draws
+    the same PNG until one of them changes in what it prints: ten runs added to a million
+    change every count, not their first three digits (issue 16). Its bars are drawn from
+    the rounded values too: at most half a unit of the last digit shown, 0.5 % of a bar."""
+    rounded = {}
+    for column in columns:
+        numbers = frame[column].astype(float)
+        big = numbers.abs() >= EXACT_BELOW
+        digits = np.floor(np.log10(numbers.abs().where(big, 1.0)))
+        unit = 10.0 ** (digits - (SHOWN_DIGITS - 1))
+        rounded[column] = numbers.where(~big, (numbers / unit).round() * unit)
+    return frame.assign(**rounded)
+
+
 def _error_charts(tables: Tables) -> Plans:
     """Each chart given only what it draws, so that successful runs, which change the tables'
-    counts of all runs, leave the charts as they were (`plan_digest`)."""
+    counts of all runs, leave the charts as they were (`plan_digest`), and its counts as
+    printed (`as_printed`)."""
     categories = tables["error_categories"]
     errors = categories.loc[categories["category"] != "none", ["category", "runs"]]
     by_user = tables["errors_by_user"][["user", *ERROR_CATEGORY_NAMES]]
+    stages = tables["failure_stages"][["solver", "stage_code", "stage", "runs"]]
+    lost = tables["cpu_hours_lost"][["error_category", "cpu_hours"]]
     return {
-        "err_type.png": _chart("error_category_pie", errors, ERROR_CATEGORY_NAMES),
-        "errors_by_user.png": _chart("errors_by_user_heatmap", by_user, ERROR_CATEGORY_NAMES),
-        "failure_stages.png": _chart("failure_stage_bars", tables["failure_stages"]),
-        "cpu_hours_lost.png": _chart("cpu_hours_lost_bars", tables["cpu_hours_lost"]),
+        "err_type.png": _chart(
+            "error_category_pie", as_printed(errors, "runs"), ERROR_CATEGORY_NAMES
+        ),
+        "errors_by_user.png": _chart(
+            "errors_by_user_heatmap",
+            as_printed(by_user, *ERROR_CATEGORY_NAMES),
+            ERROR_CATEGORY_NAMES,
+        ),
+        "failure_stages.png": _chart("failure_stage_bars", as_printed(stages, "runs")),
+        "cpu_hours_lost.png": _chart("cpu_hours_lost_bars", as_printed(lost, "cpu_hours")),
     }
 
 
@@ -69,14 +96,24 @@ def _signature_charts(tables: Tables) -> Plans:
     return {
         "error_signatures.png": _chart(
             "signature_bars",
-            tables["error_signatures"].head(TOP_TEMPLATES),
+            as_printed(
+                tables["error_signatures"].head(TOP_TEMPLATES)[
+                    ["template", "error_category", "runs"]
+                ],
+                "runs",
+            ),
             "The most repeated errors (failed and killed runs)",
             "error_category",
             "tab:red",
         ),
         "unknown_templates.png": _chart(
             "unknown_template_bars",
-            tables["unknown_templates"].head(TOP_TEMPLATES),
+            as_printed(
+                tables["unknown_templates"].head(TOP_TEMPLATES)[
+                    ["template", "signature_id", "runs"]
+                ],
+                "runs",
+            ),
             ERROR_CATEGORY_NAMES,
         ),
     }
@@ -84,7 +121,9 @@ def _signature_charts(tables: Tables) -> Plans:
 
 def _activity_charts(tables: Tables) -> Plans:
     return {
-        "runs_per_user.png": _chart("runs_per_user_pie", tables["user_activity"]),
+        "runs_per_user.png": _chart(
+            "runs_per_user_pie", as_printed(tables["user_activity"][["user", "runs"]], "runs")
+        ),
         **{
             f"when_{period}_user.png": _chart(
                 "runs_per_period_bars",
@@ -111,7 +150,11 @@ def _activity_charts(tables: Tables) -> Plans:
 
 def _settings_charts(tables: Tables) -> Plans:
     return {
-        "run_settings.png": _chart("setting_count_panels", tables["run_settings"], SETTING_LABELS),
+        "run_settings.png": _chart(
+            "setting_count_panels",
+            as_printed(tables["run_settings"][["setting", "value", "runs"]], "runs"),
+            SETTING_LABELS,
+        ),
         "mixture_by_dimension.png": _chart(
             "mixture_dimension_bars",
             tables["mixture_by_dimension"],
@@ -184,7 +227,8 @@ def _efficiency_charts(tables: Tables) -> Plans:
         )
         for i, solver in enumerate(solvers)
     }
-    hours = _chart("cpu_hours_by_user_cluster_bars", tables["cpu_hours_by_user_cluster"])
+    hours = tables["cpu_hours_by_user_cluster"][["user", "cluster", "cpu_hours"]]
+    hours = _chart("cpu_hours_by_user_cluster_bars", as_printed(hours, "cpu_hours"))
     return {**scatters, "cpu_hours_by_user_cluster.png": hours}
 
 
