@@ -393,3 +393,39 @@ def test_a_count_that_prints_the_same_leaves_its_chart_as_it_was(
 
     first, second = digests(before), digests(after)
     assert all((a != b) == drawn_again for a, b in zip(first, second, strict=True))
+
+
+def _forest_tables(ratio: float, runs: int = 5_000, low: float = 0.9) -> dict[str, pd.DataFrame]:
+    effects = pd.DataFrame(
+        {"setting": "cfl", "value": ["0.5", "0.9"], "finished_runs": [runs, 90_000],
+         "successful_runs": 50, "other_runs": [runs + 7, 3],
+         "failure_ratio": [ratio, 0.8], "failure_ratio_ci_low": [low, 0.7],
+         "failure_ratio_ci_high": [1.9, 0.9], "failure_flagged": [False, True],
+         "efficiency_ratio": 1.0, "efficiency_ratio_ci_low": 0.9,
+         "efficiency_ratio_ci_high": 1.1, "efficiency_flagged": False}
+    )  # fmt: skip
+    return {"setting_effects": effects}
+
+
+@pytest.mark.parametrize(
+    ("ratio", "runs", "low", "same_digest", "moved_little"),
+    [
+        (1.3 * (1 + 1e-5), 5_000, 0.9, True, True),  # ten runs among a million
+        (1.3 * 1.01, 5_000, 0.9, True, False),  # a dot that moves by pixels
+        (1.3, 5_004, 0.9, True, True),  # its runs print the same
+        (1.3, 5_100, 0.9, False, True),  # its runs print otherwise
+        (1.3, 5_000, 0.0, False, True),  # an interval no longer drawn
+    ],
+)
+def test_a_forest_is_drawn_again_when_a_dot_moves_or_a_label_changes(
+    ratio: float, runs: int, low: float, same_digest: bool, moved_little: bool
+):
+    """The forests draw ratios on a log axis: ten runs more among a million change them
+    all by a fraction of a pixel (read back); the other columns of the table (not drawn)
+    change nothing."""
+    file = "setting_failure_ratios.png"
+    before = chart_plans("setting_effects", _forest_tables(1.3))[file]
+    after = chart_plans("setting_effects", _forest_tables(ratio, runs, low))[file]
+    assert (plan_digest(after) == plan_digest(before)) == same_digest
+    if same_digest:
+        assert plans.moved_little(after, scaled_values(before)) == moved_little

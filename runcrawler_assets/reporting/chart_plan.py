@@ -33,11 +33,14 @@ class DrawnToScale:
     """Columns of the plan's table argument `arg` that its chart draws only as bar lengths
     on a linear axis, no number printed from them: a chart whose bars would move by a
     fraction of a pixel need not be drawn again (`plans.moved_little`). `stacked_by`: the
-    column whose equal values stack their rows into one bar; None: each value its own bar."""
+    column whose equal values stack their rows into one bar; None: each value its own bar.
+    `log`: the values are positions on a logarithmic axis instead (the forests' ratios
+    and their intervals; a value not above zero is not drawn)."""
 
     arg: int
     columns: tuple[str, ...]
     stacked_by: str | None = None
+    log: bool = False
 
 
 @dataclass(frozen=True, eq=False)

@@ -252,12 +252,32 @@ FOREST_CHARTS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+def _forest(table: pd.DataFrame, labels: list[str], runs: str, prefix: str) -> pd.DataFrame:
+    """What a forest draws of `table`: its rows' `labels` and runs (as printed), and the
+    `prefix` ratio with its interval and flag."""
+    ratios = [f"{prefix}_ratio", f"{prefix}_ratio_ci_low", f"{prefix}_ratio_ci_high"]
+    return as_printed(table[[*labels, runs, *ratios, f"{prefix}_flagged"]], runs)
+
+
+def _drawn_on_a_log_axis(prefix: str) -> tuple[DrawnToScale, ...]:
+    """A forest's ratios and intervals (`_forest`'s table, its first argument) drawn to scale:
+    ten runs more among a million move no dot by a pixel, but change every ratio."""
+    ratios = (f"{prefix}_ratio", f"{prefix}_ratio_ci_low", f"{prefix}_ratio_ci_high")
+    return (DrawnToScale(0, ratios, log=True),)
+
+
 def _setting_effect_charts(tables: Tables) -> Plans:
     return {
         file_name: _chart(
-            "setting_ratio_forest", tables["setting_effects"], prefix, *shown, MIN_RUNS
+            "setting_ratio_forest",
+            _forest(tables["setting_effects"], ["setting", "value"], runs, prefix),
+            prefix,
+            runs,
+            *shown,
+            MIN_RUNS,
+            to_scale=_drawn_on_a_log_axis(prefix),
         )
-        for prefix, (file_name, *shown) in FOREST_CHARTS.items()
+        for prefix, (file_name, runs, *shown) in FOREST_CHARTS.items()
     }
 
 
@@ -309,7 +329,12 @@ CHARTS: dict[str, Callable[[Tables], Plans]] = {
     "setting_effects": _setting_effect_charts,
     "version_effects": lambda tables: {
         "version_failure_risk.png": _chart(
-            "version_failure_forest", tables["version_effects"], MIN_RUNS
+            "version_failure_forest",
+            _forest(
+                tables["version_effects"], ["solver", "solver_version"], "finished_runs", "failure"
+            ),
+            MIN_RUNS,
+            to_scale=_drawn_on_a_log_axis("failure"),
         )
     },
     "scheduler": _scheduler_charts,
@@ -381,20 +406,26 @@ def moved_little(plan: ChartPlan, drawn: object) -> bool:
     """Whether the bars `plan` draws to scale are where `drawn` (`scaled_values` of the plan
     its chart was drawn from, with the same digest) put them, within `SCALE_TOLERANCE` of
     the longest bar (or stack, its values summed): no edge of a stack moves further than
-    the changes of its values add up to."""
+    the changes of its values add up to; positions on a log axis within `SCALE_TOLERANCE` of
+    the span they cover."""
     if not plan.to_scale:
         return True
     if not isinstance(drawn, list) or len(drawn) != len(plan.to_scale):
         return False
     for entry, before in zip(plan.to_scale, drawn, strict=True):
         frame = _table(plan, entry)
-        now = frame[list(entry.columns)].astype(float).fillna(0.0).to_numpy()
+        now = frame[list(entry.columns)].astype(float).to_numpy()
         try:
-            old = np.nan_to_num(np.array(before, dtype=float).T.reshape(now.shape))
+            old = np.array(before, dtype=float).T.reshape(now.shape)
         except (TypeError, ValueError):  # a manifest written otherwise
             return False
         if not now.size:
             continue
+        if entry.log:
+            if not _moved_little_on_a_log_axis(now, old):
+                return False
+            continue
+        now, old = np.nan_to_num(now), np.nan_to_num(old)
         moved = np.abs(now - old)
         if entry.stacked_by is None:
             longest, furthest = np.abs(old).max(initial=0.0), moved.max(initial=0.0)
@@ -405,6 +436,21 @@ def moved_little(plan: ChartPlan, drawn: object) -> bool:
         if not furthest <= SCALE_TOLERANCE * longest:
             return False
     return True
+
+
+def _moved_little_on_a_log_axis(now: np.ndarray, old: np.ndarray) -> bool:
+    """Whether positions on a logarithmic axis moved by at most `SCALE_TOLERANCE` of the
+    span the old ones cover (an axis spans at least that); which are drawn (above zero)
+    is in the digest, so both hold the same."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        now_at, old_at = (
+            np.log(np.where(now > 0, now, np.nan)),
+            np.log(np.where(old > 0, old, np.nan)),
+        )
+    if not np.isfinite(old_at).any():
+        return True
+    span = np.nanmax(old_at) - np.nanmin(old_at)
+    return bool(np.nan_to_num(np.abs(now_at - old_at)).max() <= SCALE_TOLERANCE * span)
 
 
 def _shown(value: object) -> bytes:
