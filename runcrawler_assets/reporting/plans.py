@@ -252,18 +252,21 @@ FOREST_CHARTS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+def _ratios(prefix: str) -> tuple[str, str, str]:
+    """The columns of the `prefix` ratio and its interval."""
+    return f"{prefix}_ratio", f"{prefix}_ratio_ci_low", f"{prefix}_ratio_ci_high"
+
+
 def _forest(table: pd.DataFrame, labels: list[str], runs: str, prefix: str) -> pd.DataFrame:
     """What a forest draws of `table`: its rows' `labels` and runs (as printed), and the
     `prefix` ratio with its interval and flag."""
-    ratios = [f"{prefix}_ratio", f"{prefix}_ratio_ci_low", f"{prefix}_ratio_ci_high"]
-    return as_printed(table[[*labels, runs, *ratios, f"{prefix}_flagged"]], runs)
+    return as_printed(table[[*labels, runs, *_ratios(prefix), f"{prefix}_flagged"]], runs)
 
 
 def _drawn_on_a_log_axis(prefix: str) -> tuple[DrawnToScale, ...]:
     """A forest's ratios and intervals (`_forest`'s table, its first argument) drawn to scale:
     ten runs more among a million move no dot by a pixel, but change every ratio."""
-    ratios = (f"{prefix}_ratio", f"{prefix}_ratio_ci_low", f"{prefix}_ratio_ci_high")
-    return (DrawnToScale(0, ratios, log=True),)
+    return (DrawnToScale(0, _ratios(prefix), log=True),)
 
 
 def _setting_effect_charts(tables: Tables) -> Plans:
