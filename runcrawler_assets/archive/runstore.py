@@ -50,6 +50,9 @@ INDEX_WRITE_SLICE = 2_000
 DISCOVERY_FILE = "_discovery.json"
 QUARANTINE_FILE = "_quarantine.json"
 DIGESTS_FILE = "_digests.json"
+# What a partition's rows are made from (with the records its index lists), and so what
+# its content digest hashes and what its kept digests are valid for.
+CONTENT_FILES = (INDEX_FILE, QUARANTINE_FILE)
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ class PartitionStore:
         """A digest of the index and quarantine files' bytes: what the partition's rows are
         made from (see the module's docstring). Missing files hash as empty."""
         digest = hashlib.sha1()
-        for name in (INDEX_FILE, QUARANTINE_FILE):
+        for name in CONTENT_FILES:
             with contextlib.suppress(FileNotFoundError):
                 digest.update((self.folder / name).read_bytes())
             digest.update(b"\0")
@@ -217,7 +220,7 @@ class PartitionStore:
     def _file_identities(self) -> list[list[int] | None]:
         """The index's and quarantine's inode, size and modification time (None: missing)."""
         identities: list[list[int] | None] = []
-        for name in (INDEX_FILE, QUARANTINE_FILE):
+        for name in CONTENT_FILES:
             try:
                 stat = (self.folder / name).stat()
             except FileNotFoundError:
