@@ -199,8 +199,8 @@ def _boxes(tables: Tables, quantity: str) -> pd.DataFrame:
 
 def _scatter(tables: Tables, solver: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """One solver's dots, its bins' medians, and what the dots are: every run, or a sample
-    of about how many (three significant digits: 10 runs among a million, which add no dot
-    to the sample, leave the chart as it was)."""
+    of about how many (`SHOWN_DIGITS` significant digits: 10 runs among a million, which
+    add no dot to the sample, leave the chart as it was)."""
     points = tables["efficiency_points"]
     points = points.loc[
         points["solver"] == solver, ["dimension", "cluster", "n_procs", "efficiency"]
@@ -211,7 +211,7 @@ def _scatter(tables: Tables, solver: str) -> tuple[pd.DataFrame, pd.DataFrame, s
     ]
     by_cluster = tables["efficiency_by_cluster"]
     runs = int(by_cluster.loc[by_cluster["solver"] == solver, "runs"].sum())
-    about = int(float(f"{runs:.3g}"))
+    about = int(float(f"{runs:.{SHOWN_DIGITS}g}"))
     dots = "runs" if len(points) == runs else f"a sample of {len(points):,} of about {about:,} runs"
     return points, medians, dots
 
