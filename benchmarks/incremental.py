@@ -17,7 +17,9 @@ Two paths, each compared with the cold crawl of the same N in the same run:
   and the start of a Python process importing the Dagster layer; and the
   floor of a +10 crawl: 10 more runs crawled with `--no-analytics` (the
   interpreter, the imports, the scan and the partition's ingest run; last,
-  so that the +10 above refreshed the analytics of its own 10 runs only).
+  so that the +10 above refreshed the analytics of its own 10 runs only); and
+  Dagster's own floor, which no +10 through Dagster goes below: a run of the
+  +10's shape whose assets do nothing, in a fresh interpreter (`dagster_floor`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from dagster import (
 )
 
 from benchmarks.common import REPO, Workspace, crawl_in_child, load_average, temporary_workspace
+from benchmarks.dagster_floor import bench_dagster_floor
 from runcrawler_assets.analytics import ANALYSES
 from runcrawler_assets.archive.discovery import discover_partition, list_partitions
 from runcrawler_assets.config import Config
@@ -147,9 +150,10 @@ def what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
     with DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
         run_ids = _new_runs(instance, before)
         materialized: list[str] = []
-        swapped = rows = charts = redrawn = 0
+        swapped = rows = charts = redrawn = events = 0
         made_again: dict[str, object] = {}
         for run_id in run_ids:
+            events += len(instance.all_logs(run_id))
             for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
                 event = entry.dagster_event
                 if event is None or event.asset_key is None:
@@ -167,6 +171,8 @@ def what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
                     redrawn += int(metadata["charts_redrawn"].value)
         return {
             "dagster_runs": len(run_ids),
+            "events_written": events,
+            "assets_materialized": len(materialized),
             "partitions_swapped": swapped,
             "rows_written": rows,
             "analyses_computed": len(set(materialized) & {a.name for a in ANALYSES}),
@@ -203,8 +209,11 @@ def dagster_start_s() -> float:
     return time.perf_counter() - started
 
 
-def bench_recrawl(n_runs: int, workspace: Workspace | None = None, added: int = 10) -> dict:
-    """`runcrawler crawl` idle and after `added` new runs, against the cold crawl of `n_runs`.
+def bench_recrawl(
+    n_runs: int, workspace: Workspace | None = None, added: int = 10, floor_repeats: int = 3
+) -> dict:
+    """`runcrawler crawl` idle and after `added` new runs, against the cold crawl of `n_runs`,
+    and the run of the +10's shape doing nothing (`dagster_floor`, `floor_repeats` times).
 
     Call it right after the cold crawl (before the sensor benchmark refreshes anything).
     """
@@ -220,6 +229,7 @@ def bench_recrawl(n_runs: int, workspace: Workspace | None = None, added: int = 
     plus = _timed_crawl(archive, cold.data_dir)
     add_runs(workspace, n_runs, added, prefix="recrawl_floor")
     floor = _timed_crawl(archive, cold.data_dir, analytics=False)
+    dagster = bench_dagster_floor(workspace.root, floor_repeats)
     return {
         "runs": n_runs,
         "added": len(new_runs),
@@ -232,6 +242,7 @@ def bench_recrawl(n_runs: int, workspace: Workspace | None = None, added: int = 
         },
         "discovery_walk_s": round(walk, 2),
         "dagster_start_s": round(start, 2),
+        "dagster_floor": {**dagster, "vs_cold_crawl": round(dagster["median_s"] / cold.seconds, 4)},
         "load_average": [load, load_average()],
     }
 

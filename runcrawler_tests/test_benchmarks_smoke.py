@@ -36,7 +36,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "sizes": [RUNS],
         "cold_crawl": bench_cold_crawl(RUNS, workspace, sample_runs=40),
         # right after the cold crawl: the sensor benchmark below refreshes a partition
-        "recrawl": [bench_recrawl(RUNS, workspace, added=3)],
+        "recrawl": [bench_recrawl(RUNS, workspace, added=3, floor_repeats=1)],
         "analytics": bench_analytics(300, workspace, source_runs=RUNS),
         "analytics_memory": bench_analytics_memory(300, workspace, RUNS, cap="128MB"),
         "approximate_medians": bench_approximate_medians(300, workspace, RUNS),
@@ -119,6 +119,17 @@ def test_the_floor_of_a_crawl_after_new_runs_is_their_ingest_alone(figures: dict
     assert (floor["dagster_runs"], floor["partitions_swapped"], floor["rows_written"]) == (1, 1, 3)
     assert (floor["analyses_computed"], floor["report_written"]) == (0, False)
     assert 0 < floor["vs_cold_crawl"] < 1
+
+
+def test_dagsters_floor_is_a_run_of_the_shape_of_a_crawl_after_new_runs(figures: dict) -> None:
+    """The run that does nothing writes the events a +3 crawl's run wrote, and materializes
+    its assets: what it measures is Dagster's cost of that very run."""
+    (recrawl,) = figures["recrawl"]
+    floor, plus = recrawl["dagster_floor"], recrawl["plus"]
+    assert plus["dagster_runs"] == 1
+    assert floor["materialized"] == plus["assets_materialized"]
+    assert floor["events"] == plus["events_written"]
+    assert len(floor["seconds"]) == 1 and 0 < floor["vs_cold_crawl"] < 1
 
 
 def test_memory_reports_the_main_process_and_the_workers(figures: dict) -> None:
