@@ -8,6 +8,7 @@ settled (except in the test of that guard itself).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -34,14 +35,18 @@ OLD = time.time() - 10 * 86400  # older than the running window: a finished run
 CLUSTER, USER = "kraken", "jdoe"
 
 _recorders: list[list[str]] = []
+_vanishing: list[str] = []  # a folder to remove as the code under test opens it
 
 
 def _on_audit(event: str, args: tuple) -> None:
     if event == "os.scandir" and _recorders:
         _recorders[-1].append(os.fsdecode(args[0]))
+    elif event == "open" and _vanishing and isinstance(args[0], str) and args[0] in _vanishing:
+        _vanishing.remove(args[0])
+        shutil.rmtree(args[0])
 
 
-sys.addaudithook(_on_audit)  # for the whole session (hooks cannot be removed): records rarely
+sys.addaudithook(_on_audit)  # for the whole session (hooks cannot be removed): acts rarely
 
 
 @contextmanager
@@ -219,3 +224,28 @@ def test_a_discovery_from_the_scan_is_the_walk_s_and_walks_only_the_changed_runs
     assert patched == discover_partition(settings, CLUSTER, USER)
     assert walked == 2
     assert [problem.path.rpartition("/")[2] for problem in patched.problems] == ["newest", "latest"]
+
+
+def test_a_folder_that_vanishes_between_its_stat_and_its_opening_is_reported_once(
+    settings: Config,
+):
+    """The race of a remembered folder removed while the scan looks at it (its key stated,
+    then its opening fails): one problem, as a walk that lost the same race reports it, and
+    the folder not remembered, so that the next discovery is the walk's."""
+    last = discover_partition(settings, CLUSTER, USER)
+    save_state(state_file(settings, CLUSTER, USER), scan(settings, PartitionState()))
+    vanishing = settings.archive_root / CLUSTER / USER / "caseA"
+    _vanishing.append(str(vanishing))
+    try:
+        raced, _ = discovery_from_scan(settings, CLUSTER, USER, last)
+    finally:
+        _vanishing.clear()
+    assert not vanishing.exists()  # the race happened, at the opening
+    assert [(p.path, p.reason) for p in raced.problems] == [
+        (f"{CLUSTER}/{USER}/caseA", "unreadable_folder")
+    ]
+    assert [run.run_path for run in raced.runs] == [f"{CLUSTER}/{USER}/caseB/run_0"]
+    assert f"{CLUSTER}/{USER}/caseA" not in load_state(state_file(settings, CLUSTER, USER)).folders
+    again, _ = discovery_from_scan(settings, CLUSTER, USER, raced)
+    assert again == discover_partition(settings, CLUSTER, USER)
+    assert again.problems == ()

@@ -192,6 +192,10 @@ def rescan(
                     unremembered.add(relative)
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as error:  # the digest covers runs only; the discovery reports it
+            # Once: a folder stated, then gone when opened (a race) is neither remembered
+            # nor listed again for its links.
+            folders.pop(relative, None)
+            unremembered.discard(relative)
             problems.append(Problem(relative, "unreadable_folder", str(error)))
             continue
         try:
