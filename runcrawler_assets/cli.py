@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import traceback
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -336,8 +335,6 @@ def _crawl_through_dagster(
     scanned: Callable[[], ArchiveCheck | None],
 ) -> None:
     """The crawl's Dagster run(s); `scanned` gives the archive's scan if made already."""
-    # Dagster flags the beta APIs we rely on (single-run backfills) on every import.
-    warnings.filterwarnings("ignore", module="dagster")
     from runcrawler_assets.defs.assets.ingest import INGEST_ASSETS
     from runcrawler_assets.defs.partitions import registered_pairs
     from runcrawler_assets.defs.resources import CrawlProgress

@@ -11,12 +11,14 @@ Because `%` itself is always encoded, decoding is plain percent-decoding.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from urllib.parse import unquote
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetExecutionContext,
+    BetaWarning,
     DagsterInstance,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
@@ -31,6 +33,10 @@ USER = "user"
 # them; test_partitions checks that a run tagged so covers the range.
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Dagster marks `backfill_policy` beta and says so at each asset given one, in every process
+# that loads them (the UI's code server, the CLI, the benchmarks): runcrawler relies on
+# single-run backfills knowingly (a crawl is one run), so that notice alone is silenced.
+warnings.filterwarnings("ignore", "Parameter `backfill_policy`", BetaWarning)
 
 _ALWAYS_ENCODED = frozenset('%|,[]/\\*?"<>:')
 
