@@ -38,11 +38,19 @@ def test_missing_values_that_mean_zero_are_filled_with_zero():
     assert (cleaned.n_restarts, cleaned.log_bytes) == (0, 0)
 
 
-def test_a_run_that_never_started_did_no_iteration():
-    not_started = BASE.replace(status="not_started", iterations_done=None, cpu_hours=None)
+def test_a_run_that_never_started_used_no_cpu():
+    not_started = BASE.replace(status="not_started", iterations_done=0, cpu_hours=None)
     cleaned, _ = clean_record(not_started)
     assert cleaned is not None
     assert (cleaned.iterations_done, cleaned.cpu_hours) == (0, 0)
+
+
+def test_a_run_not_started_in_the_archive_whose_steps_are_unknown_stays_unknown():
+    """Its parser saw that a solver ran (post-processing read its results) without its log."""
+    ran = BASE.replace(status="not_started", iterations_done=None, cpu_hours=None)
+    cleaned, _ = clean_record(ran)
+    assert cleaned is not None
+    assert (cleaned.iterations_done, cleaned.cpu_hours) == (None, None)
 
 
 def test_iterations_of_a_killed_run_without_its_solver_log_stay_unknown():
@@ -57,11 +65,6 @@ def test_unknown_values_stay_null_rather_than_zero():
     assert cleaned is not None
     assert cleaned.wall_time_s is None
     assert cleaned.efficiency is None
-
-
-def test_a_run_that_never_started_used_zero_cpu_hours():
-    cleaned, _ = clean_record(BASE.replace(status="not_started"))
-    assert cleaned is not None and cleaned.cpu_hours == 0.0
 
 
 def test_every_policy_column_is_a_run_column():

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from runcrawler_assets.records import RunRecord
 from runcrawler_assets.solvers.openfoam.stages import DECOMPOSITION, SOLVER_LOOP
 from runcrawler_assets.solvers.rundir import bound_file_times
+from runcrawler_assets.warehouse.cleaning import clean_record
 from runcrawler_tests.test_openfoam import (
     COM_BOX,
     CONTROL_DICT,
@@ -950,21 +952,42 @@ def org24_utility(command: str, body: str) -> str:
     return banner(ORG24_BOX, command, 1) + body + "End.\n\n"
 
 
+def as_row(record: RunRecord) -> RunRecord:
+    """The record as the warehouse cleans it into a row (its partition given, as the crawl
+    does)."""
+    cleaned, reason = clean_record(record.replace(cluster="kraken", user="jdupont"))
+    assert cleaned is not None, reason
+    return cleaned
+
+
+PIPELINE_ONLY = {
+    "log.blockMesh": org24_utility("blockMesh", "  nPoints: 5292\n  nCells: 4800\n"),
+    "log.canteraToFoam": org24_utility("canteraToFoam", "Reading chemistry tables\n"),
+    "log.decomposePar": org24_utility("decomposePar", "Processor 0\n    Number of cells = 1200\n"),
+}
+
+
 def test_converter_and_post_processing_logs_without_solver_log_are_not_started(
     tmp_path: Path,
 ) -> None:
-    files = {
-        "log.blockMesh": org24_utility("blockMesh", "  nPoints: 5292\n  nCells: 4800\n"),
-        "log.canteraToFoam": org24_utility("canteraToFoam", "Reading chemistry tables\n"),
-        "log.decomposePar": org24_utility(
-            "decomposePar", "Processor 0\n    Number of cells = 1200\n"
-        ),
-        "log.flameletFoamPost": org24_utility("flameletFoamPost -latestTime", "Time = 0.25\n"),
-    }
+    """The solver's log was not copied; post-processing read its results, so it ran: not
+    started as the archive holds it, its steps and CPU hours unknown rather than none."""
+    post = org24_utility("flameletFoamPost -latestTime", "Time = 0.25\n")
+    files = {**PIPELINE_ONLY, "log.flameletFoamPost": post}
     case = with_application(make_case(tmp_path, **files), "flameletFoam")
     record = parse(case, tmp_path)
     assert (record.status, record.error_category) == ("not_started", None)
     assert (record.stage_code, record.n_cells) == (DECOMPOSITION.code, 4800)
+    assert record.iterations_done is None
+    assert any("flameletFoamPost read its results" in w for w in record.parse_warnings)
+    assert (as_row(record).iterations_done, as_row(record).cpu_hours) == (None, None)
+
+
+def test_pipeline_logs_alone_are_a_run_that_never_started(tmp_path: Path) -> None:
+    case = with_application(make_case(tmp_path, **PIPELINE_ONLY), "flameletFoam")
+    record = parse(case, tmp_path)
+    assert (record.status, record.iterations_done) == ("not_started", 0)
+    assert (as_row(record).iterations_done, as_row(record).cpu_hours) == (0, 0)
 
 
 # ---------------------------------------------------------------- 9. line endings, bytes, Windows

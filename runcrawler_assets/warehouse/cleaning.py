@@ -245,16 +245,16 @@ _STATUSES = frozenset(s.value for s in Status)
 
 
 def _zero_when_not_started(record: RunRecord) -> dict[str, float]:
-    """A run that never started used no CPU and did no iteration: zero, not unknown.
+    """A run that never started (its parser counted 0 iterations) used no CPU: zero, not
+    unknown.
 
-    A run that did start and whose solver log is missing (a job killed at its time
-    limit, the log never copied) keeps NULL iterations: unknown is not zero.
+    One whose parser left its iterations unknown (NULL) did run, its solver log not
+    copied (post-processing read its results), as does a job killed at its time limit
+    with no log: it keeps NULL, for unknown is not zero.
     """
-    if record.status != Status.NOT_STARTED:
+    if record.status != Status.NOT_STARTED or record.iterations_done is None:
         return {}
-    return {
-        column: 0 for column in ("cpu_hours", "iterations_done") if getattr(record, column) is None
-    }
+    return {"cpu_hours": 0} if record.cpu_hours is None else {}
 
 
 def clean_record(record: RunRecord) -> tuple[RunRecord | None, str]:

@@ -21,7 +21,12 @@ from runcrawler_assets.solvers import StageLabel
 from runcrawler_assets.solvers.openfoam.case_runs import chronological, sort_case_runs
 from runcrawler_assets.solvers.openfoam.case_settings import CONTROL_DICT, read_case_settings
 from runcrawler_assets.solvers.openfoam.log import AppRun, read_foam_file
-from runcrawler_assets.solvers.openfoam.stages import SOLVER_LOOP, STAGES, SUCCESS
+from runcrawler_assets.solvers.openfoam.stages import (
+    SOLVER_LOOP,
+    STAGES,
+    SUCCESS,
+    is_post_processing,
+)
 from runcrawler_assets.solvers.rundir import (
     MarkerFileParser,
     cpu_hours_of,
@@ -89,7 +94,10 @@ def _parse_case(
     # Scheduler lines outside any banner (a job.e<id>, a slurm-<id>.out) are the case's.
     loose = [(run, line) for run in runs if run.application is None for line in run.verdict_lines]
     if deciding is None:
-        return _without_solver_run(record, loose, case.application, archive_root, now, warnings)
+        after = next((r.application for r in runs if _reads_results(r)), None)
+        return _without_solver_run(
+            record, loose, case.application, after, archive_root, now, warnings
+        )
     for _, line in loose:
         deciding.evidence.observe(line)
     outcome = decide_outcome(
@@ -120,10 +128,17 @@ def _version(deciding: AppRun | None, runs: list[AppRun]) -> str | None:
     return versions[-1].version if versions else None
 
 
+def _reads_results(run: AppRun) -> bool:
+    """Whether `run` is post-processing (`reconstructPar`, `flameletFoamPost`): it read what
+    a solver wrote, so a solver ran before it."""
+    return run.application is not None and is_post_processing(run.application)
+
+
 def _without_solver_run(
     record: RunRecord,
     loose: list[tuple[AppRun, str]],
     application: str | None,
+    ran_after: str | None,
     archive_root: Path,
     now: datetime,
     warnings: list[str],
@@ -132,14 +147,21 @@ def _without_solver_run(
 
     A job killed for its time limit whose solver log was never copied still says so in
     the scheduler's error stream (`job.e<id>`): killed, from that file, steps unknown.
+    Post-processing that ran (`ran_after`: its application) read a solver's results, so
+    the solver ran but its log was not copied: not started as the archive holds it, its
+    steps unknown (NULL) rather than none.
     """
     evidence = ErrorEvidence()
     for _, line in loose:
         evidence.observe(line)
     if evidence.scheduler is None:
         outcome = decide_outcome(evidence, has_log=False, end_marker=False, log_mtime=None, now=now)
+        if ran_after is not None:
+            warnings.append(f"no solver log, though {ran_after} read its results: steps unknown")
         return record.replace(
-            status=outcome.status.value, iterations_done=0, parse_warnings=tuple(warnings)
+            status=outcome.status.value,
+            iterations_done=None if ran_after else 0,
+            parse_warnings=tuple(warnings),
         )
     outcome = decide_outcome(evidence, has_log=True, end_marker=False, log_mtime=None, now=now)
     source = next(run.source for run, line in loose if line == evidence.scheduler[1])
