@@ -29,8 +29,11 @@ from runcrawler_assets.records import RUN_COLUMNS, RunRecord, Status
 @dataclass(frozen=True)
 class ColumnRule:
     column: str
-    rule: str  # "required", or "zero"
+    rule: str  # "required", "zero", or NEVER_STARTED (zero for a run that never started)
     why: str
+
+
+NEVER_STARTED = "zero if never started"
 
 
 CLEANING_POLICY: tuple[ColumnRule, ...] = (
@@ -42,6 +45,12 @@ CLEANING_POLICY: tuple[ColumnRule, ...] = (
     ColumnRule("status", "required", "every analysis groups by it"),
     ColumnRule("n_restarts", "zero", "no earlier log means no restart"),
     ColumnRule("log_bytes", "zero", "no log read means no byte read"),
+    ColumnRule(
+        "cpu_hours",
+        NEVER_STARTED,
+        "a run that never started (0 iterations) used no CPU; a not_started run whose "
+        "solver ran, its log not copied (iterations unknown), stays unknown",
+    ),
 )
 
 
@@ -244,17 +253,10 @@ def bound_record(record: RunRecord) -> RunRecord:
 _STATUSES = frozenset(s.value for s in Status)
 
 
-def _zero_when_not_started(record: RunRecord) -> dict[str, float]:
-    """A run that never started (its parser counted 0 iterations) used no CPU: zero, not
-    unknown.
-
-    One whose parser left its iterations unknown (NULL) did run, its solver log not
-    copied (post-processing read its results), as does a job killed at its time limit
-    with no log: it keeps NULL, for unknown is not zero.
-    """
-    if record.status != Status.NOT_STARTED or record.iterations_done is None:
-        return {}
-    return {"cpu_hours": 0} if record.cpu_hours is None else {}
+def _never_started(record: RunRecord) -> bool:
+    """Not started, and its parser counted 0 iterations: NULL iterations mean its solver
+    ran, its log not copied (post-processing read its results)."""
+    return record.status == Status.NOT_STARTED and record.iterations_done == 0
 
 
 def clean_record(record: RunRecord) -> tuple[RunRecord | None, str]:
@@ -269,10 +271,11 @@ def clean_record(record: RunRecord) -> tuple[RunRecord | None, str]:
         return None, f"missing required column(s): {', '.join(missing)}"
     if record.status not in _STATUSES:
         return None, f"unknown status {record.status!r}"
+    never_started = _never_started(record)
     fills: dict[str, object] = {
         rule.column: 0
         for rule in CLEANING_POLICY
-        if rule.rule == "zero" and getattr(record, rule.column) is None
+        if getattr(record, rule.column) is None
+        and (rule.rule == "zero" or (rule.rule == NEVER_STARTED and never_started))
     }
-    fills.update(_zero_when_not_started(record))
     return (record.replace(**fills) if fills else record), ""
