@@ -983,8 +983,13 @@ def test_converter_and_post_processing_logs_without_solver_log_are_not_started(
     assert (as_row(record).iterations_done, as_row(record).cpu_hours) == (None, None)
 
 
-def test_pipeline_logs_alone_are_a_run_that_never_started(tmp_path: Path) -> None:
-    case = with_application(make_case(tmp_path, **PIPELINE_ONLY), "flameletFoam")
+@pytest.mark.parametrize("post", [{}, {"log.reconstructPar": ""}], ids=["none", "empty"])
+def test_pipeline_logs_alone_are_a_run_that_never_started(
+    tmp_path: Path, post: dict[str, str]
+) -> None:
+    """An empty post-processing log (its command redirected, then never run) holds no run,
+    so it says nothing of a solver either."""
+    case = with_application(make_case(tmp_path, **PIPELINE_ONLY, **post), "flameletFoam")
     record = parse(case, tmp_path)
     assert (record.status, record.iterations_done) == ("not_started", 0)
     assert (as_row(record).iterations_done, as_row(record).cpu_hours) == (0, 0)

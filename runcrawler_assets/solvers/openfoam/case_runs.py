@@ -19,6 +19,7 @@ from runcrawler_assets.solvers.openfoam.stages import (
     STAGES,
     SUCCESS,
     Stage,
+    is_post_processing,
     is_solver_application,
     stage_of_application,
 )
@@ -33,6 +34,9 @@ class CaseRuns:
     stage: Stage | None
     mesh: AppRun | None
     n_solver_logs: int
+    # The newest post-processing run (`reconstructPar`, `flameletFoamPost`): it read what a
+    # solver wrote, so a solver ran, even with no solver log.
+    read_results: AppRun | None
 
 
 def chronological(run: AppRun) -> tuple[datetime, datetime, str, int]:
@@ -52,6 +56,8 @@ def sort_case_runs(runs: list[AppRun], application: str | None) -> CaseRuns:
     runs = sorted(
         (r for r in runs if r.application is not None and r.said_anything), key=chronological
     )
+    post = [r for r in runs if is_post_processing(r.application or "")]
+    read_results = post[-1] if post else None
     candidates = [r for r in runs if is_solver_application(r.application or "")]
     solver_runs = (
         [r for r in candidates if r.application == application]
@@ -64,13 +70,15 @@ def sort_case_runs(runs: list[AppRun], application: str | None) -> CaseRuns:
     n_solver_logs = len({r.source.path for r in solver_runs})
     if solver_runs:
         solver = solver_runs[-1]
-        return CaseRuns(solver, solver, _solver_stage(solver), mesh, n_solver_logs)
+        return CaseRuns(solver, solver, _solver_stage(solver), mesh, n_solver_logs, read_results)
     unfinished = [r for r in pipeline if not r.ended]
     if unfinished:
         deciding = unfinished[-1]
-        return CaseRuns(None, deciding, stage_of_application(deciding.application or ""), mesh, 0)
+        stage = stage_of_application(deciding.application or "")
+        return CaseRuns(None, deciding, stage, mesh, 0, read_results)
     reached = [s for r in pipeline if (s := stage_of_application(r.application or "")) is not None]
-    return CaseRuns(None, None, max(reached, key=STAGES.index) if reached else None, mesh, 0)
+    furthest = max(reached, key=STAGES.index) if reached else None
+    return CaseRuns(None, None, furthest, mesh, 0, read_results)
 
 
 def _solver_stage(solver: AppRun) -> Stage | None:

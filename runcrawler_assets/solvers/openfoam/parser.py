@@ -21,12 +21,7 @@ from runcrawler_assets.solvers import StageLabel
 from runcrawler_assets.solvers.openfoam.case_runs import chronological, sort_case_runs
 from runcrawler_assets.solvers.openfoam.case_settings import CONTROL_DICT, read_case_settings
 from runcrawler_assets.solvers.openfoam.log import AppRun, read_foam_file
-from runcrawler_assets.solvers.openfoam.stages import (
-    SOLVER_LOOP,
-    STAGES,
-    SUCCESS,
-    is_post_processing,
-)
+from runcrawler_assets.solvers.openfoam.stages import SOLVER_LOOP, STAGES, SUCCESS
 from runcrawler_assets.solvers.rundir import (
     MarkerFileParser,
     cpu_hours_of,
@@ -94,7 +89,8 @@ def _parse_case(
     # Scheduler lines outside any banner (a job.e<id>, a slurm-<id>.out) are the case's.
     loose = [(run, line) for run in runs if run.application is None for line in run.verdict_lines]
     if deciding is None:
-        after = next((r.application for r in runs if _reads_results(r)), None)
+        read_results = sorted_runs.read_results
+        after = read_results.application if read_results else None
         return _without_solver_run(
             record, loose, case.application, after, archive_root, now, warnings
         )
@@ -126,12 +122,6 @@ def _version(deciding: AppRun | None, runs: list[AppRun]) -> str | None:
         return deciding.version
     versions = [r for r in sorted(runs, key=chronological) if r.version is not None]
     return versions[-1].version if versions else None
-
-
-def _reads_results(run: AppRun) -> bool:
-    """Whether `run` is post-processing (`reconstructPar`, `flameletFoamPost`): it read what
-    a solver wrote, so a solver ran before it."""
-    return run.application is not None and is_post_processing(run.application)
 
 
 def _without_solver_run(
