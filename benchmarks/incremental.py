@@ -153,10 +153,15 @@ def what_was_done(data_dir: Path, before: set[str]) -> dict[str, Any]:
         swapped = rows = charts = redrawn = events = 0
         made_again: dict[str, object] = {}
         for run_id in run_ids:
-            events += len(instance.all_logs(run_id))
-            for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+            logs = instance.all_logs(run_id)  # read once: counted, then its materializations
+            events += len(logs)
+            for entry in logs:
                 event = entry.dagster_event
-                if event is None or event.asset_key is None:
+                if (
+                    event is None
+                    or event.event_type != DagsterEventType.ASSET_MATERIALIZATION
+                    or event.asset_key is None
+                ):
                     continue
                 materialized.append(event.asset_key.to_user_string())
                 metadata = event.step_materialization_data.materialization.metadata
